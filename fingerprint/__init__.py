@@ -1,0 +1,1 @@
+"""Pure media fingerprinting: bytes in, hashes and comparisons out; no database, no HTTP."""

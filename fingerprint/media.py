@@ -1,0 +1,221 @@
+"""Open untrusted media safely and bring images to one canonical form.
+
+The type comes from magic bytes, never from a file name or a client's header; pixel counts are checked from the
+header before any decoding, so a decompression bomb costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
+
+register_heif_opener()
+
+# media type -> the Pillow format allowed to decode it
+IMAGE_FORMATS: dict[str, str] = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WEBP",
+    "image/avif": "AVIF",
+    "image/heic": "HEIF",
+}
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+
+# A border row or column counts as uniform when no channel varies across it by more than this (JPEG noise).
+_TRIM_TOLERANCE = 24
+# Never trim an axis below this share of its length: such a "border" is content, not framing.
+_TRIM_MIN_KEEP = 0.3
+
+
+class MediaError(Exception):
+    """Base class for media that cannot be fingerprinted; the message is safe to show to the sender."""
+
+
+class UnsupportedMediaError(MediaError):
+    """The bytes are not a media type we decode."""
+
+
+class MediaTooLargeError(MediaError):
+    """The media declares more pixels than the configured cap."""
+
+
+class CorruptMediaError(MediaError):
+    """The header looked right but the data does not decode (truncated, damaged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """An axis-aligned rectangle in pixels, (x0, y0) inclusive and (x1, y1) exclusive."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    def scaled(self, factor_x: float, factor_y: float) -> Box:
+        return Box(
+            round(self.x0 * factor_x),
+            round(self.y0 * factor_y),
+            round(self.x1 * factor_x),
+            round(self.y1 * factor_y),
+        )
+
+    def as_list(self) -> list[int]:
+        return [self.x0, self.y0, self.x1, self.y1]
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalImage:
+    """An oriented, RGB, border-trimmed image, possibly decoded at reduced resolution.
+
+    `width`/`height` are the full oriented size of the medium; `trim_box` is in those full-size pixels, so it
+    means the same whatever resolution `pixels` was decoded at.
+    """
+
+    media_type: str
+    width: int
+    height: int
+    trim_box: Box
+    pixels: np.ndarray  # (h, w, 3) uint8, the trimmed content at reduced or full resolution
+
+
+def sniff_media_type(data: bytes) -> str | None:
+    """The media type told by the leading bytes, or None when it is not one we accept."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if len(data) >= 16 and data[4:8] == b"ftyp":
+        box_size = int.from_bytes(data[:4], "big")
+        brands = {data[8:12]} | {data[i : i + 4] for i in range(16, min(box_size, len(data), 64) - 3, 4)}
+        if brands & _AVIF_BRANDS:
+            return "image/avif"
+        if brands & _HEIF_BRANDS:
+            return "image/heic"
+    return None
+
+
+def load_image(data: bytes, *, max_pixels: int, max_side: int | None = None) -> CanonicalImage:
+    """Decode `data` into a canonical image, at most `max_side` pixels on its longer side when given.
+
+    Raises a MediaError subclass with a message for the sender on anything it cannot decode.
+    """
+    media_type = sniff_media_type(data)
+    if media_type is None:
+        raise UnsupportedMediaError("unsupported media type: expected JPEG, PNG, WebP, AVIF or HEIC image data")
+    image = _open(data, media_type, max_pixels)
+    full_w, full_h = _oriented_size(image)
+    if max_side is not None and media_type == "image/jpeg":
+        # DCT scaling decodes a 1080p JPEG at half size for a fraction of the cost; thumbnail() finishes below.
+        image.draft("RGB", (max_side, max_side))
+    image = _decode(image)
+    image = _to_rgb(ImageOps.exif_transpose(image))
+    if max_side is not None and max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    pixels = np.asarray(image)
+    box = trim_borders(pixels)
+    fx, fy = full_w / pixels.shape[1], full_h / pixels.shape[0]
+    return CanonicalImage(
+        media_type=media_type,
+        width=full_w,
+        height=full_h,
+        trim_box=box.scaled(fx, fy),
+        pixels=np.ascontiguousarray(pixels[box.y0 : box.y1, box.x0 : box.x1]),
+    )
+
+
+def _open(data: bytes, media_type: str, max_pixels: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[IMAGE_FORMATS[media_type]])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaTooLargeError(f"image has too many pixels to decode safely ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptMediaError(f"cannot read {media_type} header: {exc}") from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise CorruptMediaError("image has no pixels")
+    if width * height > max_pixels:
+        raise MediaTooLargeError(f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}")
+    return image
+
+
+def _decode(image: Image.Image) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+    except Image.DecompressionBombWarning as exc:
+        raise MediaTooLargeError(f"image has too many pixels to decode safely ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptMediaError(f"image data is truncated or corrupt: {exc}") from None
+    return image
+
+
+def _oriented_size(image: Image.Image) -> tuple[int, int]:
+    """Full-resolution size after EXIF orientation, read before any DCT-scaled draft shrinks the image."""
+    width, height = image.size
+    orientation = image.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with transparency flattened onto white the way platforms flatten re-uploads."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float greyscale: rescale to 8 bits instead of letting convert() clip at 255.
+        values = np.asarray(image, dtype=np.float64)
+        peak = values.max() if values.size else 0.0
+        scaled = values * (255.0 / peak) if peak > 255 else values
+        image = Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def trim_borders(pixels: np.ndarray) -> Box:
+    """The box left after removing uniform rows and columns from each edge (letterboxing, padding, frames)."""
+    height, width = pixels.shape[:2]
+    rows = np.ptp(pixels, axis=1).max(axis=1) <= _TRIM_TOLERANCE  # (h,) is each row uniform?
+    cols = np.ptp(pixels, axis=0).max(axis=1) <= _TRIM_TOLERANCE  # (w,)
+    y0, y1 = _uniform_run(rows, pixels[:, 0], height)
+    x0, x1 = _uniform_run(cols, pixels[0, :], width)
+    return Box(x0, y0, x1, y1)
+
+
+def _uniform_run(uniform: np.ndarray, edge_colours: np.ndarray, length: int) -> tuple[int, int]:
+    """Start and end of the content along one axis, trimming uniform lines of the edge's own colour."""
+    start = _run_length(uniform, edge_colours)
+    end = length - _run_length(uniform[::-1], edge_colours[::-1])
+    if end - start < max(1, round(length * _TRIM_MIN_KEEP)):
+        return 0, length
+    return start, end
+
+
+def _run_length(uniform: np.ndarray, colours: np.ndarray) -> int:
+    """How many leading lines are uniform and the same colour as the first one."""
+    if not uniform[0]:
+        return 0
+    same = np.abs(colours.astype(np.int16) - colours[0].astype(np.int16)).max(axis=1) <= _TRIM_TOLERANCE
+    stop = np.flatnonzero(~(uniform & same))
+    return int(stop[0]) if stop.size else len(uniform)

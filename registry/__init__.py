@@ -1,0 +1,1 @@
+"""Registry state and rules: publishers, signed registrations, matching, the log."""

@@ -1,0 +1,86 @@
+"""Domain errors: every failure a caller can cause, each with a message fit to show that caller.
+
+The API maps these classes to HTTP statuses in one handler, the CLI to exit codes in one table; nothing below
+`api/` knows about either.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RegistryError(Exception):
+    """Base class. `code` is a stable machine-readable name; `message` says what went wrong and what to do."""
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidRequest(RegistryError):
+    code = "invalid_request"
+
+
+class InvalidStatement(InvalidRequest):
+    """The signed statement is malformed, inconsistent with the upload, stale, or replays a nonce."""
+
+    code = "invalid_statement"
+
+
+class InvalidSignature(InvalidRequest):
+    code = "invalid_signature"
+
+
+class CorruptMedia(InvalidRequest):
+    code = "corrupt_media"
+
+
+class UnsupportedMedia(RegistryError):
+    code = "unsupported_media"
+
+
+class MediaTooLarge(RegistryError):
+    code = "too_large"
+
+
+class Unauthenticated(RegistryError):
+    code = "unauthenticated"
+
+
+class Forbidden(RegistryError):
+    """Authenticated, but not allowed: unverified or expired publisher, retired key, someone else's resource."""
+
+    code = "forbidden"
+
+
+class NotFound(RegistryError):
+    code = "not_found"
+
+
+class Conflict(RegistryError):
+    code = "conflict"
+
+
+class NonceReused(Conflict):
+    code = "nonce_reused"
+
+
+class AlreadyRegistered(Conflict):
+    """The publisher registered these exact bytes before; `details['registration_id']` names that entry."""
+
+    code = "already_registered"
+
+
+class NotReady(RegistryError):
+    """The service is starting (index still loading); retry shortly."""
+
+    code = "not_ready"
+
+
+class ConfigurationError(RegistryError):
+    """Settings are missing or unsafe; raised at start-up, before anything is served."""
+
+    code = "configuration"

@@ -1,0 +1,93 @@
+"""SQLModel tables. Public views live in api/schemas.py: nothing here is serialised to clients directly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from registry.db import UTCDateTime
+
+
+def _utc(**kwargs: object) -> object:
+    return Field(sa_type=UTCDateTime, **kwargs)  # type: ignore[arg-type]
+
+
+class WriteLock(SQLModel, table=True):
+    """One row every writing transaction updates first; see db.take_write_lock."""
+
+    __tablename__ = "write_lock"
+    id: int = Field(primary_key=True)
+    generation: int = 0
+
+
+class Publisher(SQLModel, table=True):
+    __tablename__ = "publisher"
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(index=True, unique=True, max_length=200)
+    created_at: datetime = _utc()
+    verification_method: str = Field(max_length=100)
+    verification_evidence: str = Field(max_length=2000)
+    verified_by: str = Field(max_length=200)
+    verified_at: datetime = _utc()
+    verification_expires_at: datetime | None = _utc(default=None, nullable=True)
+
+
+class PublisherKey(SQLModel, table=True):
+    """An Ed25519 public key of a publisher; exactly one per publisher has `retired_at` unset (its current key)."""
+
+    __tablename__ = "publisher_key"
+    key_id: str = Field(primary_key=True, max_length=64)
+    publisher_id: str = Field(foreign_key="publisher.id", index=True, max_length=40)
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _utc()
+    retired_at: datetime | None = _utc(default=None, nullable=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """Only the SHA-256 of a key is kept: a database leak does not leak working credentials."""
+
+    __tablename__ = "api_key"
+    id: str = Field(primary_key=True, max_length=40)
+    publisher_id: str = Field(foreign_key="publisher.id", index=True, max_length=40)
+    secret_sha256: str = Field(index=True, unique=True, max_length=64)
+    created_at: datetime = _utc()
+    revoked_at: datetime | None = _utc(default=None, nullable=True)
+
+
+class UsedNonce(SQLModel, table=True):
+    """Every nonce a publisher has signed with, so a captured request cannot be replayed."""
+
+    __tablename__ = "used_nonce"
+    publisher_id: str = Field(foreign_key="publisher.id", primary_key=True, max_length=40)
+    nonce: str = Field(primary_key=True, max_length=128)
+
+
+class Registration(SQLModel, table=True):
+    __tablename__ = "registration"
+    __table_args__ = (UniqueConstraint("publisher_id", "content_sha256"),)
+    id: str = Field(primary_key=True, max_length=40)
+    publisher_id: str = Field(foreign_key="publisher.id", index=True, max_length=40)
+    key_id: str = Field(foreign_key="publisher_key.key_id", max_length=64)
+    statement: str  # RFC 8785 canonical JSON, exactly the bytes that were signed after the domain prefix
+    signature: str = Field(max_length=200)  # base64 Ed25519 signature
+    content_sha256: str = Field(index=True, max_length=64)
+    media_type: str = Field(max_length=100)
+    size: int
+    width: int
+    height: int
+    trim_box: str = Field(max_length=100)  # JSON [x0, y0, x1, y1] in full-size pixels
+    pdq_quality: int
+    created_at: datetime = _utc(index=True)
+
+
+class MediaHash(SQLModel, table=True):
+    """One perceptual hash of a registration; its id is the faiss id, so the index rebuilds from this table."""
+
+    __tablename__ = "media_hash"
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: str = Field(foreign_key="registration.id", index=True, max_length=40)
+    alg: str = Field(index=True, max_length=20)
+    variant: str = Field(max_length=40)
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -1,0 +1,83 @@
+"""The long-lived parts a service call needs besides its session: settings, engine, store, indexes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from registry.db import init_db, make_engine
+from registry.errors import NotReady
+from registry.indexes import HashIndexes
+from registry.settings import Settings
+from registry.store import ContentStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Registry:
+    settings: Settings
+    engine: Engine
+    store: ContentStore
+    indexes: HashIndexes
+    _ready: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Registry:
+        """Create the data directory and schema if needed; the indexes are loaded separately (`load`)."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url)
+        init_db(engine)
+        return cls(
+            settings=settings,
+            engine=engine,
+            store=ContentStore(settings.data_dir / "originals"),
+            indexes=HashIndexes(settings.data_dir / "index"),
+        )
+
+    def load(self) -> None:
+        self.indexes.load(self.engine)
+        self._ready.set()
+
+    def load_in_background(self) -> threading.Thread:
+        """Serve liveness at once while a large index loads; readiness and queries wait for it."""
+
+        def run() -> None:
+            try:
+                self.load()
+            except Exception:
+                log.exception("loading the indexes failed; the registry stays not ready")
+
+        thread = threading.Thread(target=run, name="provreg-index-load", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def require_ready(self) -> None:
+        if not self.ready:
+            raise NotReady("the registry is still loading its index; retry in a few seconds")
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def database_ok(self) -> bool:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("database check failed")
+            return False
+        return True
+
+    def close(self) -> None:
+        """Save the indexes so the next start skips the rebuild; the database already holds everything."""
+        if self.ready:
+            self.indexes.save()
+        self.engine.dispose()

@@ -1,0 +1,110 @@
+"""The public JSON shapes: what `POST /v1/check`, `provreg check --json` and friends return.
+
+These are contracts platforms script against: add fields, never rename or remove them. The same models back
+the HTTP responses (FastAPI response models) and the CLI's `--json` lines, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Verdict = Literal["copy", "unregistered"]
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class VerificationView(_View):
+    method: str
+    verified_by: str
+    verified_at: datetime
+    expires_at: datetime | None
+
+
+class PublisherView(_View):
+    id: str
+    name: str
+    key_id: str
+    verified: bool
+    verification: VerificationView
+
+
+class PublisherCreatedView(PublisherView):
+    api_key: str  # shown once; only its hash is stored
+
+
+class PublisherRef(_View):
+    id: str
+    name: str
+    verified: bool
+
+
+class ContentView(_View):
+    sha256: str
+    media_type: str
+    size: int
+
+
+class FingerprintsView(_View):
+    pdq: str
+    pdq_quality: int
+    phash: str
+    dhash: str
+    width: int
+    height: int
+    trim_box: list[int]
+
+
+class RegistrationView(_View):
+    id: str
+    publisher: PublisherRef
+    key_id: str
+    content: ContentView
+    metadata: dict[str, Any]
+    statement: dict[str, Any]
+    signature: str
+    created_at: datetime
+    fingerprints: FingerprintsView
+
+
+class MatchView(_View):
+    registration_id: str
+    publisher: str  # the publisher's name
+    publisher_id: str
+    verified: bool
+    distance: int  # PDQ Hamming distance (0 for a byte-identical file)
+    score: float  # 0-1, 1 is identical; 1 - distance/128, where 128 is what unrelated images average
+    variant: str  # what was done to the original to get the query: identity, rotate_90_cw, flip_horizontal...
+    exact: bool  # the query's bytes are the original's bytes
+
+
+class CheckView(_View):
+    verdict: Verdict
+    sha256: str
+    media_type: str
+    pdq: str
+    pdq_quality: int
+    matches: list[MatchView]
+    warnings: list[str]
+
+
+class LookupMatchView(_View):
+    registration_id: str
+    publisher: str
+    publisher_id: str
+    verified: bool
+    distance: int
+    media_type: str
+    content_sha256: str
+    created_at: datetime
+
+
+class LookupView(_View):
+    alg: str
+    hash: str
+    max_distance: int
+    matches: list[LookupMatchView]
