@@ -147,8 +147,8 @@ def _open(data: bytes, media_type: str, max_pixels: int) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=[IMAGE_FORMATS[media_type]])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaTooLargeError(f"image has too many pixels to decode safely ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptMediaError(f"cannot read {media_type} header: {exc}") from None
+    except (OSError, SyntaxError, ValueError):
+        raise CorruptMediaError(f"the data starts like {media_type} but its header is damaged") from None
     width, height = image.size
     if width <= 0 or height <= 0:
         raise CorruptMediaError("image has no pixels")

@@ -323,7 +323,9 @@ def check(*, session: Session, registry: Registry, content: bytes, now: datetime
         owners = _hash_owners(session, (hit.id for variant_hits in hits for hit in variant_hits))
         for variant, variant_hits in enumerate(hits):
             for hit in variant_hits:
-                registration_id = owners[hit.id]
+                registration_id = owners.get(hit.id)
+                if registration_id is None:
+                    continue  # indexed by another process's view of a database since restored; ignore
                 if registration_id not in best or (hit.distance, variant) < best[registration_id][:2]:
                     best[registration_id] = (hit.distance, variant, False)
     else:
@@ -397,8 +399,8 @@ def lookup(
         hits = registry.indexes.search(alg, np.frombuffer(bytes.fromhex(value), dtype=np.uint8), max_distance)[0]
         owners = _hash_owners(session, (hit.id for hit in hits))
         for hit in hits:
-            registration_id = owners[hit.id]
-            best[registration_id] = min(hit.distance, best.get(registration_id, hit.distance))
+            if (registration_id := owners.get(hit.id)) is not None:
+                best[registration_id] = min(hit.distance, best.get(registration_id, hit.distance))
     matches = [
         views.LookupMatchView(
             registration_id=registration.id,

@@ -1,0 +1,36 @@
+# Two commands do all the setup on a fresh machine:
+#   make serve   run the registry on its embedded default (SQLite + in-process FAISS) at http://127.0.0.1:8000
+#   make test    run the test suite
+# Both create .venv and install the project into it on first use (and again when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-test
+BENCH_INSTALLED := $(VENV)/.installed-bench
+# One thread per numeric library: predictable on a shared 2-core machine.
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: serve test lint bench
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $@
+
+serve: $(INSTALLED)
+	$(BIN)/provreg serve
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(BENCH_INSTALLED)
+	$(BIN)/python bench/foundation.py
+	$(BIN)/python bench/derivatives.py

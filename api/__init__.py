@@ -1,0 +1,1 @@
+"""Thin interfaces over the registry service: the FastAPI app and the `provreg` CLI."""

@@ -1,0 +1,46 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.limits import BodySizeLimit
+from api.routers import health, matching, publishers, registrations
+from registry.runtime import Registry
+from registry.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the registry opens at start-up and loads its index in the background (see /readyz)."""
+    settings = settings or Settings()
+    admin_token = settings.resolved_admin_token()  # fail closed before serving anything
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = Registry.open(settings)
+        app.state.registry = registry
+        registry.load_in_background()
+        try:
+            yield
+        finally:
+            registry.close()
+
+    app = FastAPI(
+        title="provenance-registry",
+        version="0.1.0",
+        summary="Signed originals, perceptual matching and provenance lookups for images.",
+        lifespan=lifespan,
+    )
+    app.state.admin_token = admin_token
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    errors.install(app)
+    for router in (health.router, publishers.router, registrations.router, matching.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,52 @@
+"""Request dependencies, declared once as `Annotated` aliases."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from registry import service
+from registry.errors import Unauthenticated
+from registry.models import Publisher
+from registry.runtime import Registry
+
+_bearer = HTTPBearer(auto_error=False, description="a publisher's API key, or the admin token")
+
+
+def get_registry(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+
+
+def get_session(registry: RegistryDep) -> Iterator[Session]:
+    with registry.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def current_publisher(session: SessionDep, credentials: BearerDep) -> Publisher:
+    if credentials is None:
+        raise Unauthenticated("send the publisher's API key as 'Authorization: Bearer <key>'")
+    return service.authenticate(session=session, api_key=credentials.credentials)
+
+
+CurrentPublisher = Annotated[Publisher, Depends(current_publisher)]
+
+
+def require_admin(request: Request, credentials: BearerDep) -> None:
+    expected: str = request.app.state.admin_token
+    if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
+        raise Unauthenticated("this endpoint needs the admin token as 'Authorization: Bearer <token>'")
+
+
+AdminDep = Annotated[None, Depends(require_admin)]

@@ -1,0 +1,152 @@
+"""The `provreg` CLI in-process, on a real data directory: publisher create -> register a folder -> check."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, encode, photo, photo_bytes
+from PIL import Image, ImageOps
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+
+
+def provreg(data_dir: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["--data-dir", str(data_dir), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "registry"
+
+
+@pytest.fixture
+def key(tmp_path: Path, data_dir: Path) -> Path:
+    path = tmp_path / "newsroom.pem"
+    code, out, err = provreg(data_dir, "publisher", "create", "Daily Planet", "--key-out", str(path))
+    assert code == 0, err
+    assert out.strip().startswith("pub_") and "API key" in err
+    return path
+
+
+@pytest.fixture
+def originals(tmp_path: Path) -> Path:
+    folder = tmp_path / "originals"
+    (folder / "nested").mkdir(parents=True)
+    for name in PHOTOS[:2]:
+        (folder / f"{name}.jpg").write_bytes(photo_bytes(name))
+    (folder / "nested" / f"{PHOTOS[2]}.png").write_bytes(encode(photo(PHOTOS[2]), "PNG"))
+    (folder / "notes.txt").write_text("not media: skipped when searching a directory")
+    return folder
+
+
+def test_key_file_is_private_and_never_overwritten(key: Path, data_dir: Path) -> None:
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    code, _, err = provreg(data_dir, "publisher", "create", "Another", "--key-out", str(key))
+    assert code == 3 and "refusing to overwrite" in err
+
+
+def test_register_folder_then_check_transformed_copies(
+    key: Path, data_dir: Path, originals: Path, tmp_path: Path
+) -> None:
+    code, out, err = provreg(data_dir, "register", str(originals), "--key", str(key), "--title", "Press pool", "--json")
+    assert code == 0, err
+    registered = {Path(line["file"]).stem: line for line in json_lines(out)}
+    assert set(registered) == set(PHOTOS[:3])
+    for line in registered.values():
+        assert set(line) == {"file", "registration_id", "sha256"}
+
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    expected = {}
+    for name in PHOTOS[:3]:
+        for label, image, params in (
+            ("q30", photo(name), {"quality": 30}),
+            ("half", photo(name).resize((photo(name).width // 2, photo(name).height // 2)), {}),
+            ("flip", ImageOps.mirror(photo(name)), {}),
+            ("rot90", photo(name).transpose(Image.Transpose.ROTATE_270), {}),
+            ("grey", ImageOps.grayscale(photo(name)), {}),
+        ):
+            path = queries / f"{name}-{label}.jpg"
+            path.write_bytes(encode(image, "JPEG", **params))
+            expected[path.name] = registered[name]["registration_id"]
+    (queries / "unrelated.jpg").write_bytes(photo_bytes("rocket"))
+
+    code, out, err = provreg(data_dir, "check", str(queries), "--json")
+    assert code == 0, err
+    results = {Path(line["file"]).name: line for line in json_lines(out)}
+    assert results["unrelated.jpg"]["verdict"] == "unregistered"
+    for name, registration_id in expected.items():
+        assert results[name]["verdict"] == "copy", name
+        match = results[name]["matches"][0]
+        assert match["registration_id"] == registration_id
+        assert match["publisher"] == "Daily Planet" and match["verified"] is True
+        assert {"distance", "score", "variant"} <= set(match)
+    assert results["chelsea-rot90.jpg"]["matches"][0]["variant"] == "rotate_90_cw"
+
+    code, out, _ = provreg(data_dir, "check", str(queries / "coffee-q30.jpg"))
+    assert code == 0 and "copy" in out and registered["coffee"]["registration_id"] in out
+
+
+def test_bad_files_are_reported_and_do_not_stop_the_batch(key: Path, data_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(photo_bytes("coffee")[:2000])
+    text = tmp_path / "readme.txt"
+    text.write_text("hello")
+    good = tmp_path / "good.jpg"
+    good.write_bytes(photo_bytes("astronaut"))
+    missing = tmp_path / "missing.jpg"
+    code, out, _ = provreg(
+        data_dir, "register", str(broken), str(text), str(missing), str(good), "--key", str(key), "--json"
+    )
+    assert code == 1
+    lines = {Path(line["file"]).name: line for line in json_lines(out)}
+    assert lines["broken.jpg"]["error"]["code"] == "corrupt_media"
+    assert lines["readme.txt"]["error"]["code"] == "unsupported_media"
+    assert lines["missing.jpg"]["error"]["code"] == "unreadable"
+    assert lines["good.jpg"]["registration_id"].startswith("reg_")
+
+    code, out, err = provreg(data_dir, "register", str(good), str(broken), "--key", str(key))
+    assert code == 1 and "already registered" in out and "broken.jpg" in err and "1 of 2 file(s) failed" in err
+
+
+def test_lookup_and_command_errors(key: Path, data_dir: Path, originals: Path, tmp_path: Path) -> None:
+    code, out, _ = provreg(data_dir, "register", str(originals / "coffee.jpg"), "--key", str(key), "--json")
+    sha256 = json_lines(out)[0]["sha256"]
+    code, out, _ = provreg(data_dir, "lookup", "--alg", "sha256", sha256, "--json")
+    assert code == 0 and json_lines(out)[0]["matches"][0]["distance"] == 0
+    code, _, err = provreg(data_dir, "lookup", "--alg", "pdq", "00")
+    assert code == 3 and "64 hexadecimal digits" in err
+
+    stranger = tmp_path / "stranger.pem"
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from registry.keys import save_private_key
+
+    save_private_key(stranger, Ed25519PrivateKey.generate())
+    code, _, err = provreg(data_dir, "register", str(originals), "--key", str(stranger))
+    assert code == 5 and "belongs to no publisher" in err
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("hello")
+    code, _, err = provreg(data_dir, "register", str(originals), "--key", str(not_a_key))
+    assert code == 3 and "not an unencrypted PEM private key" in err
+
+
+def test_production_mode_fails_closed_without_admin_token(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVREG_ENV", "production")
+    monkeypatch.delenv("PROVREG_ADMIN_TOKEN", raising=False)
+    code, _, err = provreg(data_dir, "serve")
+    assert code == 8 and "PROVREG_ADMIN_TOKEN is required" in err
+    monkeypatch.setenv("PROVREG_ADMIN_TOKEN", "too-short")
+    code, _, err = provreg(data_dir, "serve")
+    assert code == 8 and "at least 32 characters" in err

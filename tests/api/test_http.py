@@ -1,0 +1,200 @@
+"""The HTTP API in-process (FastAPI TestClient with the real lifespan, database, store and index)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import encode, photo, photo_bytes, png_claiming
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.app import create_app
+from registry.keys import raw_public_key
+from registry.settings import Settings
+from registry.statements import REGISTRATION_DOMAIN, sign
+
+ADMIN = {"Authorization": "Bearer test-admin-token-" + "x" * 32}
+
+
+def wait_ready(client: TestClient) -> None:
+    for _ in range(200):
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("registry never became ready")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    settings.max_upload_bytes = 400_000
+    with TestClient(create_app(settings)) as test_client:
+        wait_ready(test_client)
+        yield test_client
+
+
+class Newsroom:
+    def __init__(self, client: TestClient, name: str = "Daily Planet") -> None:
+        self.key = Ed25519PrivateKey.generate()
+        response = client.post(
+            "/v1/publishers",
+            headers=ADMIN,
+            json={
+                "name": name,
+                "public_key": base64.b64encode(raw_public_key(self.key)).decode(),
+                "verification": {"method": "dns-txt", "evidence": "TXT record", "verified_by": "ops"},
+            },
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        self.id, self.key_id, self.api_key = body["id"], body["key_id"], body["api_key"]
+        self.client = client
+
+    def upload(self, content: bytes, statement: dict[str, Any] | None = None, signature: str | None = None):  # type: ignore[no-untyped-def]
+        from conftest import PublisherHandle
+
+        handle = PublisherHandle(self.id, self.key_id, self.key, self.api_key)
+        statement = statement or handle.statement(content)
+        signature = signature or sign(self.key, REGISTRATION_DOMAIN, statement)
+        return self.client.post(
+            "/v1/registrations",
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            files={"file": ("original.jpg", content, "image/jpeg")},
+            data={"statement": json.dumps(statement), "signature": signature},
+        )
+
+
+def _check(client: TestClient, content: bytes):  # type: ignore[no-untyped-def]
+    return client.post("/v1/check", files={"file": ("query", content, "application/octet-stream")})
+
+
+def test_probes_and_docs(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["indexed"] == {"pdq": 0, "phash": 0, "dhash": 0}
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/check", "/v1/lookup", "/v1/registrations", "/v1/publishers"} <= set(paths)
+
+
+def test_register_then_check_then_lookup(client: TestClient) -> None:
+    newsroom = Newsroom(client)
+    response = newsroom.upload(photo_bytes("astronaut"))
+    assert response.status_code == 201, response.text
+    registration = response.json()
+    assert response.headers["location"] == f"/v1/registrations/{registration['id']}"
+    assert client.get(f"/v1/registrations/{registration['id']}").json() == registration
+
+    copy = _check(client, encode(photo("astronaut").transpose(Image.Transpose.ROTATE_90), "JPEG", quality=40))
+    assert copy.status_code == 200
+    body = copy.json()
+    assert body["verdict"] == "copy"
+    match = body["matches"][0]
+    assert set(match) >= {"registration_id", "publisher", "verified", "distance", "score", "variant"}
+    assert (match["registration_id"], match["publisher"], match["verified"], match["variant"]) == (
+        registration["id"],
+        "Daily Planet",
+        True,
+        "rotate_90_ccw",
+    )
+    assert _check(client, photo_bytes("coffee")).json()["verdict"] == "unregistered"
+
+    found = client.get("/v1/lookup", params={"alg": "pdq", "hash": registration["fingerprints"]["pdq"]}).json()
+    assert [m["registration_id"] for m in found["matches"]] == [registration["id"]]
+    found = client.get("/v1/lookup", params={"alg": "sha256", "hash": registration["content"]["sha256"]}).json()
+    assert found["matches"][0]["distance"] == 0
+
+
+def test_publisher_creation_needs_the_admin_token(client: TestClient) -> None:
+    body = {
+        "name": "X",
+        "public_key": base64.b64encode(b"k" * 32).decode(),
+        "verification": {"method": "m", "verified_by": "v"},
+    }
+    assert client.post("/v1/publishers", json=body).status_code == 401
+    wrong = client.post("/v1/publishers", json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthenticated"
+    bad_key = client.post("/v1/publishers", json={**body, "public_key": "!!"}, headers=ADMIN)
+    assert bad_key.status_code == 422 and "base64" in bad_key.json()["error"]["message"]
+    naive = {**body, "verification": {"method": "m", "verified_by": "v", "expires_at": "2030-01-01T00:00:00"}}
+    assert client.post("/v1/publishers", json=naive, headers=ADMIN).status_code == 422
+    Newsroom(client, "Dup")
+    duplicate = client.post("/v1/publishers", json={**body, "name": "Dup"}, headers=ADMIN)
+    assert duplicate.status_code == 409
+
+
+def test_registration_errors_are_4xx_with_messages(client: TestClient) -> None:
+    newsroom = Newsroom(client)
+    content = photo_bytes("rocket")
+    unauthenticated = client.post(
+        "/v1/registrations", files={"file": ("a.jpg", content)}, data={"statement": "{}", "signature": "x"}
+    )
+    assert unauthenticated.status_code == 401
+    missing = client.post("/v1/registrations", headers={"Authorization": f"Bearer {newsroom.api_key}"})
+    assert missing.status_code == 422 and "file" in missing.json()["error"]["message"]
+    forged = newsroom.upload(content, signature=base64.b64encode(b"\0" * 64).decode())
+    assert forged.status_code == 422 and forged.json()["error"]["code"] == "invalid_signature"
+    other = Newsroom(client, "Other")
+    statement = {"type": "registration", "publisher_id": other.id}
+    wrong_publisher = newsroom.upload(content, statement=statement, signature="x")
+    assert wrong_publisher.status_code == 422  # the statement is incomplete, refused before anything else
+    assert newsroom.upload(content).status_code == 201
+    again = newsroom.upload(content)
+    assert again.status_code == 409 and again.json()["error"]["registration_id"]
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (b"just some text", 415, "unsupported_media"),
+        (photo_bytes("coffee")[:4000], 422, "corrupt_media"),
+        (png_claiming(100_000, 100_000), 413, "too_large"),
+        (b"", 422, "invalid_request"),
+    ],
+    ids=["text", "truncated", "pixel-bomb", "empty"],
+)
+def test_bad_uploads_are_refused_not_crashed(client: TestClient, content: bytes, status: int, code: str) -> None:
+    response = _check(client, content)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code and response.json()["error"]["message"]
+
+
+def test_upload_cap_applies_while_streaming(client: TestClient) -> None:
+    big = encode(Image.effect_noise((700, 700), 80).convert("RGB"), "PNG")
+    assert len(big) > 400_000
+    declared = _check(client, big)
+    assert declared.status_code == 413 and "upload limit" in declared.json()["error"]["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap must trip on the bytes themselves
+        boundary = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n'
+        yield boundary
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+        yield b"\r\n--b--\r\n"
+
+    streamed = client.post("/v1/check", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert streamed.status_code == 413
+
+
+def test_lookup_and_unknown_resources(client: TestClient) -> None:
+    bad = client.get("/v1/lookup", params={"alg": "md5", "hash": "00"})
+    assert bad.status_code == 422 and "unknown algorithm" in bad.json()["error"]["message"]
+    assert client.get("/v1/lookup", params={"alg": "pdq"}).status_code == 422
+    assert client.get("/v1/registrations/reg_missing").status_code == 404
+    assert client.get("/v1/publishers/pub_missing").status_code == 404
+    assert client.get("/nowhere").json()["error"]["code"] == "http_404"
+
+
+def test_not_ready_answers_503(settings: Settings) -> None:
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        app.state.registry._ready.clear()  # as if a large index were still loading
+        assert test_client.get("/readyz").status_code == 503
+        response = _check(test_client, photo_bytes("coffee"))
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        app.state.registry._ready.set()

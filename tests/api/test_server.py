@@ -1,0 +1,112 @@
+"""The real thing: `provreg serve` in a subprocess, driven over HTTP, then the CLI on the same data directory."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from conftest import PublisherHandle, encode, photo, photo_bytes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from registry.keys import raw_public_key
+from registry.statements import REGISTRATION_DOMAIN, sign
+
+PROVREG = str(Path(sys.executable).with_name("provreg"))
+TOKEN = "server-test-admin-token-" + "y" * 32
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    env = {**os.environ, "PROVREG_ADMIN_TOKEN": TOKEN, "PROVREG_DATA_DIR": str(data_dir)}
+    process = subprocess.Popen(
+        [PROVREG, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read().decode() if process.stdout else "server exited")
+        time.sleep(0.2)
+    else:
+        process.kill()
+        raise AssertionError("server did not become ready within 60 s")
+    yield base, data_dir, process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_serve_register_check_then_cli_on_the_same_data(server: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
+    base, data_dir, process = server
+    key = Ed25519PrivateKey.generate()
+    created = httpx.post(
+        f"{base}/v1/publishers",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        json={
+            "name": "Office of the President",
+            "public_key": base64.b64encode(raw_public_key(key)).decode(),
+            "verification": {"method": "in-person", "verified_by": "registry operator"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    publisher = PublisherHandle(created.json()["id"], created.json()["key_id"], key, created.json()["api_key"])
+
+    original = photo_bytes("astronaut")
+    statement = publisher.statement(original)
+    registered = httpx.post(
+        f"{base}/v1/registrations",
+        headers={"Authorization": f"Bearer {publisher.api_key}"},
+        files={"file": ("speech.jpg", original, "image/jpeg")},
+        data={"statement": json.dumps(statement), "signature": sign(key, REGISTRATION_DOMAIN, statement)},
+    )
+    assert registered.status_code == 201, registered.text
+    registration_id = registered.json()["id"]
+
+    reupload = encode(photo("astronaut").resize((240, 240)), "JPEG", quality=35)
+    checked = httpx.post(f"{base}/v1/check", files={"file": ("repost.jpg", reupload)})
+    assert checked.status_code == 200
+    assert checked.json()["verdict"] == "copy"
+    assert checked.json()["matches"][0]["registration_id"] == registration_id
+    garbage = httpx.post(f"{base}/v1/check", files={"file": ("x.jpg", b"\xff\xd8\xff\x00garbage")})
+    assert garbage.status_code == 422 and garbage.json()["error"]["message"]
+
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells why it stopped
+    assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    log = process.stdout.read().decode() if process.stdout else ""
+    assert "Application shutdown complete" in log
+    assert (data_dir / "index" / "pdq.faiss").exists()  # saved at shutdown
+
+    query = data_dir.parent / "repost.jpg"
+    query.write_bytes(reupload)
+    cli = subprocess.run(
+        [PROVREG, "--data-dir", str(data_dir), "check", str(query), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["matches"][0]["registration_id"] == registration_id

@@ -1,0 +1,137 @@
+"""Shared fixtures: committed photos, a real registry in a temporary data directory, a verified publisher."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import faiss
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from PIL import Image
+
+from fingerprint.media import sniff_media_type
+from registry import service
+from registry.keys import raw_public_key
+from registry.runtime import Registry
+from registry.settings import Settings
+from registry.statements import REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign
+
+# One thread per numeric library: CI has 2 cores and its timings are not what tests check.
+faiss.omp_set_num_threads(1)
+cv2.setNumThreads(1)
+
+DATA = Path(__file__).parent / "data"
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+def photo_bytes(name: str) -> bytes:
+    return (DATA / f"{name}.jpg").read_bytes()
+
+
+def photo(name: str) -> Image.Image:
+    return Image.open(DATA / f"{name}.jpg").convert("RGB")
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **params: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares a huge canvas: a decompression bomb's calling card."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    header = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    idat = b"IDAT" + zlib.compress(b"\0" * 16)
+    body = struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+    end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    return b"\x89PNG\r\n\x1a\n" + header + body + end
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", admin_token="test-admin-token-" + "x" * 32)
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Iterator[Registry]:
+    reg = Registry.open(settings)
+    reg.load()
+    yield reg
+    reg.close()
+
+
+@dataclass
+class PublisherHandle:
+    id: str
+    key_id: str
+    private_key: Ed25519PrivateKey
+    api_key: str
+
+    def statement(self, data: bytes, media_type: str | None = None, **overrides: Any) -> dict[str, Any]:
+        statement = {
+            "type": "registration",
+            "publisher_id": self.id,
+            "key_id": self.key_id,
+            "content": {
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "media_type": media_type or sniff_media_type(data) or "application/octet-stream",
+                "size": len(data),
+            },
+            "metadata": {"title": "test original"},
+            "created_at": format_timestamp(datetime.now(UTC)),
+            "nonce": new_nonce(),
+        }
+        statement.update(overrides)
+        return statement
+
+    def signed(self, data: bytes, **overrides: Any) -> tuple[str, str]:
+        statement = self.statement(data, **overrides)
+        return json.dumps(statement), sign(self.private_key, REGISTRATION_DOMAIN, statement)
+
+
+def make_publisher(registry: Registry, name: str, expires_at: datetime | None = None) -> PublisherHandle:
+    key = Ed25519PrivateKey.generate()
+    with registry.session() as session:
+        created = service.create_publisher(
+            session=session,
+            name=name,
+            public_key=raw_public_key(key),
+            verification=service.Verification(
+                method="test",
+                evidence="fixture",
+                verified_by="pytest",
+                expires_at=expires_at or datetime.now(UTC) + timedelta(days=30),
+            ),
+        )
+    return PublisherHandle(id=created.id, key_id=created.key_id, private_key=key, api_key=created.api_key)
+
+
+@pytest.fixture
+def publisher(registry: Registry) -> PublisherHandle:
+    return make_publisher(registry, "Daily Planet")
+
+
+@pytest.fixture
+def register(registry: Registry, publisher: PublisherHandle) -> Callable[[bytes], str]:
+    """Register `content` as `publisher` and return the registration id."""
+
+    def do(content: bytes) -> str:
+        statement, signature = publisher.signed(content)
+        with registry.session() as session:
+            return service.register(
+                session=session, registry=registry, statement=statement, signature=signature, content=content
+            ).id
+
+    return do
