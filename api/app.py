@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,11 +9,9 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routers import health, matching, publishers, registrations
+from api.routers import health, log, matching, publishers, registrations
 from registry.runtime import Registry
 from registry.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,6 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admin_token = admin_token
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     errors.install(app)
-    for router in (health.router, publishers.router, registrations.router, matching.router):
+    for router in (health.router, publishers.router, registrations.router, matching.router, log.router):
         app.include_router(router)
     return app

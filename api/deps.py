@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
-from registry import service
+from registry import publishers
 from registry.errors import Unauthenticated
 from registry.models import Publisher
 from registry.runtime import Registry
@@ -37,7 +37,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 def current_publisher(session: SessionDep, credentials: BearerDep) -> Publisher:
     if credentials is None:
         raise Unauthenticated("send the publisher's API key as 'Authorization: Bearer <key>'")
-    return service.authenticate(session=session, api_key=credentials.credentials)
+    return publishers.authenticate(session=session, api_key=credentials.credentials)
 
 
 CurrentPublisher = Annotated[Publisher, Depends(current_publisher)]

@@ -23,6 +23,8 @@ HTTP_STATUS: dict[type[errors.RegistryError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.NotReady: 503,
+    errors.LogTampered: 503,
+    errors.VerificationFailed: 422,
     errors.ConfigurationError: 500,
 }
 

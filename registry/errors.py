@@ -80,6 +80,18 @@ class NotReady(RegistryError):
     code = "not_ready"
 
 
+class LogTampered(RegistryError):
+    """The stored log fails its audit: writes are refused until an operator has looked."""
+
+    code = "log_tampered"
+
+
+class VerificationFailed(RegistryError):
+    """A receipt, proof or checkpoint does not verify; `message` says which check failed."""
+
+    code = "verification_failed"
+
+
 class ConfigurationError(RegistryError):
     """Settings are missing or unsafe; raised at start-up, before anything is served."""
 

@@ -45,6 +45,15 @@ class PublisherKey(SQLModel, table=True):
     retired_at: datetime | None = _utc(default=None, nullable=True)
 
 
+class KeyRevocation(SQLModel, table=True):
+    """A publisher key reported compromised: what it signed from `compromised_since` on is suspect."""
+
+    __tablename__ = "key_revocation"
+    key_id: str = Field(foreign_key="publisher_key.key_id", primary_key=True, max_length=64)
+    compromised_since: datetime = _utc()
+    log_index: int = Field(unique=True)
+
+
 class ApiKey(SQLModel, table=True):
     """Only the SHA-256 of a key is kept: a database leak does not leak working credentials."""
 
@@ -79,7 +88,8 @@ class Registration(SQLModel, table=True):
     height: int
     trim_box: str = Field(max_length=100)  # JSON [x0, y0, x1, y1] in full-size pixels
     pdq_quality: int
-    created_at: datetime = _utc(index=True)
+    created_at: datetime = _utc(index=True)  # integration time, set by the registry, never by the client
+    log_index: int = Field(unique=True)
 
 
 class MediaHash(SQLModel, table=True):
@@ -91,3 +101,43 @@ class MediaHash(SQLModel, table=True):
     alg: str = Field(index=True, max_length=20)
     variant: str = Field(max_length=40)
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ContentRevocation(SQLModel, table=True):
+    """A publisher withdrew one of its registrations; the registration and its log entry stay as they were."""
+
+    __tablename__ = "content_revocation"
+    registration_id: str = Field(foreign_key="registration.id", primary_key=True, max_length=40)
+    reason: str = Field(max_length=1000)
+    revoked_at: datetime = _utc()
+    log_index: int = Field(unique=True)
+
+
+class LogEntry(SQLModel, table=True):
+    """One leaf of the transparency log: the RFC 8785 JSON of one event, exactly as hashed. Never updated."""
+
+    __tablename__ = "log_entry"
+    log_index: int = Field(primary_key=True)
+    kind: str = Field(max_length=40)
+    subject: str = Field(index=True, max_length=64)  # the registration, publisher or key the event is about
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    entry: str
+
+
+class LogNode(SQLModel, table=True):
+    """The hash of one perfect subtree: leaves [position * 2**level, (position + 1) * 2**level)."""
+
+    __tablename__ = "log_node"
+    level: int = Field(primary_key=True)
+    position: int = Field(primary_key=True)
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class LogCheckpoint(SQLModel, table=True):
+    """A signed tree head as issued: the signed-note text, so auditors can recheck the very bytes we served."""
+
+    __tablename__ = "log_checkpoint"
+    size: int = Field(primary_key=True)
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    note: str
+    created_at: datetime = _utc()

@@ -10,8 +10,10 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from registry.db import init_db, make_engine
-from registry.errors import NotReady
+from registry.errors import LogTampered, NotReady
 from registry.indexes import HashIndexes
+from registry.log.audit import audit
+from registry.log.keyring import LogKeyring
 from registry.settings import Settings
 from registry.store import ContentStore
 
@@ -24,7 +26,9 @@ class Registry:
     engine: Engine
     store: ContentStore
     indexes: HashIndexes
+    keyring: LogKeyring
     _ready: threading.Event = field(default_factory=threading.Event)
+    log_problem: str | None = None  # why the last audit failed; writes are refused while this is set
 
     @classmethod
     def open(cls, settings: Settings) -> Registry:
@@ -37,9 +41,17 @@ class Registry:
             engine=engine,
             store=ContentStore(settings.data_dir / "originals"),
             indexes=HashIndexes(settings.data_dir / "index"),
+            keyring=LogKeyring.open(settings.data_dir / "log-keys", settings.log_origin),
         )
 
-    def load(self) -> None:
+    def load(self, *, audit_log: bool = True) -> None:
+        """Load the indexes and, unless told not to, audit the log; a failed audit disables writes."""
+        if audit_log:
+            with self.session() as session:
+                report = audit(session, self.keyring)
+            if not report.ok:
+                self.log_problem = "; ".join(report.problems[:3])
+                log.error("the transparency log failed its audit; writes are refused: %s", self.log_problem)
         self.indexes.load(self.engine)
         self._ready.set()
 
@@ -63,6 +75,13 @@ class Registry:
     def require_ready(self) -> None:
         if not self.ready:
             raise NotReady("the registry is still loading its index; retry in a few seconds")
+
+    def require_writable(self) -> None:
+        if self.log_problem is not None:
+            raise LogTampered(
+                f"the stored log failed its audit, so this registry refuses writes: {self.log_problem}. "
+                "Run 'provreg audit' for the full report."
+            )
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

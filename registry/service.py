@@ -9,156 +9,39 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from fingerprint.algorithms import ALGORITHMS, PDQ_VARIANTS
 from fingerprint.image import ImageFingerprint, fingerprint_image
 from fingerprint.media import CorruptMediaError, MediaError, MediaTooLargeError, UnsupportedMediaError
 from registry import views
-from registry.db import take_write_lock
 from registry.errors import (
     AlreadyRegistered,
     Conflict,
     CorruptMedia,
-    Forbidden,
     InvalidRequest,
     InvalidStatement,
     MediaTooLarge,
-    NonceReused,
     NotFound,
     RegistryError,
-    Unauthenticated,
     UnsupportedMedia,
 )
-from registry.keys import api_key_hash, key_id, new_api_key, public_key_from_raw
-from registry.models import ApiKey, MediaHash, Publisher, PublisherKey, Registration, UsedNonce
+from registry.log import store as log
+from registry.models import ContentRevocation, KeyRevocation, MediaHash, Publisher, Registration
+from registry.publishers import authorise, b64, claim_nonce, is_verified, new_id, now_utc, record, write_transaction
 from registry.runtime import Registry
-from registry.statements import REGISTRATION_DOMAIN, canonical_json, parse_registration_statement, verify
+from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json, parse_statement
 
 LOOKUP_ALGORITHMS = ("sha256", *ALGORITHMS)
 MAX_LOOKUP_RESULTS = 1000
 # PDQ distance at which unrelated images sit on average: the zero point of a match's score.
 _UNRELATED_DISTANCE = 128
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(10)}"
-
-
-# --- publishers -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """How the operator established that a named organisation controls a key; it says nothing about content."""
-
-    method: str
-    evidence: str
-    verified_by: str
-    expires_at: datetime | None
-
-
-def create_publisher(
-    *, session: Session, name: str, public_key: bytes, verification: Verification, now: datetime | None = None
-) -> views.PublisherCreatedView:
-    """Create a verified publisher with its current key and a first API key (returned once, stored hashed)."""
-    now = now or _now()
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise InvalidRequest("publisher name must be 1-200 characters")
-    public_key_from_raw(public_key)
-    if verification.expires_at is not None and verification.expires_at <= now:
-        raise InvalidRequest("verification expiry must be in the future")
-    take_write_lock(session)
-    if session.exec(select(Publisher).where(Publisher.name == name)).first() is not None:
-        raise Conflict(f"a publisher named {name!r} already exists")
-    kid = key_id(public_key)
-    if session.get(PublisherKey, kid) is not None:
-        raise Conflict("this public key is already registered to a publisher")
-    publisher = Publisher(
-        id=_new_id("pub"),
-        name=name,
-        created_at=now,
-        verification_method=verification.method,
-        verification_evidence=verification.evidence,
-        verified_by=verification.verified_by,
-        verified_at=now,
-        verification_expires_at=verification.expires_at,
-    )
-    token, token_hash = new_api_key()
-    session.add(publisher)
-    session.flush()
-    session.add(PublisherKey(key_id=kid, publisher_id=publisher.id, public_key=public_key, created_at=now))
-    session.add(ApiKey(id=_new_id("key"), publisher_id=publisher.id, secret_sha256=token_hash, created_at=now))
-    session.commit()
-    return views.PublisherCreatedView(**_publisher_view(publisher, kid, now).model_dump(), api_key=token)
-
-
-def get_publisher(*, session: Session, publisher_id: str, now: datetime | None = None) -> views.PublisherView:
-    publisher = session.get(Publisher, publisher_id)
-    if publisher is None:
-        raise NotFound(f"no publisher {publisher_id!r}")
-    return _publisher_view(publisher, _current_key(session, publisher.id).key_id, now or _now())
-
-
-def publisher_for_key(*, session: Session, public_key: bytes) -> Publisher:
-    """The publisher whose current key this is (the CLI signs with a key file and needs its publisher id)."""
-    key = session.get(PublisherKey, key_id(public_key))
-    if key is None:
-        raise NotFound("this key belongs to no publisher in this registry")
-    if key.retired_at is not None:
-        raise Forbidden("this key was retired; sign with the publisher's current key")
-    publisher = session.get(Publisher, key.publisher_id)
-    assert publisher is not None  # foreign key
-    return publisher
-
-
-def authenticate(*, session: Session, api_key: str) -> Publisher:
-    row = session.exec(select(ApiKey).where(ApiKey.secret_sha256 == api_key_hash(api_key))).first()
-    if row is None or row.revoked_at is not None:
-        raise Unauthenticated("unknown or revoked API key")
-    publisher = session.get(Publisher, row.publisher_id)
-    assert publisher is not None  # foreign key
-    return publisher
-
-
-def _current_key(session: Session, publisher_id: str) -> PublisherKey:
-    key = session.exec(
-        select(PublisherKey).where(PublisherKey.publisher_id == publisher_id, col(PublisherKey.retired_at).is_(None))
-    ).first()
-    if key is None:
-        raise Forbidden(f"publisher {publisher_id} has no current key")
-    return key
-
-
-def _is_verified(publisher: Publisher, now: datetime) -> bool:
-    return publisher.verification_expires_at is None or publisher.verification_expires_at > now
-
-
-def _publisher_view(publisher: Publisher, kid: str, now: datetime) -> views.PublisherView:
-    return views.PublisherView(
-        id=publisher.id,
-        name=publisher.name,
-        key_id=kid,
-        verified=_is_verified(publisher, now),
-        verification=views.VerificationView(
-            method=publisher.verification_method,
-            verified_by=publisher.verified_by,
-            verified_at=publisher.verified_at,
-            expires_at=publisher.verification_expires_at,
-        ),
-    )
 
 
 # --- registration -----------------------------------------------------------------------------------------------
@@ -173,96 +56,154 @@ def register(
     content: bytes,
     caller: Publisher | None = None,
     now: datetime | None = None,
-) -> views.RegistrationView:
-    """Verify a publisher's signed statement about `content`, store the original and make it matchable.
+) -> views.RegistrationReceiptView:
+    """Verify a publisher's signed statement about `content`, store the original, log it, make it matchable.
 
     `caller` is the publisher an API key authenticated (None for local CLI use, where access to the data
-    directory is the authority); it must be the publisher the statement names.
+    directory is the authority).
     """
-    now = now or _now()
-    claim, signed = parse_registration_statement(statement)
-    if caller is not None and caller.id != claim.publisher_id:
-        raise Forbidden(f"this API key belongs to {caller.id}, but the statement is for {claim.publisher_id}")
-    publisher = session.get(Publisher, claim.publisher_id)
-    if publisher is None:
-        raise InvalidStatement(f"statement names unknown publisher {claim.publisher_id!r}")
-    key = session.get(PublisherKey, claim.key_id)
-    if key is None or key.publisher_id != publisher.id:
-        raise InvalidStatement("statement's key_id is not a key of this publisher")
-    verify(key.public_key, REGISTRATION_DOMAIN, signed, signature)
-    if key.retired_at is not None:
-        raise Forbidden("statement is signed with a retired key; sign with the publisher's current key")
-    if not _is_verified(publisher, now):
-        raise Forbidden(f"publisher verification expired at {publisher.verification_expires_at:%Y-%m-%d %H:%M}Z")
-    _check_fresh(claim.created, now, registry)
-    if len(content) != claim.content.size or _sha256(content) != claim.content.sha256:
+    now = now or now_utc()
+    claim, signed = parse_statement(statement, RegistrationStatement)
+    auth = authorise(
+        session=session,
+        registry=registry,
+        publisher_id=claim.publisher_id,
+        key_id=claim.key_id,
+        signed=signed,
+        signature=signature,
+        created=claim.created,
+        caller=caller,
+        now=now,
+    )
+    if len(content) != claim.content.size or hashlib.sha256(content).hexdigest() != claim.content.sha256:
         raise InvalidStatement("uploaded bytes do not match the statement's content.sha256 and size")
-
     fp = _fingerprint(content, registry, dihedral=False)
     if fp.media_type != claim.content.media_type:
         raise InvalidStatement(f"statement says {claim.content.media_type}, but the file is {fp.media_type}")
     registry.store.put(content)
 
-    registration = Registration(
-        id=_new_id("reg"),
-        publisher_id=publisher.id,
-        key_id=key.key_id,
-        statement=canonical_json(signed).decode(),
-        signature=signature,
-        content_sha256=fp.sha256,
-        media_type=fp.media_type,
-        size=fp.size,
-        width=fp.width,
-        height=fp.height,
-        trim_box=json.dumps(fp.trim_box.as_list()),
-        pdq_quality=fp.pdq_quality,
-        created_at=now,
-    )
-    take_write_lock(session)
-    _claim_nonce(session, publisher.id, claim.nonce)
-    existing = session.exec(
-        select(Registration.id).where(
-            Registration.publisher_id == publisher.id, Registration.content_sha256 == fp.sha256
+    with write_transaction(session, registry):
+        claim_nonce(session, auth.publisher.id, claim.nonce)
+        existing = session.exec(
+            select(Registration.id).where(
+                Registration.publisher_id == auth.publisher.id, Registration.content_sha256 == fp.sha256
+            )
+        ).first()
+        if existing is not None:
+            raise AlreadyRegistered(
+                f"this publisher registered these bytes already as {existing}", registration_id=existing
+            )
+        registration_id = new_id("reg")
+        event = log.Event(
+            "registration",
+            registration_id,
+            {
+                "registration_id": registration_id,
+                "publisher_id": auth.publisher.id,
+                "key_id": auth.key.key_id,
+                "public_key": b64(auth.key.public_key),
+                "statement": signed,
+                "signature": signature,
+            },
         )
-    ).first()
-    if existing is not None:
-        raise AlreadyRegistered(
-            f"this publisher registered these bytes already as {existing}", registration_id=existing
+        (entry,) = record(session, registry, [event], now)
+        registration = Registration(
+            id=registration_id,
+            publisher_id=auth.publisher.id,
+            key_id=auth.key.key_id,
+            statement=canonical_json(signed).decode(),
+            signature=signature,
+            content_sha256=fp.sha256,
+            media_type=fp.media_type,
+            size=fp.size,
+            width=fp.width,
+            height=fp.height,
+            trim_box=json.dumps(fp.trim_box.as_list()),
+            pdq_quality=fp.pdq_quality,
+            created_at=now,
+            log_index=entry["log_index"],
         )
-    session.add(registration)
-    session.flush()
-    hashes = [
-        MediaHash(registration_id=registration.id, alg=alg, variant="canonical", value=value.data)
-        for alg, value in (("pdq", fp.pdq), ("phash", fp.phash), ("dhash", fp.dhash))
-    ]
-    session.add_all(hashes)
-    _commit(session)
+        session.add(registration)
+        session.flush()
+        hashes = [
+            MediaHash(registration_id=registration.id, alg=alg, variant="canonical", value=value.data)
+            for alg, value in (("pdq", fp.pdq), ("phash", fp.phash), ("dhash", fp.dhash))
+        ]
+        session.add_all(hashes)
     registry.indexes.catch_up(session)
-    return _registration_view(session, registration, hashes, now)
+    view = _registration_view(session, registration, hashes, now)
+    return views.RegistrationReceiptView(**dict(view), receipt=log.receipt(session, registration.log_index))
 
 
-def _claim_nonce(session: Session, publisher_id: str, nonce: str) -> None:
-    if session.get(UsedNonce, (publisher_id, nonce)) is not None:
-        raise NonceReused("this statement's nonce was used before; sign a new statement")
-    session.add(UsedNonce(publisher_id=publisher_id, nonce=nonce))
+def revoke_registration(
+    *,
+    session: Session,
+    registry: Registry,
+    statement: bytes | str,
+    signature: str,
+    caller: Publisher | None = None,
+    registration_id: str | None = None,
+    now: datetime | None = None,
+) -> views.RevocationView:
+    """The publisher withdraws its registration; matches then say so, and its log entry still proves it existed.
 
-
-def _commit(session: Session) -> None:
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict("a concurrent request registered the same thing; retry to see its result") from None
-
-
-def _check_fresh(created: datetime, now: datetime, registry: Registry) -> None:
-    settings = registry.settings
-    if created > now + timedelta(seconds=settings.statement_max_skew_seconds):
-        raise InvalidStatement("statement created_at is in the future; check the signing machine's clock")
-    if created < now - timedelta(seconds=settings.statement_max_age_seconds):
-        raise InvalidStatement(
-            f"statement is older than {settings.statement_max_age_seconds} s; sign a fresh one for each upload"
+    `registration_id`, when given (the API's URL), must be the one the signed statement names.
+    """
+    now = now or now_utc()
+    claim, signed = parse_statement(statement, ContentRevocationStatement)
+    if registration_id is not None and registration_id != claim.registration_id:
+        raise InvalidStatement("the statement revokes a different registration than the one addressed")
+    auth = authorise(
+        session=session,
+        registry=registry,
+        publisher_id=claim.publisher_id,
+        key_id=claim.key_id,
+        signed=signed,
+        signature=signature,
+        created=claim.created,
+        caller=caller,
+        now=now,
+    )
+    registration = session.get(Registration, claim.registration_id)
+    if registration is None or registration.publisher_id != auth.publisher.id:
+        raise NotFound(f"publisher {auth.publisher.id} has no registration {claim.registration_id!r}")
+    with write_transaction(session, registry):
+        claim_nonce(session, auth.publisher.id, claim.nonce)
+        if session.get(ContentRevocation, registration.id) is not None:
+            raise Conflict(f"registration {registration.id} is already revoked")
+        event = log.Event(
+            "content_revocation",
+            registration.id,
+            {
+                "registration_id": registration.id,
+                "publisher_id": auth.publisher.id,
+                "key_id": auth.key.key_id,
+                "public_key": b64(auth.key.public_key),
+                "statement": signed,
+                "signature": signature,
+            },
         )
+        (entry,) = record(session, registry, [event], now)
+        session.add(
+            ContentRevocation(
+                registration_id=registration.id, reason=claim.reason, revoked_at=now, log_index=entry["log_index"]
+            )
+        )
+    return views.RevocationView(
+        registration_id=registration.id,
+        revoked_at=now,
+        reason=claim.reason,
+        log_index=entry["log_index"],
+        receipt=log.receipt(session, entry["log_index"]),
+    )
+
+
+def registration_receipt(*, session: Session, registration_id: str) -> dict[str, Any]:
+    """A fresh receipt for a registration, against the latest checkpoint."""
+    registration = session.get(Registration, registration_id)
+    if registration is None:
+        raise NotFound(f"no registration {registration_id!r}")
+    return log.receipt(session, registration.log_index)
 
 
 def get_registration(*, session: Session, registration_id: str, now: datetime | None = None) -> views.RegistrationView:
@@ -270,19 +211,22 @@ def get_registration(*, session: Session, registration_id: str, now: datetime | 
     if registration is None:
         raise NotFound(f"no registration {registration_id!r}")
     hashes = list(session.exec(select(MediaHash).where(MediaHash.registration_id == registration_id)).all())
-    return _registration_view(session, registration, hashes, now or _now())
+    return _registration_view(session, registration, hashes, now or now_utc())
 
 
 def _registration_view(
     session: Session, registration: Registration, hashes: list[MediaHash], now: datetime
 ) -> views.RegistrationView:
-    publisher = session.get(Publisher, registration.publisher_id)
-    assert publisher is not None  # foreign key
+    (row,) = _with_status(session, [registration.id])
+    publisher, revocation = row.publisher, row.revocation
     statement = json.loads(registration.statement)
-    canonical = {row.alg: row.value.hex() for row in hashes if row.variant == "canonical"}
+    canonical = {hash_row.alg: hash_row.value.hex() for hash_row in hashes if hash_row.variant == "canonical"}
     return views.RegistrationView(
         id=registration.id,
-        publisher=views.PublisherRef(id=publisher.id, name=publisher.name, verified=_is_verified(publisher, now)),
+        log_index=registration.log_index,
+        revoked=revocation is not None,
+        revocation_log_index=None if revocation is None else revocation.log_index,
+        publisher=views.PublisherRef(id=publisher.id, name=publisher.name, verified=is_verified(publisher, now)),
         key_id=registration.key_id,
         content=views.ContentView(
             sha256=registration.content_sha256, media_type=registration.media_type, size=registration.size
@@ -309,7 +253,7 @@ def _registration_view(
 def check(*, session: Session, registry: Registry, content: bytes, now: datetime | None = None) -> views.CheckView:
     """Is `content` a copy of a registered original? Searches all 8 flips and rotations in one batch."""
     registry.require_ready()
-    now = now or _now()
+    now = now or now_utc()
     fp = _fingerprint(content, registry, dihedral=True)
     registry.indexes.catch_up(session)
     warnings: list[str] = []
@@ -335,7 +279,8 @@ def check(*, session: Session, registry: Registry, content: bytes, now: datetime
         )
 
     matches = []
-    for registration, publisher in _registrations_with_publishers(session, best):
+    for row in _with_status(session, best):
+        registration, publisher = row.registration, row.publisher
         distance, variant, exact = best[registration.id]
         if not exact and registration.pdq_quality < 50:
             continue  # a flat original's hash matches too much to mean anything
@@ -344,11 +289,14 @@ def check(*, session: Session, registry: Registry, content: bytes, now: datetime
                 registration_id=registration.id,
                 publisher=publisher.name,
                 publisher_id=publisher.id,
-                verified=_is_verified(publisher, now),
+                verified=is_verified(publisher, now),
                 distance=distance,
                 score=round(max(0.0, 1.0 - distance / _UNRELATED_DISTANCE), 4),
                 variant=PDQ_VARIANTS[variant],
                 exact=exact,
+                revoked=row.revocation is not None,
+                revocation_log_index=None if row.revocation is None else row.revocation.log_index,
+                key_compromised=row.key_compromised,
             )
         )
     matches.sort(key=lambda match: (match.distance, not match.exact, match.registration_id))
@@ -374,7 +322,7 @@ def lookup(
     now: datetime | None = None,
 ) -> views.LookupView:
     """Registrations whose `alg` hash is within `max_distance` of `value` (exact for sha256)."""
-    now = now or _now()
+    now = now or now_utc()
     if alg not in LOOKUP_ALGORITHMS:
         raise InvalidRequest(f"unknown algorithm {alg!r}; choose one of {', '.join(LOOKUP_ALGORITHMS)}")
     if not 1 <= limit <= MAX_LOOKUP_RESULTS:
@@ -403,16 +351,18 @@ def lookup(
                 best[registration_id] = min(hit.distance, best.get(registration_id, hit.distance))
     matches = [
         views.LookupMatchView(
-            registration_id=registration.id,
-            publisher=publisher.name,
-            publisher_id=publisher.id,
-            verified=_is_verified(publisher, now),
-            distance=best[registration.id],
-            media_type=registration.media_type,
-            content_sha256=registration.content_sha256,
-            created_at=registration.created_at,
+            registration_id=row.registration.id,
+            publisher=row.publisher.name,
+            publisher_id=row.publisher.id,
+            verified=is_verified(row.publisher, now),
+            distance=best[row.registration.id],
+            media_type=row.registration.media_type,
+            content_sha256=row.registration.content_sha256,
+            created_at=row.registration.created_at,
+            revoked=row.revocation is not None,
+            key_compromised=row.key_compromised,
         )
-        for registration, publisher in _registrations_with_publishers(session, best)
+        for row in _with_status(session, best)
     ]
     matches.sort(key=lambda match: (match.distance, match.created_at))
     return views.LookupView(alg=alg, hash=value, max_distance=max_distance, matches=matches[:limit])
@@ -428,20 +378,34 @@ def _hash_owners(session: Session, hash_ids: Iterable[int]) -> dict[int, str]:
     return owners
 
 
-def _registrations_with_publishers(
-    session: Session, registration_ids: Iterable[str]
-) -> list[tuple[Registration, Publisher]]:
+@dataclass(frozen=True, slots=True)
+class _Status:
+    registration: Registration
+    publisher: Publisher
+    revocation: ContentRevocation | None
+    key_revocation: KeyRevocation | None
+
+    @property
+    def key_compromised(self) -> bool:
+        """Registered with a key that was, by then, already in an attacker's hands."""
+        return self.key_revocation is not None and self.registration.created_at >= self.key_revocation.compromised_since
+
+
+def _with_status(session: Session, registration_ids: Iterable[str]) -> list[_Status]:
+    """Registrations with their publisher and any content or key revocation, in one query per 500 ids."""
     ids = sorted(set(registration_ids))
-    pairs: list[tuple[Registration, Publisher]] = []
+    rows: list[_Status] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        rows = session.exec(
-            select(Registration, Publisher)
+        query = (
+            select(Registration, Publisher, ContentRevocation, KeyRevocation)
             .join(Publisher, col(Publisher.id) == col(Registration.publisher_id))
+            .outerjoin(ContentRevocation, col(ContentRevocation.registration_id) == col(Registration.id))
+            .outerjoin(KeyRevocation, col(KeyRevocation.key_id) == col(Registration.key_id))
             .where(col(Registration.id).in_(chunk))
         )
-        pairs.extend(rows.all())
-    return pairs
+        rows.extend(_Status(*row) for row in session.exec(query).all())
+    return rows
 
 
 # --- media ------------------------------------------------------------------------------------------------------
@@ -460,7 +424,3 @@ def _fingerprint(content: bytes, registry: Registry, *, dihedral: bool) -> Image
         return fingerprint_image(content, max_pixels=registry.settings.max_pixels, dihedral=dihedral)
     except MediaError as exc:
         raise _MEDIA_ERRORS[type(exc)](str(exc)) from None
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default: SQLite file registry.sqlite3 in the data directory"
     )
     admin_token: SecretStr | None = None
+    log_origin: str | None = Field(
+        default=None, description="the log's name in its checkpoints; fixed when the log is created"
+    )
 
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=50_000_000, gt=0, description="decode cap, checked from the header")

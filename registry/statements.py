@@ -13,7 +13,7 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, get_args
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature as _BadSignature
@@ -27,6 +27,7 @@ REGISTRATION_DOMAIN = b"provreg/registration/v1\n"
 MAX_STATEMENT_BYTES = 64 * 1024
 # RFC 8785 serialises numbers as IEEE doubles: larger integers would not round-trip exactly.
 _MAX_SAFE_INTEGER = 2**53 - 1
+_KEY_ID = r"^[0-9a-f]{64}$"
 _RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
 
@@ -49,12 +50,10 @@ class Metadata(BaseModel):
     source_url: str | None = Field(default=None, max_length=2000)
 
 
-class RegistrationStatement(_Strict):
-    type: Literal["registration"]
+class _SignedRequest(_Strict):
+    """Fields every signed request carries: who, when, and a nonce so it cannot be replayed."""
+
     publisher_id: str = Field(min_length=1, max_length=40)
-    key_id: str = Field(pattern=r"^[0-9a-f]{64}$")
-    content: ContentClaim
-    metadata: Metadata = Metadata()
     created_at: str
     nonce: str = Field(pattern=r"^[A-Za-z0-9_-]{16,128}$")
 
@@ -67,6 +66,57 @@ class RegistrationStatement(_Strict):
     @property
     def created(self) -> datetime:
         return parse_timestamp(self.created_at)
+
+
+class RegistrationStatement(_SignedRequest):
+    """A publisher's claim: these exact bytes are an authentic original of ours."""
+
+    type: Literal["registration"]
+    key_id: str = Field(pattern=_KEY_ID)
+    content: ContentClaim
+    metadata: Metadata = Metadata()
+
+
+class ContentRevocationStatement(_SignedRequest):
+    """A publisher withdraws one of its registrations (signed with its current key)."""
+
+    type: Literal["content_revocation"]
+    key_id: str = Field(pattern=_KEY_ID)
+    registration_id: str = Field(min_length=1, max_length=40)
+    reason: str = Field(default="", max_length=1000)
+
+
+class KeyRotationStatement(_SignedRequest):
+    """Replace the current key; signed by the old key *and* the new one, so neither alone can do it."""
+
+    type: Literal["key_rotation"]
+    old_key_id: str = Field(pattern=_KEY_ID)
+    new_public_key: str = Field(description="base64 of the raw 32-byte Ed25519 public key")
+
+
+class KeyRevocationStatement(_SignedRequest):
+    """Report a (retired) key compromised from a moment on; signed with the current key."""
+
+    type: Literal["key_revocation"]
+    key_id: str = Field(pattern=_KEY_ID)
+    revoked_key_id: str = Field(pattern=_KEY_ID)
+    compromised_since: str
+
+    @field_validator("compromised_since")
+    @classmethod
+    def _since(cls, value: str) -> str:
+        parse_timestamp(value)
+        return value
+
+
+S = TypeVar("S", bound=_SignedRequest)
+
+DOMAINS: dict[str, bytes] = {
+    "registration": REGISTRATION_DOMAIN,
+    "content_revocation": b"provreg/content-revocation/v1\n",
+    "key_rotation": b"provreg/key-rotation/v1\n",
+    "key_revocation": b"provreg/key-revocation/v1\n",
+}
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -124,16 +174,17 @@ def parse_strict_json(raw: bytes | str) -> dict[str, Any]:
     return obj
 
 
-def parse_registration_statement(raw: bytes | str) -> tuple[RegistrationStatement, dict[str, Any]]:
+def parse_statement(raw: bytes | str, model: type[S]) -> tuple[S, dict[str, Any]]:
     """The validated statement and the exact object that was signed."""
     obj = parse_strict_json(raw)
     try:
-        return RegistrationStatement.model_validate(obj), obj
+        return model.model_validate(obj), obj
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc']) or 'statement'}: {error['msg']}" for error in exc.errors()
         )
-        raise InvalidStatement(f"invalid registration statement: {problems}") from None
+        kind = get_args(model.model_fields["type"].annotation)[0]
+        raise InvalidStatement(f"invalid {kind} statement: {problems}") from None
 
 
 def canonical_json(obj: dict[str, Any]) -> bytes:

@@ -61,6 +61,7 @@ class FingerprintsView(_View):
 
 class RegistrationView(_View):
     id: str
+    log_index: int
     publisher: PublisherRef
     key_id: str
     content: ContentView
@@ -69,6 +70,14 @@ class RegistrationView(_View):
     signature: str
     created_at: datetime
     fingerprints: FingerprintsView
+    revoked: bool = False
+    revocation_log_index: int | None = None
+
+
+class RegistrationReceiptView(RegistrationView):
+    """A registration as returned when it is created: with the receipt that proves it is in the log."""
+
+    receipt: dict[str, Any]  # {"log_index", "entry", "proof"}: verify offline with `provreg verify`
 
 
 class MatchView(_View):
@@ -80,6 +89,9 @@ class MatchView(_View):
     score: float  # 0-1, 1 is identical; 1 - distance/128, where 128 is what unrelated images average
     variant: str  # what was done to the original to get the query: identity, rotate_90_cw, flip_horizontal...
     exact: bool  # the query's bytes are the original's bytes
+    revoked: bool = False  # the publisher withdrew this registration
+    revocation_log_index: int | None = None
+    key_compromised: bool = False  # signed with a key later reported compromised at or before registration
 
 
 class CheckView(_View):
@@ -101,6 +113,8 @@ class LookupMatchView(_View):
     media_type: str
     content_sha256: str
     created_at: datetime
+    revoked: bool = False
+    key_compromised: bool = False
 
 
 class LookupView(_View):
@@ -108,3 +122,57 @@ class LookupView(_View):
     hash: str
     max_distance: int
     matches: list[LookupMatchView]
+
+
+class KeyRevocationView(_View):
+    key_id: str
+    compromised_since: datetime
+    log_index: int
+
+
+class RevocationView(_View):
+    registration_id: str
+    revoked_at: datetime
+    reason: str
+    log_index: int
+    receipt: dict[str, Any]
+
+
+class LogKeyView(_View):
+    vkey: str  # C2SP signed-note verifier key: <name>+<key id>+<base64 key>
+    active: bool
+
+
+class LogKeysView(_View):
+    origin: str
+    keys: list[LogKeyView]
+
+
+class InclusionProofView(_View):
+    log_index: int
+    tree_size: int
+    hashes: list[str]  # base64, leaf sibling first (RFC 9162)
+
+
+class ConsistencyProofView(_View):
+    first: int
+    second: int
+    hashes: list[str]  # base64 (RFC 9162)
+
+
+class LogEntryView(_View):
+    log_index: int
+    leaf_hash: str  # base64 SHA-256(0x00 || entry)
+    entry: dict[str, Any]
+
+
+class LogEntriesView(_View):
+    start: int
+    entries: list[LogEntryView]
+
+
+class AuditView(_View):
+    ok: bool
+    size: int
+    checkpoints: int
+    problems: list[str]

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
 from fingerprint.media import sniff_media_type
-from registry import service
+from registry import publishers, service
 from registry.keys import raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -104,11 +104,12 @@ class PublisherHandle:
 def make_publisher(registry: Registry, name: str, expires_at: datetime | None = None) -> PublisherHandle:
     key = Ed25519PrivateKey.generate()
     with registry.session() as session:
-        created = service.create_publisher(
+        created = publishers.create_publisher(
             session=session,
+            registry=registry,
             name=name,
             public_key=raw_public_key(key),
-            verification=service.Verification(
+            verification=publishers.Verification(
                 method="test",
                 evidence="fixture",
                 verified_by="pytest",

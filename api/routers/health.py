@@ -25,6 +25,7 @@ def readyz(registry: RegistryDep) -> JSONResponse:
         "status": "ready" if ready else "not_ready",
         "index": "loaded" if registry.ready else "loading",
         "database": "ok" if database else "unreachable",
+        "log": "ok" if registry.log_problem is None else f"failed audit, writes refused: {registry.log_problem}",
         "indexed": {alg: len(index) for alg, index in registry.indexes.indexes.items()} if registry.ready else {},
     }
     return JSONResponse(body, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})

@@ -1,4 +1,4 @@
-"""Publishers: created by the operator after verifying who controls a key."""
+"""Publishers: created and verified by the operator; keys rotated and revoked by the publisher itself."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, SessionDep
-from registry import service, views
-from registry.errors import InvalidRequest
+from api.deps import AdminDep, CurrentPublisher, RegistryDep, SessionDep
+from registry import publishers, views
+from registry.errors import Forbidden, InvalidRequest
 
 router = APIRouter(prefix="/v1/publishers", tags=["publishers"])
 
@@ -22,6 +22,11 @@ class VerificationIn(BaseModel):
     verified_by: str = Field(min_length=1, max_length=200)
     expires_at: datetime | None = Field(default=None, description="when the verification lapses (UTC)")
 
+    def to_verification(self) -> publishers.Verification:
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise InvalidRequest("verification.expires_at needs a timezone, e.g. 2027-01-01T00:00:00Z")
+        return publishers.Verification(self.method, self.evidence, self.verified_by, self.expires_at)
+
 
 class PublisherCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -29,29 +34,77 @@ class PublisherCreate(BaseModel):
     verification: VerificationIn
 
 
+class SignedRequest(BaseModel):
+    statement: str = Field(description="the statement as JSON text (signed over its RFC 8785 form)")
+    signature: str = Field(description="base64 Ed25519 signature")
+
+
+class KeyRotation(BaseModel):
+    statement: str = Field(description="the key_rotation statement as JSON text")
+    old_signature: str = Field(description="by the current key")
+    new_signature: str = Field(description="by the new key")
+
+
 @router.post("", status_code=201, response_model=views.PublisherCreatedView)
-def create_publisher(body: PublisherCreate, session: SessionDep, _admin: AdminDep) -> views.PublisherCreatedView:
+def create_publisher(
+    body: PublisherCreate, session: SessionDep, registry: RegistryDep, _admin: AdminDep
+) -> views.PublisherCreatedView:
     """Create a verified publisher (admin token). The response's `api_key` is shown only this once."""
     try:
         public_key = base64.b64decode(body.public_key, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest("public_key must be base64") from None
-    expires_at = body.verification.expires_at
-    if expires_at is not None and expires_at.tzinfo is None:
-        raise InvalidRequest("verification.expires_at needs a timezone, e.g. 2027-01-01T00:00:00Z")
-    return service.create_publisher(
+    return publishers.create_publisher(
         session=session,
+        registry=registry,
         name=body.name,
         public_key=public_key,
-        verification=service.Verification(
-            method=body.verification.method,
-            evidence=body.verification.evidence,
-            verified_by=body.verification.verified_by,
-            expires_at=expires_at,
-        ),
+        verification=body.verification.to_verification(),
     )
 
 
 @router.get("/{publisher_id}", response_model=views.PublisherView)
 def get_publisher(publisher_id: str, session: SessionDep) -> views.PublisherView:
-    return service.get_publisher(session=session, publisher_id=publisher_id)
+    return publishers.get_publisher(session=session, publisher_id=publisher_id)
+
+
+@router.put("/{publisher_id}/verification", response_model=views.PublisherView)
+def set_verification(
+    publisher_id: str, body: VerificationIn, session: SessionDep, registry: RegistryDep, _admin: AdminDep
+) -> views.PublisherView:
+    """Renew a publisher's verification, or end it (an expiry in the past). Logged (admin token)."""
+    return publishers.set_verification(
+        session=session, registry=registry, publisher_id=publisher_id, verification=body.to_verification()
+    )
+
+
+@router.post("/{publisher_id}/keys/rotate", response_model=views.PublisherView)
+def rotate_key(
+    publisher_id: str, body: KeyRotation, caller: CurrentPublisher, session: SessionDep, registry: RegistryDep
+) -> views.PublisherView:
+    """Make a new key current; the statement is signed by both the current and the new key."""
+    _same_publisher(publisher_id, caller.id)
+    return publishers.rotate_key(
+        session=session,
+        registry=registry,
+        statement=body.statement,
+        old_signature=body.old_signature,
+        new_signature=body.new_signature,
+        caller=caller,
+    )
+
+
+@router.post("/{publisher_id}/keys/revoke", response_model=views.KeyRevocationView)
+def revoke_key(
+    publisher_id: str, body: SignedRequest, caller: CurrentPublisher, session: SessionDep, registry: RegistryDep
+) -> views.KeyRevocationView:
+    """Report a retired key compromised since a moment; `check` then flags what it signed from then on."""
+    _same_publisher(publisher_id, caller.id)
+    return publishers.revoke_key(
+        session=session, registry=registry, statement=body.statement, signature=body.signature, caller=caller
+    )
+
+
+def _same_publisher(path_id: str, caller_id: str) -> None:
+    if path_id != caller_id:
+        raise Forbidden(f"this API key belongs to {caller_id}, not {path_id}")

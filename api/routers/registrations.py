@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from api.deps import CurrentPublisher, RegistryDep, SessionDep
+from api.routers.publishers import SignedRequest
 from registry import service, views
 
 router = APIRouter(prefix="/v1/registrations", tags=["registrations"])
 
 
-@router.post("", status_code=201, response_model=views.RegistrationView)
+@router.post("", status_code=201, response_model=views.RegistrationReceiptView)
 def create_registration(
     file: Annotated[UploadFile, File(description="the original's exact bytes")],
     statement: Annotated[str, Form(description="the registration statement, JSON")],
@@ -21,9 +22,9 @@ def create_registration(
     session: SessionDep,
     registry: RegistryDep,
     response: Response,
-) -> views.RegistrationView:
+) -> views.RegistrationReceiptView:
     """Register an original (publisher API key). The statement is signed client side; the registry never sees
-    the private key."""
+    the private key. The response carries a receipt that verifies offline."""
     registration = service.register(
         session=session,
         registry=registry,
@@ -39,3 +40,24 @@ def create_registration(
 @router.get("/{registration_id}", response_model=views.RegistrationView)
 def get_registration(registration_id: str, session: SessionDep) -> views.RegistrationView:
     return service.get_registration(session=session, registration_id=registration_id)
+
+
+@router.get("/{registration_id}/receipt")
+def get_receipt(registration_id: str, session: SessionDep) -> dict[str, Any]:
+    """A fresh receipt (against the latest checkpoint): `{"log_index", "entry", "proof"}`."""
+    return service.registration_receipt(session=session, registration_id=registration_id)
+
+
+@router.post("/{registration_id}/revoke", response_model=views.RevocationView)
+def revoke_registration(
+    registration_id: str, body: SignedRequest, caller: CurrentPublisher, session: SessionDep, registry: RegistryDep
+) -> views.RevocationView:
+    """The publisher withdraws its registration (signed content_revocation statement)."""
+    return service.revoke_registration(
+        session=session,
+        registry=registry,
+        statement=body.statement,
+        signature=body.signature,
+        caller=caller,
+        registration_id=registration_id,
+    )

@@ -115,7 +115,7 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         """Parse `<name>+<hex key ID>+<base64(0x01 || public key)>`, checking the ID against the key."""
-        parts = vkey.split("+")
+        parts = vkey.split("+", 2)  # the name has no '+', but base64 may
         if len(parts) != 3:
             raise NoteError("a verifier key has the form <name>+<hex key ID>+<base64 key>")
         name, id_hex, key_b64 = parts

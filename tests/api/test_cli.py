@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def test_register_folder_then_check_transformed_copies(
     registered = {Path(line["file"]).stem: line for line in json_lines(out)}
     assert set(registered) == set(PHOTOS[:3])
     for line in registered.values():
-        assert set(line) == {"file", "registration_id", "sha256"}
+        assert set(line) == {"file", "registration_id", "sha256", "receipt"}
 
     queries = tmp_path / "queries"
     queries.mkdir()
@@ -150,3 +151,49 @@ def test_production_mode_fails_closed_without_admin_token(data_dir: Path, monkey
     monkeypatch.setenv("PROVREG_ADMIN_TOKEN", "too-short")
     code, _, err = provreg(data_dir, "serve")
     assert code == 8 and "at least 32 characters" in err
+
+
+def test_receipt_verify_revoke_rotate_and_audit(key: Path, data_dir: Path, originals: Path, tmp_path: Path) -> None:
+    code, out, _ = provreg(data_dir, "register", str(originals / "coffee.jpg"), "--key", str(key), "--json")
+    line = json_lines(out)[0]
+    registration_id = line["registration_id"]
+    saved = tmp_path / "register-line.json"
+    saved.write_text(json.dumps(line))
+
+    code, out, err = provreg(data_dir, "verify", str(saved))  # a whole register line: the receipt is unwrapped
+    assert code == 0 and f"registration {registration_id} is entry" in out, err
+    code, vkeys, _ = provreg(data_dir, "log-key", "show")
+    vkey = vkeys.split()[0]
+    code, out, _ = provreg(data_dir, "receipt", registration_id)
+    fresh = tmp_path / "receipt.json"
+    fresh.write_text(out)
+    code, out, _ = provreg(tmp_path / "elsewhere", "verify", str(fresh), "--vkey", vkey, "--json")
+    assert code == 0 and json_lines(out)[0]["ok"] is True
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(fresh.read_text().replace('"kind":"registration"', '"kind":"registrations"'))
+    code, _, err = provreg(tmp_path / "elsewhere", "verify", str(tampered), "--vkey", vkey)
+    assert code == 9 and "inclusion proof" in err
+
+    code, out, err = provreg(data_dir, "revoke", registration_id, "--key", str(key), "--reason", "wrong picture")
+    assert code == 0 and "revoked" in out, err
+    code, out, _ = provreg(data_dir, "check", str(originals / "coffee.jpg"))
+    assert "REVOKED" in out
+
+    new_key = tmp_path / "new.pem"
+    code, out, err = provreg(data_dir, "publisher", "rotate-key", "--key", str(key), "--new-key-out", str(new_key))
+    assert code == 0 and new_key.exists(), err
+    code, _, err = provreg(data_dir, "register", str(originals / "astronaut.jpg"), "--key", str(key))
+    assert code == 4 and "retired" in err
+    code, _, err = provreg(data_dir, "register", str(originals / "astronaut.jpg"), "--key", str(new_key))
+    assert code == 0, err
+
+    code, out, _ = provreg(data_dir, "audit")
+    assert code == 0 and out.startswith("OK:")
+    with sqlite3.connect(data_dir / "registry.sqlite3") as db:
+        db.execute(
+            "UPDATE log_entry SET entry = replace(entry, '\"registration\"', '\"registratioN\"') WHERE log_index = 1"
+        )
+    code, _, err = provreg(data_dir, "audit")
+    assert code == 10 and "entry 1" in err
+    code, _, err = provreg(data_dir, "register", str(originals / "chelsea.jpg"), "--key", str(new_key))
+    assert code == 10 and "refuses writes" in err

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,8 +17,12 @@ from PIL import Image
 
 from api.app import create_app
 from registry.keys import raw_public_key
+from registry.log import merkle
+from registry.log.note import Checkpoint, Verifier, open_note
+from registry.log.receipts import receipt_json, verify_receipt
+from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import REGISTRATION_DOMAIN, sign
+from registry.statements import DOMAINS, REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign
 
 ADMIN = {"Authorization": "Bearer test-admin-token-" + "x" * 32}
 
@@ -88,7 +93,9 @@ def test_register_then_check_then_lookup(client: TestClient) -> None:
     assert response.status_code == 201, response.text
     registration = response.json()
     assert response.headers["location"] == f"/v1/registrations/{registration['id']}"
+    receipt = registration.pop("receipt")
     assert client.get(f"/v1/registrations/{registration['id']}").json() == registration
+    assert receipt["log_index"] == registration["log_index"] and receipt["proof"].startswith("c2sp.org/tlog-proof@v1")
 
     copy = _check(client, encode(photo("astronaut").transpose(Image.Transpose.ROTATE_90), "JPEG", quality=40))
     assert copy.status_code == 200
@@ -193,8 +200,83 @@ def test_lookup_and_unknown_resources(client: TestClient) -> None:
 def test_not_ready_answers_503(settings: Settings) -> None:
     app = create_app(settings)
     with TestClient(app) as test_client:
+        wait_ready(test_client)
         app.state.registry._ready.clear()  # as if a large index were still loading
         assert test_client.get("/readyz").status_code == 503
         response = _check(test_client, photo_bytes("coffee"))
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         app.state.registry._ready.set()
+
+
+def test_log_endpoints_serve_verifiable_proofs(client: TestClient) -> None:
+    newsroom = Newsroom(client)
+    first = newsroom.upload(photo_bytes("rocket")).json()
+    newsroom.upload(photo_bytes("coffee"))
+    keys = client.get("/v1/log/key").json()
+    verifiers = [Verifier.from_vkey(key["vkey"]) for key in keys["keys"] if key["active"]]
+    assert keys["origin"] == verifiers[0].name
+
+    note = client.get("/v1/log/checkpoint")
+    assert note.headers["content-type"].startswith("text/plain")
+    head = Checkpoint.from_text(open_note(note.text, verifiers)[0])
+    assert head.size == 3  # one publisher verification, two registrations
+
+    entries = client.get("/v1/log/entries", params={"start": 0, "end": 10}).json()["entries"]
+    assert [e["entry"]["kind"] for e in entries] == ["publisher_verification", "registration", "registration"]
+    leaf = base64.b64decode(entries[1]["leaf_hash"])
+    proof = client.get("/v1/log/proof/inclusion", params={"index": 1, "size": head.size}).json()
+    merkle.verify_inclusion(leaf, 1, head.size, [base64.b64decode(h) for h in proof["hashes"]], head.root_hash)
+    consistency = client.get("/v1/log/proof/consistency", params={"first": 2, "second": 3}).json()
+    assert len(consistency["hashes"]) >= 1
+
+    receipt = client.get(f"/v1/registrations/{first['id']}/receipt").json()
+    assert verify_receipt(receipt_json(receipt), verifiers).checkpoint.size == head.size
+
+    assert client.get("/v1/log/proof/inclusion", params={"index": 5, "size": 3}).status_code == 422
+    assert client.get("/v1/log/proof/inclusion", params={"index": 0, "size": 99}).status_code == 404
+    assert client.get("/v1/log/proof/consistency", params={"first": 0, "second": 3}).status_code == 422
+    assert client.get("/v1/log/entries", params={"start": 5, "end": 2}).status_code == 422
+
+
+def test_publisher_revokes_over_http(client: TestClient) -> None:
+    newsroom = Newsroom(client)
+    registration = newsroom.upload(photo_bytes("rocket")).json()
+    statement = {
+        "type": "content_revocation",
+        "publisher_id": newsroom.id,
+        "key_id": newsroom.key_id,
+        "registration_id": registration["id"],
+        "reason": "wrong file",
+        "created_at": format_timestamp(datetime.now(UTC)),
+        "nonce": new_nonce(),
+    }
+    body = {
+        "statement": json.dumps(statement),
+        "signature": sign(newsroom.key, DOMAINS["content_revocation"], statement),
+    }
+    auth = {"Authorization": f"Bearer {newsroom.api_key}"}
+    wrong_url = client.post("/v1/registrations/reg_other/revoke", json=body, headers=auth)
+    assert wrong_url.status_code == 422
+    revoked = client.post(f"/v1/registrations/{registration['id']}/revoke", json=body, headers=auth)
+    assert revoked.status_code == 200, revoked.text
+    match = _check(client, photo_bytes("rocket")).json()["matches"][0]
+    assert match["revoked"] is True and match["revocation_log_index"] == revoked.json()["log_index"]
+    assert client.get(f"/v1/registrations/{registration['id']}").json()["revoked"] is True
+
+
+def test_server_start_up_refuses_writes_to_a_tampered_store(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as first:
+        wait_ready(first)
+        newsroom = Newsroom(first)
+        assert newsroom.upload(photo_bytes("rocket")).status_code == 201
+    with Registry.open(settings).engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE log_entry SET entry = replace(entry, '\"registration\"', '\"registratioN\"') WHERE log_index = 1"
+        )
+    with TestClient(create_app(settings)) as second:
+        wait_ready(second)
+        assert "failed audit" in second.get("/readyz").json()["log"]
+        newsroom.client = second
+        refused = newsroom.upload(photo_bytes("coffee"))
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "log_tampered"
+        assert _check(second, photo_bytes("rocket")).json()["verdict"] == "copy"  # reads still work

@@ -12,8 +12,9 @@ from registry.errors import InvalidSignature, InvalidStatement
 from registry.keys import raw_public_key
 from registry.statements import (
     REGISTRATION_DOMAIN,
+    RegistrationStatement,
     canonical_json,
-    parse_registration_statement,
+    parse_statement,
     parse_strict_json,
     sign,
     verify,
@@ -78,7 +79,7 @@ def _statement(**overrides: Any) -> dict[str, Any]:
 
 
 def test_valid_statement_parses_and_keeps_unknown_metadata() -> None:
-    claim, signed = parse_registration_statement(json.dumps(_statement()))
+    claim, signed = parse_statement(json.dumps(_statement()), RegistrationStatement)
     assert claim.content.size == 10 and claim.metadata.model_extra == {"custom": {"n": 1}}
     assert signed == _statement()
 
@@ -98,7 +99,7 @@ def test_valid_statement_parses_and_keeps_unknown_metadata() -> None:
 )
 def test_invalid_statements_are_rejected(overrides: dict[str, Any]) -> None:
     with pytest.raises(InvalidStatement):
-        parse_registration_statement(json.dumps(_statement(**overrides)))
+        parse_statement(json.dumps(_statement(**overrides)), RegistrationStatement)
 
 
 def test_signature_round_trip_and_tampering() -> None:

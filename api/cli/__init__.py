@@ -1,0 +1,13 @@
+"""`provreg`: the registry from the command line, over the same service functions as the HTTP API.
+
+Local commands act on the data directory directly: whoever can read and write it is the operator.
+"""
+
+from api.cli import log, media, publishers
+from api.cli.common import app
+
+__all__ = ["app", "log", "main", "media", "publishers"]
+
+
+def main() -> None:
+    app()

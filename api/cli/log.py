@@ -1,0 +1,169 @@
+"""Transparency-log commands: verify a receipt offline, audit the store, manage the registry's signing keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.common import (
+    JsonOption,
+    app,
+    emit_json,
+    fail_cleanly,
+    log_key_app,
+    open_registry,
+    settings,
+    stderr,
+    stdout,
+    view_json,
+)
+from registry import transparency
+from registry.errors import InvalidRequest
+from registry.log.keyring import LogKeyring
+from registry.log.note import NoteError, Verifier
+from registry.log.receipts import verify_receipt
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    receipt_file: Annotated[Path, typer.Argument(metavar="RECEIPT", help="receipt JSON file, or - for stdin")],
+    vkey: Annotated[
+        list[str] | None,
+        typer.Option("--vkey", help="trusted registry verifier key (repeatable); default: this data directory's"),
+    ] = None,
+    publisher_key: Annotated[
+        str | None, typer.Option(help="pin the publisher's public key (base64 of the raw 32 bytes)")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Verify a receipt offline: publisher signature, leaf hash, inclusion proof, checkpoint signature.
+
+    Accepts a bare receipt or any JSON object carrying one under "receipt" (a `register --json` line, the
+    API's 201 body).
+    """
+    with fail_cleanly():
+        text = sys.stdin.read() if str(receipt_file) == "-" else _read(receipt_file)
+        text = _unwrap(text)
+        verifiers = _verifiers(ctx, vkey)
+        pinned = None if publisher_key is None else _public_key(publisher_key)
+        result = verify_receipt(text, verifiers, publisher_key=pinned)
+    summary = {
+        "ok": True,
+        "log_index": result.log_index,
+        "kind": result.kind,
+        "origin": result.checkpoint.origin,
+        "checkpoint_size": result.checkpoint.size,
+        "publisher_key_id": result.publisher_key_id,
+        "registration_id": result.entry.get("registration_id"),
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    subject = f" {summary['registration_id']}" if summary["registration_id"] else ""
+    stdout.print(
+        f"OK: {result.kind}{subject} is entry {result.log_index} of log {result.checkpoint.origin}, proven against "
+        f"its signed checkpoint of size {result.checkpoint.size}",
+        highlight=False,
+    )
+    if result.publisher_key_id and publisher_key is None:
+        stderr.print(
+            f"signed by publisher key {result.publisher_key_id}; pass --publisher-key to pin the key you expect",
+            highlight=False,
+        )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc}") from None
+
+
+def _unwrap(text: str) -> str:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return text  # let the strict verifier say what is wrong
+    if isinstance(obj, dict) and isinstance(obj.get("receipt"), dict):
+        return json.dumps(obj["receipt"])
+    return text
+
+
+def _verifiers(ctx: typer.Context, vkeys: list[str] | None) -> list[Verifier]:
+    if vkeys:
+        try:
+            return [Verifier.from_vkey(vkey.strip()) for vkey in vkeys]
+        except NoteError as exc:
+            raise InvalidRequest(f"--vkey: {exc}") from None
+    keys_dir = settings(ctx).data_dir / "log-keys"
+    if not keys_dir.exists():
+        raise InvalidRequest("pass the registry's verifier key with --vkey (GET /v1/log/key publishes it)")
+    stderr.print(f"using the verifier keys of {keys_dir}", highlight=False)
+    return LogKeyring.open(keys_dir, None).verifiers
+
+
+def _public_key(text: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("--publisher-key must be base64") from None
+    if len(raw) != 32:
+        raise InvalidRequest("--publisher-key must be a raw 32-byte Ed25519 public key")
+    return raw
+
+
+@app.command()
+def audit(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Recompute the log from its stored entries and check every node, checkpoint and registration against it."""
+    with fail_cleanly(), open_registry(ctx, writes=False) as registry, registry.session() as session:
+        report = transparency.audit_log(session=session, registry=registry)
+    if as_json:
+        emit_json(view_json(report))
+    elif report.ok:
+        stdout.print(f"OK: {report.size} entries and {report.checkpoints} checkpoints are consistent")
+    else:
+        for problem in report.problems:
+            stderr.print(f"[red]✗[/red] {problem}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(10)
+
+
+@log_key_app.command("show")
+def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Print the registry's verifier keys (vkey form)."""
+    with fail_cleanly():
+        view = transparency.log_keys(keyring=_keyring(ctx))
+    if as_json:
+        emit_json(view_json(view))
+        return
+    for key in view.keys:
+        stdout.print(f"{key.vkey}  {'active' if key.active else 'retired'}", highlight=False)
+
+
+@log_key_app.command("rotate")
+def rotate(ctx: typer.Context) -> None:
+    """Add a new signing key; old and new both sign until the old one is retired."""
+    with fail_cleanly():
+        verifier = _keyring(ctx).rotate()
+    stdout.print(verifier.vkey(), highlight=False)
+    stderr.print("Both keys now sign checkpoints; publish the new key, then 'provreg log-key retire' the old one.")
+
+
+@log_key_app.command("retire")
+def retire(ctx: typer.Context, key: Annotated[str, typer.Argument(help="vkey or hex key id")]) -> None:
+    """Stop signing with a key (it stays listed, so old checkpoints still verify)."""
+    with fail_cleanly():
+        verifier = _keyring(ctx).retire(key)
+    stdout.print(f"retired {verifier.vkey()}", highlight=False)
+
+
+def _keyring(ctx: typer.Context) -> LogKeyring:
+    config = settings(ctx)
+    return LogKeyring.open(config.data_dir / "log-keys", config.log_origin)

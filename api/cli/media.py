@@ -1,0 +1,272 @@
+"""Commands on media: register originals, check queries, look up hashes, revoke and prove registrations."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from api.cli.common import (
+    EXIT_BATCH_FAILURES,
+    JsonOption,
+    app,
+    emit_json,
+    fail_cleanly,
+    open_registry,
+    settings,
+    signed_request,
+    stderr,
+    stdout,
+    view_json,
+)
+from fingerprint.media import sniff_media_type
+from registry import errors, publishers, service
+from registry.keys import key_id, load_private_key, raw_public_key
+from registry.log.receipts import receipt_json
+
+# Directories are searched for these; files named explicitly are always tried.
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif"}
+PathsArgument = Annotated[list[Path], typer.Argument(help="image files or directories (searched recursively)")]
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Files as named, plus media files found recursively under directories, in a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith(".")
+                )
+            )
+        else:
+            found.append(path)
+    return found
+
+
+def run_batch(files: list[Path], work: Callable[[Path], dict[str, Any]], *, as_json: bool, label: str) -> int:
+    """Run `work` per file; a failing file is reported with its reason and never stops the others."""
+    failures = 0
+    show_progress = len(files) > 1 and not as_json and stderr.is_terminal
+    progress = Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr, transient=True
+    )
+    with progress if show_progress else nullcontext():
+        task = progress.add_task(label, total=len(files)) if show_progress else None
+        for path in files:
+            try:
+                result = {"file": str(path), **work(path)}
+            except errors.RegistryError as exc:
+                failures += 1
+                result = {"file": str(path), "error": {"code": exc.code, "message": exc.message}}
+            except OSError as exc:
+                failures += 1
+                result = {"file": str(path), "error": {"code": "unreadable", "message": exc.strerror or str(exc)}}
+            if as_json:
+                emit_json(result)
+            else:
+                _print_result(result)
+            if task is not None:
+                progress.advance(task)
+    if failures and not as_json:
+        stderr.print(f"[red]{failures} of {len(files)} file(s) failed[/red]")
+    return EXIT_BATCH_FAILURES if failures else 0
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    name = result["file"]
+    if "error" in result:
+        stderr.print(f"[red]✗[/red] {name}: {result['error']['message']}", highlight=False)
+    elif "verdict" in result:
+        _print_check(name, result)
+    else:
+        note = " (already registered)" if result.get("already_registered") else ""
+        stdout.print(f"[green]✓[/green] {name} -> {result['registration_id']}{note}", highlight=False)
+
+
+def _print_check(name: str, result: dict[str, Any]) -> None:
+    if not result["matches"]:
+        stdout.print(f"[yellow]unregistered[/yellow]  {name}", highlight=False)
+    for match in result["matches"][:1]:
+        flags = ["verified" if match["verified"] else "NOT verified"]
+        if match["revoked"]:
+            flags.append("REVOKED by its publisher")
+        if match["key_compromised"]:
+            flags.append("signed with a COMPROMISED key")
+        stdout.print(
+            f"[green]{result['verdict']}[/green]  {name} -> {match['registration_id']} "
+            f"({match['publisher']}, {', '.join(flags)}; distance {match['distance']}, {match['variant']})",
+            highlight=False,
+        )
+    for warning in result["warnings"]:
+        stderr.print(f"  [yellow]warning:[/yellow] {warning}", highlight=False)
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    paths: PathsArgument,
+    key: Annotated[Path, typer.Option("--key", help="the publisher's private key file")],
+    title: Annotated[str | None, typer.Option(help="metadata title for every file")] = None,
+    source_url: Annotated[str | None, typer.Option(help="metadata source_url for every file")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sign and register originals with the publisher's key; each gets a receipt from the log."""
+    with fail_cleanly():
+        private_key = load_private_key(key)
+        public_key = raw_public_key(private_key)
+        files = expand(paths)
+        with open_registry(ctx, writes=True) as registry:
+            with registry.session() as session:
+                publisher_id = publishers.publisher_for_key(session=session, public_key=public_key).id
+            metadata = {k: v for k, v in (("title", title), ("source_url", source_url)) if v is not None}
+
+            def register_one(path: Path) -> dict[str, Any]:
+                content = path.read_bytes()
+                media_type = sniff_media_type(content)
+                if media_type is None:
+                    raise errors.UnsupportedMedia("not a supported image (JPEG, PNG, WebP, AVIF or HEIC)")
+                sha256 = hashlib.sha256(content).hexdigest()
+                statement, signature = signed_request(
+                    private_key,
+                    {
+                        "type": "registration",
+                        "publisher_id": publisher_id,
+                        "key_id": key_id(public_key),
+                        "content": {"sha256": sha256, "media_type": media_type, "size": len(content)},
+                        "metadata": metadata,
+                    },
+                )
+                with registry.session() as session:
+                    try:
+                        registration = service.register(
+                            session=session,
+                            registry=registry,
+                            statement=statement,
+                            signature=signature,
+                            content=content,
+                        )
+                    except errors.AlreadyRegistered as exc:
+                        existing = exc.details["registration_id"]
+                        receipt = service.registration_receipt(session=session, registration_id=existing)
+                        return {
+                            "registration_id": existing,
+                            "sha256": sha256,
+                            "receipt": receipt,
+                            "already_registered": True,
+                        }
+                return {"registration_id": registration.id, "sha256": sha256, "receipt": registration.receipt}
+
+            code = run_batch(files, register_one, as_json=as_json, label="registering")
+    raise typer.Exit(code)
+
+
+@app.command()
+def check(ctx: typer.Context, paths: PathsArgument, as_json: JsonOption = False) -> None:
+    """Is each file a copy of a registered original?"""
+    with fail_cleanly(), open_registry(ctx, writes=False) as registry:
+
+        def check_one(path: Path) -> dict[str, Any]:
+            with registry.session() as session:
+                return view_json(service.check(session=session, registry=registry, content=path.read_bytes()))
+
+        code = run_batch(expand(paths), check_one, as_json=as_json, label="checking")
+    raise typer.Exit(code)
+
+
+@app.command()
+def lookup(
+    ctx: typer.Context,
+    value: Annotated[str, typer.Argument(metavar="HEX", help="the hash value")],
+    alg: Annotated[str, typer.Option("--alg", help=f"one of {', '.join(service.LOOKUP_ALGORITHMS)}")],
+    max_distance: Annotated[int | None, typer.Option(help="default: the algorithm's match threshold")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=service.MAX_LOOKUP_RESULTS)] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Registrations whose ALG hash is within MAX_DISTANCE of HEX."""
+    with fail_cleanly(), open_registry(ctx, writes=False) as registry, registry.session() as session:
+        result = service.lookup(
+            session=session, registry=registry, alg=alg, value=value, max_distance=max_distance, limit=limit
+        )
+    if as_json:
+        emit_json(view_json(result))
+        return
+    if not result.matches:
+        stdout.print(f"no registration within {result.max_distance} of that {alg} value")
+    for match in result.matches:
+        flags = ("" if match.verified else " (NOT verified)") + (" (REVOKED)" if match.revoked else "")
+        stdout.print(
+            f"{match.registration_id}  distance {match.distance}  {match.publisher}{flags}  {match.media_type}  "
+            f"{match.created_at:%Y-%m-%d %H:%M}Z",
+            highlight=False,
+        )
+
+
+@app.command()
+def revoke(
+    ctx: typer.Context,
+    registration_id: Annotated[str, typer.Argument(help="the registration to withdraw")],
+    key: Annotated[Path, typer.Option("--key", help="the publisher's current private key file")],
+    reason: Annotated[str, typer.Option(help="why, for the public record")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Withdraw one of your registrations. It stays in the log; matches then say it was revoked."""
+    with fail_cleanly():
+        private_key = load_private_key(key)
+        public_key = raw_public_key(private_key)
+        with open_registry(ctx, writes=True) as registry, registry.session() as session:
+            publisher_id = publishers.publisher_for_key(session=session, public_key=public_key).id
+            statement, signature = signed_request(
+                private_key,
+                {
+                    "type": "content_revocation",
+                    "publisher_id": publisher_id,
+                    "key_id": key_id(public_key),
+                    "registration_id": registration_id,
+                    "reason": reason,
+                },
+            )
+            revocation = service.revoke_registration(
+                session=session, registry=registry, statement=statement, signature=signature
+            )
+    if as_json:
+        emit_json(view_json(revocation))
+    else:
+        stdout.print(f"revoked {registration_id} (log entry {revocation.log_index})")
+
+
+@app.command()
+def receipt(
+    ctx: typer.Context, registration_id: Annotated[str, typer.Argument(help="the registration to prove")]
+) -> None:
+    """Print a fresh receipt (against the latest checkpoint) that anyone can verify offline."""
+    with fail_cleanly(), open_registry(ctx, writes=False) as registry, registry.session() as session:
+        stdout.out(receipt_json(service.registration_receipt(session=session, registration_id=registration_id)))
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = settings(ctx)
+    with fail_cleanly():
+        application = create_app(config)
+    if config.admin_token is None:
+        stderr.print(f"Development mode: the admin token is in {config.data_dir / 'admin-token'}", highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="info")

@@ -1,0 +1,422 @@
+"""Publishers and their keys: creation and verification by the operator, rotation and revocation by the publisher.
+
+Every change is a transparency-log event committed in the same transaction as the state it changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from registry import views
+from registry.db import take_write_lock
+from registry.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    InvalidStatement,
+    NonceReused,
+    NotFound,
+    Unauthenticated,
+)
+from registry.keys import api_key_hash, key_id, new_api_key, public_key_from_raw
+from registry.log import store as log
+from registry.models import ApiKey, KeyRevocation, Publisher, PublisherKey, UsedNonce
+from registry.runtime import Registry
+from registry.statements import (
+    DOMAINS,
+    KeyRevocationStatement,
+    KeyRotationStatement,
+    format_timestamp,
+    parse_statement,
+    parse_timestamp,
+    verify,
+)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """How the operator established that a named organisation controls a key; it says nothing about content."""
+
+    method: str
+    evidence: str
+    verified_by: str
+    expires_at: datetime | None
+
+
+def record(session: Session, registry: Registry, events: list[log.Event], now: datetime) -> list[dict[str, Any]]:
+    """Append events and sign the new checkpoint, inside the caller's write transaction."""
+    entries = log.append(session, events, now)
+    log.sign_checkpoint(session, registry.keyring, now)
+    return entries
+
+
+@contextmanager
+def write_transaction(session: Session, registry: Registry) -> Iterator[None]:
+    """One writing transaction: refused on a store that failed its audit, serialised with other writers,
+    committed on success and rolled back on any error (so a refused request leaves nothing behind)."""
+    registry.require_writable()
+    try:
+        take_write_lock(session)
+        yield
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("a concurrent request changed the same thing; retry to see its result") from None
+    except BaseException:
+        session.rollback()
+        raise
+
+
+# --- operator actions -------------------------------------------------------------------------------------------
+
+
+def create_publisher(
+    *,
+    session: Session,
+    registry: Registry,
+    name: str,
+    public_key: bytes,
+    verification: Verification,
+    now: datetime | None = None,
+) -> views.PublisherCreatedView:
+    """Create a verified publisher with its current key and a first API key (returned once, stored hashed)."""
+    now = now or now_utc()
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidRequest("publisher name must be 1-200 characters")
+    public_key_from_raw(public_key)
+    _check_expiry(verification, now)
+    with write_transaction(session, registry):
+        if session.exec(select(Publisher).where(Publisher.name == name)).first() is not None:
+            raise Conflict(f"a publisher named {name!r} already exists")
+        kid = key_id(public_key)
+        if session.get(PublisherKey, kid) is not None:
+            raise Conflict("this public key is already registered to a publisher")
+        publisher = Publisher(
+            id=new_id("pub"),
+            name=name,
+            created_at=now,
+            verification_method=verification.method,
+            verification_evidence=verification.evidence,
+            verified_by=verification.verified_by,
+            verified_at=now,
+            verification_expires_at=verification.expires_at,
+        )
+        token, token_hash = new_api_key()
+        session.add(publisher)
+        session.flush()
+        session.add(PublisherKey(key_id=kid, publisher_id=publisher.id, public_key=public_key, created_at=now))
+        session.add(ApiKey(id=new_id("key"), publisher_id=publisher.id, secret_sha256=token_hash, created_at=now))
+        record(session, registry, [_verification_event(publisher, kid, public_key)], now)
+    return views.PublisherCreatedView(**publisher_view(publisher, kid, now).model_dump(), api_key=token)
+
+
+def set_verification(
+    *,
+    session: Session,
+    registry: Registry,
+    publisher_id: str,
+    verification: Verification,
+    now: datetime | None = None,
+) -> views.PublisherView:
+    """Renew a publisher's verification, or end it now (expires_at <= now withdraws it)."""
+    now = now or now_utc()
+    with write_transaction(session, registry):
+        publisher = _publisher(session, publisher_id)
+        key = current_key(session, publisher.id)
+        publisher.verification_method = verification.method
+        publisher.verification_evidence = verification.evidence
+        publisher.verified_by = verification.verified_by
+        publisher.verified_at = now
+        publisher.verification_expires_at = verification.expires_at
+        session.add(publisher)
+        record(session, registry, [_verification_event(publisher, key.key_id, key.public_key)], now)
+    return publisher_view(publisher, key.key_id, now)
+
+
+def _verification_event(publisher: Publisher, kid: str, public_key: bytes) -> log.Event:
+    return log.Event(
+        "publisher_verification",
+        publisher.id,
+        {
+            "publisher_id": publisher.id,
+            "name": publisher.name,
+            "key_id": kid,
+            "public_key": b64(public_key),
+            "verification": {
+                "method": publisher.verification_method,
+                "evidence": publisher.verification_evidence,
+                "verified_by": publisher.verified_by,
+                "verified_at": format_timestamp(publisher.verified_at),
+                "expires_at": None
+                if publisher.verification_expires_at is None
+                else format_timestamp(publisher.verification_expires_at),
+            },
+        },
+    )
+
+
+def _check_expiry(verification: Verification, now: datetime) -> None:
+    if verification.expires_at is not None and verification.expires_at <= now:
+        raise InvalidRequest("verification expiry must be in the future")
+
+
+# --- lookups ----------------------------------------------------------------------------------------------------
+
+
+def get_publisher(*, session: Session, publisher_id: str, now: datetime | None = None) -> views.PublisherView:
+    publisher = _publisher(session, publisher_id)
+    return publisher_view(publisher, current_key(session, publisher.id).key_id, now or now_utc())
+
+
+def publisher_for_key(*, session: Session, public_key: bytes) -> Publisher:
+    """The publisher whose current key this is (the CLI signs with a key file and needs its publisher id)."""
+    key = session.get(PublisherKey, key_id(public_key))
+    if key is None:
+        raise NotFound("this key belongs to no publisher in this registry")
+    if key.retired_at is not None:
+        raise Forbidden("this key was retired; sign with the publisher's current key")
+    return _publisher(session, key.publisher_id)
+
+
+def authenticate(*, session: Session, api_key: str) -> Publisher:
+    row = session.exec(select(ApiKey).where(ApiKey.secret_sha256 == api_key_hash(api_key))).first()
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("unknown or revoked API key")
+    return _publisher(session, row.publisher_id)
+
+
+def current_key(session: Session, publisher_id: str) -> PublisherKey:
+    key = session.exec(
+        select(PublisherKey).where(PublisherKey.publisher_id == publisher_id, col(PublisherKey.retired_at).is_(None))
+    ).first()
+    if key is None:
+        raise Forbidden(f"publisher {publisher_id} has no current key")
+    return key
+
+
+def is_verified(publisher: Publisher, now: datetime) -> bool:
+    return publisher.verification_expires_at is None or publisher.verification_expires_at > now
+
+
+def publisher_view(publisher: Publisher, kid: str, now: datetime) -> views.PublisherView:
+    return views.PublisherView(
+        id=publisher.id,
+        name=publisher.name,
+        key_id=kid,
+        verified=is_verified(publisher, now),
+        verification=views.VerificationView(
+            method=publisher.verification_method,
+            verified_by=publisher.verified_by,
+            verified_at=publisher.verified_at,
+            expires_at=publisher.verification_expires_at,
+        ),
+    )
+
+
+def _publisher(session: Session, publisher_id: str) -> Publisher:
+    publisher = session.get(Publisher, publisher_id)
+    if publisher is None:
+        raise NotFound(f"no publisher {publisher_id!r}")
+    return publisher
+
+
+# --- signed requests --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Authorised:
+    """A signed request that passed every check: whose it is and which key signed it."""
+
+    publisher: Publisher
+    key: PublisherKey
+
+
+def authorise(
+    *,
+    session: Session,
+    registry: Registry,
+    publisher_id: str,
+    key_id: str,
+    signed: dict[str, Any],
+    signature: str,
+    created: datetime,
+    caller: Publisher | None,
+    now: datetime,
+    allow_retired: bool = False,
+) -> Authorised:
+    """The checks every publisher-signed request passes before it changes anything.
+
+    `caller` is the publisher an API key authenticated (None for local CLI use, where access to the data
+    directory is the authority); it must be the publisher the statement names.
+    """
+    if caller is not None and caller.id != publisher_id:
+        raise Forbidden(f"this API key belongs to {caller.id}, but the statement is for {publisher_id}")
+    publisher = session.get(Publisher, publisher_id)
+    if publisher is None:
+        raise InvalidStatement(f"statement names unknown publisher {publisher_id!r}")
+    key = session.get(PublisherKey, key_id)
+    if key is None or key.publisher_id != publisher.id:
+        raise InvalidStatement("statement's key_id is not a key of this publisher")
+    verify(key.public_key, DOMAINS[signed["type"]], signed, signature)
+    if key.retired_at is not None and not allow_retired:
+        raise Forbidden("statement is signed with a retired key; sign with the publisher's current key")
+    if not is_verified(publisher, now):
+        raise Forbidden(f"publisher verification expired at {format_timestamp(publisher.verification_expires_at)}")
+    _check_fresh(created, now, registry)
+    return Authorised(publisher, key)
+
+
+def claim_nonce(session: Session, publisher_id: str, nonce: str) -> None:
+    """Within the write transaction: a nonce is spent by the request that commits with it."""
+    if session.get(UsedNonce, (publisher_id, nonce)) is not None:
+        raise NonceReused("this statement's nonce was used before; sign a new statement")
+    session.add(UsedNonce(publisher_id=publisher_id, nonce=nonce))
+
+
+def _check_fresh(created: datetime, now: datetime, registry: Registry) -> None:
+    settings = registry.settings
+    if created > now + timedelta(seconds=settings.statement_max_skew_seconds):
+        raise InvalidStatement("statement created_at is in the future; check the signing machine's clock")
+    if created < now - timedelta(seconds=settings.statement_max_age_seconds):
+        raise InvalidStatement(
+            f"statement is older than {settings.statement_max_age_seconds} s; sign a fresh one for each request"
+        )
+
+
+def rotate_key(
+    *,
+    session: Session,
+    registry: Registry,
+    statement: bytes | str,
+    old_signature: str,
+    new_signature: str,
+    caller: Publisher | None = None,
+    now: datetime | None = None,
+) -> views.PublisherView:
+    """Make a new key current. Both keys sign the same statement: the old proves authority, the new possession."""
+    now = now or now_utc()
+    claim, signed = parse_statement(statement, KeyRotationStatement)
+    try:
+        new_public_key = base64.b64decode(claim.new_public_key, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidStatement("new_public_key must be base64") from None
+    public_key_from_raw(new_public_key)
+    auth = authorise(
+        session=session,
+        registry=registry,
+        publisher_id=claim.publisher_id,
+        key_id=claim.old_key_id,
+        signed=signed,
+        signature=old_signature,
+        created=claim.created,
+        caller=caller,
+        now=now,
+    )
+    verify(new_public_key, DOMAINS["key_rotation"], signed, new_signature)
+    new_key_id = key_id(new_public_key)
+    with write_transaction(session, registry):
+        claim_nonce(session, auth.publisher.id, claim.nonce)
+        if session.get(PublisherKey, new_key_id) is not None:
+            raise Conflict("the new key is already registered")
+        old = session.get(PublisherKey, auth.key.key_id)
+        assert old is not None
+        if old.retired_at is not None:
+            raise Conflict("the old key was rotated away concurrently")
+        old.retired_at = now
+        session.add(old)
+        session.add(
+            PublisherKey(key_id=new_key_id, publisher_id=auth.publisher.id, public_key=new_public_key, created_at=now)
+        )
+        event = log.Event(
+            "key_rotation",
+            auth.publisher.id,
+            {
+                "publisher_id": auth.publisher.id,
+                "key_id": old.key_id,
+                "public_key": b64(old.public_key),
+                "new_key_id": new_key_id,
+                "statement": signed,
+                "signature": old_signature,
+                "new_signature": new_signature,
+            },
+        )
+        record(session, registry, [event], now)
+    return publisher_view(auth.publisher, new_key_id, now)
+
+
+def revoke_key(
+    *,
+    session: Session,
+    registry: Registry,
+    statement: bytes | str,
+    signature: str,
+    caller: Publisher | None = None,
+    now: datetime | None = None,
+) -> views.KeyRevocationView:
+    """Report a retired key as compromised since a moment: what it signed from then on is flagged by `check`."""
+    now = now or now_utc()
+    claim, signed = parse_statement(statement, KeyRevocationStatement)
+    auth = authorise(
+        session=session,
+        registry=registry,
+        publisher_id=claim.publisher_id,
+        key_id=claim.key_id,
+        signed=signed,
+        signature=signature,
+        created=claim.created,
+        caller=caller,
+        now=now,
+    )
+    revoked = session.get(PublisherKey, claim.revoked_key_id)
+    if revoked is None or revoked.publisher_id != auth.publisher.id:
+        raise InvalidStatement("revoked_key_id is not a key of this publisher")
+    if revoked.retired_at is None:
+        raise InvalidRequest("rotate to a new key first: the current key cannot be revoked while it is current")
+    compromised_since = parse_timestamp(claim.compromised_since)
+    with write_transaction(session, registry):
+        claim_nonce(session, auth.publisher.id, claim.nonce)
+        if session.get(KeyRevocation, revoked.key_id) is not None:
+            raise Conflict("this key was revoked already")
+        event = log.Event(
+            "key_revocation",
+            revoked.key_id,
+            {
+                "publisher_id": auth.publisher.id,
+                "key_id": auth.key.key_id,
+                "public_key": b64(auth.key.public_key),
+                "revoked_key_id": revoked.key_id,
+                "compromised_since": claim.compromised_since,
+                "statement": signed,
+                "signature": signature,
+            },
+        )
+        (entry,) = record(session, registry, [event], now)
+        session.add(
+            KeyRevocation(key_id=revoked.key_id, compromised_since=compromised_since, log_index=entry["log_index"])
+        )
+    return views.KeyRevocationView(
+        key_id=revoked.key_id, compromised_since=compromised_since, log_index=entry["log_index"]
+    )
