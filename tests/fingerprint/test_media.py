@@ -101,6 +101,15 @@ def test_padding_is_trimmed_and_reported_in_full_size_pixels() -> None:
     assert abs(box.x0 - 40) <= 2 and abs(box.y0 - 20) <= 2 and abs(box.x1 - (40 + content.width)) <= 2
 
 
+def test_thin_uniform_edges_are_not_trimmed() -> None:
+    """A few dark edge pixels belong to the photo: trimming them or not would move PDQ by tens of bits."""
+    pixels = np.asarray(photo("coffee")).copy()
+    pixels[:3] = 0
+    assert trim_borders(pixels) == Box(0, 0, pixels.shape[1], pixels.shape[0])
+    pixels[:20] = 0
+    assert trim_borders(pixels) == Box(0, 20, pixels.shape[1], pixels.shape[0])
+
+
 def test_trim_keeps_content_that_is_mostly_uniform() -> None:
     flat = np.full((100, 100, 3), 128, dtype=np.uint8)
     assert trim_borders(flat) == Box(0, 0, 100, 100)  # nothing but border: keep it all
@@ -111,5 +120,5 @@ def test_trim_keeps_content_that_is_mostly_uniform() -> None:
 def test_jpeg_is_decoded_reduced_when_asked() -> None:
     big = photo("astronaut").resize((1920, 1920))
     image = load_image(encode(big, "JPEG", quality=90), max_pixels=CAP, max_side=512)
-    assert max(image.pixels.shape[:2]) == 512
+    assert 256 <= max(image.pixels.shape[:2]) <= 512
     assert (image.width, image.height) == (1920, 1920)
