@@ -5,9 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import socket
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +21,7 @@ from typing import Any
 
 import cv2
 import faiss
+import httpx2 as httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
@@ -57,6 +64,46 @@ def png_claiming(width: int, height: int) -> bytes:
     body = struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
     end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
     return b"\x89PNG\r\n\x1a\n" + header + body + end
+
+
+PROVREG = str(Path(sys.executable).with_name("provreg"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`provreg serve` in a subprocess on a free port, ready (GET /readyz answered 200) before it is yielded."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [PROVREG, "--data-dir", str(data_dir), "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise AssertionError(process.stdout.read().decode() if process.stdout else "server exited")
+            time.sleep(0.2)
+        else:
+            raise AssertionError("server did not become ready within 60 s")
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture

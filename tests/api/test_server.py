@@ -4,59 +4,27 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from conftest import PublisherHandle, encode, photo, photo_bytes
+from conftest import PROVREG, PublisherHandle, encode, photo, photo_bytes, running_server
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.keys import raw_public_key
 from registry.statements import REGISTRATION_DOMAIN, sign
 
-PROVREG = str(Path(sys.executable).with_name("provreg"))
 TOKEN = "server-test-admin-token-" + "y" * 32
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     data_dir = tmp_path / "data"
-    port = _free_port()
-    env = {**os.environ, "PROVREG_ADMIN_TOKEN": TOKEN, "PROVREG_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen(
-        [PROVREG, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read().decode() if process.stdout else "server exited")
-        time.sleep(0.2)
-    else:
-        process.kill()
-        raise AssertionError("server did not become ready within 60 s")
-    yield base, data_dir, process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    with running_server(data_dir, {"PROVREG_ADMIN_TOKEN": TOKEN}) as (base, process):
+        yield base, data_dir, process
 
 
 def test_serve_register_check_then_cli_on_the_same_data(server: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
