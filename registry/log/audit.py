@@ -9,14 +9,18 @@ revocations) say exactly what their log entries say. A store edited behind the r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import Row, Select
 from sqlmodel import Session, col, select
 
 from registry.log import merkle
 from registry.log.keyring import LogKeyring
 from registry.log.note import Checkpoint, NoteError, open_note
 from registry.models import ContentRevocation, KeyRevocation, LogCheckpoint, LogEntry, LogNode, Registration
+from registry.statements import format_timestamp
 
 _CHUNK = 20_000
 MAX_PROBLEMS = 50
@@ -40,46 +44,48 @@ class AuditReport:
 def audit(session: Session, keyring: LogKeyring) -> AuditReport:
     report = AuditReport()
     tree = merkle.MemoryNodeStore()
-    entries = _check_leaves(session, tree, report)
+    kinds = _check_leaves(session, tree, report)
     report.size = tree.size
     _check_nodes(session, tree, report)
     _check_checkpoints(session, tree, keyring, report)
-    _check_state(session, entries, report)
+    _check_state(session, kinds, report)
     return report
 
 
-def _check_leaves(session: Session, tree: merkle.MemoryNodeStore, report: AuditReport) -> dict[int, dict]:
-    """Recompute leaf hashes into `tree`; returns the entries that state tables refer to, by index."""
-    referenced: dict[int, dict] = {}
-    last = -1
-    while True:
-        rows = session.exec(
-            select(LogEntry.log_index, LogEntry.leaf_hash, LogEntry.entry)
-            .where(LogEntry.log_index > last)
-            .order_by(col(LogEntry.log_index))
-            .limit(_CHUNK)
-        ).all()
-        if not rows:
-            return referenced
-        for index, stored_hash, text in rows:
-            if index != tree.size:
-                report.add(f"log entries {tree.size}..{index - 1} are missing")
-                return referenced  # the tree cannot be recomputed past a gap
-            digest = merkle.leaf_hash(text.encode())
-            if digest != stored_hash:
-                report.add(f"entry {index}: its stored leaf hash is not the hash of its stored content")
-            entry = json.loads(text)
-            if entry.get("log_index") != index:
-                report.add(f"entry {index}: its content says it is entry {entry.get('log_index')}")
-            if entry.get("kind") in ("registration", "content_revocation", "key_revocation"):
-                referenced[index] = entry
-            tree.append(digest)
-        last = rows[-1][0]
+def _stream(session: Session, query: Select) -> Iterator[Row]:
+    """Rows as plain tuples, fetched in chunks: the audit reads every row once and keeps none of them."""
+    return session.connection().execution_options(yield_per=_CHUNK).execute(query)
+
+
+def _check_leaves(session: Session, tree: merkle.MemoryNodeStore, report: AuditReport) -> dict[str, set[int]]:
+    """Recompute leaf hashes into `tree`; returns which indexes hold each kind of entry a state table mirrors."""
+    kinds: dict[str, set[int]] = {kind: set() for kind in _MIRRORED}
+    batch: list[bytes] = []
+    query = select(LogEntry.log_index, LogEntry.kind, LogEntry.leaf_hash, LogEntry.entry).order_by(
+        col(LogEntry.log_index)
+    )
+    for index, kind, stored_hash, text in _stream(session, query):
+        if index != tree.size + len(batch):
+            report.add(f"log entries {tree.size + len(batch)}..{index - 1} are missing")
+            break  # the tree cannot be recomputed past a gap
+        digest = merkle.leaf_hash(text.encode())
+        if digest != stored_hash:
+            report.add(f"entry {index}: its stored leaf hash is not the hash of its stored content")
+        if f'"log_index":{index},' not in text and not text.endswith(f'"log_index":{index}}}'):
+            report.add(f"entry {index}: its content does not say it is entry {index}")
+        if kind in kinds:
+            kinds[kind].add(index)
+        batch.append(digest)
+        if len(batch) == _CHUNK:
+            tree.extend(batch)
+            batch = []
+    tree.extend(batch)
+    return kinds
 
 
 def _check_nodes(session: Session, tree: merkle.MemoryNodeStore, report: AuditReport) -> None:
     stored = 0
-    for level, position, digest in session.exec(select(LogNode.level, LogNode.position, LogNode.hash)):
+    for level, position, digest in _stream(session, select(LogNode.level, LogNode.position, LogNode.hash)):
         stored += 1
         if tree.nodes.get((level, position)) != digest:
             report.add(f"tree node ({level}, {position}) differs from the one recomputed from the entries")
@@ -91,22 +97,24 @@ def _check_checkpoints(
     session: Session, tree: merkle.MemoryNodeStore, keyring: LogKeyring, report: AuditReport
 ) -> None:
     previous: Checkpoint | None = None
-    for row in session.exec(select(LogCheckpoint).order_by(col(LogCheckpoint.size))):
+    for size, root, note in _stream(
+        session, select(LogCheckpoint.size, LogCheckpoint.root, LogCheckpoint.note).order_by(col(LogCheckpoint.size))
+    ):
         report.checkpoints += 1
         try:
-            text, _ = open_note(row.note, keyring.verifiers)
+            text, _ = open_note(note, keyring.verifiers)
             checkpoint = Checkpoint.from_text(text)
         except NoteError as exc:
-            report.add(f"checkpoint {row.size}: {exc}")
+            report.add(f"checkpoint {size}: {exc}")
             continue
-        if checkpoint.origin != keyring.origin or checkpoint.size != row.size or checkpoint.root_hash != row.root:
-            report.add(f"checkpoint {row.size}: the signed note disagrees with its stored size, root or origin")
+        if checkpoint.origin != keyring.origin or checkpoint.size != size or checkpoint.root_hash != root:
+            report.add(f"checkpoint {size}: the signed note disagrees with its stored size, root or origin")
             continue
         if checkpoint.size > tree.size:
-            report.add(f"checkpoint {row.size} covers more entries than the log holds ({tree.size}): entries deleted")
+            report.add(f"checkpoint {size} covers more entries than the log holds ({tree.size}): entries deleted")
             continue
         if merkle.root(checkpoint.size, tree) != checkpoint.root_hash:
-            report.add(f"checkpoint {row.size}: its root is not the root recomputed from the stored entries")
+            report.add(f"checkpoint {size}: its root is not the root recomputed from the stored entries")
             continue
         if previous is not None and previous.size > 0:
             try:
@@ -119,39 +127,58 @@ def _check_checkpoints(
         previous = checkpoint
 
 
-def _check_state(session: Session, entries: dict[int, dict], report: AuditReport) -> None:
+@dataclass(frozen=True, slots=True)
+class _Mirror:
+    """A state table whose rows each record one log entry, and what that entry must say about its row."""
+
+    table: Any
+    columns: tuple[str, ...]  # the first names the row in problem reports
+    agrees: Callable[[Row, dict[str, Any]], bool]
+
+
+_MIRRORED: dict[str, _Mirror] = {
+    "registration": _Mirror(
+        Registration,
+        ("id", "publisher_id", "key_id", "signature", "statement"),
+        lambda row, entry: (
+            entry.get("registration_id") == row.id
+            and entry.get("publisher_id") == row.publisher_id
+            and entry.get("key_id") == row.key_id
+            and entry.get("signature") == row.signature
+            and entry.get("statement") == json.loads(row.statement)
+        ),
+    ),
+    "content_revocation": _Mirror(
+        ContentRevocation,
+        ("registration_id",),
+        lambda row, entry: entry.get("registration_id") == row.registration_id,
+    ),
+    "key_revocation": _Mirror(
+        KeyRevocation,
+        ("key_id", "compromised_since"),
+        lambda row, entry: (
+            entry.get("revoked_key_id") == row.key_id
+            and entry.get("compromised_since") == format_timestamp(row.compromised_since)
+        ),
+    ),
+}
+
+
+def _check_state(session: Session, kinds: dict[str, set[int]], report: AuditReport) -> None:
     """The state tables must say what the log says, row for row: no row without its entry, and vice versa."""
-    seen: set[int] = set()
-    for registration in session.exec(select(Registration)):
-        entry = _entry_for(entries, registration.log_index, "registration", seen, report, registration.id)
-        if entry is not None and (
-            entry.get("registration_id") != registration.id
-            or entry.get("publisher_id") != registration.publisher_id
-            or entry.get("key_id") != registration.key_id
-            or entry.get("signature") != registration.signature
-            or entry.get("statement") != json.loads(registration.statement)
-        ):
-            report.add(f"registration {registration.id} differs from its log entry {registration.log_index}")
-    for revocation in session.exec(select(ContentRevocation)):
-        entry = _entry_for(
-            entries, revocation.log_index, "content_revocation", seen, report, revocation.registration_id
-        )
-        if entry is not None and entry.get("registration_id") != revocation.registration_id:
-            report.add(f"revocation of {revocation.registration_id} differs from its log entry")
-    for key_revocation in session.exec(select(KeyRevocation)):
-        entry = _entry_for(entries, key_revocation.log_index, "key_revocation", seen, report, key_revocation.key_id)
-        if entry is not None and entry.get("revoked_key_id") != key_revocation.key_id:
-            report.add(f"revocation of key {key_revocation.key_id} differs from its log entry")
-    for index in sorted(set(entries) - seen)[:MAX_PROBLEMS]:
-        report.add(f"log entry {index} ({entries[index]['kind']}) has no matching row: a row was deleted")
-
-
-def _entry_for(
-    entries: dict[int, dict], index: int, kind: str, seen: set[int], report: AuditReport, subject: str
-) -> dict | None:
-    entry = entries.get(index)
-    if entry is None or entry.get("kind") != kind:
-        report.add(f"{kind.replace('_', ' ')} {subject} points at log entry {index}, which is not its entry")
-        return None
-    seen.add(index)
-    return entry
+    for kind, mirror in _MIRRORED.items():
+        expected = kinds[kind]
+        table = mirror.table
+        query = select(
+            *(getattr(table, column) for column in mirror.columns), table.log_index, LogEntry.kind, LogEntry.entry
+        ).outerjoin(LogEntry, col(LogEntry.log_index) == col(table.log_index))
+        for row in _stream(session, query):
+            name = f"{kind.replace('_', ' ')} {row[0]}"
+            if row.kind != kind:
+                report.add(f"{name} points at log entry {row.log_index}, which is not its entry")
+                continue
+            expected.discard(row.log_index)
+            if not mirror.agrees(row, json.loads(row.entry)):
+                report.add(f"{name} differs from its log entry {row.log_index}")
+        for index in sorted(expected)[:MAX_PROBLEMS]:
+            report.add(f"log entry {index} ({kind}) has no matching row: a row was deleted")
