@@ -36,6 +36,7 @@ from registry.statements import (
     DOMAINS,
     KeyRevocationStatement,
     KeyRotationStatement,
+    StatementT,
     format_timestamp,
     parse_statement,
     parse_timestamp,
@@ -254,39 +255,58 @@ class Authorised:
     key: PublisherKey
 
 
-def authorise(
+def authorise_statement(
     *,
     session: Session,
     registry: Registry,
-    publisher_id: str,
-    key_id: str,
-    signed: dict[str, Any],
+    statement: bytes | str,
+    model: type[StatementT],
     signature: str,
-    created: datetime,
     caller: Publisher | None,
     now: datetime,
-    allow_retired: bool = False,
-) -> Authorised:
-    """The checks every publisher-signed request passes before it changes anything.
+    key_field: str = "key_id",
+) -> tuple[StatementT, dict[str, Any], Authorised]:
+    """Parse a publisher-signed statement and pass the checks every signed request passes before it changes anything.
 
     `caller` is the publisher an API key authenticated (None for local CLI use, where access to the data
-    directory is the authority); it must be the publisher the statement names.
+    directory is the authority); it must be the publisher the statement names. `key_field` names the statement
+    field that says which key signed it.
     """
+    claim, signed = parse_statement(statement, model)
+    publisher_id = claim.publisher_id
     if caller is not None and caller.id != publisher_id:
         raise Forbidden(f"this API key belongs to {caller.id}, but the statement is for {publisher_id}")
     publisher = session.get(Publisher, publisher_id)
     if publisher is None:
         raise InvalidStatement(f"statement names unknown publisher {publisher_id!r}")
-    key = session.get(PublisherKey, key_id)
+    key = session.get(PublisherKey, getattr(claim, key_field))
     if key is None or key.publisher_id != publisher.id:
-        raise InvalidStatement("statement's key_id is not a key of this publisher")
+        raise InvalidStatement(f"statement's {key_field} is not a key of this publisher")
     verify(key.public_key, DOMAINS[signed["type"]], signed, signature)
-    if key.retired_at is not None and not allow_retired:
+    if key.retired_at is not None:
         raise Forbidden("statement is signed with a retired key; sign with the publisher's current key")
     if not is_verified(publisher, now):
         raise Forbidden(f"publisher verification expired at {format_timestamp(publisher.verification_expires_at)}")
-    _check_fresh(created, now, registry)
-    return Authorised(publisher, key)
+    _check_fresh(claim.created, now, registry)
+    return claim, signed, Authorised(publisher, key)
+
+
+def signed_event(
+    kind: str, subject: str, auth: Authorised, signed: dict[str, Any], signature: str, **fields: Any
+) -> log.Event:
+    """A log event for a publisher-signed request: the statement, its signature and the key that made it."""
+    return log.Event(
+        kind,
+        subject,
+        {
+            **fields,
+            "publisher_id": auth.publisher.id,
+            "key_id": auth.key.key_id,
+            "public_key": b64(auth.key.public_key),
+            "statement": signed,
+            "signature": signature,
+        },
+    )
 
 
 def claim_nonce(session: Session, publisher_id: str, nonce: str) -> None:
@@ -318,23 +338,21 @@ def rotate_key(
 ) -> views.PublisherView:
     """Make a new key current. Both keys sign the same statement: the old proves authority, the new possession."""
     now = now or now_utc()
-    claim, signed = parse_statement(statement, KeyRotationStatement)
+    claim, signed, auth = authorise_statement(
+        session=session,
+        registry=registry,
+        statement=statement,
+        model=KeyRotationStatement,
+        signature=old_signature,
+        caller=caller,
+        now=now,
+        key_field="old_key_id",
+    )
     try:
         new_public_key = base64.b64decode(claim.new_public_key, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidStatement("new_public_key must be base64") from None
     public_key_from_raw(new_public_key)
-    auth = authorise(
-        session=session,
-        registry=registry,
-        publisher_id=claim.publisher_id,
-        key_id=claim.old_key_id,
-        signed=signed,
-        signature=old_signature,
-        created=claim.created,
-        caller=caller,
-        now=now,
-    )
     verify(new_public_key, DOMAINS["key_rotation"], signed, new_signature)
     new_key_id = key_id(new_public_key)
     with write_transaction(session, registry):
@@ -350,18 +368,14 @@ def rotate_key(
         session.add(
             PublisherKey(key_id=new_key_id, publisher_id=auth.publisher.id, public_key=new_public_key, created_at=now)
         )
-        event = log.Event(
+        event = signed_event(
             "key_rotation",
             auth.publisher.id,
-            {
-                "publisher_id": auth.publisher.id,
-                "key_id": old.key_id,
-                "public_key": b64(old.public_key),
-                "new_key_id": new_key_id,
-                "statement": signed,
-                "signature": old_signature,
-                "new_signature": new_signature,
-            },
+            auth,
+            signed,
+            old_signature,
+            new_key_id=new_key_id,
+            new_signature=new_signature,
         )
         record(session, registry, [event], now)
     return publisher_view(auth.publisher, new_key_id, now)
@@ -378,15 +392,12 @@ def revoke_key(
 ) -> views.KeyRevocationView:
     """Report a retired key as compromised since a moment: what it signed from then on is flagged by `check`."""
     now = now or now_utc()
-    claim, signed = parse_statement(statement, KeyRevocationStatement)
-    auth = authorise(
+    claim, signed, auth = authorise_statement(
         session=session,
         registry=registry,
-        publisher_id=claim.publisher_id,
-        key_id=claim.key_id,
-        signed=signed,
+        statement=statement,
+        model=KeyRevocationStatement,
         signature=signature,
-        created=claim.created,
         caller=caller,
         now=now,
     )
@@ -400,18 +411,14 @@ def revoke_key(
         claim_nonce(session, auth.publisher.id, claim.nonce)
         if session.get(KeyRevocation, revoked.key_id) is not None:
             raise Conflict("this key was revoked already")
-        event = log.Event(
+        event = signed_event(
             "key_revocation",
             revoked.key_id,
-            {
-                "publisher_id": auth.publisher.id,
-                "key_id": auth.key.key_id,
-                "public_key": b64(auth.key.public_key),
-                "revoked_key_id": revoked.key_id,
-                "compromised_since": claim.compromised_since,
-                "statement": signed,
-                "signature": signature,
-            },
+            auth,
+            signed,
+            signature,
+            revoked_key_id=revoked.key_id,
+            compromised_since=claim.compromised_since,
         )
         (entry,) = record(session, registry, [event], now)
         session.add(

@@ -34,9 +34,18 @@ from registry.errors import (
 )
 from registry.log import store as log
 from registry.models import ContentRevocation, KeyRevocation, MediaHash, Publisher, Registration
-from registry.publishers import authorise, b64, claim_nonce, is_verified, new_id, now_utc, record, write_transaction
+from registry.publishers import (
+    authorise_statement,
+    claim_nonce,
+    is_verified,
+    new_id,
+    now_utc,
+    record,
+    signed_event,
+    write_transaction,
+)
 from registry.runtime import Registry
-from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json, parse_statement
+from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json
 
 LOOKUP_ALGORITHMS = ("sha256", *ALGORITHMS)
 MAX_LOOKUP_RESULTS = 1000
@@ -63,15 +72,12 @@ def register(
     directory is the authority).
     """
     now = now or now_utc()
-    claim, signed = parse_statement(statement, RegistrationStatement)
-    auth = authorise(
+    claim, signed, auth = authorise_statement(
         session=session,
         registry=registry,
-        publisher_id=claim.publisher_id,
-        key_id=claim.key_id,
-        signed=signed,
+        statement=statement,
+        model=RegistrationStatement,
         signature=signature,
-        created=claim.created,
         caller=caller,
         now=now,
     )
@@ -94,18 +100,7 @@ def register(
                 f"this publisher registered these bytes already as {existing}", registration_id=existing
             )
         registration_id = new_id("reg")
-        event = log.Event(
-            "registration",
-            registration_id,
-            {
-                "registration_id": registration_id,
-                "publisher_id": auth.publisher.id,
-                "key_id": auth.key.key_id,
-                "public_key": b64(auth.key.public_key),
-                "statement": signed,
-                "signature": signature,
-            },
-        )
+        event = signed_event("registration", registration_id, auth, signed, signature, registration_id=registration_id)
         (entry,) = record(session, registry, [event], now)
         registration = Registration(
             id=registration_id,
@@ -150,20 +145,17 @@ def revoke_registration(
     `registration_id`, when given (the API's URL), must be the one the signed statement names.
     """
     now = now or now_utc()
-    claim, signed = parse_statement(statement, ContentRevocationStatement)
-    if registration_id is not None and registration_id != claim.registration_id:
-        raise InvalidStatement("the statement revokes a different registration than the one addressed")
-    auth = authorise(
+    claim, signed, auth = authorise_statement(
         session=session,
         registry=registry,
-        publisher_id=claim.publisher_id,
-        key_id=claim.key_id,
-        signed=signed,
+        statement=statement,
+        model=ContentRevocationStatement,
         signature=signature,
-        created=claim.created,
         caller=caller,
         now=now,
     )
+    if registration_id is not None and registration_id != claim.registration_id:
+        raise InvalidStatement("the statement revokes a different registration than the one addressed")
     registration = session.get(Registration, claim.registration_id)
     if registration is None or registration.publisher_id != auth.publisher.id:
         raise NotFound(f"publisher {auth.publisher.id} has no registration {claim.registration_id!r}")
@@ -171,17 +163,8 @@ def revoke_registration(
         claim_nonce(session, auth.publisher.id, claim.nonce)
         if session.get(ContentRevocation, registration.id) is not None:
             raise Conflict(f"registration {registration.id} is already revoked")
-        event = log.Event(
-            "content_revocation",
-            registration.id,
-            {
-                "registration_id": registration.id,
-                "publisher_id": auth.publisher.id,
-                "key_id": auth.key.key_id,
-                "public_key": b64(auth.key.public_key),
-                "statement": signed,
-                "signature": signature,
-            },
+        event = signed_event(
+            "content_revocation", registration.id, auth, signed, signature, registration_id=registration.id
         )
         (entry,) = record(session, registry, [event], now)
         session.add(

@@ -109,7 +109,7 @@ class KeyRevocationStatement(_SignedRequest):
         return value
 
 
-S = TypeVar("S", bound=_SignedRequest)
+StatementT = TypeVar("StatementT", bound=_SignedRequest)
 
 DOMAINS: dict[str, bytes] = {
     "registration": REGISTRATION_DOMAIN,
@@ -174,7 +174,7 @@ def parse_strict_json(raw: bytes | str) -> dict[str, Any]:
     return obj
 
 
-def parse_statement(raw: bytes | str, model: type[S]) -> tuple[S, dict[str, Any]]:
+def parse_statement(raw: bytes | str, model: type[StatementT]) -> tuple[StatementT, dict[str, Any]]:
     """The validated statement and the exact object that was signed."""
     obj = parse_strict_json(raw)
     try:
