@@ -24,7 +24,7 @@ class IndexHit:
     distance: int
 
 
-class _ReadWriteLock:
+class ReadWriteLock:
     """Many concurrent searches (faiss releases the GIL), one writer at a time, writers not starved."""
 
     def __init__(self) -> None:
@@ -70,7 +70,7 @@ class BinaryIndex:
             raise ValueError("binary codes must be a whole number of bytes")
         self.bits = bits
         self._index = faiss.IndexBinaryIDMap2(faiss.IndexBinaryFlat(bits))
-        self._lock = _ReadWriteLock()
+        self._lock = ReadWriteLock()
         self._max_id = -1
 
     def __len__(self) -> int:

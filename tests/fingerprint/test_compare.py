@@ -1,0 +1,263 @@
+"""Derivative analysis on the committed photos: each verdict path, the transform report, and where edits are found."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from conftest import encode, photo, photo_bytes
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+
+from fingerprint.compare import (
+    MIN_INLIERS,
+    Alignment,
+    Candidate,
+    DerivativeMatch,
+    Rect,
+    analyse,
+    describe_transform,
+    localise,
+    pdq_alignment,
+    verify,
+)
+from fingerprint.features import WORKING_SIDE, LocalFeatures, extract_features, extract_query_features
+from fingerprint.media import CanonicalImage, load_image
+
+CAP = 50_000_000
+ASTRONAUT = 1
+COFFEE = 2
+
+
+def decode(data: bytes) -> CanonicalImage:
+    return load_image(data, max_pixels=CAP, max_side=WORKING_SIDE)
+
+
+@dataclass
+class References:
+    """The registry's side of `analyse`: stored features and decoded originals by id."""
+
+    images: dict[int, CanonicalImage]
+    stored: dict[int, LocalFeatures | None]
+
+    def features(self, reference_id: int) -> LocalFeatures | None:
+        return self.stored[reference_id]
+
+    def original(self, reference_id: int) -> CanonicalImage:
+        return self.images[reference_id]
+
+
+@pytest.fixture(scope="module")
+def references() -> References:
+    images = {ASTRONAUT: decode(photo_bytes("astronaut")), COFFEE: decode(photo_bytes("coffee"))}
+    return References(images, {i: extract_features(image) for i, image in images.items()})
+
+
+def check(query: Image.Image, references: References, quality: int = 90) -> list[DerivativeMatch]:
+    """Every reference as a vote candidate, the way a registry with no PDQ hit would call `analyse`."""
+    image = decode(encode(query, "JPEG", quality=quality))
+    candidates = [Candidate(reference_id, votes=50) for reference_id in references.images]
+    return analyse(image, extract_query_features(image), candidates, references)
+
+
+def only_match(query: Image.Image, references: References, quality: int = 90) -> DerivativeMatch:
+    matches = check(query, references, quality)
+    assert [m.reference_id for m in matches] == [ASTRONAUT]
+    return matches[0]
+
+
+def iou(a: Rect, b: Rect) -> float:
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    return ix * iy / (a.area + b.area - ix * iy)
+
+
+def union(rects: list[Rect]) -> Rect:
+    x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
+    return Rect(x0, y0, max(r.x + r.w for r in rects) - x0, max(r.y + r.h for r in rects) - y0)
+
+
+def screenshot(image: Image.Image) -> tuple[Image.Image, Rect]:
+    """The photo scaled to 70% inside an app window with a title bar and text; returns it and where the photo is."""
+    small = image.resize((round(image.width * 0.7), round(image.height * 0.7)), Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", (small.width + 180, small.height + 120), (240, 241, 244))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, canvas.width, 40), fill=(30, 34, 40))
+    draw.text((12, 10), "photos - shared with you", font=ImageFont.load_default(18), fill=(230, 230, 230))
+    for line in range(5):
+        draw.text((small.width + 30, 70 + 24 * line), f"comment {line}", font=ImageFont.load_default(14), fill=0)
+    canvas.paste(small, (16, 56))
+    return canvas, Rect(16, 56, small.width, small.height)
+
+
+# --- copies -----------------------------------------------------------------------------------------------------
+
+
+def test_crop_is_a_copy_and_reports_the_crop_box(references: References) -> None:
+    match = only_match(photo("astronaut").crop((60, 40, 420, 400)), references)
+    assert match.verdict == "copy" and not match.regions
+    assert match.transform.cropped and not match.transform.flipped
+    assert iou(match.transform.crop, Rect(60, 40, 360, 360)) > 0.95
+    assert match.transform.scale == pytest.approx(1.0, abs=0.03)
+    assert match.alignment.method == "orb" and match.alignment.inliers >= MIN_INLIERS
+
+
+def test_rotation_is_a_copy_with_its_angle(references: References) -> None:
+    rotated = photo("astronaut").rotate(12, Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
+    match = only_match(rotated, references)
+    assert match.verdict == "copy"
+    assert match.transform.rotation == pytest.approx(12, abs=0.7)
+    assert match.transform.framed  # the black corners the rotation added
+    assert not match.transform.cropped
+
+
+def test_mirror_is_a_copy_and_says_flipped(references: References) -> None:
+    match = only_match(ImageOps.mirror(photo("astronaut")), references)
+    assert match.verdict == "copy"
+    assert match.transform.flipped
+    assert match.alignment.flipped
+    assert abs(match.transform.rotation) < 1
+
+
+def test_vertical_flip_is_a_mirror_and_half_turn(references: References) -> None:
+    match = only_match(ImageOps.flip(photo("astronaut")), references)
+    assert match.verdict == "copy" and match.transform.flipped
+    assert abs(match.transform.rotation) == pytest.approx(180, abs=1)
+
+
+def test_padding_is_framing_not_an_alteration(references: References) -> None:
+    padded = ImageOps.expand(photo("astronaut"), border=48, fill=(255, 255, 255))
+    match = only_match(padded, references)
+    assert match.verdict == "copy"
+    assert match.transform.framed and not match.transform.cropped
+    assert iou(match.transform.content, Rect(48, 48, 480, 480)) > 0.95
+
+
+def test_screenshot_framing_reports_scale_and_content_box(references: References) -> None:
+    framed, where = screenshot(photo("astronaut"))
+    match = only_match(framed, references)
+    assert match.verdict == "copy"
+    assert match.transform.scale == pytest.approx(0.7, abs=0.03)
+    assert match.transform.framed
+    assert iou(match.transform.content, where) > 0.9
+
+
+def test_resized_recompressed_copy(references: References) -> None:
+    small = photo("astronaut").resize((240, 240), Image.Resampling.BILINEAR)
+    match = only_match(small, references, quality=40)
+    assert match.verdict == "copy"
+    assert match.transform.scale == pytest.approx(0.5, abs=0.03)
+
+
+def test_colour_changes_are_copies_with_the_photometric_flag(references: References) -> None:
+    recoloured = ImageEnhance.Brightness(ImageEnhance.Color(photo("astronaut")).enhance(1.5)).enhance(1.15)
+    match = only_match(recoloured, references)
+    assert match.verdict == "copy"
+    assert match.transform.photometric_change and not match.transform.grayscale
+    grey = only_match(ImageOps.grayscale(photo("astronaut")).convert("RGB"), references)
+    assert grey.verdict == "copy" and grey.transform.grayscale
+
+
+def test_untouched_copy_has_no_photometric_change(references: References) -> None:
+    match = only_match(photo("astronaut"), references, quality=95)
+    assert match.verdict == "copy" and not match.transform.photometric_change
+    assert match.altered_fraction == 0
+
+
+# --- alterations ------------------------------------------------------------------------------------------------
+
+
+def test_pasted_patch_is_altered_and_found_in_both_frames(references: References) -> None:
+    edited = photo("astronaut")
+    edited.paste(photo("coffee").crop((150, 80, 270, 180)), (300, 60))
+    cropped = edited.crop((40, 20, 460, 460))  # after the edit, so the query frame is shifted by (40, 20)
+    match = only_match(cropped, references)
+    assert match.verdict == "altered"
+    assert iou(union([r.original for r in match.regions]), Rect(300, 60, 120, 100)) > 0.6
+    assert iou(union([r.query for r in match.regions]), Rect(260, 40, 120, 100)) > 0.6
+    assert 0.02 < match.altered_fraction < 0.12
+
+
+def test_caption_is_altered_and_boxed(references: References) -> None:
+    edited = photo("astronaut")
+    draw = ImageDraw.Draw(edited)
+    type_face = ImageFont.load_default(44)
+    box = draw.textbbox((60, 392), "FAKE NEWS", font=type_face, stroke_width=3)
+    draw.text((60, 392), "FAKE NEWS", font=type_face, fill=(255, 255, 255), stroke_width=3, stroke_fill=(0, 0, 0))
+    match = only_match(edited, references)
+    assert match.verdict == "altered"
+    truth = Rect(box[0], box[1], box[2] - box[0], box[3] - box[1])
+    assert iou(union([r.original for r in match.regions]), truth) > 0.5
+
+
+def test_small_local_edit_is_found(references: References) -> None:
+    """A feathered ellipse of about 1.5% of the picture, blurred and darkened in place."""
+    edited = photo("astronaut")
+    region = (200, 150, 270, 210)
+    changed = ImageEnhance.Brightness(edited.crop(region).filter(ImageFilter.GaussianBlur(4))).enhance(0.6)
+    mask = Image.new("L", changed.size, 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, changed.width - 1, changed.height - 1), fill=255)
+    edited.paste(changed, region[:2], mask.filter(ImageFilter.GaussianBlur(3)))
+    match = only_match(edited, references)
+    assert match.verdict == "altered"
+    assert iou(union([r.original for r in match.regions]), Rect(200, 150, 70, 60)) > 0.4
+
+
+def test_unrelated_photo_matches_nothing(references: References) -> None:
+    assert check(photo("rocket"), references) == []
+    rocket = extract_query_features(decode(photo_bytes("rocket")))
+    assert all(verify(f, references.stored[ASTRONAUT]) is None for f in rocket)
+
+
+# --- the PDQ path, the pure geometry, bad input -----------------------------------------------------------------
+
+
+def test_strong_pdq_hit_without_keypoints_is_aligned_by_its_variant(references: References) -> None:
+    """An original with no stored features is still analysed when PDQ matched (variant 1: rotated 90 cw)."""
+    query = decode(encode(photo("coffee").transpose(Image.Transpose.ROTATE_270), "JPEG", quality=90))
+    no_features = References(references.images, {COFFEE: None, ASTRONAUT: None})
+    matches = analyse(query, extract_query_features(query), [Candidate(COFFEE, 6, 1)], no_features)
+    assert [m.reference_id for m in matches] == [COFFEE]
+    assert matches[0].alignment.method == "pdq" and matches[0].verdict == "copy"
+    assert matches[0].transform.rotation == pytest.approx(-90)
+    weak_only = analyse(query, extract_query_features(query), [Candidate(COFFEE, 40, 1)], no_features)
+    assert weak_only == []
+
+
+def test_describe_transform_reads_a_known_similarity() -> None:
+    """Original -> query: scale 0.5, 30 degrees counter-clockwise (y down), mirrored first, then shifted."""
+    angle = math.radians(30)
+    rotate = np.array([[math.cos(angle), math.sin(angle), 0], [-math.sin(angle), math.cos(angle), 0], [0, 0, 1]])
+    to_query = np.diag([0.5, 0.5, 1]) @ rotate @ np.diag([-1.0, 1.0, 1.0])
+    to_query[:2, 2] = [400, 100]
+    alignment = Alignment(np.linalg.inv(to_query), 100, 120, "orb")
+    transform = describe_transform(alignment, (800, 600), (1000, 800))
+    assert transform.flipped
+    assert transform.rotation == pytest.approx(30, abs=1e-6)
+    assert transform.scale == pytest.approx(0.5, abs=1e-4)
+    assert transform.aspect_change == pytest.approx(1.0, abs=1e-4)
+    assert not transform.perspective
+
+
+def test_pdq_alignment_rejects_bad_variants(references: References) -> None:
+    with pytest.raises(ValueError, match="variant"):
+        pdq_alignment(references.images[COFFEE], references.images[COFFEE], 8)
+    with pytest.raises(ValueError, match="crop"):
+        pdq_alignment(references.images[COFFEE], references.images[COFFEE], 0, crop=0)
+
+
+def test_localise_rejects_bad_pixels(references: References) -> None:
+    image = references.images[COFFEE]
+    bad = CanonicalImage(image.media_type, image.width, image.height, image.trim_box, image.pixels[..., 0])
+    alignment = Alignment(np.eye(3), 0, 0, "pdq")
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        localise(bad, image, alignment)
+
+
+def test_identity_localisation_is_clean(references: References) -> None:
+    image = references.images[COFFEE]
+    localisation = localise(image, image, Alignment(np.eye(3), 0, 0, "pdq"))
+    assert localisation.verdict == "copy" and localisation.altered_fraction == 0
+    assert localisation.overlap.mean() > 0.9
+    assert localisation.mask.shape == localisation.heat.shape == localisation.original.shape[:2]
