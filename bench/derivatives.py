@@ -41,15 +41,14 @@ from fingerprint.compare import (
 from fingerprint.descriptor_index import DescriptorIndex
 from fingerprint.features import (
     EXTRA_PDQ_CROPS,
-    WORKING_SIDE,
     LocalFeatures,
     extra_pdq_hashes,
     extract_features,
     extract_query_features,
 )
-from fingerprint.image import HASH_SIDE
+from fingerprint.image import hash_pixels
 from fingerprint.index import BinaryIndex
-from fingerprint.media import Box, CanonicalImage, load_image
+from fingerprint.media import WORKING_SIDE, Box, CanonicalImage, load_image
 
 MAX_PIXELS = 50_000_000
 SYNTHETIC_ID = 1_000_000
@@ -73,7 +72,7 @@ class BenchRegistry:
         reference_id = len(self.data)
         image = load_image(data, max_pixels=MAX_PIXELS, max_side=WORKING_SIDE)
         features = extract_features(image)
-        hashes = {"canonical": _PDQ.compute(_hash_pixels(image))} | extra_pdq_hashes(_hash_pixels(image))
+        hashes = {"canonical": _PDQ.compute(hash_pixels(image))} | extra_pdq_hashes(hash_pixels(image))
         for name, value in hashes.items():
             self.pdq.add(np.array([len(self.pdq_rows)]), value.to_array())
             self.pdq_rows.append((reference_id, EXTRA_PDQ_CROPS.get(name, 1.0)))
@@ -107,7 +106,7 @@ class BenchRegistry:
 
         image = load_image(data, max_pixels=MAX_PIXELS, max_side=WORKING_SIDE)
         lap("decode")
-        hashes, quality = _PDQ.compute_dihedral(_hash_pixels(image))
+        hashes, quality = _PDQ.compute_dihedral(hash_pixels(image))
         lap("pdq")
         candidates = []
         if quality >= MIN_TRUSTED_QUALITY:
@@ -125,16 +124,6 @@ class BenchRegistry:
         lap("analyse")
         times["total"] = sum(times.values())
         return matches, times
-
-
-def _hash_pixels(image: CanonicalImage) -> np.ndarray:
-    """The pixels PDQ sees: at most HASH_SIDE, as fingerprint.image hashes them."""
-    pixels = image.pixels
-    factor = max(pixels.shape[:2]) / HASH_SIDE
-    if factor <= 1:
-        return pixels
-    size = (max(1, round(pixels.shape[1] / factor)), max(1, round(pixels.shape[0] / factor)))
-    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
 
 
 # --- evaluation -------------------------------------------------------------------------------------------------

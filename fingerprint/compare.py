@@ -27,8 +27,8 @@ import cv2
 import numpy as np
 
 from fingerprint.algorithms.pdq import PDQ_VARIANTS
-from fingerprint.features import WORKING_SIDE, LocalFeatures, pixel_to_full
-from fingerprint.media import CanonicalImage
+from fingerprint.features import LocalFeatures, pixel_to_full
+from fingerprint.media import WORKING_SIDE, CanonicalImage
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,6 @@ from fingerprint.algorithms.pdq import MIN_TRUSTED_QUALITY, Pdq
 from fingerprint.hashes import HashValue
 from fingerprint.media import CanonicalImage
 
-# Images are decoded at most this large for analysis (features at registration, alignment and localisation at
-# check time): a 0.6% mouth edit is still about 80x80 pixels there, and decoding and warping stay cheap.
-WORKING_SIDE = 1024
 # ORB runs on a copy resized to this side (small images are enlarged, so every image is described at one scale);
 # its 8-level pyramid (1.2x steps) spans a 3.6x scale change.
 FEATURE_SIDE = 640

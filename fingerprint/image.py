@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
+
 from fingerprint.algorithms import DHash, Pdq, PHash
 from fingerprint.algorithms.pdq import MIN_TRUSTED_QUALITY
 from fingerprint.hashes import HashValue
-from fingerprint.media import Box, CanonicalImage, load_image
+from fingerprint.media import WORKING_SIDE, Box, CanonicalImage, load_image
 
-# Hashes are computed on a copy no larger than this: PDQ reduces to 64x64 anyway, and decoding a JPEG at
-# reduced DCT scale is several times cheaper than full resolution.
+# Hashes are computed on a copy no larger than this: PDQ reduces to 64x64 anyway, pHash to 32x32.
 HASH_SIDE = 512
 
 _PDQ, _PHASH, _DHASH = Pdq(), PHash(), DHash()
@@ -39,16 +41,28 @@ class ImageFingerprint:
 
 def fingerprint_image(data: bytes, *, max_pixels: int, dihedral: bool = False) -> ImageFingerprint:
     """Decode and hash `data`; `dihedral=True` adds the 8 flip/rotation PDQ hashes a query searches with."""
-    image = load_image(data, max_pixels=max_pixels, max_side=HASH_SIDE)
+    image = load_image(data, max_pixels=max_pixels, max_side=WORKING_SIDE)
     return fingerprint_canonical(image, sha256=hashlib.sha256(data).hexdigest(), size=len(data), dihedral=dihedral)
 
 
+def hash_pixels(image: CanonicalImage) -> np.ndarray:
+    """The pixels every hash sees: the working image, area-averaged down to at most HASH_SIDE."""
+    pixels = image.pixels
+    factor = max(pixels.shape[:2]) / HASH_SIDE
+    if factor <= 1:
+        return pixels
+    size = (max(1, round(pixels.shape[1] / factor)), max(1, round(pixels.shape[0] / factor)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+
+
 def fingerprint_canonical(image: CanonicalImage, *, sha256: str, size: int, dihedral: bool = False) -> ImageFingerprint:
+    """Hash an image decoded at WORKING_SIDE: registration and check share this one pipeline."""
+    pixels = hash_pixels(image)
     if dihedral:
-        variants, quality = _PDQ.compute_dihedral(image.pixels)
+        variants, quality = _PDQ.compute_dihedral(pixels)
         pdq = variants[0]
     else:
-        (pdq, quality), variants = _PDQ.compute_with_quality(image.pixels), ()
+        (pdq, quality), variants = _PDQ.compute_with_quality(pixels), ()
     return ImageFingerprint(
         sha256=sha256,
         media_type=image.media_type,
@@ -58,7 +72,7 @@ def fingerprint_canonical(image: CanonicalImage, *, sha256: str, size: int, dihe
         trim_box=image.trim_box,
         pdq=pdq,
         pdq_quality=quality,
-        phash=_PHASH.compute(image.pixels),
-        dhash=_DHASH.compute(image.pixels),
+        phash=_PHASH.compute(pixels),
+        dhash=_DHASH.compute(pixels),
         pdq_dihedral=variants,
     )

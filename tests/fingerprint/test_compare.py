@@ -22,8 +22,8 @@ from fingerprint.compare import (
     pdq_alignment,
     verify,
 )
-from fingerprint.features import WORKING_SIDE, LocalFeatures, extract_features, extract_query_features
-from fingerprint.media import CanonicalImage, load_image
+from fingerprint.features import LocalFeatures, extract_features, extract_query_features
+from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
 
 CAP = 50_000_000
 ASTRONAUT = 1

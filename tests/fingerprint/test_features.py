@@ -17,13 +17,12 @@ from fingerprint.features import (
     EXTRA_PDQ_CROPS,
     QUERY_FEATURES,
     REFERENCE_FEATURES,
-    WORKING_SIDE,
     LocalFeatures,
     extra_pdq_hashes,
     extract_features,
     extract_query_features,
 )
-from fingerprint.media import Box, CanonicalImage, load_image
+from fingerprint.media import WORKING_SIDE, Box, CanonicalImage, load_image
 
 CAP = 50_000_000
 

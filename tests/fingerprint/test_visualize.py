@@ -9,8 +9,8 @@ from conftest import encode, photo, photo_bytes
 from PIL import Image
 
 from fingerprint.compare import Candidate, DerivativeMatch, analyse
-from fingerprint.features import WORKING_SIDE, LocalFeatures, extract_features, extract_query_features
-from fingerprint.media import CanonicalImage, load_image
+from fingerprint.features import LocalFeatures, extract_features, extract_query_features
+from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
 from fingerprint.visualize import MAX_PANEL, render_comparison
 
 CAP = 50_000_000
