@@ -54,7 +54,7 @@ from fingerprint.hashes import HashValue
 from fingerprint.image import HASH_SIDE, fingerprint_image
 from fingerprint.index import BinaryIndex, IndexHit
 from fingerprint.media import CanonicalImage, load_image, trim_borders
-from registry import publishers, service, views
+from registry import matching, publishers, service, views
 from registry.keys import key_id, raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -86,7 +86,7 @@ NOTES = (
     "codes check() searches; threatexchange has no dihedral search, so threatexchange_8_sequential makes 8 "
     "query() calls for the same coverage.",
     "rss_growth_mb is approximate: memory freed by an earlier step is reused without growing the process.",
-    "End-to-end padding: synthetic codes are added straight into registry.indexes.indexes['pdq'] under ids from "
+    "End-to-end padding: synthetic codes are added straight into registry.indexes.hashes['pdq'] under ids from "
     "10**9 with no database rows; random codes never come within 31 bits of the query, so check() never looks "
     "their owners up. The peer pipeline is pdq_from_bytes + PDQIndex.query only: no SHA-256 exact lookup, no "
     "dihedral variants, no database or publisher data.",
@@ -422,7 +422,7 @@ def time_checks(
 
     def ours_check(data: bytes) -> views.CheckView:
         with registry.session() as session:
-            return service.check(session=session, registry=registry, content=data)
+            return matching.check(session=session, registry=registry, content=data)
 
     def peer_check(data: bytes) -> Sequence[Any]:
         return peer.query(pdq_from_bytes(data)[0])
@@ -438,7 +438,7 @@ def time_checks(
     samples = interleaved(cases, [query], rounds=runs, warmup=5)
     stats = {name: summarize(values) for name, values in samples.items()}
     return {
-        "pdq_codes_in_index": len(registry.indexes.indexes["pdq"]),
+        "pdq_codes_in_index": len(registry.indexes.hashes["pdq"]),
         "ours_verdict": verdict.verdict,
         "ours_best_match": None
         if best is None
@@ -492,7 +492,7 @@ def bench_check(photos: dict[str, np.ndarray], cfg: Config) -> dict[str, Any]:
             # Synthetic codes go straight into the live PDQ index under ids no database row has; random codes
             # never fall within 31 bits of the query, so check() never looks their owners up.
             pad = random_codes(pad_size, SEED + 1)
-            registry.indexes.indexes["pdq"].add(PAD_ID_BASE + np.arange(pad_size, dtype=np.int64), pad)
+            registry.indexes.hashes["pdq"].add(PAD_ID_BASE + np.arange(pad_size, dtype=np.int64), pad)
             peer.add_all((code.tobytes().hex(), f"synthetic-{i}") for i, code in enumerate(pad))
             del pad
             result[f"padded_to_{pad_size}"] = time_checks(registry, peer, query, expected, cfg.check_runs)

@@ -220,9 +220,9 @@ class Candidate:
     pdq_crop: float = 1.0  # share of each side of the original the hit hash covers (features.EXTRA_PDQ_CROPS)
     votes: int = 0
 
-    @property
-    def strong(self) -> bool:
-        return self.pdq_distance is not None and self.pdq_distance <= STRONG_PDQ_DISTANCE
+    def strong(self, strong_distance: int = STRONG_PDQ_DISTANCE) -> bool:
+        """A global hit close enough to accept without keypoints (aligned from its PDQ variant if need be)."""
+        return self.pdq_distance is not None and self.pdq_distance <= strong_distance
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -756,25 +756,28 @@ def analyse(
     references: ReferenceSource,
     *,
     max_verified: int = 6,
+    strong_distance: int = STRONG_PDQ_DISTANCE,
 ) -> list[DerivativeMatch]:
     """Verify candidates (strong PDQ hits first, then weak hits, then by votes) and analyse each one that aligns.
 
     `features` are the query's (`extract_query_features`: upright and mirrored); `query` was decoded at
-    `WORKING_SIDE`. Every strong PDQ hit is examined; other candidates only up to `max_verified` in all.
+    `WORKING_SIDE`. Every strong PDQ hit (within `strong_distance`) is examined; other candidates only up to
+    `max_verified` in all.
     """
     if max_verified < 0:
         raise ValueError("max_verified must not be negative")
     matches = []
-    for rank, candidate in enumerate(_ranked(candidates)):
-        if rank >= max_verified and not candidate.strong:
+    for rank, candidate in enumerate(_ranked(candidates, strong_distance)):
+        strong = candidate.strong(strong_distance)
+        if rank >= max_verified and not strong:
             break
-        match = _analyse_one(query, features, candidate, references)
+        match = _analyse_one(query, features, candidate, references, strong)
         if match is not None:
             matches.append(match)
     return sorted(matches, key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.reference_id))
 
 
-def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
+def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candidate]:
     """One candidate per reference (best PDQ distance, most votes), in the order worth verifying."""
     merged: dict[int, Candidate] = {}
     for candidate in candidates:
@@ -789,7 +792,7 @@ def _ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
 
     def priority(candidate: Candidate) -> tuple[int, int, int]:
         distance = candidate.pdq_distance
-        if distance is not None and distance <= STRONG_PDQ_DISTANCE:
+        if distance is not None and distance <= strong_distance:
             return (0, distance, -candidate.votes)
         if distance is not None and distance <= WEAK_PDQ_DISTANCE:
             return (1, distance, -candidate.votes)
@@ -806,7 +809,11 @@ def _pdq_key(candidate: Candidate) -> int:
 
 
 def _analyse_one(
-    query: CanonicalImage, features: Sequence[LocalFeatures], candidate: Candidate, references: ReferenceSource
+    query: CanonicalImage,
+    features: Sequence[LocalFeatures],
+    candidate: Candidate,
+    references: ReferenceSource,
+    strong: bool,
 ) -> DerivativeMatch | None:
     reference_features = references.features(candidate.reference_id)
     alignment = None
@@ -815,7 +822,7 @@ def _analyse_one(
         alignment = verify(orientation, reference_features)
         if alignment is not None:
             break
-    if alignment is None and not candidate.strong:
+    if alignment is None and not strong:
         return None
     original = references.original(candidate.reference_id)
     if alignment is None:

@@ -7,12 +7,10 @@ the only source of truth and the index can always be rebuilt from it.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import faiss
 import numpy as np
@@ -118,24 +116,19 @@ class BinaryIndex:
         with self._lock.reading():
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
-    def save(self, path: Path) -> None:
-        """Write atomically, so a crash mid-save leaves the previous file, never half of one."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    def to_bytes(self) -> bytes:
         with self._lock.reading():
-            blob = faiss.serialize_index_binary(self._index)
-        tmp.write_bytes(blob.tobytes())
-        os.replace(tmp, path)
+            return faiss.serialize_index_binary(self._index).tobytes()
 
     @classmethod
-    def load(cls, path: Path, bits: int) -> BinaryIndex:
-        """Read a saved index; raises ValueError if the file is unreadable or holds other codes."""
+    def from_bytes(cls, blob: bytes, bits: int) -> BinaryIndex:
+        """Read `to_bytes` output; raises ValueError if it is unreadable or holds other codes."""
         try:
-            blob = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-            loaded = faiss.deserialize_index_binary(blob)
-        except (OSError, RuntimeError) as exc:
-            raise ValueError(f"cannot read index {path}: {exc}") from None
+            loaded = faiss.deserialize_index_binary(np.frombuffer(blob, dtype=np.uint8))
+        except RuntimeError as exc:
+            raise ValueError(f"cannot read a binary index: {exc}") from None
         if loaded.d != bits or not isinstance(loaded, faiss.IndexBinaryIDMap2):
-            raise ValueError(f"index {path} does not hold {bits}-bit codes under ids")
+            raise ValueError(f"the saved index does not hold {bits}-bit codes under ids")
         index = cls(bits)
         index._index = loaded
         ids = index.ids()

@@ -92,6 +92,15 @@ class Registration(SQLModel, table=True):
     log_index: int = Field(unique=True)
 
 
+class LocalFeatureSet(SQLModel, table=True):
+    """An original's ORB keypoints (`fingerprint.features.LocalFeatures` blob); its id is the descriptor index's id."""
+
+    __tablename__ = "local_features"
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: str = Field(foreign_key="registration.id", unique=True, max_length=40)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class MediaHash(SQLModel, table=True):
     """One perceptual hash of a registration; its id is the faiss id, so the index rebuilds from this table."""
 
@@ -99,7 +108,7 @@ class MediaHash(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     registration_id: str = Field(foreign_key="registration.id", index=True, max_length=40)
     alg: str = Field(index=True, max_length=20)
-    variant: str = Field(max_length=40)
+    variant: str = Field(max_length=40)  # "canonical", or an extra reference hash such as "crop80"
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 

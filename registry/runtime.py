@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from registry.db import init_db, make_engine
 from registry.errors import LogTampered, NotReady
-from registry.indexes import HashIndexes
+from registry.indexes import MatchIndexes
 from registry.log.audit import audit
 from registry.log.keyring import LogKeyring
 from registry.settings import Settings
@@ -25,7 +25,7 @@ class Registry:
     settings: Settings
     engine: Engine
     store: ContentStore
-    indexes: HashIndexes
+    indexes: MatchIndexes
     keyring: LogKeyring
     _ready: threading.Event = field(default_factory=threading.Event)
     log_problem: str | None = None  # why the last audit failed; writes are refused while this is set
@@ -40,7 +40,7 @@ class Registry:
             settings=settings,
             engine=engine,
             store=ContentStore(settings.data_dir / "originals"),
-            indexes=HashIndexes(settings.data_dir / "index"),
+            indexes=MatchIndexes(settings.data_dir / "index"),
             keyring=LogKeyring.open(settings.data_dir / "log-keys", settings.log_origin),
         )
 

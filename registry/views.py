@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Verdict = Literal["copy", "unregistered"]
+Verdict = Literal["copy", "altered", "unregistered"]
+MatchVerdict = Literal["copy", "altered"]
 
 
 class _View(BaseModel):
@@ -80,18 +81,57 @@ class RegistrationReceiptView(RegistrationView):
     receipt: dict[str, Any]  # {"log_index", "entry", "proof"}: verify offline with `provreg verify`
 
 
+class RectView(_View):
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+class RegionView(_View):
+    """One altered place: `x, y, w, h` in query pixels, `original` the same place in the original's pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    original: RectView
+    share: float  # of the area the query and the original both show
+
+
+class TransformView(_View):
+    """What was done to the original to make the query, as far as geometry and global colour tell."""
+
+    crop: RectView  # the part of the original the query shows, in original pixels
+    cropped: bool
+    content: RectView  # where the original's content sits in the query, in query pixels
+    framed: bool  # the query adds padding, a screenshot frame or other surroundings
+    scale: float  # query pixels per original pixel
+    aspect_change: float  # horizontal over vertical stretch; 1.0 when kept
+    rotation: float  # degrees counter-clockwise (after the mirror, if flipped)
+    flipped: bool  # mirrored horizontally (a vertical flip is a mirror plus 180 degrees)
+    perspective: bool
+    photometric_change: bool  # colours, brightness or contrast changed globally
+    grayscale: bool
+
+
 class MatchView(_View):
     registration_id: str
     publisher: str  # the publisher's name
     publisher_id: str
     verified: bool
-    distance: int  # PDQ Hamming distance (0 for a byte-identical file)
-    score: float  # 0-1, 1 is identical; 1 - distance/128, where 128 is what unrelated images average
+    distance: int  # least PDQ Hamming distance between the query's 8 dihedral hashes and the original's hashes
+    score: float  # 0-1: the larger of 1 - distance/128 (128: unrelated images) and inliers/100, capped at 1
     variant: str  # what was done to the original to get the query: identity, rotate_90_cw, flip_horizontal...
     exact: bool  # the query's bytes are the original's bytes
     revoked: bool = False  # the publisher withdrew this registration
     revocation_log_index: int | None = None
     key_compromised: bool = False  # signed with a key later reported compromised at or before registration
+    verdict: MatchVerdict = "copy"  # altered: content of the original was replaced or added locally
+    transform: TransformView | None = None  # None only in fast mode (global hashes, no analysis)
+    regions: list[RegionView] = []
+    altered_fraction: float = 0.0  # altered area over the area both show
+    inliers: int = 0  # keypoint matches that agree with the geometry found (0: aligned by PDQ or identical)
 
 
 class CheckView(_View):

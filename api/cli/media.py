@@ -26,7 +26,7 @@ from api.cli.common import (
     view_json,
 )
 from fingerprint.media import sniff_media_type
-from registry import errors, publishers, service
+from registry import errors, matching, publishers, service
 from registry.keys import key_id, load_private_key, raw_public_key
 from registry.log.receipts import receipt_json
 
@@ -101,11 +101,20 @@ def _print_check(name: str, result: dict[str, Any]) -> None:
             flags.append("REVOKED by its publisher")
         if match["key_compromised"]:
             flags.append("signed with a COMPROMISED key")
+        colour = "red" if result["verdict"] == "altered" else "green"
         stdout.print(
-            f"[green]{result['verdict']}[/green]  {name} -> {match['registration_id']} "
+            f"[{colour}]{result['verdict']}[/{colour}]  {name} -> {match['registration_id']} "
             f"({match['publisher']}, {', '.join(flags)}; distance {match['distance']}, {match['variant']})",
             highlight=False,
         )
+        for region in match["regions"]:
+            stdout.print(
+                f"  altered region at x={region['x']} y={region['y']} w={region['w']} h={region['h']} "
+                f"({region['share']:.1%} of the picture)",
+                highlight=False,
+            )
+    for picture in result.get("pictures", []):
+        stdout.print(f"  picture: {picture}", highlight=False)
     for warning in result["warnings"]:
         stderr.print(f"  [yellow]warning:[/yellow] {warning}", highlight=False)
 
@@ -170,13 +179,37 @@ def register(
 
 
 @app.command()
-def check(ctx: typer.Context, paths: PathsArgument, as_json: JsonOption = False) -> None:
-    """Is each file a copy of a registered original?"""
+def check(
+    ctx: typer.Context,
+    paths: PathsArgument,
+    fast: Annotated[bool, typer.Option("--fast", help="global hashes only: no transform, no altered regions")] = False,
+    visualize: Annotated[
+        Path | None,
+        typer.Option(
+            "--visualize", metavar="OUT_DIR", help="write a PNG per match: original | query aligned | altered regions"
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Is each file a copy of a registered original, or a doctored version of one (and where was it changed)?"""
+    if fast and visualize is not None:
+        raise typer.BadParameter("--visualize needs the full analysis; drop --fast")
     with fail_cleanly(), open_registry(ctx, writes=False) as registry:
 
         def check_one(path: Path) -> dict[str, Any]:
+            content = path.read_bytes()
             with registry.session() as session:
-                return view_json(service.check(session=session, registry=registry, content=path.read_bytes()))
+                if visualize is None:
+                    mode = "fast" if fast else "full"
+                    return view_json(matching.check(session=session, registry=registry, content=content, mode=mode))
+                view, pictures = matching.check_pictures(session=session, registry=registry, content=content)
+            visualize.mkdir(parents=True, exist_ok=True)
+            written = []
+            for registration_id, png in pictures:
+                target = visualize / f"{path.stem}--{registration_id}.png"
+                target.write_bytes(png)
+                written.append(str(target))
+            return {**view_json(view), "pictures": written}
 
         code = run_batch(expand(paths), check_one, as_json=as_json, label="checking")
     raise typer.Exit(code)
@@ -186,14 +219,14 @@ def check(ctx: typer.Context, paths: PathsArgument, as_json: JsonOption = False)
 def lookup(
     ctx: typer.Context,
     value: Annotated[str, typer.Argument(metavar="HEX", help="the hash value")],
-    alg: Annotated[str, typer.Option("--alg", help=f"one of {', '.join(service.LOOKUP_ALGORITHMS)}")],
+    alg: Annotated[str, typer.Option("--alg", help=f"one of {', '.join(matching.LOOKUP_ALGORITHMS)}")],
     max_distance: Annotated[int | None, typer.Option(help="default: the algorithm's match threshold")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=service.MAX_LOOKUP_RESULTS)] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=matching.MAX_LOOKUP_RESULTS)] = 100,
     as_json: JsonOption = False,
 ) -> None:
     """Registrations whose ALG hash is within MAX_DISTANCE of HEX."""
     with fail_cleanly(), open_registry(ctx, writes=False) as registry, registry.session() as session:
-        result = service.lookup(
+        result = matching.lookup(
             session=session, registry=registry, alg=alg, value=value, max_distance=max_distance, limit=limit
         )
     if as_json:

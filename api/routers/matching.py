@@ -1,35 +1,73 @@
-"""Questions anyone may ask: is this media a copy of a registered original, and which originals have this hash."""
+"""Questions anyone may ask: is this media a (doctored) copy of a registered original, and which have this hash."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import Response
 
 from api.deps import RegistryDep, SessionDep
-from registry import service, views
+from registry import matching, views
+from registry.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["matching"])
+
+ModeQuery = Annotated[
+    matching.CheckMode,
+    Query(description="full: verify, transform and localise (default); fast: global hashes only, no analysis"),
+]
 
 
 @router.post("/check", response_model=views.CheckView)
 def check(
-    file: Annotated[UploadFile, File(description="the media to check")], session: SessionDep, registry: RegistryDep
+    file: Annotated[UploadFile, File(description="the media to check")],
+    session: SessionDep,
+    registry: RegistryDep,
+    mode: ModeQuery = "full",
 ) -> views.CheckView:
-    """Verdict `copy` (with the matching originals) or `unregistered`."""
-    return service.check(session=session, registry=registry, content=file.file.read())
+    """Verdict `copy`, `altered` or `unregistered`, with the matching originals, transforms and altered regions."""
+    return matching.check(session=session, registry=registry, content=file.file.read(), mode=mode)
+
+
+@router.post(
+    "/check/picture",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "original | query aligned | altered regions"}},
+)
+def check_picture(
+    file: Annotated[UploadFile, File(description="the media to check")],
+    session: SessionDep,
+    registry: RegistryDep,
+    registration_id: Annotated[str | None, Form(description="which match to draw; default: the best")] = None,
+) -> Response:
+    """The comparison picture of a check, as PNG: the original, the query aligned to it, the altered regions."""
+    view, pictures = matching.check_pictures(
+        session=session, registry=registry, content=file.file.read(), registration_id=registration_id
+    )
+    if not pictures:
+        raise NotFound("the query matches no registered original, so there is nothing to draw")
+    drawn = dict(pictures)
+    chosen = registration_id or next(
+        (m.registration_id for m in view.matches if m.registration_id in drawn), pictures[0][0]
+    )
+    return Response(
+        content=drawn[chosen],
+        media_type="image/png",
+        headers={"X-Provreg-Registration": chosen, "X-Provreg-Verdict": view.verdict},
+    )
 
 
 @router.get("/lookup", response_model=views.LookupView)
 def lookup(
     session: SessionDep,
     registry: RegistryDep,
-    alg: Annotated[str, Query(description=f"one of {', '.join(service.LOOKUP_ALGORITHMS)}")],
+    alg: Annotated[str, Query(description=f"one of {', '.join(matching.LOOKUP_ALGORITHMS)}")],
     hash: Annotated[str, Query(description="hex value")],
     max_distance: Annotated[int | None, Query(description="default: the algorithm's match threshold")] = None,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_LOOKUP_RESULTS)] = 100,
+    limit: Annotated[int, Query(ge=1, le=matching.MAX_LOOKUP_RESULTS)] = 100,
 ) -> views.LookupView:
     """Registrations whose hash is within `max_distance` of `hash` (exact for sha256)."""
-    return service.lookup(
+    return matching.lookup(
         session=session, registry=registry, alg=alg, value=hash, max_distance=max_distance, limit=limit
     )

@@ -197,3 +197,21 @@ def test_receipt_verify_revoke_rotate_and_audit(key: Path, data_dir: Path, origi
     assert code == 10 and "entry 1" in err
     code, _, err = provreg(data_dir, "register", str(originals / "chelsea.jpg"), "--key", str(new_key))
     assert code == 10 and "refuses writes" in err
+
+
+def test_check_visualize_writes_the_picture(key: Path, data_dir: Path, originals: Path, tmp_path: Path) -> None:
+    provreg(data_dir, "register", str(originals / "coffee.jpg"), "--key", str(key))
+    doctored = photo("coffee")
+    doctored.paste((250, 30, 30), (60, 60, 160, 130))
+    query = tmp_path / "doctored.png"
+    query.write_bytes(encode(doctored, "PNG"))
+    out_dir = tmp_path / "pictures"
+    code, out, err = provreg(data_dir, "check", str(query), "--visualize", str(out_dir))
+    assert code == 0, err
+    assert out.startswith("altered") and "altered region at x=" in out
+    pictures = list(out_dir.glob("doctored--reg_*.png"))
+    assert len(pictures) == 1 and pictures[0].read_bytes().startswith(b"\x89PNG") and str(pictures[0]) in out
+    code, out, _ = provreg(data_dir, "check", str(query), "--visualize", str(out_dir), "--json")
+    assert json_lines(out)[0]["pictures"] == [str(pictures[0])]
+    code, _, _ = provreg(data_dir, "check", str(query), "--visualize", str(out_dir), "--fast")
+    assert code == 2

@@ -81,7 +81,12 @@ def _check(client: TestClient, content: bytes):  # type: ignore[no-untyped-def]
 def test_probes_and_docs(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["indexed"] == {"pdq": 0, "phash": 0, "dhash": 0}
+    assert ready["status"] == "ready" and ready["indexed"] == {
+        "pdq": 0,
+        "phash": 0,
+        "dhash": 0,
+        "originals_with_features": 0,
+    }
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/check", "/v1/lookup", "/v1/registrations", "/v1/publishers"} <= set(paths)
@@ -280,3 +285,32 @@ def test_server_start_up_refuses_writes_to_a_tampered_store(settings: Settings) 
         refused = newsroom.upload(photo_bytes("coffee"))
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "log_tampered"
         assert _check(second, photo_bytes("rocket")).json()["verdict"] == "copy"  # reads still work
+
+
+def test_check_reports_alterations_and_draws_them(client: TestClient) -> None:
+    newsroom = Newsroom(client)
+    original = newsroom.upload(photo_bytes("astronaut")).json()
+    doctored = photo("astronaut")
+    doctored.paste(photo("coffee").resize((110, 90)), (40, 300))
+    content = encode(doctored, "JPEG", quality=90)
+
+    body = _check(client, content).json()
+    assert body["verdict"] == "altered"
+    match = body["matches"][0]
+    assert match["registration_id"] == original["id"] and match["verdict"] == "altered"
+    assert set(match["transform"]) >= {"crop", "scale", "rotation", "flipped", "photometric_change"}
+    region = match["regions"][0]
+    assert {"x", "y", "w", "h", "original", "share"} <= set(region) and match["altered_fraction"] > 0
+    assert abs(region["x"] - 40) < 20 and abs(region["y"] - 300) < 20
+
+    fast = client.post("/v1/check", params={"mode": "fast"}, files={"file": ("q", content)}).json()
+    assert fast["matches"] == [] or fast["matches"][0]["transform"] is None
+    assert client.post("/v1/check", params={"mode": "slow"}, files={"file": ("q", content)}).status_code == 422
+
+    picture = client.post("/v1/check/picture", files={"file": ("q", content)})
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+    assert picture.headers["x-provreg-registration"] == original["id"] and picture.content.startswith(b"\x89PNG")
+    nothing = client.post("/v1/check/picture", files={"file": ("q", photo_bytes("rocket"))})
+    assert nothing.status_code == 404
+    other = client.post("/v1/check/picture", files={"file": ("q", content)}, data={"registration_id": "reg_elsewhere"})
+    assert other.status_code == 404

@@ -66,7 +66,7 @@ def test_serve_register_check_then_cli_on_the_same_data(server: tuple[str, Path,
     assert process.wait(timeout=20) in (0, -signal.SIGTERM)
     log = process.stdout.read().decode() if process.stdout else ""
     assert "Application shutdown complete" in log
-    assert (data_dir / "index" / "pdq.faiss").exists()  # saved at shutdown
+    assert (data_dir / "index" / "pdq.index").exists()  # saved at shutdown
 
     query = data_dir.parent / "repost.jpg"
     query.write_bytes(reupload)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,19 +52,17 @@ def test_empty_index_and_bad_shapes() -> None:
         BinaryIndex(12)
 
 
-def test_save_and_load_round_trip(tmp_path: Path) -> None:
+def test_bytes_round_trip() -> None:
     index = BinaryIndex(256)
     codes = _codes(50)
     index.add(np.arange(50) * 2, codes)
-    index.save(tmp_path / "pdq.faiss")
-    loaded = BinaryIndex.load(tmp_path / "pdq.faiss", 256)
+    loaded = BinaryIndex.from_bytes(index.to_bytes(), 256)
     assert len(loaded) == 50 and loaded.max_id == 98
     assert [h.id for h in loaded.range_search(codes[10], 0)[0]] == [20]
     with pytest.raises(ValueError, match="64-bit"):
-        BinaryIndex.load(tmp_path / "pdq.faiss", 64)
-    (tmp_path / "junk.faiss").write_bytes(b"not an index")
+        BinaryIndex.from_bytes(index.to_bytes(), 64)
     with pytest.raises(ValueError, match="cannot read"):
-        BinaryIndex.load(tmp_path / "junk.faiss", 256)
+        BinaryIndex.from_bytes(b"not an index", 256)
 
 
 def test_concurrent_adds_and_searches_stay_consistent() -> None:

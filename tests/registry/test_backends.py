@@ -19,7 +19,7 @@ from conftest import encode, make_publisher
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from registry import service
+from registry import matching, service
 from registry.log.audit import audit
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -123,6 +123,6 @@ def test_concurrent_writers_keep_one_consistent_log(backend_settings: Settings) 
         for registration_id in ids[:3]:
             result = service.get_registration(session=session, registration_id=registration_id)
             content = registry.store.get(result.content.sha256)
-            check = service.check(session=session, registry=registry, content=content)
+            check = matching.check(session=session, registry=registry, content=content)
             assert check.matches[0].registration_id == registration_id
     registry.close()

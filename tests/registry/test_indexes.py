@@ -8,7 +8,7 @@ import pytest
 from conftest import PublisherHandle, photo_bytes
 from sqlalchemy import text
 
-from registry import service
+from registry import matching, service
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -24,7 +24,7 @@ def _register(registry: Registry, publisher: PublisherHandle, name: str) -> str:
 
 def _verdict(registry: Registry, name: str) -> str:
     with registry.session() as session:
-        return service.check(session=session, registry=registry, content=photo_bytes(name)).verdict
+        return matching.check(session=session, registry=registry, content=photo_bytes(name)).verdict
 
 
 def _reopen(settings: Settings) -> Registry:
@@ -41,7 +41,8 @@ def test_saved_index_is_reused_and_caught_up(
     _register(registry, publisher, "coffee")  # committed after the save: the file is one behind
     caplog.set_level(logging.INFO, logger="registry.indexes")
     reopened = _reopen(settings)
-    assert "index pdq: loaded 1 saved codes, caught up 1" in caplog.text
+    assert "index phash: loaded 1 saved codes, caught up 1" in caplog.text
+    assert "index descriptors: loaded 1 saved originals, caught up 1" in caplog.text
     assert _verdict(reopened, "rocket") == _verdict(reopened, "coffee") == "copy"
     reopened.close()
 
@@ -51,13 +52,13 @@ def test_corrupt_index_file_is_rebuilt(
 ) -> None:
     _register(registry, publisher, "rocket")
     registry.indexes.save()
-    path = settings.data_dir / "index" / "pdq.faiss"
+    path = settings.data_dir / "index" / "pdq.index"
     blob = bytearray(path.read_bytes())
     blob[-1] ^= 0xFF
     path.write_bytes(bytes(blob))
     caplog.set_level(logging.INFO, logger="registry.indexes")
     reopened = _reopen(settings)
-    assert "checksum or format mismatch" in caplog.text and "index pdq: built from the database, 1 codes" in caplog.text
+    assert "checksum or format mismatch" in caplog.text and "index pdq: built from the database, 4 codes" in caplog.text
     assert _verdict(reopened, "rocket") == "copy"
     reopened.close()
 
@@ -71,6 +72,7 @@ def test_index_ahead_of_the_database_is_rebuilt(
     registry.indexes.save()
     with registry.engine.begin() as connection:
         connection.execute(text("DELETE FROM media_hash WHERE registration_id = :id"), {"id": coffee})
+        connection.execute(text("DELETE FROM local_features WHERE registration_id = :id"), {"id": coffee})
         connection.execute(text("DELETE FROM registration WHERE id = :id"), {"id": coffee})
     caplog.set_level(logging.INFO, logger="registry.indexes")
     reopened = _reopen(settings)

@@ -11,7 +11,7 @@ import pytest
 from conftest import PHOTOS, PublisherHandle, encode, make_publisher, photo, photo_bytes
 from PIL import Image, ImageOps
 
-from registry import errors, publishers, service
+from registry import errors, matching, publishers, service
 from registry.runtime import Registry
 from registry.statements import REGISTRATION_DOMAIN, format_timestamp, sign
 
@@ -26,7 +26,7 @@ def _register(registry: Registry, publisher: PublisherHandle, content: bytes, **
 
 def _check(registry: Registry, content: bytes):  # type: ignore[no-untyped-def]
     with registry.session() as session:
-        return service.check(session=session, registry=registry, content=content)
+        return matching.check(session=session, registry=registry, content=content)
 
 
 def test_registration_is_stored_signed_and_matchable(registry: Registry, publisher: PublisherHandle) -> None:
@@ -212,13 +212,13 @@ def test_lookup_by_every_algorithm(registry: Registry, publisher: PublisherHandl
             ("dhash", fingerprints.dhash),
             ("sha256", registration.content.sha256),
         ):
-            result = service.lookup(session=session, registry=registry, alg=alg, value=value.upper())
+            result = matching.lookup(session=session, registry=registry, alg=alg, value=value.upper())
             assert [(m.registration_id, m.distance) for m in result.matches] == [(registration.id, 0)]
         flipped = f"{int(fingerprints.pdq[0], 16) ^ 0xF:x}" + fingerprints.pdq[1:]  # 4 bits away
-        result = service.lookup(session=session, registry=registry, alg="pdq", value=flipped, max_distance=4)
+        result = matching.lookup(session=session, registry=registry, alg="pdq", value=flipped, max_distance=4)
         assert result.matches[0].distance == 4
         assert (
-            service.lookup(session=session, registry=registry, alg="pdq", value=flipped, max_distance=3).matches == []
+            matching.lookup(session=session, registry=registry, alg="pdq", value=flipped, max_distance=3).matches == []
         )
         for alg, value, max_distance, message in (
             ("md5", "00", None, "unknown algorithm"),
@@ -228,7 +228,7 @@ def test_lookup_by_every_algorithm(registry: Registry, publisher: PublisherHandl
             ("sha256", "00", None, "64 hexadecimal"),
         ):
             with pytest.raises(errors.InvalidRequest, match=message):
-                service.lookup(session=session, registry=registry, alg=alg, value=value, max_distance=max_distance)
+                matching.lookup(session=session, registry=registry, alg=alg, value=value, max_distance=max_distance)
 
 
 def test_publisher_creation_rules(registry: Registry, publisher: PublisherHandle) -> None:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from registry import errors, publishers, service
+from registry import errors, matching, publishers, service
 from registry.keys import raw_public_key
 from registry.log import merkle
 from registry.log import store as log
@@ -78,7 +78,7 @@ def _rotate(registry: Registry, publisher: PublisherHandle, old: Ed25519PrivateK
 
 def _check(registry: Registry, content: bytes):  # type: ignore[no-untyped-def]
     with registry.session() as session:
-        return service.check(session=session, registry=registry, content=content)
+        return matching.check(session=session, registry=registry, content=content)
 
 
 def test_receipt_verifies_offline_with_only_the_two_public_keys(registry: Registry, publisher: PublisherHandle) -> None:
@@ -322,7 +322,7 @@ TAMPERS = {
     "leaf hash": "UPDATE log_entry SET leaf_hash = randomblob(32) WHERE kind = 'registration'",
     "tree node": "UPDATE log_node SET hash = randomblob(32) WHERE level = 0 AND position = 0",
     "registration row": "UPDATE registration SET signature = 'AAAA' || substr(signature, 5)",
-    "deleted registration": "DELETE FROM media_hash; DELETE FROM registration",
+    "deleted registration": "DELETE FROM media_hash; DELETE FROM local_features; DELETE FROM registration",
     "deleted entry": "DELETE FROM log_entry WHERE log_index = (SELECT max(log_index) FROM log_entry)",
     "checkpoint": "UPDATE log_checkpoint SET note = replace(note, '\n1\n', '\n2\n')",
 }
