@@ -34,3 +34,5 @@ lint: $(INSTALLED)
 bench: $(BENCH_INSTALLED)
 	$(BIN)/python bench/foundation.py
 	$(BIN)/python bench/derivatives.py
+	$(BIN)/python bench/check_e2e.py
+	$(BIN)/python bench/transparency.py

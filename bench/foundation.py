@@ -86,10 +86,17 @@ NOTES = (
     "codes check() searches; threatexchange has no dihedral search, so threatexchange_8_sequential makes 8 "
     "query() calls for the same coverage.",
     "rss_growth_mb is approximate: memory freed by an earlier step is reused without growing the process.",
+    "End-to-end: check() runs in both modes on the same query, interleaved call by call. mode='fast' (global PDQ "
+    "only: decode, 8 dihedral PDQ hashes, index search, SHA-256 exact lookup, database rows) is the like-for-like "
+    "comparison with the peer and the one the 60 ms target applies to. mode='full' (check's default) adds the "
+    "local stage: ORB query features, descriptor votes, geometric verification and localisation of every "
+    "candidate, with the original decoded from the content store; its target (250 ms p50 at 10,000 registered "
+    "originals) is measured by bench/check_e2e.py, since here only the 10 photos are registered.",
     "End-to-end padding: synthetic codes are added straight into registry.indexes.hashes['pdq'] under ids from "
-    "10**9 with no database rows; random codes never come within 31 bits of the query, so check() never looks "
-    "their owners up. The peer pipeline is pdq_from_bytes + PDQIndex.query only: no SHA-256 exact lookup, no "
-    "dihedral variants, no database or publisher data.",
+    "10**9 with no database rows; random codes never come within 63 bits of the query (full mode's weak radius), "
+    "so check() never looks their owners up; the descriptor index is not padded. The peer pipeline is "
+    "pdq_from_bytes + PDQIndex.query only: no SHA-256 exact lookup, no dihedral variants, no database or "
+    "publisher data.",
 )
 
 _PDQ, _PHASH, _DHASH = Pdq(), PHash(), DHash()
@@ -417,46 +424,64 @@ def open_registry(data_dir: Path) -> Registry:
 def time_checks(
     registry: Registry, peer: PDQIndex, query: bytes, expected: tuple[str, str], runs: int
 ) -> dict[str, Any]:
-    """Our `check` (with its fingerprint step also timed alone) and the peer's hash+query, on the same bytes."""
+    """Our `check` in fast and full mode (with its fingerprint step also timed alone) and the peer's hash+query,
+    on the same bytes."""
     registration_id, title = expected
+    modes: tuple[matching.CheckMode, ...] = ("fast", "full")
 
-    def ours_check(data: bytes) -> views.CheckView:
-        with registry.session() as session:
-            return matching.check(session=session, registry=registry, content=data)
+    def ours_check(mode: matching.CheckMode) -> Callable[[bytes], views.CheckView]:
+        def run(data: bytes) -> views.CheckView:
+            with registry.session() as session:
+                return matching.check(session=session, registry=registry, content=data, mode=mode)
+
+        return run
 
     def peer_check(data: bytes) -> Sequence[Any]:
         return peer.query(pdq_from_bytes(data)[0])
 
-    verdict = ours_check(query)
-    best = verdict.matches[0] if verdict.matches else None
+    def best_match(verdict: views.CheckView) -> dict[str, Any] | None:
+        best = verdict.matches[0] if verdict.matches else None
+        if best is None:
+            return None
+        return {
+            "correct": best.registration_id == registration_id,
+            **best.model_dump(include={"distance", "variant", "verdict", "inliers"}),
+        }
+
+    verdicts = {mode: ours_check(mode)(query) for mode in modes}
     peer_matches = sorted(peer_check(query), key=lambda m: m.similarity_info.distance)
     cases: dict[str, Callable[[bytes], object]] = {
-        "ours_check": ours_check,
+        **{f"ours_check_{mode}": ours_check(mode) for mode in modes},
         "ours_of_which_fingerprint": lambda data: fingerprint_image(data, max_pixels=MAX_PIXELS, dihedral=True),
         "threatexchange_hash_and_query": peer_check,
     }
     samples = interleaved(cases, [query], rounds=runs, warmup=5)
     stats = {name: summarize(values) for name, values in samples.items()}
+    peer_ms = stats["threatexchange_hash_and_query"]["median_ms"]
     return {
         "pdq_codes_in_index": len(registry.indexes.hashes["pdq"]),
-        "ours_verdict": verdict.verdict,
-        "ours_best_match": None
-        if best is None
-        else {"correct": best.registration_id == registration_id, **best.model_dump(include={"distance", "variant"})},
+        "ours_verdict": {mode: verdict.verdict for mode, verdict in verdicts.items()},
+        "ours_best_match": {mode: best_match(verdict) for mode, verdict in verdicts.items()},
         "threatexchange_best_match": None
         if not peer_matches
         else {"correct": peer_matches[0].metadata == title, "distance": int(peer_matches[0].similarity_info.distance)},
         "latency": stats,
-        # Both ran back to back in each round, so the per-round difference is what check adds to hashing.
-        "ours_check_minus_fingerprint_median_ms": round(
-            statistics.median(
-                c - f for c, f in zip(samples["ours_check"], samples["ours_of_which_fingerprint"], strict=True)
-            ),
-            4,
-        ),
-        "time_ratio_vs_threatexchange": ratio(
-            stats["ours_check"]["median_ms"], stats["threatexchange_hash_and_query"]["median_ms"]
-        ),
+        # Each ran back to back with the fingerprint step in every round, so the per-round difference is what
+        # check adds to hashing.
+        "ours_check_minus_fingerprint_median_ms": {
+            mode: round(
+                statistics.median(
+                    c - f
+                    for c, f in zip(samples[f"ours_check_{mode}"], samples["ours_of_which_fingerprint"], strict=True)
+                ),
+                4,
+            )
+            for mode in modes
+        },
+        # fast is the like-for-like comparison; full does work the peer does not do at all.
+        "time_ratio_vs_threatexchange": {
+            mode: ratio(stats[f"ours_check_{mode}"]["median_ms"], peer_ms) for mode in modes
+        },
     }
 
 
@@ -528,10 +553,14 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             2.0,
             quick_note,
         ),
-        target("check p50, 1080p JPEG, one core", check["unpadded"]["latency"]["ours_check"]["median_ms"], 60.0),
         target(
-            f"check p50, 1080p JPEG, one core, index {padded_key.removeprefix('padded_to_')} codes",
-            check[padded_key]["latency"]["ours_check"]["median_ms"],
+            "check mode=fast p50, 1080p JPEG, one core",
+            check["unpadded"]["latency"]["ours_check_fast"]["median_ms"],
+            60.0,
+        ),
+        target(
+            f"check mode=fast p50, 1080p JPEG, one core, index {padded_key.removeprefix('padded_to_')} codes",
+            check[padded_key]["latency"]["ours_check_fast"]["median_ms"],
             60.0,
         ),
     ]
@@ -600,18 +629,20 @@ def report(results: dict[str, Any]) -> None:
     for label, figures in results["check"].items():
         if not isinstance(figures, dict):
             continue
+        ratios = figures["time_ratio_vs_threatexchange"]
         rows = [[name, s["median_ms"], s["p95_ms"]] for name, s in figures["latency"].items()]
         print_table(
-            f"3. End-to-end, {label} ({figures['pdq_codes_in_index']:,} PDQ codes), ratio ours/peer "
-            f"{figures['time_ratio_vs_threatexchange']}",
+            f"3. End-to-end, {label} ({figures['pdq_codes_in_index']:,} PDQ codes), ratio ours/peer: "
+            + ", ".join(f"{mode} {value}" for mode, value in ratios.items()),
             ["case", "p50 ms", "p95 ms"],
             rows,
         )
-        print(
-            f"   ours: {figures['ours_verdict']} {figures['ours_best_match']}, check beyond hashing "
-            f"{figures['ours_check_minus_fingerprint_median_ms']} ms; "
-            f"threatexchange: {figures['threatexchange_best_match']}"
-        )
+        for mode, verdict in figures["ours_verdict"].items():
+            print(
+                f"   ours {mode}: {verdict} {figures['ours_best_match'][mode]}, check beyond hashing "
+                f"{figures['ours_check_minus_fingerprint_median_ms'][mode]} ms"
+            )
+        print(f"   threatexchange: {figures['threatexchange_best_match']}")
 
     print("\nNotes")
     for note in results["notes"]:

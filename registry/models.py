@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from registry.db import UTCDateTime
@@ -105,9 +105,15 @@ class MediaHash(SQLModel, table=True):
     """One perceptual hash of a registration; its id is the faiss id, so the index rebuilds from this table."""
 
     __tablename__ = "media_hash"
+    # One index per access path: by owner (a match's hashes), and by algorithm in id order (index catch-up).
+    # Two single-column indexes let SQLite pick either for both, and it sometimes picked a full scan.
+    __table_args__ = (
+        Index("ix_media_hash_registration_alg", "registration_id", "alg"),
+        Index("ix_media_hash_alg_id", "alg", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    registration_id: str = Field(foreign_key="registration.id", index=True, max_length=40)
-    alg: str = Field(index=True, max_length=20)
+    registration_id: str = Field(foreign_key="registration.id", max_length=40)
+    alg: str = Field(max_length=20)
     variant: str = Field(max_length=40)  # "canonical", or an extra reference hash such as "crop80"
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 

@@ -90,3 +90,14 @@ def test_registration_by_another_process_is_seen_without_restart(
     _register(registry, publisher, "chelsea")
     assert _verdict(server_view, "chelsea") == "copy"
     server_view.close()
+
+
+def test_hash_queries_use_their_indexes(registry: Registry) -> None:
+    """With two single-column indexes SQLite sometimes planned a scan of every hash row per match."""
+    with registry.engine.connect() as connection:
+        for sql in (
+            "SELECT value, variant FROM media_hash WHERE registration_id = 'r' AND alg = 'pdq'",
+            "SELECT id, value FROM media_hash WHERE alg = 'pdq' AND id > 5 ORDER BY id LIMIT 10",
+        ):
+            plan = " | ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "SEARCH media_hash USING INDEX" in plan and "SCAN" not in plan, plan
