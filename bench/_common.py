@@ -107,3 +107,20 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 3) -> None:
+    """A plain aligned text table: first column left-aligned, the rest right-aligned."""
+    cells = [
+        [str(c) for c in header],
+        *([f"{c:.{digits}f}" if isinstance(c, float) else str(c) for c in row] for row in rows),
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for n, row in enumerate(cells):
+        print(
+            "  "
+            + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        )
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))

@@ -48,9 +48,9 @@ import faiss
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import interleaved, machine_info, percentile, print_table, rss_mb, summarize, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench._common import interleaved, machine_info, percentile, rss_mb, summarize, write_json
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, encode, load_photos
 from bench.derivatives_synthetic import procedural_image
 from fingerprint import compare
@@ -588,19 +588,6 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return rows
-
-
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(c) for c in header], *([f"{c:.2f}" if isinstance(c, float) else str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    print(f"\n{title}")
-    for n, row in enumerate(cells):
-        print(
-            "  "
-            + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        )
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
 
 
 def report(results: dict[str, Any]) -> None:

@@ -41,7 +41,7 @@ import faiss
 import numpy as np
 import pdqhash
 import skimage.data
-from _common import interleaved, machine_info, ratio, rss_mb, summarize, write_json
+from _common import interleaved, machine_info, print_table, ratio, rss_mb, summarize, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from matplotlib import cbook
 from PIL import Image
@@ -574,19 +574,6 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     return targets
-
-
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(c) for c in header], *([f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    print(f"\n{title}")
-    for n, row in enumerate(cells):
-        print(
-            "  "
-            + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        )
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
 
 
 def report(results: dict[str, Any]) -> None:

@@ -46,7 +46,7 @@ from typing import Any
 
 import cv2
 import faiss
-from _common import interleaved, machine_info, rss_mb, summarize, write_json
+from _common import interleaved, machine_info, print_table, rss_mb, summarize, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 from sqlalchemy import Select, and_, bindparam, event, func, insert, or_, text
@@ -541,19 +541,6 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     targets.append(target(f"inclusion proof p50 at {label}", inclusion["median_ms"], 1.0, "ms"))
     targets.append(target(f"inclusion proof p95 at {label}", inclusion["p95_ms"], 1.0, "ms"))
     return targets
-
-
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(c) for c in header], *([f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    print(f"\n{title}")
-    for n, row in enumerate(cells):
-        print(
-            "  "
-            + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        )
-        if n == 0:
-            print("  " + "  ".join("-" * w for w in widths))
 
 
 def report(results: dict[str, Any]) -> None:
