@@ -105,13 +105,6 @@ class BinaryIndex:
             results.append([IndexHit(int(labels[lo + i]), int(distances[lo + i])) for i in order])
         return results
 
-    def nearest(self, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest ids and distances per query (id -1 where the index holds fewer than k codes)."""
-        codes = self._codes(codes)
-        with self._lock.reading():
-            distances, labels = self._index.search(codes, k)
-        return labels, distances
-
     def ids(self) -> np.ndarray:
         with self._lock.reading():
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
