@@ -214,7 +214,7 @@ class Localisation:
 class Candidate:
     """A reference worth verifying, as found by the global PDQ search or by descriptor votes."""
 
-    reference_id: int
+    reference_id: str
     pdq_distance: int | None = None
     pdq_variant: int = 0  # index into PDQ_VARIANTS of the query hash that hit
     pdq_crop: float = 1.0  # share of each side of the original the hit hash covers (features.EXTRA_PDQ_CROPS)
@@ -229,7 +229,7 @@ class Candidate:
 class DerivativeMatch:
     """A query verified against one original, with what was done to it and where it differs."""
 
-    reference_id: int
+    reference_id: str
     verdict: Verdict
     transform: Transform
     regions: tuple[AlteredRegion, ...]
@@ -759,6 +759,7 @@ def analyse(
     *,
     max_verified: int = 6,
     strong_distance: int = STRONG_PDQ_DISTANCE,
+    weak_distance: int = WEAK_PDQ_DISTANCE,
 ) -> list[DerivativeMatch]:
     """Verify candidates (strong PDQ hits first, then weak hits, then by votes) and analyse each one that aligns.
 
@@ -769,7 +770,7 @@ def analyse(
     if max_verified < 0:
         raise ValueError("max_verified must not be negative")
     matches = []
-    for rank, candidate in enumerate(_ranked(candidates, strong_distance)):
+    for rank, candidate in enumerate(_ranked(candidates, strong_distance, weak_distance)):
         strong = candidate.strong(strong_distance)
         if rank >= max_verified and not strong:
             break
@@ -779,7 +780,7 @@ def analyse(
     return sorted(matches, key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.reference_id))
 
 
-def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candidate]:
+def _ranked(candidates: Sequence[Candidate], strong_distance: int, weak_distance: int) -> list[Candidate]:
     """One candidate per reference (best PDQ distance, most votes), in the order worth verifying."""
     merged: dict[int, Candidate] = {}
     for candidate in candidates:
@@ -796,7 +797,7 @@ def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candi
         distance = candidate.pdq_distance
         if distance is not None and distance <= strong_distance:
             return (0, distance, -candidate.votes)
-        if distance is not None and distance <= WEAK_PDQ_DISTANCE:
+        if distance is not None and distance <= weak_distance:
             return (1, distance, -candidate.votes)
         return (2, -candidate.votes, 0)
 
@@ -837,7 +838,7 @@ def _analyse_one(
         photometric_change=localisation.photometric_change,
         grayscale=localisation.grayscale,
     )
-    log.debug("reference %d: %s, %d inliers", candidate.reference_id, localisation.verdict, alignment.inliers)
+    log.debug("reference %s: %s, %d inliers", candidate.reference_id, localisation.verdict, alignment.inliers)
     return DerivativeMatch(
         reference_id=candidate.reference_id,
         verdict=localisation.verdict,

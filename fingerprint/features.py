@@ -1,4 +1,4 @@
-"""Local features (ORB keypoints) and the extra reference-side PDQ hashes that let crops and framings match.
+"""Local features (ORB keypoints), which let crops, rotations and framings match and align.
 
 A global hash sees the whole picture, so a crop, a rotation or a screenshot frame moves it far away. ORB keypoints
 describe small patches, and enough of them survive those changes to find and align the original. Each original keeps
@@ -27,8 +27,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from fingerprint.algorithms.pdq import MIN_TRUSTED_QUALITY, Pdq
-from fingerprint.hashes import HashValue
 from fingerprint.media import CanonicalImage
 
 # ORB runs on a copy resized to this side (small images are enlarged, so every image is described at one scale);
@@ -45,17 +43,11 @@ _ORB_SCALE, _ORB_LEVELS, _ORB_PATCH = 1.2, 8, 31
 # A low FAST threshold finds keypoints in soft, low-contrast photos; the Harris ranking then keeps the best.
 _FAST_THRESHOLD = 10
 
-# Reference-side PDQ variants: centred crops keeping this share of each side. A query cropped by 10-30% of each side
-# is within PDQ's threshold of one of them (measured in docs/derivatives.md).
-EXTRA_PDQ_CROPS: dict[str, float] = {"crop90": 0.9, "crop80": 0.8, "crop70": 0.7}
-
 _MAGIC = b"PRLF"
 _VERSION = 1
 _HEADER = struct.Struct("<4sBBxxIIfI")  # magic, version, flags, width, height, scale, count
 _FLAG_MIRRORED = 1
 DESCRIPTOR_BYTES = 32
-
-_PDQ = Pdq()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -202,22 +194,3 @@ def _spread(points: np.ndarray, responses: np.ndarray, shape: tuple[int, ...], l
     first = np.searchsorted(sorted_cells, sorted_cells, side="left")
     rank = np.arange(len(order)) - first  # position within its cell
     return order[np.lexsort((-responses[order], rank))][:limit]
-
-
-def extra_pdq_hashes(pixels: np.ndarray) -> dict[str, HashValue]:
-    """PDQ hashes of centred crops of an original's (border-trimmed) pixels, keyed by variant name.
-
-    Stored beside the main PDQ hash in the same index, they turn moderate crops into ordinary PDQ hits. Crops whose
-    hash quality is below PDQ's trust level are left out: a flat crop would match too much.
-    """
-    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
-        raise ValueError(f"expected an (h, w, 3) uint8 RGB array, got {pixels.shape} {pixels.dtype}")
-    h, w = pixels.shape[:2]
-    hashes = {}
-    for name, keep in EXTRA_PDQ_CROPS.items():
-        ch, cw = max(1, round(h * keep)), max(1, round(w * keep))
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
-        value, quality = _PDQ.compute_with_quality(pixels[y0 : y0 + ch, x0 : x0 + cw])
-        if quality >= MIN_TRUSTED_QUALITY:
-            hashes[name] = value
-    return hashes

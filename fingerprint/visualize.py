@@ -21,8 +21,8 @@ _BACKGROUND = (245, 245, 245)
 _UNCOVERED = (128, 128, 128)
 
 
-def render_comparison(match: DerivativeMatch, *, max_panel: int = MAX_PANEL) -> bytes:
-    """PNG bytes of the three-panel comparison for one analysed match."""
+def render_comparison(match: DerivativeMatch, *, label: str, max_panel: int = MAX_PANEL) -> bytes:
+    """PNG bytes of the three-panel comparison for one analysed match; the title names `label`."""
     if match.localisation is None:
         raise ValueError("this match carries no localisation to draw")
     if max_panel < 64:
@@ -38,7 +38,7 @@ def render_comparison(match: DerivativeMatch, *, max_panel: int = MAX_PANEL) -> 
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     scaled = [(label, cv2.resize(image, size, interpolation=cv2.INTER_AREA)) for label, image in panels]
     canvas = np.full((_HEADER + size[1] + 28, 3 * size[0] + 4 * _GAP, 3), _BACKGROUND, np.uint8)
-    verdict = f"{match.verdict.upper()}  reference {match.reference_id}  ({_alignment_text(match)})"
+    verdict = f"{match.verdict.upper()}  {label}  ({_alignment_text(match)})"
     _text(canvas, verdict, (_GAP, 24), 0.6, 2)
     _text(canvas, _transform_text(match.transform, localisation), (_GAP, 50), 0.45, 1)
     for i, (label, image) in enumerate(scaled):

@@ -1,76 +1,76 @@
 """Matching: is this media a registered original, or a doctored version of one, and where was it changed?
 
-`check` finds candidates two ways, then lets `fingerprint.compare.analyse` verify each one geometrically, report the
-transform and localise alterations:
+`check` is one pipeline of stages, each taking the previous stage's result and nothing else:
 
-- global: the query's 8 dihedral PDQ hashes against every original's canonical and centred-crop hashes, strong
-  up to the match threshold (31) and weak up to 63 bits;
-- local: the query's ORB descriptors (upright and mirrored) vote for originals in the descriptor index.
+    decode -> fingerprint -> candidates -> references -> analyse -> fallback assessment -> render
 
-`mode="fast"` skips the local stage: strong PDQ hits and byte-identical files only, with no transform or regions,
-for a platform's first pass over everything it ingests.
+- decode and fingerprint: by the media kind the magic bytes name (`fingerprint.kinds`);
+- candidates: the match index (`registry.index`) returns registrations with their evidence: hashes within the
+  match policy's radius (strong in fast mode, weak in full mode), and local-descriptor votes (full mode);
+  byte-identical registrations come from the database;
+- references: one batched read of everything the analysis and the views need about those registrations;
+- analyse: the kind verifies each candidate against its original (transform, altered regions);
+- fallback assessment: a hook for when nothing registered matches (the classifier fills it);
+- render: the public views, and the comparison pictures from the same analysis when asked for.
+
+`mode="fast"` skips local features and analysis: strong hash hits and byte-identical files only, with no transform
+or regions, for a platform's first pass over everything it ingests.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-import numpy as np
 from sqlmodel import Session, col, select
 
-from fingerprint.algorithms import ALGORITHMS, PDQ_VARIANTS
-from fingerprint.algorithms.pdq import MIN_TRUSTED_QUALITY
-from fingerprint.compare import WEAK_PDQ_DISTANCE, AlteredRegion, Candidate, DerivativeMatch, Rect, Transform, analyse
-from fingerprint.features import EXTRA_PDQ_CROPS, LocalFeatures, extract_query_features
+from fingerprint.algorithms import ALGORITHMS, HashRecord
+from fingerprint.compare import DerivativeMatch
+from fingerprint.features import LocalFeatures
 from fingerprint.hashes import HashValue
-from fingerprint.image import ImageFingerprint, fingerprint_canonical
-from fingerprint.media import CanonicalImage
-from fingerprint.visualize import render_comparison
+from fingerprint.kinds import Fingerprint, MatchCandidate
 from registry import views
 from registry.errors import InvalidRequest, NotFound
-from registry.media import decode
+from registry.media import Decoded, decode
 from registry.models import ContentRevocation, KeyRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
 from registry.publishers import is_verified, now_utc
+from registry.render import (
+    PdqDistance,
+    RegistrationStatus,
+    check_view,
+    derivative_match,
+    exact_match,
+    global_match,
+)
 from registry.runtime import Registry
 
-LOOKUP_ALGORITHMS = ("sha256", *ALGORITHMS)
 MAX_LOOKUP_RESULTS = 1000
 CheckMode = Literal["full", "fast"]
-# PDQ distance at which unrelated images sit on average, and keypoint inliers that leave no doubt (unrelated
-# pairs reach 10, true derivatives a median of 272): the two ends of a match's score.
-_UNRELATED_DISTANCE = 128
-_CONVINCING_INLIERS = 100
 _CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
+# What a fallback assessor returns (the classifier's assessment); None when it has nothing to say.
+FallbackAssessor = Callable[[Decoded, Fingerprint], Any | None]
 
 
-@dataclass(frozen=True, slots=True)
-class RegistrationStatus:
-    registration: Registration
-    publisher: Publisher
-    revocation: ContentRevocation | None
-    key_revocation: KeyRevocation | None
+def lookup_algorithms() -> tuple[str, ...]:
+    return ("sha256", *ALGORITHMS)
 
-    @property
-    def key_compromised(self) -> bool:
-        """Registered with a key that was, by then, already in an attacker's hands."""
-        return self.key_revocation is not None and self.registration.created_at >= self.key_revocation.compromised_since
+
+LOOKUP_ALGORITHMS = lookup_algorithms()
 
 
 def registration_status(session: Session, registration_ids: Iterable[str]) -> dict[str, RegistrationStatus]:
     """Registrations with their publisher and any content or key revocation, one query per 500 ids."""
-    ids = sorted(set(registration_ids))
     found: dict[str, RegistrationStatus] = {}
-    for start in range(0, len(ids), _CHUNK):
+    for ids in _chunks(registration_ids):
         query = (
             select(Registration, Publisher, ContentRevocation, KeyRevocation)
             .join(Publisher, col(Publisher.id) == col(Registration.publisher_id))
             .outerjoin(ContentRevocation, col(ContentRevocation.registration_id) == col(Registration.id))
             .outerjoin(KeyRevocation, col(KeyRevocation.key_id) == col(Registration.key_id))
-            .where(col(Registration.id).in_(ids[start : start + _CHUNK]))
+            .where(col(Registration.id).in_(ids))
         )
         for row in session.exec(query).all():
             found[row[0].id] = RegistrationStatus(*row)
@@ -81,309 +81,199 @@ def registration_status(session: Session, registration_ids: Iterable[str]) -> di
 
 
 @dataclass(frozen=True, slots=True)
-class _PdqHit:
-    registration_id: str
-    distance: int
-    variant: int  # index into PDQ_VARIANTS of the query hash that hit
-    crop: float  # share of each side of the original that the hit hash covers
-
-
-class _StoredReferences:
-    """`fingerprint.compare.ReferenceSource` over the database and the content store, cached for one check."""
-
-    def __init__(self, session: Session, registry: Registry, statuses: dict[str, RegistrationStatus]) -> None:
-        self.session = session
-        self.registry = registry
-        self.statuses = statuses
-        self.registration_of: dict[int, str] = {}
-        self._originals: dict[int, CanonicalImage] = {}
-
-    def features(self, reference_id: int) -> LocalFeatures | None:
-        row = self.session.get(LocalFeatureSet, reference_id)
-        return None if row is None else LocalFeatures.from_bytes(row.data)
-
-    def original(self, reference_id: int) -> CanonicalImage:
-        if reference_id not in self._originals:
-            sha256 = self.statuses[self.registration_of[reference_id]].registration.content_sha256
-            self._originals[reference_id] = decode(self.registry.store.get(sha256), self.registry.settings)
-        return self._originals[reference_id]
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
+class CheckOutcome:
     view: views.CheckView
-    derivatives: dict[str, DerivativeMatch]  # by registration id
+    pictures: dict[str, bytes]  # PNG by registration id, when asked for
+    assessment: Any | None = None  # the fallback assessor's answer when nothing registered matches
 
 
 def check(
-    *, session: Session, registry: Registry, content: bytes, mode: CheckMode = "full", now: datetime | None = None
+    *,
+    session: Session,
+    registry: Registry,
+    content: bytes,
+    mode: CheckMode = "full",
+    keep_pictures: bool = False,
+    now: datetime | None = None,
 ) -> views.CheckView:
-    """Verdict `copy`, `altered` or `unregistered`, with every matching original, its transform and altered regions."""
-    return _check(session, registry, content, mode, now or now_utc(), analyse_identical=False).view
+    """Verdict `copy`, `altered` or `unregistered`, with every matching original, its transform and altered regions.
+
+    `keep_pictures` also keeps a comparison picture of each analysed match for `settings.picture_ttl_seconds`
+    (`registry.pictures`) and lists them in `comparisons`, from this same analysis.
+    """
+    outcome = run_check(session=session, registry=registry, content=content, mode=mode, pictures=keep_pictures, now=now)
+    if not keep_pictures:
+        return outcome.view
+    kept = []
+    for registration_id, png in outcome.pictures.items():
+        picture_id, expires_at = registry.pictures.keep(png)
+        kept.append(views.PictureView(registration_id=registration_id, id=picture_id, expires_at=expires_at))
+    return outcome.view.model_copy(update={"comparisons": kept})
 
 
 def check_pictures(
     *, session: Session, registry: Registry, content: bytes, registration_id: str | None = None
 ) -> tuple[views.CheckView, list[tuple[str, bytes]]]:
     """`check`, plus a PNG per analysed match (original | query aligned | altered regions), or for one match."""
-    outcome = _check(session, registry, content, "full", now_utc(), analyse_identical=True)
-    pictures = [
-        (match_id, render_comparison(match))
-        for match_id, match in outcome.derivatives.items()
-        if registration_id in (None, match_id)
-    ]
+    outcome = run_check(session=session, registry=registry, content=content, mode="full", pictures=True)
+    pictures = [(match_id, png) for match_id, png in outcome.pictures.items() if registration_id in (None, match_id)]
     if registration_id is not None and not pictures:
         raise NotFound(f"the query does not match registration {registration_id!r}")
     return outcome.view, pictures
 
 
-def _check(
-    session: Session, registry: Registry, content: bytes, mode: CheckMode, now: datetime, *, analyse_identical: bool
-) -> _Outcome:
+def run_check(
+    *,
+    session: Session,
+    registry: Registry,
+    content: bytes,
+    mode: CheckMode,
+    pictures: bool = False,
+    now: datetime | None = None,
+) -> CheckOutcome:
+    """The whole pipeline; `pictures` renders a comparison of every analysed match (byte-identical ones too)."""
+    now = now or now_utc()
     registry.require_ready()
-    image = decode(content, registry.settings)
-    fp = fingerprint_canonical(image, sha256=hashlib.sha256(content).hexdigest(), size=len(content), dihedral=True)
-    registry.indexes.catch_up(session)
-    threshold = registry.settings.match_threshold
-    warnings: list[str] = []
-    exact = set(session.exec(select(Registration.id).where(Registration.content_sha256 == fp.sha256)).all())
-    hits: list[_PdqHit] = []
-    if fp.trusted:
-        hits = _pdq_hits(session, registry, fp, threshold if mode == "fast" else WEAK_PDQ_DISTANCE)
-    else:
-        warnings.append(
-            f"low_quality: the image has too little detail for a trustworthy perceptual hash (PDQ quality "
-            f"{fp.pdq_quality} < {MIN_TRUSTED_QUALITY}); only byte-identical copies and keypoint matches count"
-        )
-
+    decoded = decode(content, registry.settings)
+    fp = decoded.kind.query(
+        decoded.media, sha256=hashlib.sha256(content).hexdigest(), size=len(content), local=mode == "full"
+    )
+    registry.index.sync(session)
+    found = _candidates(session, registry, fp, mode)
+    references = _References.read(session, registry, found.registration_ids)
     if mode == "fast":
-        statuses = registration_status(session, exact | {hit.registration_id for hit in hits})
-        hits = [hit for hit in hits if statuses[hit.registration_id].registration.pdq_quality >= MIN_TRUSTED_QUALITY]
-        matches = [_exact_match(statuses[r], now) for r in exact] + [
-            _global_match(statuses[r], hit, now) for r, hit in _best_hits(hits).items() if r not in exact
+        matches = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses] + [
+            global_match(references.statuses[r], PdqDistance.between(fp, references.hashes.get(r, [])), now)
+            for r in found.candidates
+            if r not in found.exact and r in references.statuses
         ]
-        return _Outcome(_check_view(fp, matches, warnings, registry), {})
+        return CheckOutcome(check_view(fp, matches, found.warnings, registry.settings.max_matches), {})
 
-    features = extract_query_features(image)
-    votes = registry.indexes.descriptors.search(features)
-    references = _reference_ids(
-        session, [hit.registration_id for hit in hits] + list(exact), [v.reference_id for v in votes]
-    )
-    statuses = registration_status(session, set(references.values()) | exact | {h.registration_id for h in hits})
-    sources = _StoredReferences(session, registry, statuses)
-    sources.registration_of = references
-    reference_of = {registration_id: reference_id for reference_id, registration_id in references.items()}
-    analysed = exact if analyse_identical else set()
-    candidates = [
-        Candidate(reference_of[hit.registration_id], hit.distance, hit.variant, hit.crop)
-        for hit in hits
-        if hit.registration_id in reference_of
-        and (hit.registration_id not in exact or hit.registration_id in analysed)
-        # a flat original's hash matches too much to be accepted without keypoints
-        and statuses[hit.registration_id].registration.pdq_quality >= MIN_TRUSTED_QUALITY
-    ]
-    candidates += [Candidate(reference_of[r], 0, 0) for r in analysed if r in reference_of]
-    candidates += [
-        Candidate(vote.reference_id, votes=vote.votes)
-        for vote in votes
-        if vote.reference_id in references and references[vote.reference_id] not in exact - analysed
-    ]
-    derivatives = {
-        references[match.reference_id]: match
-        for match in analyse(image, features, candidates, sources, strong_distance=threshold)
-    }
-    best = _best_hits(hits)
-    matches = [_exact_match(statuses[r], now) for r in exact] + [
-        _derivative_match(statuses[r], match, best.get(r) or _distance(session, fp, r), now)
+    derivatives = _analyse(registry, decoded, fp, found, references, analyse_identical=pictures)
+    matches = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses] + [
+        derivative_match(references.statuses[r], match, PdqDistance.between(fp, references.hashes.get(r, [])), now)
         for r, match in derivatives.items()
-        if r not in exact
+        if r not in found.exact
     ]
-    return _Outcome(_check_view(fp, matches, warnings, registry), derivatives)
+    assessment = registry.assessor(decoded, fp) if registry.assessor is not None and not matches else None
+    view = check_view(fp, matches, found.warnings, registry.settings.max_matches)
+    drawn = {r: decoded.kind.render(match, label=r) for r, match in derivatives.items()} if pictures else {}
+    return CheckOutcome(view, drawn, assessment)
 
 
-def _pdq_hits(session: Session, registry: Registry, fp: ImageFingerprint, max_distance: int) -> list[_PdqHit]:
-    codes = np.stack([value.to_array() for value in fp.pdq_dihedral])
-    found = registry.indexes.search("pdq", codes, max_distance)
-    owners = _hash_owners(session, (hit.id for variant_hits in found for hit in variant_hits))
-    return [
-        _PdqHit(owner[0], hit.distance, variant, EXTRA_PDQ_CROPS.get(owner[1], 1.0))
-        for variant, variant_hits in enumerate(found)
-        for hit in variant_hits
-        # a hit without a row was indexed from a database since restored: ignore it
-        if (owner := owners.get(hit.id)) is not None
-    ]
+@dataclass(frozen=True, slots=True)
+class _Found:
+    exact: list[str]  # registrations of these very bytes
+    candidates: dict[str, MatchCandidate]  # by registration id: hash evidence and votes merged
+    warnings: list[str]
+
+    @property
+    def registration_ids(self) -> set[str]:
+        return set(self.exact) | set(self.candidates)
 
 
-def _best_hits(hits: Iterable[_PdqHit]) -> dict[str, _PdqHit]:
-    best: dict[str, _PdqHit] = {}
-    for hit in hits:
-        known = best.get(hit.registration_id)
-        if known is None or (hit.distance, hit.variant) < (known.distance, known.variant):
-            best[hit.registration_id] = hit
-    return best
-
-
-def _distance(session: Session, fp: ImageFingerprint, registration_id: str) -> _PdqHit:
-    """For a match found by keypoints alone: its PDQ distance anyway, so every match reports one."""
-    values = session.exec(
-        select(MediaHash.value, MediaHash.variant).where(
-            MediaHash.registration_id == registration_id, MediaHash.alg == "pdq"
-        )
-    ).all()
-    return min(
-        (
-            _PdqHit(registration_id, query.distance(HashValue(value)), variant, EXTRA_PDQ_CROPS.get(name, 1.0))
-            for value, name in values
-            for variant, query in enumerate(fp.pdq_dihedral)
-        ),
-        key=lambda hit: (hit.distance, hit.variant),
-        default=_PdqHit(registration_id, 256, 0, 1.0),
-    )
-
-
-def _hash_owners(session: Session, hash_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """Hash row id -> (registration id, variant)."""
-    ids = sorted(set(hash_ids))
-    owners: dict[int, tuple[str, str]] = {}
-    for start in range(0, len(ids), _CHUNK):
-        rows = session.exec(
-            select(MediaHash.id, MediaHash.registration_id, MediaHash.variant).where(
-                col(MediaHash.id).in_(ids[start : start + _CHUNK])
+def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: CheckMode) -> _Found:
+    policy = registry.settings.match_policy
+    exact = sorted(session.exec(select(Registration.id).where(Registration.content_sha256 == fp.sha256)).all())
+    warnings: list[str] = []
+    found: list[MatchCandidate] = []
+    for alg, algorithm in ALGORITHMS.items():
+        records = fp.of(alg)
+        if not algorithm.searched or not records:
+            continue
+        trusted = [record for record in records if policy.trusted(record.quality)]
+        if not trusted:
+            warnings.append(
+                f"low_quality: the {fp.kind} has too little detail for a trustworthy perceptual hash ({alg} quality "
+                f"{records[0].quality} < {policy.min_quality}); only byte-identical copies and keypoint matches count"
+            )
+            continue
+        radius = policy.radius(algorithm.bits, weak=mode == "full")
+        found += registry.index.search(alg, trusted, radius, min_quality=policy.min_quality)
+    if fp.features:
+        found += registry.index.vote(fp.features)
+    merged: dict[str, MatchCandidate] = {}
+    for candidate in found:
+        known = merged.get(candidate.reference_id)
+        merged[candidate.reference_id] = (
+            candidate
+            if known is None
+            else MatchCandidate(
+                candidate.reference_id, known.hashes + candidate.hashes, max(known.votes, candidate.votes)
             )
         )
-        owners.update({int(row_id): (registration_id, variant) for row_id, registration_id, variant in rows.all()})
-    return owners
+    return _Found(exact, merged, warnings)
 
 
-def _reference_ids(session: Session, registration_ids: Iterable[str], reference_ids: Iterable[int]) -> dict[int, str]:
-    """Descriptor-index reference id -> registration id, for the registrations and references named."""
-    found: dict[int, str] = {}
-    for column, values in (
-        (LocalFeatureSet.registration_id, sorted(set(registration_ids))),
-        (LocalFeatureSet.id, sorted(set(reference_ids))),
-    ):
-        for start in range(0, len(values), _CHUNK):
-            rows = session.exec(
-                select(LocalFeatureSet.id, LocalFeatureSet.registration_id).where(
-                    col(column).in_(values[start : start + _CHUNK])
+@dataclass
+class _References:
+    """Everything about the candidates, read in one batch: `fingerprint.compare.ReferenceSource` for the analysis."""
+
+    registry: Registry
+    statuses: dict[str, RegistrationStatus]
+    hashes: dict[str, list[HashRecord]]  # searched algorithms' stored hashes, for the distance every match reports
+    stored_features: dict[str, LocalFeatures]
+    _originals: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, session: Session, registry: Registry, registration_ids: set[str]) -> _References:
+        searched = [alg for alg, algorithm in ALGORITHMS.items() if algorithm.searched]
+        hashes: dict[str, list[HashRecord]] = {}
+        stored_features: dict[str, LocalFeatures] = {}
+        for ids in _chunks(registration_ids):
+            for row in session.exec(
+                select(MediaHash).where(col(MediaHash.registration_id).in_(ids), col(MediaHash.alg).in_(searched))
+            ).all():
+                record = HashRecord(row.alg, row.variant, HashValue(row.value), row.quality)
+                hashes.setdefault(row.registration_id, []).append(record)
+            for registration_id, data in session.exec(
+                select(LocalFeatureSet.registration_id, LocalFeatureSet.data).where(
+                    col(LocalFeatureSet.registration_id).in_(ids)
                 )
-            )
-            found.update({int(reference_id): registration_id for reference_id, registration_id in rows.all()})
-    return found
+            ).all():
+                stored_features[registration_id] = LocalFeatures.from_bytes(data)
+        return cls(registry, registration_status(session, registration_ids), hashes, stored_features)
+
+    def features(self, reference_id: str) -> LocalFeatures | None:
+        return self.stored_features.get(reference_id)
+
+    def original(self, reference_id: str) -> Any:
+        if reference_id not in self._originals:
+            sha256 = self.statuses[reference_id].registration.content_sha256
+            self._originals[reference_id] = decode(self.registry.store.get(sha256), self.registry.settings).media
+        return self._originals[reference_id]
 
 
-# --- rendering --------------------------------------------------------------------------------------------------
+def _analyse(
+    registry: Registry,
+    decoded: Decoded,
+    fp: Fingerprint,
+    found: _Found,
+    references: _References,
+    *,
+    analyse_identical: bool,
+) -> dict[str, DerivativeMatch]:
+    """Every candidate the kind can verify; byte-identical ones only when their picture is wanted."""
+    skip = set() if analyse_identical else set(found.exact)
+    candidates = [
+        candidate
+        for registration_id, candidate in found.candidates.items()
+        if registration_id not in skip and registration_id in references.statuses
+    ]
+    candidates += [
+        MatchCandidate(registration_id)
+        for registration_id in found.exact
+        if analyse_identical and registration_id not in found.candidates
+    ]
+    policy = registry.settings.match_policy
+    analysed = decoded.kind.analyse(decoded.media, fp, candidates, references, strong=policy.strong, weak=policy.weak)
+    return {match.reference_id: match for match in analysed}
 
 
-def _common(status: RegistrationStatus, now: datetime) -> dict[str, object]:
-    return {
-        "registration_id": status.registration.id,
-        "publisher": status.publisher.name,
-        "publisher_id": status.publisher.id,
-        "verified": is_verified(status.publisher, now),
-        "revoked": status.revocation is not None,
-        "revocation_log_index": None if status.revocation is None else status.revocation.log_index,
-        "key_compromised": status.key_compromised,
-    }
-
-
-def _exact_match(status: RegistrationStatus, now: datetime) -> views.MatchView:
-    """Byte-identical: nothing to analyse, and the transform is the identity."""
-    registration = status.registration
-    whole = Rect(0, 0, registration.width, registration.height)
-    identity = Transform(whole, False, whole, False, 1.0, 1.0, 0.0, False, False, False, False)
-    return views.MatchView(
-        **_common(status, now),
-        distance=0,
-        score=1.0,
-        variant="identity",
-        exact=True,
-        transform=_transform_view(identity),
-    )
-
-
-def _global_match(status: RegistrationStatus, hit: _PdqHit, now: datetime) -> views.MatchView:
-    """Fast mode: a strong PDQ hit, unverified by keypoints, so with no transform or regions."""
-    return views.MatchView(
-        **_common(status, now),
-        distance=hit.distance,
-        score=_score(hit.distance, 0),
-        variant=PDQ_VARIANTS[hit.variant],
-        exact=False,
-        transform=None,
-    )
-
-
-def _derivative_match(
-    status: RegistrationStatus, match: DerivativeMatch, pdq: _PdqHit, now: datetime
-) -> views.MatchView:
-    via_pdq = match.candidate.pdq_distance is not None
-    return views.MatchView(
-        **_common(status, now),
-        distance=pdq.distance,
-        score=_score(pdq.distance, match.alignment.inliers),
-        variant=PDQ_VARIANTS[match.candidate.pdq_variant] if via_pdq else _dihedral_name(match.transform),
-        exact=False,
-        verdict=match.verdict,
-        transform=_transform_view(match.transform),
-        regions=[_region_view(region) for region in match.regions],
-        altered_fraction=round(match.altered_fraction, 4),
-        inliers=match.alignment.inliers,
-    )
-
-
-def _score(distance: int, inliers: int) -> float:
-    return round(max(0.0, 1.0 - distance / _UNRELATED_DISTANCE, min(1.0, inliers / _CONVINCING_INLIERS)), 4)
-
-
-def _dihedral_name(transform: Transform) -> str:
-    """The flip/quarter-turn nearest to a transform, named as PDQ_VARIANTS name them."""
-    quarter = round(transform.rotation / 90) % 4
-    if not transform.flipped:
-        return ("identity", "rotate_90_ccw", "rotate_180", "rotate_90_cw")[quarter]
-    return ("flip_horizontal", "transpose", "flip_vertical", "transverse")[quarter]
-
-
-def _rect_view(rect: Rect) -> views.RectView:
-    return views.RectView(x=rect.x, y=rect.y, w=rect.w, h=rect.h)
-
-
-def _region_view(region: AlteredRegion) -> views.RegionView:
-    q = region.query
-    return views.RegionView(
-        x=q.x, y=q.y, w=q.w, h=q.h, original=_rect_view(region.original), share=round(region.share, 4)
-    )
-
-
-def _transform_view(transform: Transform) -> views.TransformView:
-    return views.TransformView(
-        crop=_rect_view(transform.crop),
-        cropped=transform.cropped,
-        content=_rect_view(transform.content),
-        framed=transform.framed,
-        scale=round(transform.scale, 4),
-        aspect_change=round(transform.aspect_change, 4),
-        rotation=round(transform.rotation, 2),
-        flipped=transform.flipped,
-        perspective=transform.perspective,
-        photometric_change=transform.photometric_change,
-        grayscale=transform.grayscale,
-    )
-
-
-def _check_view(
-    fp: ImageFingerprint, matches: list[views.MatchView], warnings: list[str], registry: Registry
-) -> views.CheckView:
-    matches.sort(key=lambda match: (not match.exact, -match.score, match.distance, match.registration_id))
-    return views.CheckView(
-        verdict=matches[0].verdict if matches else "unregistered",
-        sha256=fp.sha256,
-        media_type=fp.media_type,
-        pdq=fp.pdq.hex(),
-        pdq_quality=fp.pdq_quality,
-        matches=matches[: registry.settings.max_matches],
-        warnings=warnings,
-    )
+def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
 
 
 # --- lookup -----------------------------------------------------------------------------------------------------
@@ -399,10 +289,13 @@ def lookup(
     limit: int = 100,
     now: datetime | None = None,
 ) -> views.LookupView:
-    """Registrations whose `alg` hash is within `max_distance` of `value` (exact for sha256)."""
+    """Registrations whose `alg` hash is within `max_distance` of `value` (exact for sha256).
+
+    The default distance is the match policy's strong radius scaled to the algorithm's length.
+    """
     now = now or now_utc()
-    if alg not in LOOKUP_ALGORITHMS:
-        raise InvalidRequest(f"unknown algorithm {alg!r}; choose one of {', '.join(LOOKUP_ALGORITHMS)}")
+    if alg not in lookup_algorithms():
+        raise InvalidRequest(f"unknown algorithm {alg!r}; choose one of {', '.join(lookup_algorithms())}")
     if not 1 <= limit <= MAX_LOOKUP_RESULTS:
         raise InvalidRequest(f"limit must be between 1 and {MAX_LOOKUP_RESULTS}")
     value = value.strip().lower()
@@ -415,18 +308,17 @@ def lookup(
         best = dict.fromkeys(rows.all(), 0)
     else:
         registry.require_ready()
-        algorithm = ALGORITHMS[alg]
-        if len(value) != algorithm.bits // 4 or any(c not in "0123456789abcdef" for c in value):
-            raise InvalidRequest(f"a {alg} value is {algorithm.bits // 4} hexadecimal digits")
-        max_distance = algorithm.default_threshold if max_distance is None else max_distance
-        if not 0 <= max_distance <= algorithm.bits // 4:
-            raise InvalidRequest(f"max_distance for {alg} must be between 0 and {algorithm.bits // 4}")
-        registry.indexes.catch_up(session)
-        hits = registry.indexes.search(alg, np.frombuffer(bytes.fromhex(value), dtype=np.uint8), max_distance)[0]
-        owners = _hash_owners(session, (hit.id for hit in hits))
-        for hit in hits:
-            if (owner := owners.get(hit.id)) is not None:
-                best[owner[0]] = min(hit.distance, best.get(owner[0], hit.distance))
+        bits = ALGORITHMS[alg].bits
+        if len(value) != bits // 4 or any(c not in "0123456789abcdef" for c in value):
+            raise InvalidRequest(f"a {alg} value is {bits // 4} hexadecimal digits")
+        policy = registry.settings.match_policy
+        max_distance = policy.radius(bits) if max_distance is None else max_distance
+        if not 0 <= max_distance <= bits // 4:
+            raise InvalidRequest(f"max_distance for {alg} must be between 0 and {bits // 4}")
+        registry.index.sync(session)
+        query = HashRecord(alg, "canonical", HashValue.from_hex(value))
+        for candidate in registry.index.search(alg, [query], max_distance, min_quality=policy.min_quality):
+            best[candidate.reference_id] = min(evidence.distance for evidence in candidate.hashes)
     matches = [
         views.LookupMatchView(
             registration_id=status.registration.id,

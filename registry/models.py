@@ -22,6 +22,14 @@ class WriteLock(SQLModel, table=True):
     generation: int = 0
 
 
+class SchemaVersion(SQLModel, table=True):
+    """The version of these tables a data directory was created with; see db.check_schema."""
+
+    __tablename__ = "schema_version"
+    id: int = Field(primary_key=True)
+    version: int
+
+
 class Publisher(SQLModel, table=True):
     __tablename__ = "publisher"
     id: str = Field(primary_key=True, max_length=40)
@@ -84,10 +92,8 @@ class Registration(SQLModel, table=True):
     content_sha256: str = Field(index=True, max_length=64)
     media_type: str = Field(max_length=100)
     size: int
-    width: int
-    height: int
-    trim_box: str = Field(max_length=100)  # JSON [x0, y0, x1, y1] in full-size pixels
-    pdq_quality: int
+    kind: str = Field(max_length=20)  # the media kind that fingerprinted it ("image")
+    facts: str  # JSON of kind-specific facts (an image's width, height and trim box)
     created_at: datetime = _utc(index=True)  # integration time, set by the registry, never by the client
     log_index: int = Field(unique=True)
 
@@ -116,6 +122,7 @@ class MediaHash(SQLModel, table=True):
     alg: str = Field(max_length=20)
     variant: str = Field(max_length=40)  # "canonical", or an extra reference hash such as "crop80"
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    quality: int | None = None  # the algorithm's confidence in this hash (PDQ quality), where it has one
 
 
 class ContentRevocation(SQLModel, table=True):

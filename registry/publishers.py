@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -248,9 +248,12 @@ def _publisher(session: Session, publisher_id: str) -> Publisher:
 
 
 @dataclass(frozen=True, slots=True)
-class Authorised:
-    """A signed request that passed every check: whose it is and which key signed it."""
+class SignedRequest(Generic[StatementT]):
+    """A publisher-signed statement that passed every check: what it claims, whose it is, which key signed it."""
 
+    claim: StatementT
+    signed: dict[str, Any]  # the statement as signed (canonical JSON object)
+    signature: str
     publisher: Publisher
     key: PublisherKey
 
@@ -265,7 +268,7 @@ def authorise_statement(
     caller: Publisher | None,
     now: datetime,
     key_field: str = "key_id",
-) -> tuple[StatementT, dict[str, Any], Authorised]:
+) -> SignedRequest[StatementT]:
     """Parse a publisher-signed statement and pass the checks every signed request passes before it changes anything.
 
     `caller` is the publisher an API key authenticated (None for local CLI use, where access to the data
@@ -288,32 +291,46 @@ def authorise_statement(
     if not is_verified(publisher, now):
         raise Forbidden(f"publisher verification expired at {format_timestamp(publisher.verification_expires_at)}")
     _check_fresh(claim.created, now, registry)
-    return claim, signed, Authorised(publisher, key)
+    return SignedRequest(claim, signed, signature, publisher, key)
 
 
-def signed_event(
-    kind: str, subject: str, auth: Authorised, signed: dict[str, Any], signature: str, **fields: Any
-) -> log.Event:
-    """A log event for a publisher-signed request: the statement, its signature and the key that made it."""
-    return log.Event(
-        kind,
-        subject,
-        {
-            **fields,
-            "publisher_id": auth.publisher.id,
-            "key_id": auth.key.key_id,
-            "public_key": b64(auth.key.public_key),
-            "statement": signed,
-            "signature": signature,
-        },
-    )
+class LogSigned(Protocol):
+    def __call__(self, kind: str, subject: str, **fields: Any) -> dict[str, Any]:
+        """Append the signed request as a log event of `kind` about `subject`; the entry as logged."""
+        ...
 
 
-def claim_nonce(session: Session, publisher_id: str, nonce: str) -> None:
-    """Within the write transaction: a nonce is spent by the request that commits with it."""
-    if session.get(UsedNonce, (publisher_id, nonce)) is not None:
-        raise NonceReused("this statement's nonce was used before; sign a new statement")
-    session.add(UsedNonce(publisher_id=publisher_id, nonce=nonce))
+@contextmanager
+def signed_write(
+    session: Session, registry: Registry, request: SignedRequest[Any], now: datetime
+) -> Iterator[LogSigned]:
+    """The one write sequence of every publisher-signed change: transaction, nonce, state rows and log event.
+
+    Callers do their CPU work (decoding, hashing) before entering, so the write lock covers only the rows, the log
+    leaf and the checkpoint. The yielded function logs the request; the nonce is spent only if everything commits.
+    """
+    with write_transaction(session, registry):
+        if session.get(UsedNonce, (request.publisher.id, request.claim.nonce)) is not None:
+            raise NonceReused("this statement's nonce was used before; sign a new statement")
+        session.add(UsedNonce(publisher_id=request.publisher.id, nonce=request.claim.nonce))
+
+        def log_signed(kind: str, subject: str, **fields: Any) -> dict[str, Any]:
+            event = log.Event(
+                kind,
+                subject,
+                {
+                    **fields,
+                    "publisher_id": request.publisher.id,
+                    "key_id": request.key.key_id,
+                    "public_key": b64(request.key.public_key),
+                    "statement": request.signed,
+                    "signature": request.signature,
+                },
+            )
+            (entry,) = record(session, registry, [event], now)
+            return entry
+
+        yield log_signed
 
 
 def _check_fresh(created: datetime, now: datetime, registry: Registry) -> None:
@@ -338,7 +355,7 @@ def rotate_key(
 ) -> views.PublisherView:
     """Make a new key current. Both keys sign the same statement: the old proves authority, the new possession."""
     now = now or now_utc()
-    claim, signed, auth = authorise_statement(
+    request = authorise_statement(
         session=session,
         registry=registry,
         statement=statement,
@@ -349,36 +366,27 @@ def rotate_key(
         key_field="old_key_id",
     )
     try:
-        new_public_key = base64.b64decode(claim.new_public_key, validate=True)
+        new_public_key = base64.b64decode(request.claim.new_public_key, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidStatement("new_public_key must be base64") from None
     public_key_from_raw(new_public_key)
-    verify(new_public_key, DOMAINS["key_rotation"], signed, new_signature)
+    verify(new_public_key, DOMAINS["key_rotation"], request.signed, new_signature)
     new_key_id = key_id(new_public_key)
-    with write_transaction(session, registry):
-        claim_nonce(session, auth.publisher.id, claim.nonce)
+    publisher = request.publisher
+    with signed_write(session, registry, request, now) as log_signed:
         if session.get(PublisherKey, new_key_id) is not None:
             raise Conflict("the new key is already registered")
-        old = session.get(PublisherKey, auth.key.key_id)
+        old = session.get(PublisherKey, request.key.key_id)
         assert old is not None
         if old.retired_at is not None:
             raise Conflict("the old key was rotated away concurrently")
         old.retired_at = now
         session.add(old)
         session.add(
-            PublisherKey(key_id=new_key_id, publisher_id=auth.publisher.id, public_key=new_public_key, created_at=now)
+            PublisherKey(key_id=new_key_id, publisher_id=publisher.id, public_key=new_public_key, created_at=now)
         )
-        event = signed_event(
-            "key_rotation",
-            auth.publisher.id,
-            auth,
-            signed,
-            old_signature,
-            new_key_id=new_key_id,
-            new_signature=new_signature,
-        )
-        record(session, registry, [event], now)
-    return publisher_view(auth.publisher, new_key_id, now)
+        log_signed("key_rotation", publisher.id, new_key_id=new_key_id, new_signature=new_signature)
+    return publisher_view(publisher, new_key_id, now)
 
 
 def revoke_key(
@@ -392,7 +400,7 @@ def revoke_key(
 ) -> views.KeyRevocationView:
     """Report a retired key as compromised since a moment: what it signed from then on is flagged by `check`."""
     now = now or now_utc()
-    claim, signed, auth = authorise_statement(
+    request = authorise_statement(
         session=session,
         registry=registry,
         statement=statement,
@@ -401,26 +409,19 @@ def revoke_key(
         caller=caller,
         now=now,
     )
+    claim = request.claim
     revoked = session.get(PublisherKey, claim.revoked_key_id)
-    if revoked is None or revoked.publisher_id != auth.publisher.id:
+    if revoked is None or revoked.publisher_id != request.publisher.id:
         raise InvalidStatement("revoked_key_id is not a key of this publisher")
     if revoked.retired_at is None:
         raise InvalidRequest("rotate to a new key first: the current key cannot be revoked while it is current")
     compromised_since = parse_timestamp(claim.compromised_since)
-    with write_transaction(session, registry):
-        claim_nonce(session, auth.publisher.id, claim.nonce)
+    with signed_write(session, registry, request, now) as log_signed:
         if session.get(KeyRevocation, revoked.key_id) is not None:
             raise Conflict("this key was revoked already")
-        event = signed_event(
-            "key_revocation",
-            revoked.key_id,
-            auth,
-            signed,
-            signature,
-            revoked_key_id=revoked.key_id,
-            compromised_since=claim.compromised_since,
+        entry = log_signed(
+            "key_revocation", revoked.key_id, revoked_key_id=revoked.key_id, compromised_since=claim.compromised_since
         )
-        (entry,) = record(session, registry, [event], now)
         session.add(
             KeyRevocation(key_id=revoked.key_id, compromised_since=compromised_since, log_index=entry["log_index"])
         )

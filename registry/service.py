@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
-from fingerprint.features import extra_pdq_hashes, extract_features
-from fingerprint.image import fingerprint_canonical, hash_pixels
+from fingerprint.algorithms import CANONICAL, HashRecord
 from registry import views
 from registry.errors import AlreadyRegistered, Conflict, InvalidStatement, NotFound
 from registry.log import store as log
 from registry.matching import registration_status
 from registry.media import decode
 from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
-from registry.publishers import (
-    authorise_statement,
-    claim_nonce,
-    is_verified,
-    new_id,
-    now_utc,
-    record,
-    signed_event,
-    write_transaction,
-)
+from registry.publishers import authorise_statement, is_verified, new_id, now_utc, signed_write
 from registry.runtime import Registry
 from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json
 
@@ -51,10 +42,11 @@ def register(
     """Verify a publisher's signed statement about `content`, store the original, log it, make it matchable.
 
     `caller` is the publisher an API key authenticated (None for local CLI use, where access to the data
-    directory is the authority).
+    directory is the authority). All CPU work (decoding, hashes, local features) happens before the write
+    transaction, so concurrent writers wait for each other's rows only.
     """
     now = now or now_utc()
-    claim, signed, auth = authorise_statement(
+    request = authorise_statement(
         session=session,
         registry=registry,
         statement=statement,
@@ -63,19 +55,21 @@ def register(
         caller=caller,
         now=now,
     )
-    if len(content) != claim.content.size or hashlib.sha256(content).hexdigest() != claim.content.sha256:
+    claimed = request.claim.content
+    if len(content) != claimed.size or hashlib.sha256(content).hexdigest() != claimed.sha256:
         raise InvalidStatement("uploaded bytes do not match the statement's content.sha256 and size")
-    image = decode(content, registry.settings)
-    fp = fingerprint_canonical(image, sha256=claim.content.sha256, size=len(content))
-    if fp.media_type != claim.content.media_type:
-        raise InvalidStatement(f"statement says {claim.content.media_type}, but the file is {fp.media_type}")
+    decoded = decode(content, registry.settings)
+    fp = decoded.kind.reference(decoded.media, sha256=claimed.sha256, size=len(content))
+    if fp.media_type != claimed.media_type:
+        raise InvalidStatement(f"statement says {claimed.media_type}, but the file is {fp.media_type}")
+    features = [feature.to_bytes() for feature in fp.features]
     registry.store.put(content)
 
-    with write_transaction(session, registry):
-        claim_nonce(session, auth.publisher.id, claim.nonce)
+    publisher = request.publisher
+    with signed_write(session, registry, request, now) as log_signed:
         existing = session.exec(
             select(Registration.id).where(
-                Registration.publisher_id == auth.publisher.id, Registration.content_sha256 == fp.sha256
+                Registration.publisher_id == publisher.id, Registration.content_sha256 == fp.sha256
             )
         ).first()
         if existing is not None:
@@ -83,38 +77,42 @@ def register(
                 f"this publisher registered these bytes already as {existing}", registration_id=existing
             )
         registration_id = new_id("reg")
-        event = signed_event("registration", registration_id, auth, signed, signature, registration_id=registration_id)
-        (entry,) = record(session, registry, [event], now)
+        entry = log_signed("registration", registration_id, registration_id=registration_id)
         registration = Registration(
             id=registration_id,
-            publisher_id=auth.publisher.id,
-            key_id=auth.key.key_id,
-            statement=canonical_json(signed).decode(),
+            publisher_id=publisher.id,
+            key_id=request.key.key_id,
+            statement=canonical_json(request.signed).decode(),
             signature=signature,
             content_sha256=fp.sha256,
             media_type=fp.media_type,
             size=fp.size,
-            width=fp.width,
-            height=fp.height,
-            trim_box=json.dumps(fp.trim_box.as_list()),
-            pdq_quality=fp.pdq_quality,
+            kind=fp.kind,
+            facts=json.dumps(dict(fp.facts), sort_keys=True),
             created_at=now,
             log_index=entry["log_index"],
         )
         session.add(registration)
         session.flush()
-        hashes = [
-            MediaHash(registration_id=registration.id, alg=alg, variant="canonical", value=value.data)
-            for alg, value in (("pdq", fp.pdq), ("phash", fp.phash), ("dhash", fp.dhash))
-        ] + [
-            MediaHash(registration_id=registration.id, alg="pdq", variant=name, value=value.data)
-            for name, value in extra_pdq_hashes(hash_pixels(image)).items()
-        ]
+        hashes = hash_rows(registration.id, fp.hashes)
         session.add_all(hashes)
-        session.add(LocalFeatureSet(registration_id=registration.id, data=extract_features(image).to_bytes()))
-    registry.indexes.catch_up(session)
+        session.add_all(LocalFeatureSet(registration_id=registration.id, data=blob) for blob in features)
+    registry.index.sync(session)
     view = _registration_view(session, registration, hashes, now)
     return views.RegistrationReceiptView(**dict(view), receipt=log.receipt(session, registration.log_index))
+
+
+def hash_rows(registration_id: str, records: Iterable[HashRecord]) -> list[MediaHash]:
+    return [
+        MediaHash(
+            registration_id=registration_id,
+            alg=record.alg,
+            variant=record.variant,
+            value=record.value.data,
+            quality=record.quality,
+        )
+        for record in records
+    ]
 
 
 def revoke_registration(
@@ -132,7 +130,7 @@ def revoke_registration(
     `registration_id`, when given (the API's URL), must be the one the signed statement names.
     """
     now = now or now_utc()
-    claim, signed, auth = authorise_statement(
+    request = authorise_statement(
         session=session,
         registry=registry,
         statement=statement,
@@ -141,19 +139,16 @@ def revoke_registration(
         caller=caller,
         now=now,
     )
+    claim = request.claim
     if registration_id is not None and registration_id != claim.registration_id:
         raise InvalidStatement("the statement revokes a different registration than the one addressed")
     registration = session.get(Registration, claim.registration_id)
-    if registration is None or registration.publisher_id != auth.publisher.id:
-        raise NotFound(f"publisher {auth.publisher.id} has no registration {claim.registration_id!r}")
-    with write_transaction(session, registry):
-        claim_nonce(session, auth.publisher.id, claim.nonce)
+    if registration is None or registration.publisher_id != request.publisher.id:
+        raise NotFound(f"publisher {request.publisher.id} has no registration {claim.registration_id!r}")
+    with signed_write(session, registry, request, now) as log_signed:
         if session.get(ContentRevocation, registration.id) is not None:
             raise Conflict(f"registration {registration.id} is already revoked")
-        event = signed_event(
-            "content_revocation", registration.id, auth, signed, signature, registration_id=registration.id
-        )
-        (entry,) = record(session, registry, [event], now)
+        entry = log_signed("content_revocation", registration.id, registration_id=registration.id)
         session.add(
             ContentRevocation(
                 registration_id=registration.id, reason=claim.reason, revoked_at=now, log_index=entry["log_index"]
@@ -190,7 +185,8 @@ def _registration_view(
     status = registration_status(session, [registration.id])[registration.id]
     publisher, revocation = status.publisher, status.revocation
     statement = json.loads(registration.statement)
-    canonical = {hash_row.alg: hash_row.value.hex() for hash_row in hashes if hash_row.variant == "canonical"}
+    canonical = {row.alg: row for row in hashes if row.variant == CANONICAL}
+    facts = json.loads(registration.facts)
     return views.RegistrationView(
         id=registration.id,
         log_index=registration.log_index,
@@ -206,12 +202,14 @@ def _registration_view(
         signature=registration.signature,
         created_at=registration.created_at,
         fingerprints=views.FingerprintsView(
-            pdq=canonical["pdq"],
-            pdq_quality=registration.pdq_quality,
-            phash=canonical["phash"],
-            dhash=canonical["dhash"],
-            width=registration.width,
-            height=registration.height,
-            trim_box=json.loads(registration.trim_box),
+            pdq=canonical["pdq"].value.hex(),
+            pdq_quality=canonical["pdq"].quality or 0,
+            phash=canonical["phash"].value.hex(),
+            dhash=canonical["dhash"].value.hex(),
+            width=facts["width"],
+            height=facts["height"],
+            trim_box=facts["trim_box"],
+            kind=registration.kind,
+            hashes={alg: row.value.hex() for alg, row in sorted(canonical.items())},
         ),
     )

@@ -10,10 +10,11 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry.errors import ConfigurationError
+from registry.policy import DEFAULT_MIN_QUALITY, DEFAULT_STRONG, DEFAULT_WEAK, MAX_DISTANCE, MatchPolicy
 
 MIN_ADMIN_TOKEN_LENGTH = 32
 
@@ -33,10 +34,28 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=50_000_000, gt=0, description="decode cap, checked from the header")
-    match_threshold: int = Field(default=31, ge=0, le=128, description="PDQ distance still called a copy")
+    match_threshold: int = Field(
+        default=DEFAULT_STRONG, ge=0, le=MAX_DISTANCE, description="strong: PDQ distance still called a copy"
+    )
+    match_weak_threshold: int = Field(
+        default=DEFAULT_WEAK, ge=0, le=MAX_DISTANCE, description="weak: PDQ distance that keypoints must confirm"
+    )
+    match_min_quality: int = Field(
+        default=DEFAULT_MIN_QUALITY, ge=0, le=100, description="least hash quality searched or matched"
+    )
     max_matches: int = Field(default=10, gt=0, le=1000)
+    picture_ttl_seconds: int = Field(default=600, gt=0, description="how long a check's comparison pictures are kept")
     statement_max_age_seconds: int = Field(default=600, gt=0, description="how old created_at may be")
     statement_max_skew_seconds: int = Field(default=120, ge=0, description="how far in the future it may be")
+
+    @model_validator(mode="after")
+    def _policy_is_consistent(self) -> Settings:
+        self.match_policy  # noqa: B018 - raises ValueError, which pydantic reports with the field values
+        return self
+
+    @property
+    def match_policy(self) -> MatchPolicy:
+        return MatchPolicy(self.match_threshold, self.match_weak_threshold, self.match_min_quality)
 
     @property
     def sqlalchemy_url(self) -> str:

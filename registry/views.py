@@ -58,6 +58,8 @@ class FingerprintsView(_View):
     width: int
     height: int
     trim_box: list[int]
+    kind: str = "image"
+    hashes: dict[str, str] = {}  # every algorithm's canonical hash, hex, by algorithm name
 
 
 class RegistrationView(_View):
@@ -134,6 +136,15 @@ class MatchView(_View):
     inliers: int = 0  # keypoint matches that agree with the geometry found (0: aligned by PDQ or identical)
 
 
+class PictureView(_View):
+    """A comparison picture of one match, kept for a short while under an unguessable id."""
+
+    registration_id: str
+    id: str
+    expires_at: datetime
+    url: str | None = None  # where the HTTP API serves it: GET /v1/check/pictures/{id}
+
+
 class CheckView(_View):
     verdict: Verdict
     sha256: str
@@ -142,6 +153,9 @@ class CheckView(_View):
     pdq_quality: int
     matches: list[MatchView]
     warnings: list[str]
+    kind: str = "image"
+    hashes: dict[str, str] = {}  # the query's canonical hash by algorithm name, hex
+    comparisons: list[PictureView] = []  # comparison pictures, only when asked for (`pictures=true`)
 
 
 class LookupMatchView(_View):
@@ -162,6 +176,18 @@ class LookupView(_View):
     hash: str
     max_distance: int
     matches: list[LookupMatchView]
+
+
+class ReindexFailure(_View):
+    registration_id: str
+    reason: str
+
+
+class ReindexView(_View):
+    algorithms: list[str]
+    registrations: int  # registrations that lacked a hash of one of `algorithms`
+    hashes_added: int
+    failed: list[ReindexFailure]
 
 
 class KeyRevocationView(_View):

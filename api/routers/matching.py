@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from api.deps import RegistryDep, SessionDep
 from registry import matching, views
-from registry.errors import NotFound
+from registry.errors import InvalidRequest, NotFound
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
@@ -25,9 +25,33 @@ def check(
     session: SessionDep,
     registry: RegistryDep,
     mode: ModeQuery = "full",
+    pictures: Annotated[
+        bool, Query(description="also keep a comparison picture of each match, listed in `comparisons` (full mode)")
+    ] = False,
 ) -> views.CheckView:
     """Verdict `copy`, `altered` or `unregistered`, with the matching originals, transforms and altered regions."""
-    return matching.check(session=session, registry=registry, content=file.file.read(), mode=mode)
+    if pictures and mode == "fast":
+        raise InvalidRequest("pictures need the full analysis: drop mode=fast")
+    view = matching.check(
+        session=session, registry=registry, content=file.file.read(), mode=mode, keep_pictures=pictures
+    )
+    return view.model_copy(
+        update={
+            "comparisons": [
+                picture.model_copy(update={"url": f"/v1/check/pictures/{picture.id}"}) for picture in view.comparisons
+            ]
+        }
+    )
+
+
+@router.get(
+    "/check/pictures/{picture_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "original | query aligned | altered regions"}},
+)
+def check_picture_kept(picture_id: str, registry: RegistryDep) -> Response:
+    """A comparison picture kept by `POST /v1/check?pictures=true`, until it expires."""
+    return Response(content=registry.pictures.get(picture_id), media_type="image/png")
 
 
 @router.post(

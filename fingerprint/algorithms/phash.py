@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import imagehash
 import numpy as np
 
 from fingerprint.algorithms._imagehash import imagehash_value
+from fingerprint.algorithms.base import HashAlgorithm
 from fingerprint.hashes import HashValue
 
 
-class PHash:
-    name: ClassVar[str] = "phash"
-    bits: ClassVar[int] = 64
-    default_threshold: ClassVar[int] = 10
+class PHash(HashAlgorithm):
+    name = "phash"
+    bits = 64
 
     def compute(self, pixels: np.ndarray) -> HashValue:
         return imagehash_value(imagehash.phash, pixels)
+
+
+ALGORITHM = PHash()

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from conftest import encode, photo, photo_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
-from fingerprint.algorithms import Pdq
 from fingerprint.compare import verify
 from fingerprint.features import (
-    EXTRA_PDQ_CROPS,
     QUERY_FEATURES,
     REFERENCE_FEATURES,
     LocalFeatures,
-    extra_pdq_hashes,
     extract_features,
     extract_query_features,
 )
@@ -81,12 +76,11 @@ def test_mirrored_query_features_align_a_flipped_copy_with_the_flip_in_the_homog
     assert alignment.homography[0, 2] == pytest.approx(width, abs=2)
 
 
-def test_flat_image_has_no_keypoints_and_no_extra_hashes() -> None:
+def test_flat_image_has_no_keypoints() -> None:
     flat = np.full((200, 300, 3), 128, np.uint8)
     features = extract_features(CanonicalImage("image/png", 300, 200, Box(0, 0, 300, 200), flat))
     assert features.count == 0 and features.descriptors.shape == (0, 32)
     assert LocalFeatures.from_bytes(features.to_bytes()).count == 0
-    assert extra_pdq_hashes(flat) == {}
 
 
 def test_blob_round_trip_is_exact_and_compact() -> None:
@@ -148,19 +142,3 @@ def test_invalid_values_are_refused() -> None:
     image = decode(photo_bytes("chelsea"))
     with pytest.raises(ValueError, match="max_features"):
         extract_features(image, max_features=0)
-    with pytest.raises(ValueError, match="uint8 RGB"):
-        extra_pdq_hashes(image.pixels[..., 0])
-
-
-def test_extra_hashes_make_a_centred_crop_a_pdq_match() -> None:
-    pixels = np.asarray(photo("astronaut"))
-    hashes = extra_pdq_hashes(pixels)
-    assert set(hashes) == set(EXTRA_PDQ_CROPS)
-    pdq = Pdq()
-    canonical = pdq.compute(pixels)
-    for name, keep in EXTRA_PDQ_CROPS.items():
-        side = round(480 * keep)
-        offset = (480 - side) // 2
-        query = np.asarray(Image.fromarray(pixels).crop((offset, offset, offset + side, offset + side)))
-        query_hash = pdq.compute(np.asarray(Image.open(io.BytesIO(encode(Image.fromarray(query))))))
-        assert query_hash.distance(hashes[name]) <= 20 < query_hash.distance(canonical)

@@ -46,7 +46,7 @@ def test_altered_match_is_drawn_with_its_region_outlined() -> None:
     edited.paste(photo("chelsea").crop((100, 60, 220, 160)), (300, 120))
     match = analysed(edited)
     assert match.verdict == "altered"
-    picture = decode_png(render_comparison(match))
+    picture = decode_png(render_comparison(match, label="reg_test"))
     height, width = picture.shape[:2]
     assert width <= 3 * MAX_PANEL + 40 and height <= MAX_PANEL + 120
     panel = match.localisation.original.shape[1]  # type: ignore[union-attr]
@@ -60,7 +60,7 @@ def test_altered_match_is_drawn_with_its_region_outlined() -> None:
 
 def test_copy_is_drawn_without_outline_and_small_panels_are_honoured() -> None:
     match = analysed(photo("rocket").rotate(8, Image.Resampling.BICUBIC, expand=True))
-    picture = decode_png(render_comparison(match, max_panel=200))
+    picture = decode_png(render_comparison(match, label="reg_test", max_panel=200))
     assert picture.shape[1] <= 3 * 200 + 40
     outline = (picture[..., 0] > 200) & (picture[..., 1] < 80) & (picture[..., 2] < 80)
     assert not outline[64:].any()
@@ -72,6 +72,6 @@ def test_match_without_localisation_is_refused() -> None:
         match.reference_id, match.verdict, match.transform, (), 0.0, match.alignment, match.candidate, None
     )
     with pytest.raises(ValueError, match="localisation"):
-        render_comparison(bare)
+        render_comparison(bare, label="reg_test")
     with pytest.raises(ValueError, match="max_panel"):
-        render_comparison(match, max_panel=10)
+        render_comparison(match, label="reg_test", max_panel=10)

@@ -37,9 +37,9 @@ def test_saved_index_is_reused_and_caught_up(
     settings: Settings, registry: Registry, publisher: PublisherHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     _register(registry, publisher, "rocket")
-    registry.indexes.save()
+    registry.index.save()
     _register(registry, publisher, "coffee")  # committed after the save: the file is one behind
-    caplog.set_level(logging.INFO, logger="registry.indexes")
+    caplog.set_level(logging.INFO, logger="registry.index.faiss")
     reopened = _reopen(settings)
     assert "index phash: loaded 1 saved codes, caught up 1" in caplog.text
     assert "index descriptors: loaded 1 saved originals, caught up 1" in caplog.text
@@ -51,12 +51,12 @@ def test_corrupt_index_file_is_rebuilt(
     settings: Settings, registry: Registry, publisher: PublisherHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     _register(registry, publisher, "rocket")
-    registry.indexes.save()
+    registry.index.save()
     path = settings.data_dir / "index" / "pdq.index"
     blob = bytearray(path.read_bytes())
     blob[-1] ^= 0xFF
     path.write_bytes(bytes(blob))
-    caplog.set_level(logging.INFO, logger="registry.indexes")
+    caplog.set_level(logging.INFO, logger="registry.index.faiss")
     reopened = _reopen(settings)
     assert "checksum or format mismatch" in caplog.text and "index pdq: built from the database, 4 codes" in caplog.text
     assert _verdict(reopened, "rocket") == "copy"
@@ -69,12 +69,12 @@ def test_index_ahead_of_the_database_is_rebuilt(
     """A database restored from an older backup: the saved index knows rows the database does not."""
     _register(registry, publisher, "rocket")
     coffee = _register(registry, publisher, "coffee")
-    registry.indexes.save()
+    registry.index.save()
     with registry.engine.begin() as connection:
         connection.execute(text("DELETE FROM media_hash WHERE registration_id = :id"), {"id": coffee})
         connection.execute(text("DELETE FROM local_features WHERE registration_id = :id"), {"id": coffee})
         connection.execute(text("DELETE FROM registration WHERE id = :id"), {"id": coffee})
-    caplog.set_level(logging.INFO, logger="registry.indexes")
+    caplog.set_level(logging.INFO, logger="registry.index.faiss")
     reopened = _reopen(settings)
     assert "disagrees with the database; rebuilding" in caplog.text
     assert _verdict(reopened, "coffee") == "unregistered"

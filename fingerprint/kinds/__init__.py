@@ -1,0 +1,21 @@
+"""Media kinds, one module each behind `MediaKind`; the kind of a file is decided once, by its magic bytes."""
+
+from __future__ import annotations
+
+from fingerprint.kinds.base import DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, MediaKind
+from fingerprint.kinds.image import ImageKind
+from fingerprint.media import UnsupportedMediaError
+
+KINDS: dict[str, MediaKind] = {kind.name: kind for kind in (ImageKind(),)}
+
+
+def detect(data: bytes) -> tuple[MediaKind, str]:
+    """The kind and media type of `data`, from its first bytes; raises UnsupportedMediaError for anything else."""
+    for kind in KINDS.values():
+        media_type = kind.sniff(data)
+        if media_type is not None:
+            return kind, media_type
+    raise UnsupportedMediaError("not a supported media type (JPEG, PNG, WebP, AVIF or HEIC images)")
+
+
+__all__ = ["KINDS", "DecodeLimits", "Fingerprint", "HashEvidence", "MatchCandidate", "MediaKind", "detect"]

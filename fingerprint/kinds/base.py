@@ -1,0 +1,112 @@
+"""The interface a media kind implements (images now, video next), and the records that cross it.
+
+A kind is decided once, from the file's magic bytes; everything after that (decoding, fingerprints, analysing a
+candidate original, drawing the comparison) is the kind's own business behind this one protocol. The registry
+passes fingerprints and candidates through without knowing what is inside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fingerprint.algorithms import HashRecord
+from fingerprint.compare import DerivativeMatch, ReferenceSource
+from fingerprint.features import LocalFeatures
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    """Caps on what decoding one file may cost, checked before the expensive work."""
+
+    max_pixels: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """Everything the registry stores about an original, or searches with for a query, from one decode.
+
+    `hashes` holds every algorithm's records (for a query the first record of an algorithm is its canonical hash);
+    `features` the local features where the kind has them (a reference one set, a query one per orientation);
+    `facts` kind-specific metadata (an image's dimensions and trim box).
+    """
+
+    kind: str
+    sha256: str
+    media_type: str
+    size: int
+    hashes: tuple[HashRecord, ...]
+    features: tuple[LocalFeatures, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def of(self, alg: str) -> tuple[HashRecord, ...]:
+        return tuple(record for record in self.hashes if record.alg == alg)
+
+    def primary(self) -> dict[str, HashRecord]:
+        """Each algorithm's canonical record: what views show and lookups take."""
+        first: dict[str, HashRecord] = {}
+        for record in self.hashes:
+            first.setdefault(record.alg, record)
+        return first
+
+
+@dataclass(frozen=True, slots=True)
+class HashEvidence:
+    """Why the index proposed a candidate: one of its hashes near one of the query's."""
+
+    alg: str
+    variant: str  # the reference's hash variant that hit ("canonical", "crop80", ...)
+    query_variant: str  # the query's hash variant that hit ("identity", "rotate_90_cw", ...)
+    distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCandidate:
+    """A registered original worth analysing, with all the evidence the index found for it."""
+
+    reference_id: str
+    hashes: tuple[HashEvidence, ...] = ()
+    votes: int = 0  # local-descriptor votes
+
+    def best(self, alg: str) -> HashEvidence | None:
+        return min((e for e in self.hashes if e.alg == alg), key=lambda e: (e.distance, e.query_variant), default=None)
+
+
+class MediaKind(Protocol):
+    """One kind of media: how to recognise, decode, fingerprint and analyse it."""
+
+    name: str
+
+    def sniff(self, data: bytes) -> str | None:
+        """The media type if the magic bytes are this kind's, else None."""
+        ...
+
+    def decode(self, data: bytes, limits: DecodeLimits) -> Any:
+        """The one decode of a request; raises `fingerprint.media.MediaError` subclasses."""
+        ...
+
+    def reference(self, media: Any, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
+        """What is stored for an original; `local=False` only its hashes (a backfill, the CLI's `hash`)."""
+        ...
+
+    def query(self, media: Any, *, sha256: str, size: int, local: bool) -> Fingerprint:
+        """What a check searches with; `local=False` skips local features (the fast mode)."""
+        ...
+
+    def analyse(
+        self,
+        media: Any,
+        query: Fingerprint,
+        candidates: Sequence[MatchCandidate],
+        references: ReferenceSource,
+        *,
+        strong: int,
+        weak: int,
+    ) -> list[DerivativeMatch]:
+        """Verify candidates against their originals: verdict, transform, altered regions."""
+        ...
+
+    def render(self, match: DerivativeMatch, *, label: str) -> bytes:
+        """A PNG that shows a match: the original, the query aligned, what changed."""
+        ...

@@ -1,0 +1,66 @@
+"""The match-index seam: hashes and local descriptors in, registration-level candidates out.
+
+The check pipeline talks to one `MatchIndex` and sees registration ids and evidence only, never an index's own
+ids. The database is the only source of truth: an index is a cache of the `media_hash` and `local_features`
+rows, brought up to date by `sync` (rows are only ever added, in id order) and rebuilt from them at will.
+
+`FaissMatchIndex` (in-process, exact faiss binary indexes; the default) is one implementation. A database-backed
+one (PostgreSQL with pgvector, hashes as `bit(256)`/`bit(64)` columns with HNSW or IVFFlat `bit_hamming_ops`
+indexes) must provide the same methods with the same meaning:
+
+- `search(alg, queries, radius, min_quality)`: every registration with a stored `alg` hash (of quality at least
+  `min_quality`, or without quality) within `radius` bits of any query record, inclusive, with each hit as
+  `HashEvidence`. pgvector answers top-k, not "all within r": ask for a generous k (and `hnsw.ef_search` /
+  `ivfflat.probes`), then apply the exact radius, and report measured recall against exact search.
+- `vote(features)`: originals whose stored descriptors are near the query's, with a vote count (`min_votes` and
+  `limit` as the descriptor index's), most votes first.
+- `sync(session)`: make every committed row searchable; cheap when nothing changed (the pgvector index is the
+  table itself, so this is a no-op there).
+- `remove(registration_ids)`: stop returning these registrations (a database restored without them).
+- `load(engine)`, `save()`, `stats()`: start-up, shutdown shortcut, sizes for /metrics and /readyz.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from fingerprint.algorithms import HashRecord
+from fingerprint.features import LocalFeatures
+from fingerprint.kinds import HashEvidence, MatchCandidate
+
+
+class MatchIndex(Protocol):
+    def load(self, engine: Engine) -> None: ...
+
+    def sync(self, session: Session) -> int:
+        """Index every row committed since the last sync; the number of rows added."""
+        ...
+
+    def search(
+        self, alg: str, queries: Sequence[HashRecord], radius: int, *, min_quality: int = 0
+    ) -> list[MatchCandidate]: ...
+
+    def vote(self, features: Sequence[LocalFeatures]) -> list[MatchCandidate]: ...
+
+    def remove(self, registration_ids: Iterable[str]) -> None: ...
+
+    def save(self) -> None: ...
+
+    def stats(self) -> dict[str, int]:
+        """Sizes by name (`hashes_pdq`, `originals`, `descriptors`, ...)."""
+        ...
+
+
+def open_index(directory: Path) -> MatchIndex:
+    """The configured implementation (today: faiss in this process, its files under `directory`)."""
+    from registry.index.faiss import FaissMatchIndex
+
+    return FaissMatchIndex(directory)
+
+
+__all__ = ["HashEvidence", "MatchCandidate", "MatchIndex", "open_index"]

@@ -1,0 +1,163 @@
+"""The render stage: one analysed check as the public views (JSON, CLI, and the pictures' labels)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from fingerprint.algorithms import PDQ_VARIANTS, HashRecord
+from fingerprint.compare import AlteredRegion, DerivativeMatch, Rect, Transform
+from fingerprint.kinds import Fingerprint
+from registry import views
+from registry.models import ContentRevocation, KeyRevocation, Publisher, Registration
+from registry.publishers import is_verified
+
+# PDQ distance at which unrelated images sit on average, and keypoint inliers that leave no doubt (unrelated
+# pairs reach 10, true derivatives a median of 272): the two ends of a match's score.
+_UNRELATED_DISTANCE = 128
+_CONVINCING_INLIERS = 100
+_PDQ = "pdq"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationStatus:
+    registration: Registration
+    publisher: Publisher
+    revocation: ContentRevocation | None
+    key_revocation: KeyRevocation | None
+
+    @property
+    def key_compromised(self) -> bool:
+        """Registered with a key that was, by then, already in an attacker's hands."""
+        return self.key_revocation is not None and self.registration.created_at >= self.key_revocation.compromised_since
+
+
+@dataclass(frozen=True, slots=True)
+class PdqDistance:
+    """The least PDQ distance between a query's variants and an original's hashes, and which query variant."""
+
+    distance: int
+    query_variant: str
+
+    @classmethod
+    def between(cls, query: Fingerprint, stored: list[HashRecord]) -> PdqDistance:
+        return min(
+            (
+                cls(mine.value.distance(theirs.value), mine.variant)
+                for theirs in stored
+                for mine in query.of(_PDQ)
+                if theirs.alg == _PDQ
+            ),
+            key=lambda d: (d.distance, PDQ_VARIANTS.index(d.query_variant)),
+            default=cls(256, PDQ_VARIANTS[0]),
+        )
+
+
+def common(status: RegistrationStatus, now: datetime) -> dict[str, object]:
+    return {
+        "registration_id": status.registration.id,
+        "publisher": status.publisher.name,
+        "publisher_id": status.publisher.id,
+        "verified": is_verified(status.publisher, now),
+        "revoked": status.revocation is not None,
+        "revocation_log_index": None if status.revocation is None else status.revocation.log_index,
+        "key_compromised": status.key_compromised,
+    }
+
+
+def exact_match(status: RegistrationStatus, now: datetime) -> views.MatchView:
+    """Byte-identical: nothing to analyse, and the transform is the identity."""
+    facts = json.loads(status.registration.facts)
+    whole = Rect(0, 0, facts["width"], facts["height"])
+    identity = Transform(whole, False, whole, False, 1.0, 1.0, 0.0, False, False, False, False)
+    return views.MatchView(
+        **common(status, now), distance=0, score=1.0, variant="identity", exact=True, transform=transform_view(identity)
+    )
+
+
+def global_match(status: RegistrationStatus, pdq: PdqDistance, now: datetime) -> views.MatchView:
+    """Fast mode: a strong hash hit, unverified by keypoints, so with no transform or regions."""
+    return views.MatchView(
+        **common(status, now),
+        distance=pdq.distance,
+        score=_score(pdq.distance, 0),
+        variant=pdq.query_variant,
+        exact=False,
+        transform=None,
+    )
+
+
+def derivative_match(
+    status: RegistrationStatus, match: DerivativeMatch, pdq: PdqDistance, now: datetime
+) -> views.MatchView:
+    via_pdq = match.candidate.pdq_distance is not None
+    return views.MatchView(
+        **common(status, now),
+        distance=pdq.distance,
+        score=_score(pdq.distance, match.alignment.inliers),
+        variant=PDQ_VARIANTS[match.candidate.pdq_variant] if via_pdq else _dihedral_name(match.transform),
+        exact=False,
+        verdict=match.verdict,
+        transform=transform_view(match.transform),
+        regions=[_region_view(region) for region in match.regions],
+        altered_fraction=round(match.altered_fraction, 4),
+        inliers=match.alignment.inliers,
+    )
+
+
+def check_view(
+    fp: Fingerprint, matches: list[views.MatchView], warnings: list[str], max_matches: int
+) -> views.CheckView:
+    matches.sort(key=lambda match: (not match.exact, -match.score, match.distance, match.registration_id))
+    primary = fp.primary()
+    return views.CheckView(
+        verdict=matches[0].verdict if matches else "unregistered",
+        sha256=fp.sha256,
+        media_type=fp.media_type,
+        pdq=primary[_PDQ].value.hex(),
+        pdq_quality=primary[_PDQ].quality or 0,
+        matches=matches[:max_matches],
+        warnings=warnings,
+        kind=fp.kind,
+        hashes={alg: record.value.hex() for alg, record in sorted(primary.items())},
+    )
+
+
+def _score(distance: int, inliers: int) -> float:
+    return round(max(0.0, 1.0 - distance / _UNRELATED_DISTANCE, min(1.0, inliers / _CONVINCING_INLIERS)), 4)
+
+
+def _dihedral_name(transform: Transform) -> str:
+    """The flip/quarter-turn nearest to a transform, named as PDQ_VARIANTS name them."""
+    quarter = round(transform.rotation / 90) % 4
+    if not transform.flipped:
+        return ("identity", "rotate_90_ccw", "rotate_180", "rotate_90_cw")[quarter]
+    return ("flip_horizontal", "transpose", "flip_vertical", "transverse")[quarter]
+
+
+def _rect_view(rect: Rect) -> views.RectView:
+    return views.RectView(x=rect.x, y=rect.y, w=rect.w, h=rect.h)
+
+
+def _region_view(region: AlteredRegion) -> views.RegionView:
+    q = region.query
+    return views.RegionView(
+        x=q.x, y=q.y, w=q.w, h=q.h, original=_rect_view(region.original), share=round(region.share, 4)
+    )
+
+
+def transform_view(transform: Transform) -> views.TransformView:
+    return views.TransformView(
+        crop=_rect_view(transform.crop),
+        cropped=transform.cropped,
+        content=_rect_view(transform.content),
+        framed=transform.framed,
+        scale=round(transform.scale, 4),
+        aspect_change=round(transform.aspect_change, 4),
+        rotation=round(transform.rotation, 2),
+        flipped=transform.flipped,
+        perspective=transform.perspective,
+        photometric_change=transform.photometric_change,
+        grayscale=transform.grayscale,
+    )
