@@ -10,8 +10,9 @@ import numpy as np
 
 from fingerprint.algorithms import DHash, Pdq, PHash
 from fingerprint.algorithms.pdq import MIN_TRUSTED_QUALITY
+from fingerprint.geometry import Rect
 from fingerprint.hashes import HashValue
-from fingerprint.media import WORKING_SIDE, Box, CanonicalImage, load_image
+from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
 
 # Hashes are computed on a copy no larger than this: PDQ reduces to 64x64 anyway, pHash to 32x32.
 HASH_SIDE = 512
@@ -26,7 +27,7 @@ class ImageFingerprint:
     size: int
     width: int
     height: int
-    trim_box: Box
+    trim_box: Rect
     pdq: HashValue
     pdq_quality: int
     phash: HashValue

@@ -2,7 +2,7 @@
 
 Three panels side by side, each at most `MAX_PANEL` pixels wide: the original; the query warped into the original's
 frame (grey where the query does not cover it); the original with a heat-map of the difference and the altered
-regions outlined. A header line states the verdict and the transform.
+regions outlined. A header line states the verdict, the original's label and the transform.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ _BACKGROUND = (245, 245, 245)
 _UNCOVERED = (128, 128, 128)
 
 
-def render_comparison(match: DerivativeMatch, *, max_panel: int = MAX_PANEL) -> bytes:
-    """PNG bytes of the three-panel comparison for one analysed match."""
+def render_comparison(match: DerivativeMatch, *, label: str, max_panel: int = MAX_PANEL) -> bytes:
+    """PNG bytes of the three-panel comparison for one analysed match; the title names the original by `label`
+    (the registry passes the registration id a reader can look up, not its internal reference key)."""
     if match.localisation is None:
         raise ValueError("this match carries no localisation to draw")
     if max_panel < 64:
@@ -38,7 +39,7 @@ def render_comparison(match: DerivativeMatch, *, max_panel: int = MAX_PANEL) -> 
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     scaled = [(label, cv2.resize(image, size, interpolation=cv2.INTER_AREA)) for label, image in panels]
     canvas = np.full((_HEADER + size[1] + 28, 3 * size[0] + 4 * _GAP, 3), _BACKGROUND, np.uint8)
-    verdict = f"{match.verdict.upper()}  reference {match.reference_id}  ({_alignment_text(match)})"
+    verdict = f"{match.verdict.upper()}  {label}  ({_alignment_text(match)})"
     _text(canvas, verdict, (_GAP, 24), 0.6, 2)
     _text(canvas, _transform_text(match.transform, localisation), (_GAP, 50), 0.45, 1)
     for i, (label, image) in enumerate(scaled):

@@ -24,8 +24,9 @@ from sqlmodel import Session, col, select
 
 from fingerprint.algorithms import ALGORITHMS, PDQ_VARIANTS
 from fingerprint.algorithms.pdq import MIN_TRUSTED_QUALITY
-from fingerprint.compare import WEAK_PDQ_DISTANCE, AlteredRegion, Candidate, DerivativeMatch, Rect, Transform, analyse
+from fingerprint.compare import AlteredRegion, Candidate, DerivativeMatch, Transform, analyse
 from fingerprint.features import EXTRA_PDQ_CROPS, LocalFeatures, extract_query_features
+from fingerprint.geometry import Rect
 from fingerprint.hashes import HashValue
 from fingerprint.image import ImageFingerprint, fingerprint_canonical
 from fingerprint.media import CanonicalImage
@@ -45,6 +46,8 @@ CheckMode = Literal["full", "fast"]
 _UNRELATED_DISTANCE = 128
 _CONVINCING_INLIERS = 100
 _CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
+# PDQ hits from the match threshold up to this distance are only hints that keypoints must confirm.
+WEAK_PDQ_DISTANCE = 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,7 @@ def check_pictures(
     """`check`, plus a PNG per analysed match (original | query aligned | altered regions), or for one match."""
     outcome = _check(session, registry, content, "full", now_utc(), analyse_identical=True)
     pictures = [
-        (match_id, render_comparison(match))
+        (match_id, render_comparison(match, label=match_id))
         for match_id, match in outcome.derivatives.items()
         if registration_id in (None, match_id)
     ]

@@ -96,7 +96,7 @@ def register(
             size=fp.size,
             width=fp.width,
             height=fp.height,
-            trim_box=json.dumps(fp.trim_box.as_list()),
+            trim_box=json.dumps(fp.trim_box.corners()),
             pdq_quality=fp.pdq_quality,
             created_at=now,
             log_index=entry["log_index"],
