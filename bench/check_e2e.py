@@ -53,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, encode, load_photos
 from bench.derivatives_synthetic import procedural_image
-from fingerprint import compare
+from fingerprint.compare import analysis
 from fingerprint.media import sniff_media_type
 from registry import matching, publishers, service, views
 from registry.keys import key_id, raw_public_key
@@ -297,9 +297,9 @@ _MODULE_STAGES = (
     ("analyse", matching, "analyse"),
     ("analyse: reference features (DB + parse)", matching._StoredReferences, "features"),
     ("analyse: original (store + decode)", matching._StoredReferences, "original"),
-    ("analyse: verify (ratio test + RANSAC)", compare, "verify"),
-    ("analyse: pdq alignment", compare, "pdq_alignment"),
-    ("analyse: localise", compare, "localise"),
+    ("analyse: verify (ratio test + RANSAC)", analysis, "verify"),
+    ("analyse: pdq alignment", analysis, "pdq_alignment"),
+    ("analyse: localise", analysis, "localise"),
 )
 
 

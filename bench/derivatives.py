@@ -32,12 +32,7 @@ from bench.derivatives_augly import augly_queries
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, load_photos
 from bench.derivatives_synthetic import mutated, procedural_image, synthetic_features
 from fingerprint.algorithms.pdq import MIN_TRUSTED_QUALITY, Pdq
-from fingerprint.compare import (
-    WEAK_PDQ_DISTANCE,
-    Candidate,
-    DerivativeMatch,
-    analyse,
-)
+from fingerprint.compare import Candidate, DerivativeMatch, analyse
 from fingerprint.descriptor_index import DescriptorIndex
 from fingerprint.features import (
     EXTRA_PDQ_CROPS,
@@ -46,14 +41,19 @@ from fingerprint.features import (
     extract_features,
     extract_query_features,
 )
+from fingerprint.geometry import Rect
 from fingerprint.image import hash_pixels
 from fingerprint.index import BinaryIndex
-from fingerprint.media import WORKING_SIDE, Box, CanonicalImage, load_image
+from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
+from registry.matching import WEAK_PDQ_DISTANCE
+from registry.settings import Settings
 
 MAX_PIXELS = 50_000_000
 SYNTHETIC_ID = 1_000_000
 SYNTHETIC_SEED = 1000
 RESULTS = Path(__file__).resolve().parent / "results" / "derivatives.json"
+# The registry's default match threshold: PDQ hits this close are accepted without keypoints.
+STRONG_PDQ_DISTANCE: int = Settings.model_fields["match_threshold"].default
 _PDQ = Pdq()
 
 
@@ -91,7 +91,7 @@ class BenchRegistry:
         if reference_id in self.synthetic:
             pixels = procedural_image(self.synthetic[reference_id][0])
             h, w = pixels.shape[:2]
-            return CanonicalImage("image/png", w, h, Box(0, 0, w, h), pixels)
+            return CanonicalImage("image/png", w, h, Rect(0, 0, w, h), pixels)
         return load_image(self.data[reference_id], max_pixels=MAX_PIXELS, max_side=WORKING_SIDE)
 
     def check(self, data: bytes) -> tuple[list[DerivativeMatch], dict[str, float]]:
@@ -120,7 +120,7 @@ class BenchRegistry:
         lap("features")
         candidates += [Candidate(v.reference_id, votes=v.votes) for v in self.descriptors.search(features)]
         lap("votes")
-        matches = analyse(image, features, candidates, self)
+        matches = analyse(image, features, candidates, self, strong_distance=STRONG_PDQ_DISTANCE)
         lap("analyse")
         times["total"] = sum(times.values())
         return matches, times
@@ -168,7 +168,7 @@ def localisation_scores(outcome: Outcome, original: CanonicalImage) -> dict[str,
     h, w = loc.mask.shape
     # the ground truth is in the photo's full frame; the localisation covers the trimmed content at reduced size
     box = original.trim_box
-    truth_full = mask[box.y0 : box.y1, box.x0 : box.x1].astype(np.uint8)
+    truth_full = mask[box.y : box.y + box.h, box.x : box.x + box.w].astype(np.uint8)
     truth = cv2.resize(truth_full, (w, h), interpolation=cv2.INTER_NEAREST) > 0
     truth &= loc.overlap
     ys, xs = np.nonzero(mask)

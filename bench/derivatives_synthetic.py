@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw
 
 from bench.derivatives_corpus import font
 from fingerprint.features import LocalFeatures, extract_features
-from fingerprint.media import Box, CanonicalImage
+from fingerprint.geometry import Rect
+from fingerprint.media import CanonicalImage
 
 _WORDS = ("river", "market", "station", "2024", "north", "festival", "open", "harbour", "museum", "delta")
 
@@ -52,7 +53,7 @@ def synthetic_features(count: int, seed: int = 1000) -> Iterator[LocalFeatures]:
     for i in range(count):
         pixels = procedural_image(seed + i)
         h, w = pixels.shape[:2]
-        yield extract_features(CanonicalImage("image/png", w, h, Box(0, 0, w, h), pixels))
+        yield extract_features(CanonicalImage("image/png", w, h, Rect(0, 0, w, h), pixels))
 
 
 def mutated(features: LocalFeatures, rng: np.random.Generator, flip: float = 0.12) -> LocalFeatures:

@@ -219,7 +219,7 @@ def per_photo(name: str, data: bytes) -> dict[str, Any]:
         "photo": name,
         "bytes": len(data),
         "size": [ours.width, ours.height],
-        "trim_box": ours.trim_box.as_list(),
+        "trim_box": ours.trim_box.corners(),
         "ours_hashed_pixels": list(canonical.shape[1::-1]),
         "pdq_distance_ours_vs_threatexchange": pdq_distance(ours.pdq, peer_hex),
         "pdq_quality": {"ours": ours.pdq_quality, "threatexchange": peer_quality},

@@ -10,10 +10,11 @@ and `.height`, with pixel i covering [i, i+1)), whatever resolution the features
 between two images maps full-size pixels to full-size pixels and reported regions need no further scaling.
 
 >>> import numpy as np
->>> from fingerprint.media import Box, CanonicalImage
+>>> from fingerprint.geometry import Rect
+>>> from fingerprint.media import CanonicalImage
 >>> rng = np.random.default_rng(0)
 >>> pixels = (rng.random((240, 320, 3)) * 255).astype(np.uint8)
->>> image = CanonicalImage("image/png", 320, 240, Box(0, 0, 320, 240), pixels)
+>>> image = CanonicalImage("image/png", 320, 240, Rect(0, 0, 320, 240), pixels)
 >>> features = extract_features(image)
 >>> LocalFeatures.from_bytes(features.to_bytes()).count == features.count
 True
@@ -118,8 +119,8 @@ def pixel_to_full(image: CanonicalImage) -> np.ndarray:
     """The 3x3 affine map from `image.pixels` indices (pixel centres) to full-size coordinates."""
     h, w = image.pixels.shape[:2]
     box = image.trim_box
-    sx, sy = box.width / w, box.height / h
-    return np.array([[sx, 0.0, box.x0 + 0.5 * sx], [0.0, sy, box.y0 + 0.5 * sy], [0.0, 0.0, 1.0]])
+    sx, sy = box.w / w, box.h / h
+    return np.array([[sx, 0.0, box.x + 0.5 * sx], [0.0, sy, box.y + 0.5 * sy], [0.0, 0.0, 1.0]])
 
 
 def extract_features(

@@ -15,11 +15,13 @@ import numpy as np
 from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
+from fingerprint.geometry import Rect
+
 register_heif_opener()
 
 # Every image is decoded at most this large, once per request: hashes are computed on a smaller copy of it
-# (`fingerprint.image.hash_pixels`), ORB features, alignment and localisation on it. A 0.6% mouth edit is still about
-# 80x80 pixels there, and decoding and warping stay cheap.
+# (`fingerprint.kinds.image.hash_pixels`), ORB features, alignment and localisation on it. A 0.6% mouth edit is
+# still about 80x80 pixels there, and decoding and warping stay cheap.
 WORKING_SIDE = 1024
 
 # media type -> the Pillow format allowed to decode it
@@ -59,35 +61,6 @@ class CorruptMediaError(MediaError):
 
 
 @dataclass(frozen=True, slots=True)
-class Box:
-    """An axis-aligned rectangle in pixels, (x0, y0) inclusive and (x1, y1) exclusive."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    def scaled(self, factor_x: float, factor_y: float) -> Box:
-        return Box(
-            round(self.x0 * factor_x),
-            round(self.y0 * factor_y),
-            round(self.x1 * factor_x),
-            round(self.y1 * factor_y),
-        )
-
-    def as_list(self) -> list[int]:
-        return [self.x0, self.y0, self.x1, self.y1]
-
-
-@dataclass(frozen=True, slots=True)
 class CanonicalImage:
     """An oriented, RGB, border-trimmed image, possibly decoded at reduced resolution.
 
@@ -98,7 +71,7 @@ class CanonicalImage:
     media_type: str
     width: int
     height: int
-    trim_box: Box
+    trim_box: Rect
     pixels: np.ndarray  # (h, w, 3) uint8, the trimmed content at reduced or full resolution
 
 
@@ -149,7 +122,7 @@ def load_image(data: bytes, *, max_pixels: int, max_side: int | None = None) -> 
         width=full_w,
         height=full_h,
         trim_box=box.scaled(fx, fy),
-        pixels=np.ascontiguousarray(pixels[box.y0 : box.y1, box.x0 : box.x1]),
+        pixels=np.ascontiguousarray(pixels[box.y : box.y + box.h, box.x : box.x + box.w]),
     )
 
 
@@ -206,13 +179,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB") if image.mode != "RGB" else image
 
 
-def trim_borders(pixels: np.ndarray) -> Box:
+def trim_borders(pixels: np.ndarray) -> Rect:
     """The box left after removing uniform rows and columns from each edge (letterboxing, padding, frames)."""
     height, width = pixels.shape[:2]
     columns = pixels.transpose(1, 0, 2)
     y0, y1 = _content_span(_edge_run(pixels), _edge_run(pixels[::-1]), height)
     x0, x1 = _content_span(_edge_run(columns), _edge_run(columns[::-1]), width)
-    return Box(x0, y0, x1, y1)
+    return Rect.from_corners(x0, y0, x1, y1)
 
 
 def _edge_run(lines: np.ndarray) -> int:

@@ -2,7 +2,7 @@
 
 Three panels side by side, each at most `MAX_PANEL` pixels wide: the original; the query warped into the original's
 frame (grey where the query does not cover it); the original with a heat-map of the difference and the altered
-regions outlined. A header line states the verdict and the transform.
+regions outlined. A header line states the verdict, the original's label and the transform.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ _UNCOVERED = (128, 128, 128)
 
 
 def render_comparison(match: DerivativeMatch, *, label: str, max_panel: int = MAX_PANEL) -> bytes:
-    """PNG bytes of the three-panel comparison for one analysed match; the title names `label`."""
+    """PNG bytes of the three-panel comparison for one analysed match; the title names the original by `label`
+    (the registry passes the registration id a reader can look up, not its internal reference key)."""
     if match.localisation is None:
         raise ValueError("this match carries no localisation to draw")
     if max_panel < 64:

@@ -266,7 +266,7 @@ def _analyse(
         if analyse_identical and registration_id not in found.candidates
     ]
     policy = registry.settings.match_policy
-    analysed = decoded.kind.analyse(decoded.media, fp, candidates, references, strong=policy.strong, weak=policy.weak)
+    analysed = decoded.kind.analyse(decoded.media, fp, candidates, references, strong=policy.strong)
     return {match.reference_id: match for match in analysed}
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fingerprint.algorithms import PDQ_VARIANTS, HashRecord
-from fingerprint.compare import AlteredRegion, DerivativeMatch, Rect, Transform
+from fingerprint.compare import AlteredRegion, DerivativeMatch, Transform
+from fingerprint.geometry import Rect
 from fingerprint.kinds import Fingerprint
 from registry import views
 from registry.models import ContentRevocation, KeyRevocation, Publisher, Registration

@@ -7,12 +7,11 @@ the HTTP responses (FastAPI response models) and the CLI's `--json` lines, so th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-Verdict = Literal["copy", "altered", "unregistered"]
-MatchVerdict = Literal["copy", "altered"]
+from fingerprint.compare import CheckVerdict, Verdict
 
 
 class _View(BaseModel):
@@ -129,7 +128,7 @@ class MatchView(_View):
     revoked: bool = False  # the publisher withdrew this registration
     revocation_log_index: int | None = None
     key_compromised: bool = False  # signed with a key later reported compromised at or before registration
-    verdict: MatchVerdict = "copy"  # altered: content of the original was replaced or added locally
+    verdict: Verdict = "copy"  # altered: content of the original was replaced or added locally
     transform: TransformView | None = None  # None only in fast mode (global hashes, no analysis)
     regions: list[RegionView] = []
     altered_fraction: float = 0.0  # altered area over the area both show
@@ -146,7 +145,7 @@ class PictureView(_View):
 
 
 class CheckView(_View):
-    verdict: Verdict
+    verdict: CheckVerdict
     sha256: str
     media_type: str
     pdq: str

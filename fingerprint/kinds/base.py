@@ -102,7 +102,6 @@ class MediaKind(Protocol):
         references: ReferenceSource,
         *,
         strong: int,
-        weak: int,
     ) -> list[DerivativeMatch]:
         """Verify candidates against their originals: verdict, transform, altered regions."""
         ...

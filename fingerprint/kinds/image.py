@@ -60,7 +60,6 @@ class ImageKind:
         references: ReferenceSource,
         *,
         strong: int,
-        weak: int,
     ) -> list[DerivativeMatch]:
         return analyse(
             media,
@@ -68,7 +67,6 @@ class ImageKind:
             [_candidate(candidate) for candidate in candidates],
             references,
             strong_distance=strong,
-            weak_distance=weak,
         )
 
     def render(self, match: DerivativeMatch, *, label: str) -> bytes:
@@ -89,7 +87,7 @@ class ImageKind:
             size=size,
             hashes=hashes,
             features=features,
-            facts={"width": media.width, "height": media.height, "trim_box": media.trim_box.as_list()},
+            facts={"width": media.width, "height": media.height, "trim_box": media.trim_box.corners()},
         )
 
 

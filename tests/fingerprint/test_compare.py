@@ -15,7 +15,6 @@ from fingerprint.compare import (
     Alignment,
     Candidate,
     DerivativeMatch,
-    Rect,
     analyse,
     describe_transform,
     localise,
@@ -23,11 +22,13 @@ from fingerprint.compare import (
     verify,
 )
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
+from fingerprint.geometry import Rect
 from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
 
 CAP = 50_000_000
-ASTRONAUT = 1
-COFFEE = 2
+ASTRONAUT = "reg_astronaut"
+COFFEE = "reg_coffee"
+STRONG = 31  # the registry's default match threshold
 
 
 def decode(data: bytes) -> CanonicalImage:
@@ -38,13 +39,13 @@ def decode(data: bytes) -> CanonicalImage:
 class References:
     """The registry's side of `analyse`: stored features and decoded originals by id."""
 
-    images: dict[int, CanonicalImage]
-    stored: dict[int, LocalFeatures | None]
+    images: dict[str, CanonicalImage]
+    stored: dict[str, LocalFeatures | None]
 
-    def features(self, reference_id: int) -> LocalFeatures | None:
+    def features(self, reference_id: str) -> LocalFeatures | None:
         return self.stored[reference_id]
 
-    def original(self, reference_id: int) -> CanonicalImage:
+    def original(self, reference_id: str) -> CanonicalImage:
         return self.images[reference_id]
 
 
@@ -58,7 +59,7 @@ def check(query: Image.Image, references: References, quality: int = 90) -> list
     """Every reference as a vote candidate, the way a registry with no PDQ hit would call `analyse`."""
     image = decode(encode(query, "JPEG", quality=quality))
     candidates = [Candidate(reference_id, votes=50) for reference_id in references.images]
-    return analyse(image, extract_query_features(image), candidates, references)
+    return analyse(image, extract_query_features(image), candidates, references, strong_distance=STRONG)
 
 
 def only_match(query: Image.Image, references: References, quality: int = 90) -> DerivativeMatch:
@@ -217,12 +218,15 @@ def test_strong_pdq_hit_without_keypoints_is_aligned_by_its_variant(references: 
     """An original with no stored features is still analysed when PDQ matched (variant 1: rotated 90 cw)."""
     query = decode(encode(photo("coffee").transpose(Image.Transpose.ROTATE_270), "JPEG", quality=90))
     no_features = References(references.images, {COFFEE: None, ASTRONAUT: None})
-    matches = analyse(query, extract_query_features(query), [Candidate(COFFEE, 6, 1)], no_features)
+    features = extract_query_features(query)
+    matches = analyse(query, features, [Candidate(COFFEE, 6, 1)], no_features, strong_distance=STRONG)
     assert [m.reference_id for m in matches] == [COFFEE]
     assert matches[0].alignment.method == "pdq" and matches[0].verdict == "copy"
     assert matches[0].transform.rotation == pytest.approx(-90)
-    weak_only = analyse(query, extract_query_features(query), [Candidate(COFFEE, 40, 1)], no_features)
-    assert weak_only == []
+    weak = [Candidate(COFFEE, 40, 1)]
+    assert analyse(query, features, weak, no_features, strong_distance=STRONG) == []
+    # the caller's policy decides what is strong: a looser one accepts the same hit
+    assert [m.reference_id for m in analyse(query, features, weak, no_features, strong_distance=40)] == [COFFEE]
 
 
 def test_describe_transform_reads_a_known_similarity() -> None:

@@ -17,7 +17,8 @@ from fingerprint.features import (
     extract_features,
     extract_query_features,
 )
-from fingerprint.media import WORKING_SIDE, Box, CanonicalImage, load_image
+from fingerprint.geometry import Rect
+from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
 
 CAP = 50_000_000
 
@@ -54,7 +55,7 @@ def test_points_are_in_the_full_size_frame_whatever_the_decode_size() -> None:
 def test_points_include_the_trimmed_border_offset() -> None:
     padded = ImageOps.expand(photo("coffee"), border=(40, 30, 0, 0), fill=(255, 255, 255))
     image = decode(encode(padded, "PNG"))
-    assert (image.trim_box.x0, image.trim_box.y0) == (40, 30)
+    assert (image.trim_box.x, image.trim_box.y) == (40, 30)
     features = extract_features(image)
     assert features.points[:, 0].min() >= 40 and features.points[:, 1].min() >= 30
     plain = extract_features(decode(photo_bytes("coffee")))
@@ -78,7 +79,7 @@ def test_mirrored_query_features_align_a_flipped_copy_with_the_flip_in_the_homog
 
 def test_flat_image_has_no_keypoints() -> None:
     flat = np.full((200, 300, 3), 128, np.uint8)
-    features = extract_features(CanonicalImage("image/png", 300, 200, Box(0, 0, 300, 200), flat))
+    features = extract_features(CanonicalImage("image/png", 300, 200, Rect(0, 0, 300, 200), flat))
     assert features.count == 0 and features.descriptors.shape == (0, 32)
     assert LocalFeatures.from_bytes(features.to_bytes()).count == 0
 

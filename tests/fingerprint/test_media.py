@@ -5,8 +5,8 @@ import pytest
 from conftest import encode, photo, photo_bytes, png_claiming
 from PIL import Image
 
+from fingerprint.geometry import Rect
 from fingerprint.media import (
-    Box,
     CorruptMediaError,
     MediaTooLargeError,
     UnsupportedMediaError,
@@ -77,7 +77,7 @@ def test_transparency_is_flattened_on_white() -> None:
     rgba.paste((200, 0, 0, 255), (16, 16, 48, 32))
     image = load_image(encode(rgba, "PNG"), max_pixels=CAP)
     # the transparent surround is white, hence a uniform border, hence trimmed away
-    assert image.trim_box == Box(16, 16, 48, 32)
+    assert image.trim_box == Rect(16, 16, 32, 16)
     assert (image.pixels == [200, 0, 0]).all()
 
 
@@ -95,26 +95,26 @@ def test_padding_is_trimmed_and_reported_in_full_size_pixels() -> None:
     canvas.paste(content, (40, 20))
     data = encode(canvas, "PNG")
     image = load_image(data, max_pixels=CAP)
-    assert image.trim_box == Box(40, 20, 40 + content.width, 20 + content.height)
+    assert image.trim_box == Rect(40, 20, content.width, content.height)
     reduced = load_image(data, max_pixels=CAP, max_side=256)
-    box = reduced.trim_box
-    assert abs(box.x0 - 40) <= 2 and abs(box.y0 - 20) <= 2 and abs(box.x1 - (40 + content.width)) <= 2
+    x0, y0, x1, _ = reduced.trim_box.corners()
+    assert abs(x0 - 40) <= 2 and abs(y0 - 20) <= 2 and abs(x1 - (40 + content.width)) <= 2
 
 
 def test_thin_uniform_edges_are_not_trimmed() -> None:
     """A few dark edge pixels belong to the photo: trimming them or not would move PDQ by tens of bits."""
     pixels = np.asarray(photo("coffee")).copy()
     pixels[:3] = 0
-    assert trim_borders(pixels) == Box(0, 0, pixels.shape[1], pixels.shape[0])
+    assert trim_borders(pixels) == Rect(0, 0, pixels.shape[1], pixels.shape[0])
     pixels[:20] = 0
-    assert trim_borders(pixels) == Box(0, 20, pixels.shape[1], pixels.shape[0])
+    assert trim_borders(pixels) == Rect(0, 20, pixels.shape[1], pixels.shape[0] - 20)
 
 
 def test_trim_keeps_content_that_is_mostly_uniform() -> None:
     flat = np.full((100, 100, 3), 128, dtype=np.uint8)
-    assert trim_borders(flat) == Box(0, 0, 100, 100)  # nothing but border: keep it all
+    assert trim_borders(flat) == Rect(0, 0, 100, 100)  # nothing but border: keep it all
     flat[45:55, 45:55] = 0
-    assert trim_borders(flat) == Box(0, 0, 100, 100)  # what is left would be under 30% of each side
+    assert trim_borders(flat) == Rect(0, 0, 100, 100)  # what is left would be under 30% of each side
 
 
 def test_jpeg_is_decoded_reduced_when_asked() -> None:

@@ -20,18 +20,18 @@ class OneOriginal:
     def __init__(self, data: bytes) -> None:
         self.image = load_image(data, max_pixels=CAP, max_side=WORKING_SIDE)
 
-    def features(self, reference_id: int) -> LocalFeatures | None:
+    def features(self, reference_id: str) -> LocalFeatures | None:
         return extract_features(self.image)
 
-    def original(self, reference_id: int) -> CanonicalImage:
+    def original(self, reference_id: str) -> CanonicalImage:
         return self.image
 
 
 def analysed(query: Image.Image) -> DerivativeMatch:
     image = load_image(encode(query, "JPEG", quality=90), max_pixels=CAP, max_side=WORKING_SIDE)
-    matches = analyse(
-        image, extract_query_features(image), [Candidate(3, votes=40)], OneOriginal(photo_bytes("rocket"))
-    )
+    candidates = [Candidate("reg_rocket", votes=40)]
+    references = OneOriginal(photo_bytes("rocket"))
+    matches = analyse(image, extract_query_features(image), candidates, references, strong_distance=31)
     assert len(matches) == 1
     return matches[0]
 
@@ -46,7 +46,7 @@ def test_altered_match_is_drawn_with_its_region_outlined() -> None:
     edited.paste(photo("chelsea").crop((100, 60, 220, 160)), (300, 120))
     match = analysed(edited)
     assert match.verdict == "altered"
-    picture = decode_png(render_comparison(match, label="reg_test"))
+    picture = decode_png(render_comparison(match, label="reg_rocket"))
     height, width = picture.shape[:2]
     assert width <= 3 * MAX_PANEL + 40 and height <= MAX_PANEL + 120
     panel = match.localisation.original.shape[1]  # type: ignore[union-attr]
@@ -60,10 +60,20 @@ def test_altered_match_is_drawn_with_its_region_outlined() -> None:
 
 def test_copy_is_drawn_without_outline_and_small_panels_are_honoured() -> None:
     match = analysed(photo("rocket").rotate(8, Image.Resampling.BICUBIC, expand=True))
-    picture = decode_png(render_comparison(match, label="reg_test", max_panel=200))
+    picture = decode_png(render_comparison(match, label="reg_rocket", max_panel=200))
     assert picture.shape[1] <= 3 * 200 + 40
     outline = (picture[..., 0] > 200) & (picture[..., 1] < 80) & (picture[..., 2] < 80)
     assert not outline[64:].any()
+
+
+def test_title_names_the_label_it_is_given() -> None:
+    """The registry labels pictures with registration ids; only the title line changes with the label."""
+    match = analysed(photo("rocket"))
+    short = decode_png(render_comparison(match, label="reg_a"))
+    long = decode_png(render_comparison(match, label="reg_0123456789abcdefghij"))
+    assert short.shape == long.shape
+    assert (short[:32] != long[:32]).any()  # the verdict line
+    assert (short[32:] == long[32:]).all()  # the transform line and the panels
 
 
 def test_match_without_localisation_is_refused() -> None:
@@ -72,6 +82,6 @@ def test_match_without_localisation_is_refused() -> None:
         match.reference_id, match.verdict, match.transform, (), 0.0, match.alignment, match.candidate, None
     )
     with pytest.raises(ValueError, match="localisation"):
-        render_comparison(bare, label="reg_test")
+        render_comparison(bare, label="reg_rocket")
     with pytest.raises(ValueError, match="max_panel"):
-        render_comparison(match, label="reg_test", max_panel=10)
+        render_comparison(match, label="reg_rocket", max_panel=10)

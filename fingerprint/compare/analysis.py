@@ -1,0 +1,176 @@
+"""Run the whole analysis over the candidates a registry found: rank them, verify, describe, localise.
+
+The registry passes candidates keyed by its own opaque reference ids (registration ids) and a `ReferenceSource` to
+fetch each original's stored keypoints and decoded pixels by that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fingerprint.compare.localisation import localise
+from fingerprint.compare.transform import describe_transform
+from fingerprint.compare.types import Alignment, AlteredRegion, Localisation, Transform, Verdict
+from fingerprint.compare.verification import pdq_alignment, verify
+from fingerprint.features import LocalFeatures
+from fingerprint.media import CanonicalImage
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Candidate", "DerivativeMatch", "ReferenceSource", "analyse"]
+
+# Candidates found only by descriptor votes are verified if they have at least this share of the best votes.
+_RELATIVE_VOTES = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A reference worth verifying, as found by the global PDQ search or by descriptor votes.
+
+    `reference_id` is the caller's opaque key for the original (the registry uses registration ids).
+    """
+
+    reference_id: str
+    pdq_distance: int | None = None
+    pdq_variant: int = 0  # index into PDQ_VARIANTS of the query hash that hit
+    pdq_crop: float = (
+        1.0  # share of each side of the original the hit hash covers (fingerprint.algorithms.pdq.CROP_VARIANTS)
+    )
+    votes: int = 0
+
+    def strong(self, *, strong_distance: int) -> bool:
+        """A global hit close enough to accept without keypoints (aligned from its PDQ variant if need be).
+
+        The distance is the caller's match policy, so it is always passed, never assumed here.
+        """
+        return self.pdq_distance is not None and self.pdq_distance <= strong_distance
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DerivativeMatch:
+    """A query verified against one original, with what was done to it and where it differs."""
+
+    reference_id: str  # the candidate's key
+    verdict: Verdict
+    transform: Transform
+    regions: tuple[AlteredRegion, ...]
+    altered_fraction: float
+    alignment: Alignment
+    candidate: Candidate
+    localisation: Localisation | None = field(default=None, repr=False)
+
+
+class ReferenceSource(Protocol):
+    """What `analyse` needs from the registry about a candidate original, by the candidate's `reference_id`."""
+
+    def features(self, reference_id: str) -> LocalFeatures | None:
+        """The original's stored keypoints, or None when it has none."""
+        ...
+
+    def original(self, reference_id: str) -> CanonicalImage:
+        """The original decoded with `load_image(..., max_side=WORKING_SIDE)`."""
+        ...
+
+
+def analyse(
+    query: CanonicalImage,
+    features: Sequence[LocalFeatures],
+    candidates: Sequence[Candidate],
+    references: ReferenceSource,
+    *,
+    strong_distance: int,
+    max_verified: int = 6,
+) -> list[DerivativeMatch]:
+    """Verify candidates (strong PDQ hits first, then weak hits, then by votes) and analyse each one that aligns.
+
+    `features` are the query's (`extract_query_features`: upright and mirrored); `query` was decoded at
+    `WORKING_SIDE`. A PDQ hit within `strong_distance` is strong: it is always examined, and accepted without
+    keypoints if need be. Any other PDQ hit is weak (the caller decides how far it searched) and needs keypoints;
+    other candidates are examined only up to `max_verified` in all.
+    """
+    if max_verified < 0:
+        raise ValueError("max_verified must not be negative")
+    matches = []
+    for rank, candidate in enumerate(_ranked(candidates, strong_distance)):
+        strong = candidate.strong(strong_distance=strong_distance)
+        if rank >= max_verified and not strong:
+            break
+        match = _analyse_one(query, features, candidate, references, strong)
+        if match is not None:
+            matches.append(match)
+    return sorted(matches, key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.reference_id))
+
+
+def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candidate]:
+    """One candidate per reference (best PDQ distance, most votes), in the order worth verifying."""
+    merged: dict[str, Candidate] = {}
+    for candidate in candidates:
+        known = merged.get(candidate.reference_id)
+        if known is None:
+            merged[candidate.reference_id] = candidate
+            continue
+        pdq = min((c for c in (known, candidate) if c.pdq_distance is not None), key=_pdq_key, default=known)
+        merged[candidate.reference_id] = Candidate(
+            candidate.reference_id, pdq.pdq_distance, pdq.pdq_variant, pdq.pdq_crop, max(known.votes, candidate.votes)
+        )
+
+    def priority(candidate: Candidate) -> tuple[int, int, int]:
+        distance = candidate.pdq_distance
+        if distance is not None and distance <= strong_distance:
+            return (0, distance, -candidate.votes)
+        if distance is not None:
+            return (1, distance, -candidate.votes)
+        return (2, -candidate.votes, 0)
+
+    # Vote-only candidates far behind the best vote count are random resemblances: not worth a verification.
+    floor = _RELATIVE_VOTES * max((c.votes for c in merged.values()), default=0)
+    kept = [c for c in merged.values() if c.pdq_distance is not None or c.votes >= floor]
+    return sorted(kept, key=lambda c: (*priority(c), c.reference_id))
+
+
+def _pdq_key(candidate: Candidate) -> int:
+    return candidate.pdq_distance if candidate.pdq_distance is not None else math.inf  # type: ignore[return-value]
+
+
+def _analyse_one(
+    query: CanonicalImage,
+    features: Sequence[LocalFeatures],
+    candidate: Candidate,
+    references: ReferenceSource,
+    strong: bool,
+) -> DerivativeMatch | None:
+    reference_features = references.features(candidate.reference_id)
+    alignment = None
+    for orientation in features if reference_features is not None else ():
+        # the first orientation that aligns wins: an upright match is never also a mirrored one
+        alignment = verify(orientation, reference_features)
+        if alignment is not None:
+            break
+    if alignment is None and not strong:
+        return None
+    original = references.original(candidate.reference_id)
+    if alignment is None:
+        alignment = pdq_alignment(query, original, candidate.pdq_variant, candidate.pdq_crop)
+    localisation = localise(query, original, alignment)
+    transform = describe_transform(
+        alignment,
+        (query.width, query.height),
+        (original.width, original.height),
+        photometric_change=localisation.photometric_change,
+        grayscale=localisation.grayscale,
+    )
+    log.debug("reference %s: %s, %d inliers", candidate.reference_id, localisation.verdict, alignment.inliers)
+    return DerivativeMatch(
+        reference_id=candidate.reference_id,
+        verdict=localisation.verdict,
+        transform=transform,
+        regions=localisation.regions,
+        altered_fraction=localisation.altered_fraction,
+        alignment=alignment,
+        candidate=candidate,
+        localisation=localisation,
+    )
