@@ -26,6 +26,15 @@ def decode(content: bytes, settings: Settings) -> CanonicalImage:
     if not content:
         raise InvalidRequest("the upload is empty")
     try:
-        return load_image(content, max_pixels=settings.max_pixels, max_side=WORKING_SIDE)
+        return load_image(
+            content,
+            max_pixels=settings.max_pixels,
+            max_side=WORKING_SIDE,
+            max_decoded_bytes=settings.max_decoded_bytes,
+            max_bits_per_sample=settings.max_bits_per_sample,
+            max_jpeg_scans=settings.max_jpeg_scans,
+        )
     except MediaError as exc:
-        raise _MEDIA_ERRORS[type(exc)](str(exc)) from None
+        # load_image's limit arguments are named like the settings that feed them, so the sender learns which one.
+        message = f"{exc} (setting PROVREG_{exc.limit.upper()})" if exc.limit else str(exc)
+        raise _MEDIA_ERRORS[type(exc)](message) from None
