@@ -28,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fingerprint.image import hash_pixels
+
 from bench.derivatives_augly import augly_queries
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, load_photos
 from bench.derivatives_synthetic import mutated, procedural_image, synthetic_features
@@ -42,7 +44,6 @@ from fingerprint.features import (
     extract_query_features,
 )
 from fingerprint.geometry import Rect
-from fingerprint.image import hash_pixels
 from fingerprint.index import BinaryIndex
 from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
 from registry.matching import WEAK_PDQ_DISTANCE

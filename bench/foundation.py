@@ -43,6 +43,7 @@ import pdqhash
 import skimage.data
 from _common import interleaved, machine_info, print_table, ratio, rss_mb, summarize, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fingerprint.image import HASH_SIDE, fingerprint_image
 from matplotlib import cbook
 from PIL import Image
 from sklearn.datasets import load_sample_images
@@ -51,7 +52,6 @@ from threatexchange.signal_type.pdq.pdq_index import PDQIndex
 
 from fingerprint.algorithms import DHash, Pdq, PHash
 from fingerprint.hashes import HashValue
-from fingerprint.image import HASH_SIDE, fingerprint_image
 from fingerprint.index import BinaryIndex, IndexHit
 from fingerprint.media import CanonicalImage, load_image, trim_borders
 from registry import matching, publishers, service, views

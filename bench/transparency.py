@@ -48,11 +48,11 @@ import cv2
 import faiss
 from _common import interleaved, machine_info, print_table, rss_mb, summarize, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fingerprint.image import fingerprint_image
 from PIL import Image
 from sqlalchemy import Select, and_, bindparam, event, func, insert, or_, text
 from sqlmodel import Session, col, select
 
-from fingerprint.image import fingerprint_image
 from registry import publishers, service
 from registry.keys import key_id, raw_public_key
 from registry.log import merkle

@@ -43,6 +43,9 @@ _GRID = 8
 _ORB_SCALE, _ORB_LEVELS, _ORB_PATCH = 1.2, 8, 31
 # A low FAST threshold finds keypoints in soft, low-contrast photos; the Harris ranking then keeps the best.
 _FAST_THRESHOLD = 10
+# ORB finds nothing within its edge threshold of a border, and its pyramid asserts on levels that round to zero
+# pixels: a thinner picture (a 1-pixel line) has no keypoints.
+_MIN_FEATURE_SIDE = 2 * _ORB_PATCH + 1
 
 _MAGIC = b"PRLF"
 _VERSION = 1
@@ -133,6 +136,8 @@ def extract_features(
     if max_features <= 0:
         raise ValueError("max_features must be positive")
     gray, factor = _feature_gray(image.pixels)
+    if min(gray.shape) < _MIN_FEATURE_SIDE:
+        return _no_features(image)
     if mirrored:
         gray = np.ascontiguousarray(gray[:, ::-1])
     orb = cv2.ORB_create(
@@ -145,8 +150,7 @@ def extract_features(
     )
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
-        empty = np.zeros((0, 2), np.float32)
-        return LocalFeatures(image.width, image.height, 1.0, empty, np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
+        return _no_features(image)
     points = np.array([kp.pt for kp in keypoints], dtype=np.float64)
     responses = np.array([kp.response for kp in keypoints])
     keep = _spread(points, responses, gray.shape, max_features)
@@ -159,6 +163,12 @@ def extract_features(
     full = working @ to_full[:2, :2].T + to_full[:2, 2]
     scale = float(max(to_full[0, 0], to_full[1, 1]) * factor)
     return LocalFeatures(image.width, image.height, scale, full.astype(np.float32), descriptors[keep], mirrored)
+
+
+def _no_features(image: CanonicalImage) -> LocalFeatures:
+    return LocalFeatures(
+        image.width, image.height, 1.0, np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
+    )
 
 
 def extract_query_features(image: CanonicalImage) -> tuple[LocalFeatures, LocalFeatures]:

@@ -31,8 +31,15 @@ def decode(content: bytes, settings: Settings) -> Decoded:
         kind, _ = detect(content)
         return Decoded(kind, kind.decode(content, limits(settings)))
     except MediaError as exc:
-        raise _MEDIA_ERRORS[type(exc)](str(exc)) from None
+        # The limit arguments are named like the settings that feed them, so the sender learns which one.
+        message = f"{exc} (setting PROVREG_{exc.limit.upper()})" if exc.limit else str(exc)
+        raise _MEDIA_ERRORS[type(exc)](message) from None
 
 
 def limits(settings: Settings) -> DecodeLimits:
-    return DecodeLimits(max_pixels=settings.max_pixels)
+    return DecodeLimits(
+        max_pixels=settings.max_pixels,
+        max_decoded_bytes=settings.max_decoded_bytes,
+        max_bits_per_sample=settings.max_bits_per_sample,
+        max_jpeg_scans=settings.max_jpeg_scans,
+    )

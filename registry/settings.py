@@ -34,6 +34,11 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=50_000_000, gt=0, description="decode cap, checked from the header")
+    max_decoded_bytes: int = Field(
+        default=200_000_000, gt=0, description="width x height x channels x bytes per sample, checked from the header"
+    )
+    max_bits_per_sample: int = Field(default=16, gt=0, description="bits per sample the file declares")
+    max_jpeg_scans: int = Field(default=100, gt=0, description="SOS markers in a JPEG, counted before decoding")
     match_threshold: int = Field(
         default=DEFAULT_STRONG, ge=0, le=MAX_DISTANCE, description="strong: PDQ distance still called a copy"
     )

@@ -14,13 +14,17 @@ from typing import Any, Protocol
 from fingerprint.algorithms import HashRecord
 from fingerprint.compare import DerivativeMatch, ReferenceSource
 from fingerprint.features import LocalFeatures
+from fingerprint.media import MAX_BITS_PER_SAMPLE, MAX_DECODED_BYTES, MAX_JPEG_SCANS
 
 
 @dataclass(frozen=True, slots=True)
 class DecodeLimits:
-    """Caps on what decoding one file may cost, checked before the expensive work."""
+    """Caps on what decoding one file may cost, checked before the expensive work (named like their settings)."""
 
     max_pixels: int
+    max_decoded_bytes: int = MAX_DECODED_BYTES
+    max_bits_per_sample: int = MAX_BITS_PER_SAMPLE
+    max_jpeg_scans: int = MAX_JPEG_SCANS
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,14 @@ class ImageKind:
         return sniff_media_type(data)
 
     def decode(self, data: bytes, limits: DecodeLimits) -> CanonicalImage:
-        return load_image(data, max_pixels=limits.max_pixels, max_side=WORKING_SIDE)
+        return load_image(
+            data,
+            max_pixels=limits.max_pixels,
+            max_side=WORKING_SIDE,
+            max_decoded_bytes=limits.max_decoded_bytes,
+            max_bits_per_sample=limits.max_bits_per_sample,
+            max_jpeg_scans=limits.max_jpeg_scans,
+        )
 
     def reference(self, media: CanonicalImage, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
         """`local=False` leaves out the keypoints: the hashes a file is known by, cheaply (CLI `hash`)."""
