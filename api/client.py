@@ -71,6 +71,26 @@ def content_claim(content: bytes, media_type: str | None = None) -> dict[str, An
     return {"sha256": hashlib.sha256(content).hexdigest(), "media_type": media_type, "size": len(content)}
 
 
+def registration_statement(
+    *,
+    publisher_id: str,
+    key_id: str,
+    content: bytes,
+    metadata: Mapping[str, Any] | None = None,
+    media_type: str | None = None,
+) -> dict[str, Any]:
+    """A fresh registration statement for `content`, before signing (tests alter it to probe the checks)."""
+    return new_statement(
+        {
+            "type": "registration",
+            "publisher_id": publisher_id,
+            "key_id": key_id,
+            "content": content_claim(content, media_type),
+            "metadata": dict(metadata or {}),
+        }
+    )
+
+
 # --- transports -------------------------------------------------------------------------------------------------
 
 
@@ -270,25 +290,17 @@ class PublisherClient:
     def key_id(self) -> str:
         return key_id(raw_public_key(self.private_key))
 
-    def registration_statement(
-        self, content: bytes, metadata: Mapping[str, Any] | None = None, *, media_type: str | None = None
-    ) -> dict[str, Any]:
-        """A fresh registration statement for `content`, before signing (tests alter it to probe the checks)."""
-        return new_statement(
-            {
-                "type": "registration",
-                "publisher_id": self.publisher_id,
-                "key_id": self.key_id,
-                "content": content_claim(content, media_type),
-                "metadata": dict(metadata or {}),
-            }
-        )
-
     def register(
         self, content: bytes, metadata: Mapping[str, Any] | None = None, *, media_type: str | None = None
     ) -> views.RegistrationReceiptView:
         """Register `content` as an original of this publisher's; the answer carries its log receipt."""
-        statement = self.registration_statement(content, metadata, media_type=media_type)
+        statement = registration_statement(
+            publisher_id=self.publisher_id,
+            key_id=self.key_id,
+            content=content,
+            metadata=metadata,
+            media_type=media_type,
+        )
         return self.transport.register(sign_statement(self.private_key, statement), content)
 
     def revoke_registration(self, registration_id: str, reason: str = "") -> views.RevocationView:
