@@ -104,6 +104,15 @@ def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, s
             process.wait()
 
 
+def wait_ready(client: httpx.Client) -> None:
+    """Wait for an app (FastAPI TestClient) that loads its index in the background to answer /readyz."""
+    for _ in range(200):
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("registry never became ready")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", admin_token="test-admin-token-" + "x" * 32)
