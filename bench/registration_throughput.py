@@ -35,7 +35,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from itertools import cycle
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,11 @@ from _common import machine_info, percentile, print_table, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image, ImageEnhance
 
-from fingerprint.media import sniff_media_type
-from registry import publishers, service
+from api.client import LocalTransport, SignedStatement, registration_statement, sign_statement
+from registry import publishers
 from registry.keys import key_id, raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "registration_throughput.json"
@@ -117,21 +115,12 @@ class Publisher:
             )
         self.id = created.id
 
-    def signed(self, content: bytes, title: str) -> tuple[str, str]:
-        statement = {
-            "type": "registration",
-            "publisher_id": self.id,
-            "key_id": key_id(raw_public_key(self.key)),
-            "content": {
-                "sha256": hashlib.sha256(content).hexdigest(),
-                "media_type": sniff_media_type(content),
-                "size": len(content),
-            },
-            "metadata": {"title": title},
-            "created_at": format_timestamp(datetime.now(UTC)),
-            "nonce": new_nonce(),
-        }
-        return json.dumps(statement), sign(self.key, REGISTRATION_DOMAIN, statement)
+    def signed(self, content: bytes, title: str) -> SignedStatement:
+        """A fresh statement for `content`, signed as the publisher's client signs it."""
+        statement = registration_statement(
+            publisher_id=self.id, key_id=key_id(raw_public_key(self.key)), content=content, metadata={"title": title}
+        )
+        return sign_statement(self.key, statement)
 
 
 def fresh_registry(data_dir: Path) -> Registry:
@@ -147,17 +136,15 @@ def run_once(blobs: list[bytes], warmup: bytes, writers: int) -> dict[str, Any]:
         registry = fresh_registry(Path(tmp) / "data")
         try:
             publisher = Publisher(registry)
+            transport = LocalTransport(registry)  # a session per call, so each writer thread has its own
             latencies_ms: list[float] = []
             lock = threading.Lock()
 
             def register(item: tuple[int, bytes]) -> None:
                 n, content = item
-                statement, signature = publisher.signed(content, f"throughput original {n}")
+                request = publisher.signed(content, f"throughput original {n}")
                 start = time.perf_counter_ns()
-                with registry.session() as session:
-                    service.register(
-                        session=session, registry=registry, statement=statement, signature=signature, content=content
-                    )
+                transport.register(request, content)
                 elapsed = (time.perf_counter_ns() - start) / 1e6
                 with lock:
                     latencies_ms.append(elapsed)
