@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,45 +124,33 @@ class LocalTransport:
             with self.registry.session() as session:
                 yield session
 
-    def register(self, request: SignedStatement, content: bytes) -> views.RegistrationReceiptView:
-        from registry import service  # the HTTP-only client need not load the matching stack
-
+    def _call(self, operation: Callable[..., ViewT], **arguments: Any) -> ViewT:
         with self._session() as session:
-            return service.register(
-                session=session,
-                registry=self.registry,
-                statement=request.text,
-                signature=request.signature,
-                content=content,
-            )
+            return operation(session=session, registry=self.registry, **arguments)
+
+    # The service modules are imported on use: a client that only speaks HTTP need not load the matching stack.
+
+    def register(self, request: SignedStatement, content: bytes) -> views.RegistrationReceiptView:
+        from registry import service
+
+        return self._call(service.register, statement=request.text, signature=request.signature, content=content)
 
     def revoke_registration(self, request: SignedStatement) -> views.RevocationView:
         from registry import service
 
-        with self._session() as session:
-            return service.revoke_registration(
-                session=session, registry=self.registry, statement=request.text, signature=request.signature
-            )
+        return self._call(service.revoke_registration, statement=request.text, signature=request.signature)
 
     def rotate_key(self, request: SignedStatement, new_signature: str) -> views.PublisherView:
         from registry import publishers
 
-        with self._session() as session:
-            return publishers.rotate_key(
-                session=session,
-                registry=self.registry,
-                statement=request.text,
-                old_signature=request.signature,
-                new_signature=new_signature,
-            )
+        return self._call(
+            publishers.rotate_key, statement=request.text, old_signature=request.signature, new_signature=new_signature
+        )
 
     def revoke_key(self, request: SignedStatement) -> views.KeyRevocationView:
         from registry import publishers
 
-        with self._session() as session:
-            return publishers.revoke_key(
-                session=session, registry=self.registry, statement=request.text, signature=request.signature
-            )
+        return self._call(publishers.revoke_key, statement=request.text, signature=request.signature)
 
 
 class RegistryUnreachable(errors.NotReady):
