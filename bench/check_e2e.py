@@ -26,8 +26,6 @@ import argparse
 import cProfile
 import functools
 import gc
-import hashlib
-import json
 import multiprocessing
 import pstats
 import shutil
@@ -39,7 +37,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import interleaved, machine_info, percentile, print_table, rss_mb, summarize, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from api.client import LocalTransport, registration_statement, sign_statement
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, encode, load_photos
 from bench.derivatives_synthetic import procedural_image
 from fingerprint.compare import analysis
-from fingerprint.media import sniff_media_type
-from registry import matching, publishers, service, views
+from registry import matching, publishers, views
 from registry.keys import key_id, raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign
 
 RESULTS = Path(__file__).resolve().parent / "results" / "check_e2e.json"
 MAX_PIXELS = 50_000_000
@@ -161,30 +157,16 @@ class Signer:
         return cls(created.id, key)
 
     def register(self, registry: Registry, content: bytes, title: str) -> tuple[str, float]:
-        """Sign a statement as a publisher's client does and register `content`; seconds inside register()."""
-        statement = {
-            "type": "registration",
-            "publisher_id": self.publisher_id,
-            "key_id": key_id(raw_public_key(self.key)),
-            "content": {
-                "sha256": hashlib.sha256(content).hexdigest(),
-                "media_type": sniff_media_type(content),
-                "size": len(content),
-            },
-            "metadata": {"title": title},
-            "created_at": format_timestamp(datetime.now(UTC)),
-            "nonce": new_nonce(),
-        }
-        signature = sign(self.key, REGISTRATION_DOMAIN, statement)
+        """Sign a statement with the publisher's client and register `content`; seconds inside register()."""
+        statement = registration_statement(
+            publisher_id=self.publisher_id,
+            key_id=key_id(raw_public_key(self.key)),
+            content=content,
+            metadata={"title": title},
+        )
+        request = sign_statement(self.key, statement)
         start = time.perf_counter()
-        with registry.session() as session:
-            view = service.register(
-                session=session,
-                registry=registry,
-                statement=json.dumps(statement),
-                signature=signature,
-                content=content,
-            )
+        view = LocalTransport(registry).register(request, content)
         return view.id, time.perf_counter() - start
 
 

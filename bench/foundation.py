@@ -24,14 +24,12 @@ import argparse
 import gc
 import hashlib
 import io
-import json
 import math
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -50,15 +48,15 @@ from sklearn.datasets import load_sample_images
 from threatexchange.signal_type.pdq.pdq_hasher import pdq_from_bytes
 from threatexchange.signal_type.pdq.pdq_index import PDQIndex
 
+from api.client import LocalTransport, PublisherClient
 from fingerprint.algorithms import DHash, Pdq, PHash
 from fingerprint.hashes import HashValue
 from fingerprint.index import BinaryIndex, IndexHit
 from fingerprint.media import CanonicalImage, load_image, trim_borders
-from registry import matching, publishers, service, views
-from registry.keys import key_id, raw_public_key
+from registry import matching, publishers, views
+from registry.keys import raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign
 
 RESULTS = Path(__file__).resolve().parent / "results" / "foundation.json"
 MAX_PIXELS = 50_000_000
@@ -390,25 +388,9 @@ def bench_index(cfg: Config) -> dict[str, Any]:
 
 
 def register_original(registry: Registry, key: Ed25519PrivateKey, publisher_id: str, title: str, content: bytes) -> str:
-    """Sign a registration statement for `content` the way a publisher's client does, and register it."""
-    statement = {
-        "type": "registration",
-        "publisher_id": publisher_id,
-        "key_id": key_id(raw_public_key(key)),
-        "content": {"sha256": hashlib.sha256(content).hexdigest(), "media_type": "image/jpeg", "size": len(content)},
-        "metadata": {"title": title},
-        "created_at": format_timestamp(datetime.now(UTC)),
-        "nonce": new_nonce(),
-    }
-    with registry.session() as session:
-        view = service.register(
-            session=session,
-            registry=registry,
-            statement=json.dumps(statement),
-            signature=sign(key, REGISTRATION_DOMAIN, statement),
-            content=content,
-        )
-    return view.id
+    """Sign a registration statement for `content` with the publisher's client, and register it."""
+    client = PublisherClient(LocalTransport(registry), publisher_id=publisher_id, private_key=key)
+    return client.register(content, {"title": title}).id
 
 
 def open_registry(data_dir: Path) -> Registry:

@@ -22,11 +22,9 @@ os.environ["NUMEXPR_NUM_THREADS"] = "1"
 os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
 
 import argparse
-import base64
 import hashlib
 import io
 import itertools
-import json
 import random
 import resource
 import sqlite3
@@ -48,12 +46,13 @@ import cv2
 import faiss
 from _common import interleaved, machine_info, print_table, rss_mb, summarize, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fingerprint.image import fingerprint_image
 from PIL import Image
 from sqlalchemy import Select, and_, bindparam, event, func, insert, or_, text
 from sqlmodel import Session, col, select
 
-from registry import publishers, service
+from api.client import LocalTransport, new_statement, sign_statement
+from fingerprint.kinds.image import fingerprint_image
+from registry import publishers
 from registry.keys import key_id, raw_public_key
 from registry.log import merkle
 from registry.log import store as log
@@ -62,7 +61,7 @@ from registry.log.receipts import receipt_json, verify_receipt
 from registry.models import LogEntry, LogNode, Registration
 from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign, signing_payload
+from registry.statements import canonical_json, format_timestamp
 
 RESULTS = Path(__file__).resolve().parent / "results" / "transparency.json"
 PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -125,21 +124,22 @@ class BenchPublisher:
 
     def statement(self, n: int, sha256: str, size: int, now: datetime) -> dict[str, Any]:
         """A registration statement with the metadata a publishing system sends."""
-        return {
-            "type": "registration",
-            "publisher_id": self.id,
-            "key_id": key_id(self.public_key),
-            "content": {"sha256": sha256, "media_type": "image/jpeg", "size": size},
-            "metadata": {
-                "title": f"Harbour at dawn, frame {n}",
-                "creator": "Staff photographer",
-                "credit": "Benchmark Photo Desk",
-                "caption": CAPTION,
-                "captured_at": format_timestamp(now),
-            },
-            "created_at": format_timestamp(now),
-            "nonce": new_nonce(),
-        }
+        return new_statement(
+            {
+                "type": "registration",
+                "publisher_id": self.id,
+                "key_id": key_id(self.public_key),
+                "content": {"sha256": sha256, "media_type": "image/jpeg", "size": size},
+                "metadata": {
+                    "title": f"Harbour at dawn, frame {n}",
+                    "creator": "Staff photographer",
+                    "credit": "Benchmark Photo Desk",
+                    "caption": CAPTION,
+                    "captured_at": format_timestamp(now),
+                },
+                "created_at": format_timestamp(now),
+            }
+        )
 
 
 def create_publisher(registry: Registry) -> BenchPublisher:
@@ -162,9 +162,8 @@ def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> 
     its registration row (less the log index, known once appended)."""
     sha256 = hashlib.sha256(f"bench-content-{n}".encode()).hexdigest()
     size = 150_000 + n % 100_000
-    statement = publisher.statement(n, sha256, size, now)
-    payload = signing_payload(REGISTRATION_DOMAIN, statement)
-    signature = base64.b64encode(publisher.key.sign(payload)).decode()
+    request = sign_statement(publisher.key, publisher.statement(n, sha256, size, now))
+    statement, signature = request.statement, request.signature
     registration_id = publishers.new_id("reg")
     event = log.Event(
         "registration",
@@ -182,7 +181,7 @@ def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> 
         "id": registration_id,
         "publisher_id": publisher.id,
         "key_id": statement["key_id"],
-        "statement": payload[len(REGISTRATION_DOMAIN) :].decode(),
+        "statement": canonical_json(statement).decode(),
         "signature": signature,
         "content_sha256": sha256,
         "media_type": "image/jpeg",
@@ -268,14 +267,11 @@ def bench_register(registry: Registry, publisher: BenchPublisher, count: int) ->
         publisher.statement(n, hashlib.sha256(blob).hexdigest(), len(blob), datetime.now(UTC))
         for n, blob in enumerate(blobs)
     ]
-    signed = [(json.dumps(statement), sign(publisher.key, REGISTRATION_DOMAIN, statement)) for statement in statements]
+    signed = [sign_statement(publisher.key, statement) for statement in statements]
+    transport = LocalTransport(registry)
 
     def register(n: int) -> None:
-        statement, signature = signed[n]
-        with registry.session() as session:
-            service.register(
-                session=session, registry=registry, statement=statement, signature=signature, content=blobs[n]
-            )
+        transport.register(signed[n], blobs[n])
 
     register(count)
     cases: dict[str, Callable[[int], object]] = {

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 import socket
 import struct
@@ -26,12 +24,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
+from api.client import LocalTransport, PublisherClient, Transport, registration_statement, sign_statement
 from fingerprint.media import sniff_media_type
-from registry import publishers, service
+from registry import publishers
 from registry.keys import raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign
 
 # One thread per numeric library: CI has 2 cores and its timings are not what tests check.
 faiss.omp_set_num_threads(1)
@@ -106,6 +104,15 @@ def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, s
             process.wait()
 
 
+def wait_ready(client: httpx.Client) -> None:
+    """Wait for an app (FastAPI TestClient) that loads its index in the background to answer /readyz."""
+    for _ in range(200):
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError("registry never became ready")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", admin_token="test-admin-token-" + "x" * 32)
@@ -126,26 +133,24 @@ class PublisherHandle:
     private_key: Ed25519PrivateKey
     api_key: str
 
+    def client(self, transport: Transport, key: Ed25519PrivateKey | None = None) -> PublisherClient:
+        """This publisher's client over `transport`, signing with its key (or another, to test refusals)."""
+        return PublisherClient(transport, publisher_id=self.id, private_key=key or self.private_key)
+
     def statement(self, data: bytes, media_type: str | None = None, **overrides: Any) -> dict[str, Any]:
-        statement = {
-            "type": "registration",
-            "publisher_id": self.id,
-            "key_id": self.key_id,
-            "content": {
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "media_type": media_type or sniff_media_type(data) or "application/octet-stream",
-                "size": len(data),
-            },
-            "metadata": {"title": "test original"},
-            "created_at": format_timestamp(datetime.now(UTC)),
-            "nonce": new_nonce(),
-        }
-        statement.update(overrides)
-        return statement
+        """A fresh registration statement, with `overrides` replacing fields (bytes we cannot sniff still get one)."""
+        statement = registration_statement(
+            publisher_id=self.id,
+            key_id=self.key_id,
+            content=data,
+            metadata={"title": "test original"},
+            media_type=media_type or sniff_media_type(data) or "application/octet-stream",
+        )
+        return {**statement, **overrides}
 
     def signed(self, data: bytes, **overrides: Any) -> tuple[str, str]:
-        statement = self.statement(data, **overrides)
-        return json.dumps(statement), sign(self.private_key, REGISTRATION_DOMAIN, statement)
+        request = sign_statement(self.private_key, self.statement(data, **overrides))
+        return request.text, request.signature
 
 
 def make_publisher(registry: Registry, name: str, expires_at: datetime | None = None) -> PublisherHandle:
@@ -175,11 +180,9 @@ def publisher(registry: Registry) -> PublisherHandle:
 def register(registry: Registry, publisher: PublisherHandle) -> Callable[[bytes], str]:
     """Register `content` as `publisher` and return the registration id."""
 
+    client = publisher.client(LocalTransport(registry))
+
     def do(content: bytes) -> str:
-        statement, signature = publisher.signed(content)
-        with registry.session() as session:
-            return service.register(
-                session=session, registry=registry, statement=statement, signature=signature, content=content
-            ).id
+        return client.register(content, {"title": "test original"}).id
 
     return do

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,11 +13,13 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 from rich.console import Console
+from sqlmodel import Session
 
-from registry import errors
+from api.client import LocalTransport, PublisherClient
+from registry import errors, publishers
+from registry.keys import raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import DOMAINS, format_timestamp, new_nonce, sign
 
 # Exit statuses, in one place. 1 is "some files in a batch failed"; 2 is click's usage error.
 EXIT_BATCH_FAILURES = 1
@@ -110,16 +111,8 @@ def view_json(view: BaseModel) -> dict[str, Any]:
     return view.model_dump(mode="json")
 
 
-def new_statement(fields: dict[str, Any]) -> dict[str, Any]:
-    """`fields` plus a fresh `created_at` and `nonce`, as every signed request needs."""
-    return {**fields, "created_at": format_timestamp(datetime.now(UTC)), "nonce": new_nonce()}
-
-
-def sign_statement(private_key: Ed25519PrivateKey, statement: dict[str, Any]) -> str:
-    return sign(private_key, DOMAINS[statement["type"]], statement)
-
-
-def signed_request(private_key: Ed25519PrivateKey, fields: dict[str, Any]) -> tuple[str, str]:
-    """A fresh statement as JSON text, and its signature."""
-    statement = new_statement(fields)
-    return json.dumps(statement), sign_statement(private_key, statement)
+def local_client(registry: Registry, private_key: Ed25519PrivateKey, session: Session | None = None) -> PublisherClient:
+    """A client signing as the publisher whose current key this is, sending to `registry` in this process."""
+    with nullcontext(session) if session is not None else registry.session() as lookup:
+        publisher = publishers.publisher_for_key(session=lookup, public_key=raw_public_key(private_key))
+    return PublisherClient(LocalTransport(registry, session), publisher_id=publisher.id, private_key=private_key)

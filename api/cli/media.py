@@ -18,16 +18,15 @@ from api.cli.common import (
     app,
     emit_json,
     fail_cleanly,
+    local_client,
     open_registry,
     settings,
-    signed_request,
     stderr,
     stdout,
     view_json,
 )
-from fingerprint.media import sniff_media_type
-from registry import errors, matching, publishers, service
-from registry.keys import key_id, load_private_key, raw_public_key
+from registry import errors, matching, service
+from registry.keys import load_private_key
 from registry.log.receipts import receipt_json
 
 # Directories are searched for these; files named explicitly are always tried.
@@ -131,48 +130,30 @@ def register(
     """Sign and register originals with the publisher's key; each gets a receipt from the log."""
     with fail_cleanly():
         private_key = load_private_key(key)
-        public_key = raw_public_key(private_key)
         files = expand(paths)
         with open_registry(ctx, writes=True) as registry:
-            with registry.session() as session:
-                publisher_id = publishers.publisher_for_key(session=session, public_key=public_key).id
+            client = local_client(registry, private_key)
             metadata = {k: v for k, v in (("title", title), ("source_url", source_url)) if v is not None}
 
             def register_one(path: Path) -> dict[str, Any]:
                 content = path.read_bytes()
-                media_type = sniff_media_type(content)
-                if media_type is None:
-                    raise errors.UnsupportedMedia("not a supported image (JPEG, PNG, WebP, AVIF or HEIC)")
-                sha256 = hashlib.sha256(content).hexdigest()
-                statement, signature = signed_request(
-                    private_key,
-                    {
-                        "type": "registration",
-                        "publisher_id": publisher_id,
-                        "key_id": key_id(public_key),
-                        "content": {"sha256": sha256, "media_type": media_type, "size": len(content)},
-                        "metadata": metadata,
-                    },
-                )
-                with registry.session() as session:
-                    try:
-                        registration = service.register(
-                            session=session,
-                            registry=registry,
-                            statement=statement,
-                            signature=signature,
-                            content=content,
-                        )
-                    except errors.AlreadyRegistered as exc:
-                        existing = exc.details["registration_id"]
+                try:
+                    registration = client.register(content, metadata)
+                except errors.AlreadyRegistered as exc:
+                    existing = exc.details["registration_id"]
+                    with registry.session() as session:
                         receipt = service.registration_receipt(session=session, registration_id=existing)
-                        return {
-                            "registration_id": existing,
-                            "sha256": sha256,
-                            "receipt": receipt,
-                            "already_registered": True,
-                        }
-                return {"registration_id": registration.id, "sha256": sha256, "receipt": registration.receipt}
+                    return {
+                        "registration_id": existing,
+                        "sha256": hashlib.sha256(content).hexdigest(),
+                        "receipt": receipt,
+                        "already_registered": True,
+                    }
+                return {
+                    "registration_id": registration.id,
+                    "sha256": registration.content.sha256,
+                    "receipt": registration.receipt,
+                }
 
             code = run_batch(files, register_one, as_json=as_json, label="registering")
     raise typer.Exit(code)
@@ -254,22 +235,8 @@ def revoke(
     """Withdraw one of your registrations. It stays in the log; matches then say it was revoked."""
     with fail_cleanly():
         private_key = load_private_key(key)
-        public_key = raw_public_key(private_key)
-        with open_registry(ctx, writes=True) as registry, registry.session() as session:
-            publisher_id = publishers.publisher_for_key(session=session, public_key=public_key).id
-            statement, signature = signed_request(
-                private_key,
-                {
-                    "type": "content_revocation",
-                    "publisher_id": publisher_id,
-                    "key_id": key_id(public_key),
-                    "registration_id": registration_id,
-                    "reason": reason,
-                },
-            )
-            revocation = service.revoke_registration(
-                session=session, registry=registry, statement=statement, signature=signature
-            )
+        with open_registry(ctx, writes=True) as registry:
+            revocation = local_client(registry, private_key).revoke_registration(registration_id, reason)
     if as_json:
         emit_json(view_json(revocation))
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -13,18 +12,15 @@ from api.cli.common import (
     JsonOption,
     emit_json,
     fail_cleanly,
-    new_statement,
+    local_client,
     open_registry,
     publisher_app,
-    sign_statement,
-    signed_request,
     stderr,
     stdout,
     view_json,
 )
 from registry import publishers
-from registry.keys import generate_private_key, key_id, load_private_key, raw_public_key, save_private_key
-from registry.publishers import b64
+from registry.keys import generate_private_key, load_private_key, raw_public_key, save_private_key
 from registry.statements import format_timestamp, parse_timestamp
 
 ExpiresOption = Annotated[int, typer.Option(min=1, help="days until the verification lapses")]
@@ -104,23 +100,8 @@ def rotate_key(
         new_key = generate_private_key()
         save_private_key(new_key_out, new_key)
         try:
-            with open_registry(ctx, writes=True) as registry, registry.session() as session:
-                publisher_id = publishers.publisher_for_key(session=session, public_key=raw_public_key(old_key)).id
-                statement = new_statement(
-                    {
-                        "type": "key_rotation",
-                        "publisher_id": publisher_id,
-                        "old_key_id": key_id(raw_public_key(old_key)),
-                        "new_public_key": b64(raw_public_key(new_key)),
-                    }
-                )
-                view = publishers.rotate_key(
-                    session=session,
-                    registry=registry,
-                    statement=json.dumps(statement),
-                    old_signature=sign_statement(old_key, statement),
-                    new_signature=sign_statement(new_key, statement),
-                )
+            with open_registry(ctx, writes=True) as registry:
+                view = local_client(registry, old_key).rotate_key(new_key)
         except BaseException:
             new_key_out.unlink(missing_ok=True)
             raise
@@ -141,24 +122,15 @@ def revoke_key(
     """Report a retired key compromised since a moment: what it signed from then on is flagged."""
     with fail_cleanly():
         current = load_private_key(key)
-        since = format_timestamp(_timestamp(compromised_since))
-        with open_registry(ctx, writes=True) as registry, registry.session() as session:
-            publisher_id = publishers.publisher_for_key(session=session, public_key=raw_public_key(current)).id
-            statement, signature = signed_request(
-                current,
-                {
-                    "type": "key_revocation",
-                    "publisher_id": publisher_id,
-                    "key_id": key_id(raw_public_key(current)),
-                    "revoked_key_id": revoked_key_id,
-                    "compromised_since": since,
-                },
-            )
-            view = publishers.revoke_key(session=session, registry=registry, statement=statement, signature=signature)
+        since = _timestamp(compromised_since)
+        with open_registry(ctx, writes=True) as registry:
+            view = local_client(registry, current).revoke_key(revoked_key_id, since)
     if as_json:
         emit_json(view_json(view))
     else:
-        stdout.print(f"key {view.key_id} revoked, compromised since {since} (log entry {view.log_index})")
+        stdout.print(
+            f"key {view.key_id} revoked, compromised since {format_timestamp(since)} (log entry {view.log_index})"
+        )
 
 
 def _verification(method: str, evidence: str, expires_in_days: int) -> publishers.Verification:

@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import base64
-import json
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import encode, photo, photo_bytes, png_claiming
+from conftest import PublisherHandle, encode, photo, photo_bytes, png_claiming, wait_ready
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.app import create_app
+from api.client import new_statement, sign_statement
 from registry.keys import raw_public_key
 from registry.log import merkle
 from registry.log.note import Checkpoint, Verifier, open_note
 from registry.log.receipts import receipt_json, verify_receipt
 from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import DOMAINS, REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign
 
 ADMIN = {"Authorization": "Bearer test-admin-token-" + "x" * 32}
-
-
-def wait_ready(client: TestClient) -> None:
-    for _ in range(200):
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError("registry never became ready")
 
 
 @pytest.fixture
@@ -61,16 +50,14 @@ class Newsroom:
         self.client = client
 
     def upload(self, content: bytes, statement: dict[str, Any] | None = None, signature: str | None = None):  # type: ignore[no-untyped-def]
-        from conftest import PublisherHandle
-
+        """POST a registration and return the raw response (these tests read statuses and bodies)."""
         handle = PublisherHandle(self.id, self.key_id, self.key, self.api_key)
-        statement = statement or handle.statement(content)
-        signature = signature or sign(self.key, REGISTRATION_DOMAIN, statement)
+        request = sign_statement(self.key, statement or handle.statement(content))
         return self.client.post(
             "/v1/registrations",
             headers={"Authorization": f"Bearer {self.api_key}"},
             files={"file": ("original.jpg", content, "image/jpeg")},
-            data={"statement": json.dumps(statement), "signature": signature},
+            data={"statement": request.text, "signature": signature or request.signature},
         )
 
 
@@ -246,19 +233,9 @@ def test_log_endpoints_serve_verifiable_proofs(client: TestClient) -> None:
 def test_publisher_revokes_over_http(client: TestClient) -> None:
     newsroom = Newsroom(client)
     registration = newsroom.upload(photo_bytes("rocket")).json()
-    statement = {
-        "type": "content_revocation",
-        "publisher_id": newsroom.id,
-        "key_id": newsroom.key_id,
-        "registration_id": registration["id"],
-        "reason": "wrong file",
-        "created_at": format_timestamp(datetime.now(UTC)),
-        "nonce": new_nonce(),
-    }
-    body = {
-        "statement": json.dumps(statement),
-        "signature": sign(newsroom.key, DOMAINS["content_revocation"], statement),
-    }
+    fields = {"type": "content_revocation", "publisher_id": newsroom.id, "key_id": newsroom.key_id}
+    request = sign_statement(newsroom.key, new_statement({**fields, "registration_id": registration["id"]}))
+    body = {"statement": request.text, "signature": request.signature}
     auth = {"Authorization": f"Bearer {newsroom.api_key}"}
     wrong_url = client.post("/v1/registrations/reg_other/revoke", json=body, headers=auth)
     assert wrong_url.status_code == 422

@@ -14,8 +14,8 @@ import pytest
 from conftest import PROVREG, PublisherHandle, encode, photo, photo_bytes, running_server
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from api.client import HttpTransport
 from registry.keys import raw_public_key
-from registry.statements import REGISTRATION_DOMAIN, sign
 
 TOKEN = "server-test-admin-token-" + "y" * 32
 
@@ -42,16 +42,8 @@ def test_serve_register_check_then_cli_on_the_same_data(server: tuple[str, Path,
     assert created.status_code == 201, created.text
     publisher = PublisherHandle(created.json()["id"], created.json()["key_id"], key, created.json()["api_key"])
 
-    original = photo_bytes("astronaut")
-    statement = publisher.statement(original)
-    registered = httpx.post(
-        f"{base}/v1/registrations",
-        headers={"Authorization": f"Bearer {publisher.api_key}"},
-        files={"file": ("speech.jpg", original, "image/jpeg")},
-        data={"statement": json.dumps(statement), "signature": sign(key, REGISTRATION_DOMAIN, statement)},
-    )
-    assert registered.status_code == 201, registered.text
-    registration_id = registered.json()["id"]
+    with HttpTransport.connect(base, publisher.api_key) as transport:
+        registration_id = publisher.client(transport).register(photo_bytes("astronaut"), {"title": "Speech"}).id
 
     reupload = encode(photo("astronaut").resize((240, 240)), "JPEG", quality=35)
     checked = httpx.post(f"{base}/v1/check", files={"file": ("repost.jpg", reupload)})

@@ -11,17 +11,16 @@ import pytest
 from conftest import PHOTOS, PublisherHandle, encode, make_publisher, photo, photo_bytes
 from PIL import Image, ImageOps
 
+from api.client import LocalTransport, SignedStatement, sign_statement
 from registry import errors, matching, publishers, service
 from registry.runtime import Registry
-from registry.statements import REGISTRATION_DOMAIN, format_timestamp, sign
+from registry.statements import format_timestamp
 
 
-def _register(registry: Registry, publisher: PublisherHandle, content: bytes, **overrides):  # type: ignore[no-untyped-def]
-    statement, signature = publisher.signed(content, **overrides)
-    with registry.session() as session:
-        return service.register(
-            session=session, registry=registry, statement=statement, signature=signature, content=content
-        )
+def _register(registry: Registry, publisher: PublisherHandle, data: bytes, /, **overrides):  # type: ignore[no-untyped-def]
+    """Register `data` with a statement whose fields `overrides` replace, signed with the publisher's key."""
+    request = sign_statement(publisher.private_key, publisher.statement(data, **overrides))
+    return LocalTransport(registry).register(request, data)
 
 
 def _check(registry: Registry, content: bytes):  # type: ignore[no-untyped-def]
@@ -45,31 +44,22 @@ def test_registration_is_stored_signed_and_matchable(registry: Registry, publish
 
 def test_tampered_statement_is_rejected(registry: Registry, publisher: PublisherHandle) -> None:
     content = photo_bytes("rocket")
-    statement, signature = publisher.signed(content)
-    tampered = json.loads(statement)
-    tampered["metadata"]["title"] = "President announces surrender"
-    with registry.session() as session, pytest.raises(errors.InvalidSignature):
-        service.register(
-            session=session, registry=registry, statement=json.dumps(tampered), signature=signature, content=content
-        )
+    request = sign_statement(publisher.private_key, publisher.statement(content))
+    tampered = {**request.statement, "metadata": {"title": "President announces surrender"}}
+    with pytest.raises(errors.InvalidSignature):
+        LocalTransport(registry).register(SignedStatement(tampered, json.dumps(tampered), request.signature), content)
 
 
 def test_wrong_key_is_rejected(registry: Registry, publisher: PublisherHandle) -> None:
     other = make_publisher(registry, "Impostor")
     content = photo_bytes("rocket")
-    statement = publisher.statement(content)
-    signature = sign(other.private_key, REGISTRATION_DOMAIN, statement)  # right publisher named, wrong key used
-    with registry.session() as session, pytest.raises(errors.InvalidSignature):
-        service.register(
-            session=session, registry=registry, statement=json.dumps(statement), signature=signature, content=content
-        )
+    transport = LocalTransport(registry)
+    with pytest.raises(errors.InvalidSignature):  # right publisher named, wrong key used
+        transport.register(sign_statement(other.private_key, publisher.statement(content)), content)
     # naming another publisher's key in the statement does not help either
     statement = publisher.statement(content, key_id=other.key_id)
-    signature = sign(other.private_key, REGISTRATION_DOMAIN, statement)
-    with registry.session() as session, pytest.raises(errors.InvalidStatement, match="not a key of this publisher"):
-        service.register(
-            session=session, registry=registry, statement=json.dumps(statement), signature=signature, content=content
-        )
+    with pytest.raises(errors.InvalidStatement, match="not a key of this publisher"):
+        transport.register(sign_statement(other.private_key, statement), content)
 
 
 def test_reused_nonce_is_rejected(registry: Registry, publisher: PublisherHandle) -> None:
@@ -112,29 +102,20 @@ def test_api_key_of_another_publisher_is_forbidden(registry: Registry, publisher
 def test_inconsistent_statements_are_rejected(
     registry: Registry, publisher: PublisherHandle, overrides: dict, error: type, message: str
 ) -> None:
-    content = photo_bytes("rocket")
-    if "media_type" in overrides:
-        statement = publisher.statement(content, media_type=overrides["media_type"])
-    else:
-        statement = publisher.statement(content, **overrides)
-    signature = sign(publisher.private_key, REGISTRATION_DOMAIN, statement)
-    with registry.session() as session, pytest.raises(error, match=message):
-        service.register(
-            session=session, registry=registry, statement=json.dumps(statement), signature=signature, content=content
-        )
+    with pytest.raises(error, match=message):
+        _register(registry, publisher, photo_bytes("rocket"), **overrides)
 
 
 def test_expired_publisher_cannot_register(registry: Registry, publisher: PublisherHandle) -> None:
     later = datetime.now(UTC) + timedelta(days=31)
     content = photo_bytes("rocket")
-    statement = publisher.statement(content, created_at=format_timestamp(later))
-    signature = sign(publisher.private_key, REGISTRATION_DOMAIN, statement)
+    request = sign_statement(publisher.private_key, publisher.statement(content, created_at=format_timestamp(later)))
     with registry.session() as session, pytest.raises(errors.Forbidden, match="expired"):
         service.register(
             session=session,
             registry=registry,
-            statement=json.dumps(statement),
-            signature=signature,
+            statement=request.text,
+            signature=request.signature,
             content=content,
             now=later,
         )

@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from conftest import PublisherHandle, encode, make_publisher, photo, photo_bytes
@@ -16,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from api.client import LocalTransport, new_statement, sign_statement
 from registry import errors, matching, publishers, service
 from registry.keys import raw_public_key
 from registry.log import merkle
@@ -25,7 +25,7 @@ from registry.log.note import Checkpoint, Signer, Verifier, open_note
 from registry.log.receipts import receipt_json, verify_receipt
 from registry.runtime import Registry
 from registry.settings import Settings
-from registry.statements import DOMAINS, format_timestamp, new_nonce, sign
+from registry.statements import new_nonce
 
 
 def _register(  # type: ignore[no-untyped-def]
@@ -35,14 +35,15 @@ def _register(  # type: ignore[no-untyped-def]
     key: Ed25519PrivateKey | None = None,
     now: datetime | None = None,
 ):
+    """Register as `publisher`, signing with `key` (default its first key), at the registry's time `now`."""
     key = key or publisher.private_key
-    statement = publisher.statement(content, key_id=_key_id(key))
+    request = sign_statement(key, publisher.statement(content, key_id=_key_id(key)))
     with registry.session() as session:
         return service.register(
             session=session,
             registry=registry,
-            statement=json.dumps(statement),
-            signature=sign(key, DOMAINS["registration"], statement),
+            statement=request.text,
+            signature=request.signature,
             content=content,
             now=now,
         )
@@ -52,28 +53,8 @@ def _key_id(key: Ed25519PrivateKey) -> str:
     return hashlib.sha256(raw_public_key(key)).hexdigest()
 
 
-def _signed(key: Ed25519PrivateKey, **fields: Any) -> tuple[str, str]:
-    statement = {**fields, "created_at": format_timestamp(datetime.now(UTC)), "nonce": new_nonce()}
-    return json.dumps(statement), sign(key, DOMAINS[statement["type"]], statement)
-
-
 def _rotate(registry: Registry, publisher: PublisherHandle, old: Ed25519PrivateKey, new: Ed25519PrivateKey) -> None:
-    statement = {
-        "type": "key_rotation",
-        "publisher_id": publisher.id,
-        "old_key_id": _key_id(old),
-        "new_public_key": base64.b64encode(raw_public_key(new)).decode(),
-        "created_at": format_timestamp(datetime.now(UTC)),
-        "nonce": new_nonce(),
-    }
-    with registry.session() as session:
-        publishers.rotate_key(
-            session=session,
-            registry=registry,
-            statement=json.dumps(statement),
-            old_signature=sign(old, DOMAINS["key_rotation"], statement),
-            new_signature=sign(new, DOMAINS["key_rotation"], statement),
-        )
+    publisher.client(LocalTransport(registry), old).rotate_key(new)
 
 
 def _check(registry: Registry, content: bytes):  # type: ignore[no-untyped-def]
@@ -194,23 +175,20 @@ def test_log_key_rotation_overlap_then_retirement(registry: Registry, publisher:
 
 def test_publisher_key_rotation_needs_both_keys(registry: Registry, publisher: PublisherHandle) -> None:
     new = Ed25519PrivateKey.generate()
-    statement = {
-        "type": "key_rotation",
-        "publisher_id": publisher.id,
-        "old_key_id": publisher.key_id,
-        "new_public_key": base64.b64encode(raw_public_key(new)).decode(),
-        "created_at": format_timestamp(datetime.now(UTC)),
-        "nonce": new_nonce(),
-    }
-    old_signature = sign(publisher.private_key, DOMAINS["key_rotation"], statement)
-    with registry.session() as session, pytest.raises(errors.InvalidSignature):
-        publishers.rotate_key(
-            session=session,
-            registry=registry,
-            statement=json.dumps(statement),
-            old_signature=old_signature,
-            new_signature=old_signature,  # the new key never signed: no proof of possession
-        )
+    request = sign_statement(
+        publisher.private_key,
+        new_statement(
+            {
+                "type": "key_rotation",
+                "publisher_id": publisher.id,
+                "old_key_id": publisher.key_id,
+                "new_public_key": base64.b64encode(raw_public_key(new)).decode(),
+            }
+        ),
+    )
+    with pytest.raises(errors.InvalidSignature):
+        # the new key never signed: no proof of possession
+        LocalTransport(registry).rotate_key(request, new_signature=request.signature)
     _rotate(registry, publisher, publisher.private_key, new)
     with pytest.raises(errors.Forbidden, match="retired key"):
         _register(registry, publisher, photo_bytes("rocket"))
@@ -228,57 +206,25 @@ def test_key_revocation_flags_what_the_key_signed_after_compromise(
     _register(registry, publisher, late_content, now=now - timedelta(seconds=10))
     new = Ed25519PrivateKey.generate()
     _rotate(registry, publisher, publisher.private_key, new)
-    statement, signature = _signed(
-        new,
-        type="key_revocation",
-        publisher_id=publisher.id,
-        key_id=_key_id(new),
-        revoked_key_id=publisher.key_id,
-        compromised_since=format_timestamp(now - timedelta(seconds=60)),
-    )
-    with registry.session() as session:
-        revocation = publishers.revoke_key(session=session, registry=registry, statement=statement, signature=signature)
+    client = publisher.client(LocalTransport(registry), new)
+    revocation = client.revoke_key(publisher.key_id, now - timedelta(seconds=60))
     assert revocation.key_id == publisher.key_id
     assert _check(registry, late_content).matches[0].key_compromised  # registered after the compromise
     assert not _check(registry, photo_bytes("rocket")).matches[0].key_compromised  # before it
 
-    statement, signature = _signed(
-        new,
-        type="key_revocation",
-        publisher_id=publisher.id,
-        key_id=_key_id(new),
-        revoked_key_id=_key_id(new),
-        compromised_since=format_timestamp(now),
-    )
-    with registry.session() as session, pytest.raises(errors.InvalidRequest, match="rotate to a new key first"):
-        publishers.revoke_key(session=session, registry=registry, statement=statement, signature=signature)
+    with pytest.raises(errors.InvalidRequest, match="rotate to a new key first"):
+        client.revoke_key(_key_id(new), now)
 
 
 def test_content_revocation_is_reported_and_the_original_entry_still_proves(
     registry: Registry, publisher: PublisherHandle
 ) -> None:
     registration = _register(registry, publisher, photo_bytes("chelsea"))
-    statement, signature = _signed(
-        publisher.private_key,
-        type="content_revocation",
-        publisher_id=publisher.id,
-        key_id=publisher.key_id,
-        registration_id=registration.id,
-        reason="published in error",
-    )
     with registry.session() as session:
-        revocation = service.revoke_registration(
-            session=session, registry=registry, statement=statement, signature=signature
-        )
+        client = publisher.client(LocalTransport(registry, session))
+        revocation = client.revoke_registration(registration.id, "published in error")
         with pytest.raises(errors.Conflict, match="already revoked"):
-            statement2, signature2 = _signed(
-                publisher.private_key,
-                type="content_revocation",
-                publisher_id=publisher.id,
-                key_id=publisher.key_id,
-                registration_id=registration.id,
-            )
-            service.revoke_registration(session=session, registry=registry, statement=statement2, signature=signature2)
+            client.revoke_registration(registration.id)
         fresh = service.registration_receipt(session=session, registration_id=registration.id)
     match = _check(registry, photo_bytes("chelsea")).matches[0]
     assert match.revoked and match.revocation_log_index == revocation.log_index
@@ -289,15 +235,8 @@ def test_content_revocation_is_reported_and_the_original_entry_still_proves(
 def test_other_publishers_cannot_revoke(registry: Registry, publisher: PublisherHandle) -> None:
     registration = _register(registry, publisher, photo_bytes("chelsea"))
     other = make_publisher(registry, "Rival")
-    statement, signature = _signed(
-        other.private_key,
-        type="content_revocation",
-        publisher_id=other.id,
-        key_id=other.key_id,
-        registration_id=registration.id,
-    )
-    with registry.session() as session, pytest.raises(errors.NotFound):
-        service.revoke_registration(session=session, registry=registry, statement=statement, signature=signature)
+    with pytest.raises(errors.NotFound):
+        other.client(LocalTransport(registry)).revoke_registration(registration.id)
 
 
 def test_ended_verification_stops_registration(registry: Registry, publisher: PublisherHandle) -> None:
