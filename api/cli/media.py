@@ -245,7 +245,7 @@ def lookup(
     value: Annotated[str, typer.Argument(metavar="HEX", help="the hash value")],
     alg: Annotated[str, typer.Option("--alg", help="sha256, or a perceptual algorithm that 'provreg hash' prints")],
     max_distance: Annotated[int | None, typer.Option(help="default: the algorithm's match threshold")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="at most this many registrations (up to 1000)")] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many registrations")] = 100,
     as_json: JsonOption = False,
 ) -> None:
     """Registrations whose ALG hash is within MAX_DISTANCE of HEX ('provreg hash FILE' prints a file's)."""
