@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -58,6 +57,8 @@ class Options:
 def _print_version(value: bool) -> None:
     if not value:
         return
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         stdout.out(f"provreg {version(DISTRIBUTION)}", highlight=False)
     except PackageNotFoundError:
