@@ -159,8 +159,9 @@ class RegistryUnreachable(errors.NotReady):
     code = "unreachable"
 
 
-class UnexpectedResponse(errors.RegistryError):
-    """The HTTP registry answered with something that is not one of its documented responses."""
+class UnexpectedResponse(errors.NotReady):
+    """The HTTP registry answered with something that is not one of its documented responses: it is not serving
+    properly (a proxy's error page, a server error), so callers treat it as not ready."""
 
     code = "unexpected_response"
 

@@ -7,7 +7,7 @@ import binascii
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +15,7 @@ from api.cli.common import (
     JsonOption,
     app,
     emit_json,
+    existing_data_dir,
     fail_cleanly,
     log_key_app,
     open_registry,
@@ -23,11 +24,10 @@ from api.cli.common import (
     stdout,
     view_json,
 )
-from registry import transparency
-from registry.errors import InvalidRequest
-from registry.log.keyring import LogKeyring
-from registry.log.note import NoteError, Verifier
-from registry.log.receipts import verify_receipt
+
+if TYPE_CHECKING:
+    from registry.log.keyring import LogKeyring
+    from registry.log.note import Verifier
 
 
 @app.command()
@@ -48,6 +48,8 @@ def verify(
     Accepts a bare receipt or any JSON object carrying one under "receipt" (a `register --json` line, the
     API's 201 body).
     """
+    from registry.log.receipts import verify_receipt
+
     with fail_cleanly():
         text = sys.stdin.read() if str(receipt_file) == "-" else _read(receipt_file)
         text = _unwrap(text)
@@ -61,6 +63,7 @@ def verify(
         "origin": result.checkpoint.origin,
         "checkpoint_size": result.checkpoint.size,
         "publisher_key_id": result.publisher_key_id,
+        "publisher_key": result.entry.get("public_key") if result.publisher_key_id else None,
         "registration_id": result.entry.get("registration_id"),
     }
     if as_json:
@@ -72,14 +75,17 @@ def verify(
         f"its signed checkpoint of size {result.checkpoint.size}",
         highlight=False,
     )
-    if result.publisher_key_id and publisher_key is None:
+    if summary["publisher_key"] and publisher_key is None:
         stderr.print(
-            f"signed by publisher key {result.publisher_key_id}; pass --publisher-key to pin the key you expect",
+            f"signed by publisher key {summary['publisher_key']} (key id {result.publisher_key_id}); "
+            f"to pin the key you expect, pass --publisher-key {summary['publisher_key']}",
             highlight=False,
         )
 
 
 def _read(path: Path) -> str:
+    from registry.errors import InvalidRequest
+
     try:
         return path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
@@ -97,12 +103,16 @@ def _unwrap(text: str) -> str:
 
 
 def _verifiers(ctx: typer.Context, vkeys: list[str] | None) -> list[Verifier]:
+    from registry.errors import InvalidRequest
+    from registry.log.keyring import LogKeyring
+    from registry.log.note import NoteError, Verifier
+
     if vkeys:
         try:
             return [Verifier.from_vkey(vkey.strip()) for vkey in vkeys]
         except NoteError as exc:
             raise InvalidRequest(f"--vkey: {exc}") from None
-    keys_dir = settings(ctx).data_dir / "log-keys"
+    keys_dir = existing_data_dir(ctx, otherwise="pass the registry's verifier key with --vkey") / "log-keys"
     if not keys_dir.exists():
         raise InvalidRequest("pass the registry's verifier key with --vkey (GET /v1/log/key publishes it)")
     stderr.print(f"using the verifier keys of {keys_dir}", highlight=False)
@@ -110,6 +120,8 @@ def _verifiers(ctx: typer.Context, vkeys: list[str] | None) -> list[Verifier]:
 
 
 def _public_key(text: str) -> bytes:
+    from registry.errors import InvalidRequest
+
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -122,6 +134,9 @@ def _public_key(text: str) -> bytes:
 @app.command()
 def audit(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Recompute the log from its stored entries and check every node, checkpoint and registration against it."""
+    from api.cli.exits import EXIT_CODES
+    from registry import errors, transparency
+
     with fail_cleanly(), open_registry(ctx, writes=False) as registry, registry.session() as session:
         report = transparency.audit_log(session=session, registry=registry)
     if as_json:
@@ -132,12 +147,14 @@ def audit(ctx: typer.Context, as_json: JsonOption = False) -> None:
         for problem in report.problems:
             stderr.print(f"[red]✗[/red] {problem}", highlight=False)
     if not report.ok:
-        raise typer.Exit(10)
+        raise typer.Exit(EXIT_CODES[errors.LogTampered])
 
 
 @log_key_app.command("show")
 def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Print the registry's verifier keys (vkey form)."""
+    from registry import transparency
+
     with fail_cleanly():
         view = transparency.log_keys(keyring=_keyring(ctx))
     if as_json:
@@ -165,5 +182,8 @@ def retire(ctx: typer.Context, key: Annotated[str, typer.Argument(help="vkey or 
 
 
 def _keyring(ctx: typer.Context) -> LogKeyring:
+    from registry.log.keyring import LogKeyring
+
+    existing_data_dir(ctx)
     config = settings(ctx)
     return LogKeyring.open(config.data_dir / "log-keys", config.log_origin)

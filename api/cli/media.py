@@ -1,4 +1,4 @@
-"""Commands on media: register originals, check queries, look up hashes, revoke and prove registrations."""
+"""Commands on media: register originals, check queries, hash files, look up hashes, revoke and prove registrations."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ import logging
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from api.cli.common import (
-    EXIT_BATCH_FAILURES,
     JsonOption,
     app,
     emit_json,
@@ -25,13 +23,15 @@ from api.cli.common import (
     stdout,
     view_json,
 )
-from registry import errors, matching, service
-from registry.keys import load_private_key
-from registry.log.receipts import receipt_json
+
+if TYPE_CHECKING:
+    from registry.settings import Settings
 
 # Directories are searched for these; files named explicitly are always tried.
 MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif"}
-PathsArgument = Annotated[list[Path], typer.Argument(help="image files or directories (searched recursively)")]
+PathsArgument = Annotated[
+    list[Path], typer.Argument(metavar="PATH", help="image files or directories (searched recursively)")
+]
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -48,12 +48,31 @@ def expand(paths: list[Path]) -> list[Path]:
             )
         else:
             found.append(path)
+    if not found:
+        from registry.errors import InvalidRequest
+
+        raise InvalidRequest(f"no image files ({', '.join(sorted(MEDIA_SUFFIXES))}) under {', '.join(map(str, paths))}")
     return found
 
 
-def run_batch(files: list[Path], work: Callable[[Path], dict[str, Any]], *, as_json: bool, label: str) -> int:
-    """Run `work` per file; a failing file is reported with its reason and never stops the others."""
-    failures = 0
+def run_batch(
+    files: list[Path],
+    work: Callable[[Path], dict[str, Any]],
+    *,
+    as_json: bool,
+    label: str,
+    show: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """Run `work` per file; a failing file is reported with its reason and never stops the others.
+
+    Returns the batch's exit status (`exits.batch_exit_code`).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from api.cli.exits import EXIT_UNREADABLE, UNREADABLE_CODE, batch_exit_code, exit_code_for
+    from registry.errors import RegistryError
+
+    failures: list[int] = []
     show_progress = len(files) > 1 and not as_json and stderr.is_terminal
     progress = Progress(
         TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr, transient=True
@@ -63,28 +82,28 @@ def run_batch(files: list[Path], work: Callable[[Path], dict[str, Any]], *, as_j
         for path in files:
             try:
                 result = {"file": str(path), **work(path)}
-            except errors.RegistryError as exc:
-                failures += 1
+            except RegistryError as exc:
+                failures.append(exit_code_for(exc))
                 result = {"file": str(path), "error": {"code": exc.code, "message": exc.message}}
             except OSError as exc:
-                failures += 1
-                result = {"file": str(path), "error": {"code": "unreadable", "message": exc.strerror or str(exc)}}
+                failures.append(EXIT_UNREADABLE)
+                result = {"file": str(path), "error": {"code": UNREADABLE_CODE, "message": exc.strerror or str(exc)}}
             if as_json:
                 emit_json(result)
+            elif "error" in result:
+                stderr.print(f"[red]✗[/red] {path}: {result['error']['message']}", highlight=False)
             else:
-                _print_result(result)
+                (show or _print_result)(result)
             if task is not None:
                 progress.advance(task)
     if failures and not as_json:
-        stderr.print(f"[red]{failures} of {len(files)} file(s) failed[/red]")
-    return EXIT_BATCH_FAILURES if failures else 0
+        stderr.print(f"[red]{len(failures)} of {len(files)} file(s) failed[/red]")
+    return batch_exit_code(failures, len(files))
 
 
 def _print_result(result: dict[str, Any]) -> None:
     name = result["file"]
-    if "error" in result:
-        stderr.print(f"[red]✗[/red] {name}: {result['error']['message']}", highlight=False)
-    elif "verdict" in result:
+    if "verdict" in result:
         _print_check(name, result)
     else:
         note = " (already registered)" if result.get("already_registered") else ""
@@ -128,6 +147,9 @@ def register(
     as_json: JsonOption = False,
 ) -> None:
     """Sign and register originals with the publisher's key; each gets a receipt from the log."""
+    from registry import errors, service
+    from registry.keys import load_private_key
+
     with fail_cleanly():
         private_key = load_private_key(key)
         files = expand(paths)
@@ -175,6 +197,8 @@ def check(
     """Is each file a copy of a registered original, or a doctored version of one (and where was it changed)?"""
     if fast and visualize is not None:
         raise typer.BadParameter("--visualize needs the full analysis; drop --fast")
+    from registry import matching
+
     with fail_cleanly(), open_registry(ctx, writes=False) as registry:
 
         def check_one(path: Path) -> dict[str, Any]:
@@ -200,12 +224,14 @@ def check(
 def lookup(
     ctx: typer.Context,
     value: Annotated[str, typer.Argument(metavar="HEX", help="the hash value")],
-    alg: Annotated[str, typer.Option("--alg", help=f"one of {', '.join(matching.LOOKUP_ALGORITHMS)}")],
+    alg: Annotated[str, typer.Option("--alg", help="sha256, or a perceptual algorithm that 'provreg hash' prints")],
     max_distance: Annotated[int | None, typer.Option(help="default: the algorithm's match threshold")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=matching.MAX_LOOKUP_RESULTS)] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many registrations")] = 100,
     as_json: JsonOption = False,
 ) -> None:
-    """Registrations whose ALG hash is within MAX_DISTANCE of HEX."""
+    """Registrations whose ALG hash is within MAX_DISTANCE of HEX ('provreg hash FILE' prints a file's)."""
+    from registry import matching
+
     with fail_cleanly(), open_registry(ctx, writes=False) as registry, registry.session() as session:
         result = matching.lookup(
             session=session, registry=registry, alg=alg, value=value, max_distance=max_distance, limit=limit
@@ -233,6 +259,8 @@ def revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Withdraw one of your registrations. It stays in the log; matches then say it was revoked."""
+    from registry.keys import load_private_key
+
     with fail_cleanly():
         private_key = load_private_key(key)
         with open_registry(ctx, writes=True) as registry:
@@ -248,8 +276,95 @@ def receipt(
     ctx: typer.Context, registration_id: Annotated[str, typer.Argument(help="the registration to prove")]
 ) -> None:
     """Print a fresh receipt (against the latest checkpoint) that anyone can verify offline."""
+    from registry import service
+    from registry.log.receipts import receipt_json
+
     with fail_cleanly(), open_registry(ctx, writes=False) as registry, registry.session() as session:
         stdout.out(receipt_json(service.registration_receipt(session=session, registration_id=registration_id)))
+
+
+@app.command("hash")
+def hash_files(
+    ctx: typer.Context,
+    paths: PathsArgument,
+    alg: Annotated[
+        str | None, typer.Option("--alg", help="print only this hash, one line per file (for 'provreg lookup')")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print each file's SHA-256 and perceptual hashes, the values 'provreg lookup' searches for. Needs no registry."""
+    from fingerprint.algorithms import ALGORITHMS
+
+    if alg is not None and alg not in {"sha256", *ALGORITHMS}:
+        raise typer.BadParameter(f"--alg must be one of sha256, {', '.join(ALGORITHMS)}")
+    config = settings(ctx)
+
+    def show(result: dict[str, Any]) -> None:
+        if alg is not None:
+            stdout.out(result["hashes"][alg], highlight=False)
+            return
+        size = f"{result['width']}x{result['height']}"
+        stdout.print(f"{result['file']}  ({result['media_type']}, {size})", highlight=False)
+        for name, value in result["hashes"].items():
+            stdout.print(f"  {name:<8}{value}", highlight=False)
+
+    with fail_cleanly():
+        files = expand(paths)
+        code = run_batch(
+            files, lambda path: file_hashes(path.read_bytes(), config), as_json=as_json, label="hashing", show=show
+        )
+    raise typer.Exit(code)
+
+
+def file_hashes(content: bytes, config: Settings) -> dict[str, Any]:
+    """A file's hashes by the name `lookup --alg` takes, plus what was decoded; no registry involved."""
+    from registry.media import decode
+
+    decoded = decode(content, config)
+    fp = decoded.kind.reference(
+        decoded.media, sha256=hashlib.sha256(content).hexdigest(), size=len(content), local=False
+    )
+    hashes = {"sha256": fp.sha256} | {alg: record.value.hex() for alg, record in fp.primary().items()}
+    return {"media_type": fp.media_type, "width": fp.facts["width"], "height": fp.facts["height"], "hashes": hashes}
+
+
+@app.command()
+def reindex(
+    ctx: typer.Context,
+    alg: Annotated[
+        list[str] | None, typer.Option("--alg", help="only this algorithm (repeatable); default: every algorithm")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compute hashes of algorithms added since originals were registered (resumable, safe to rerun)."""
+    from rich.progress import Progress
+
+    from registry import reindex as backfill
+
+    with (
+        fail_cleanly(),
+        open_registry(ctx, writes=True) as registry,
+        registry.session() as session,
+        Progress(console=stderr, transient=True, disable=as_json) as progress,
+    ):
+        task = progress.add_task("reindexing", total=None)
+        report = backfill.reindex(
+            session=session,
+            registry=registry,
+            algorithms=alg or None,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    if as_json:
+        emit_json(view_json(report))
+    else:
+        stdout.print(
+            f"{', '.join(report.algorithms)}: {report.hashes_added} hashes added for {report.registrations} "
+            f"registrations, {len(report.failed)} failed",
+            highlight=False,
+        )
+        for failure in report.failed:
+            stderr.print(f"  {failure.registration_id}: {failure.reason}", highlight=False)
+    raise typer.Exit(1 if report.failed else 0)
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,9 +19,9 @@ from api.cli.common import (
     stdout,
     view_json,
 )
-from registry import publishers
-from registry.keys import generate_private_key, load_private_key, raw_public_key, save_private_key
-from registry.statements import format_timestamp, parse_timestamp
+
+if TYPE_CHECKING:
+    from registry.publishers import Verification
 
 ExpiresOption = Annotated[int, typer.Option(min=1, help="days until the verification lapses")]
 
@@ -36,12 +36,18 @@ def create(
     evidence: Annotated[str, typer.Option(help="what was checked, for auditors")] = "",
     as_json: JsonOption = False,
 ) -> None:
-    """Create and verify a publisher; write its private key to KEY_OUT and print the publisher id."""
+    """Create and verify a publisher; write its private key to KEY_OUT and print the publisher id.
+
+    Creates the data directory if it does not exist yet.
+    """
+    from registry import publishers
+    from registry.keys import generate_private_key, raw_public_key, save_private_key
+
     with fail_cleanly():
         key = generate_private_key()
         save_private_key(key_out, key)  # first: a publisher whose key was never written would be unusable
         try:
-            with open_registry(ctx, writes=True) as registry, registry.session() as session:
+            with open_registry(ctx, writes=True, create=True) as registry, registry.session() as session:
                 created = publishers.create_publisher(
                     session=session,
                     registry=registry,
@@ -73,6 +79,8 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Renew (or, with --end, withdraw) a publisher's verification. Logged."""
+    from registry import publishers
+
     with fail_cleanly(), open_registry(ctx, writes=True) as registry, registry.session() as session:
         verification = _verification(method, evidence, expires_in_days)
         if end:
@@ -95,6 +103,8 @@ def rotate_key(
     as_json: JsonOption = False,
 ) -> None:
     """Make a new key current; both keys sign the rotation. The old key file can then be archived."""
+    from registry.keys import generate_private_key, load_private_key, save_private_key
+
     with fail_cleanly():
         old_key = load_private_key(key)
         new_key = generate_private_key()
@@ -120,6 +130,8 @@ def revoke_key(
     as_json: JsonOption = False,
 ) -> None:
     """Report a retired key compromised since a moment: what it signed from then on is flagged."""
+    from registry.keys import load_private_key
+
     with fail_cleanly():
         current = load_private_key(key)
         since = _timestamp(compromised_since)
@@ -128,13 +140,13 @@ def revoke_key(
     if as_json:
         emit_json(view_json(view))
     else:
-        stdout.print(
-            f"key {view.key_id} revoked, compromised since {format_timestamp(since)} (log entry {view.log_index})"
-        )
+        stdout.print(f"key {view.key_id} revoked, compromised since {since} (log entry {view.log_index})")
 
 
-def _verification(method: str, evidence: str, expires_in_days: int) -> publishers.Verification:
-    return publishers.Verification(
+def _verification(method: str, evidence: str, expires_in_days: int) -> Verification:
+    from registry.publishers import Verification
+
+    return Verification(
         method=method,
         evidence=evidence,
         verified_by="provreg CLI (local operator)",
@@ -143,6 +155,8 @@ def _verification(method: str, evidence: str, expires_in_days: int) -> publisher
 
 
 def _timestamp(text: str) -> datetime:
+    from registry.statements import parse_timestamp
+
     try:
         return parse_timestamp(text)
     except ValueError as exc:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import sqlite3
 import stat
+import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 
+import click
 import pytest
-from conftest import PHOTOS, encode, photo, photo_bytes
+import typer
+from conftest import PHOTOS, PROVREG, encode, photo, photo_bytes
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from api.cli import app
+from api.cli.exits import batch_exit_code
 
 runner = CliRunner()
 
@@ -215,3 +224,163 @@ def test_check_visualize_writes_the_picture(key: Path, data_dir: Path, originals
     assert json_lines(out)[0]["pictures"] == [str(pictures[0])]
     code, _, _ = provreg(data_dir, "check", str(query), "--visualize", str(out_dir), "--fast")
     assert code == 2
+
+
+READING_COMMANDS = [
+    ("check", "{photo}"),
+    ("lookup", "--alg", "sha256", "0" * 64),
+    ("receipt", "reg_0123456789abcdef0123"),
+    ("audit",),
+    ("register", "{photo}", "--key", "{key}"),
+    ("revoke", "reg_0123456789abcdef0123", "--key", "{key}"),
+    ("publisher", "verify", "pub_0123456789abcdef0123"),
+    ("log-key", "show"),
+    ("log-key", "rotate"),
+]
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS, ids=lambda command: " ".join(command[:2]))
+def test_commands_refuse_a_missing_data_directory(command: tuple[str, ...], tmp_path: Path) -> None:
+    query = tmp_path / "query.jpg"
+    query.write_bytes(photo_bytes("coffee"))
+    key = tmp_path / "some.pem"
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from registry.keys import save_private_key
+
+    save_private_key(key, Ed25519PrivateKey.generate())
+    missing = tmp_path / "not-here"
+    code, out, err = provreg(missing, *(arg.format(photo=query, key=key) for arg in command))
+    assert code == 8, (out, err)
+    assert "--data-dir" in err and "PROVREG_DATA_DIR" in err and str(missing.absolute()) in err
+    assert not missing.exists()
+
+
+def test_init_creates_the_registry_that_reads_then_use(tmp_path: Path) -> None:
+    data_dir, query = tmp_path / "fresh", tmp_path / "query.jpg"
+    query.write_bytes(photo_bytes("coffee"))
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text("{}")
+    code, _, err = provreg(data_dir, "verify", str(receipt))  # no --vkey: it would read the registry's keys
+    assert code == 8 and "--vkey" in err and not data_dir.exists()
+
+    code, out, err = provreg(data_dir, "init")
+    assert code == 0 and "Created an empty registry" in err
+    vkey = out.strip()
+    code, out, _ = provreg(data_dir, "init", "--json")
+    assert code == 0 and json_lines(out)[0]["created"] is False and json_lines(out)[0]["keys"][0]["vkey"] == vkey
+    code, out, _ = provreg(data_dir, "check", str(query))
+    assert code == 0 and out.startswith("unregistered")
+
+
+def test_help_and_version_import_nothing_heavy() -> None:
+    """Fast start-up, checked by what is imported rather than by timing: the heavy modules load inside commands."""
+    heavy = ("sqlalchemy", "sqlmodel", "faiss", "cv2", "numpy", "torch", "PIL", "registry", "fingerprint")
+    script = (
+        "import sys\nfrom api.cli import main\nsys.argv = ['provreg', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', ' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    )
+    for args in (["--help"], ["--version"], ["check", "--help"], ["publisher", "--help"]):
+        result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        loaded = set(result.stdout.rsplit("LOADED", 1)[1].split())
+        assert not loaded & set(heavy), (args, loaded & set(heavy))
+    assert (
+        f"provreg {version('provenance-registry')}"
+        in subprocess.run([PROVREG, "--version"], capture_output=True, text=True, timeout=120).stdout
+    )
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, (*prefix, name)))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def test_boolean_options_render_as_flags_in_help() -> None:
+    commands = _commands(typer.main.get_command(app))
+    assert ("hash",) in commands and ("init",) in commands
+    for command in commands:
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, command
+        assert "<bool>" not in result.stdout and "--no-" not in result.stdout, (command, result.stdout)
+    check_help = runner.invoke(app, ["check", "--help"]).stdout
+    assert re.search(r"^\s+--json\s+machine-readable JSON", check_help, re.M), check_help
+    assert re.search(r"^\s+--fast\s+global hashes only", check_help, re.M), check_help
+
+
+def test_a_single_failing_file_exits_with_its_own_status(key: Path, data_dir: Path, tmp_path: Path) -> None:
+    text = tmp_path / "readme.txt"
+    text.write_text("hello")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(photo_bytes("coffee")[:2000])
+    for command in (["check"], ["hash"], ["register", "--key", str(key)]):
+        code, _, err = provreg(data_dir, *command, str(text))
+        assert code == 3 and "readme.txt" in err, (command, err)
+        code, _, _ = provreg(data_dir, *command, str(tmp_path / "missing.jpg"), str(broken))
+        assert code == 3, command  # every file failed, all as invalid input
+    code, _, err = provreg(data_dir, "check", str(tmp_path / "empty-folder-that-is-missing"))
+    assert code == 3
+    (tmp_path / "empty").mkdir()
+    code, _, err = provreg(data_dir, "check", str(tmp_path / "empty"))
+    assert code == 3 and "no image files" in err
+
+
+def test_batch_exit_rule() -> None:
+    assert batch_exit_code([], 2) == 0
+    assert batch_exit_code([3], 1) == 3
+    assert batch_exit_code([5, 5], 2) == 5
+    assert batch_exit_code([3], 2) == 1  # some succeeded
+    assert batch_exit_code([3, 5], 2) == 1  # all failed, for different reasons
+
+
+def test_verify_prints_the_publisher_key_as_publisher_key_takes_it(
+    key: Path, data_dir: Path, originals: Path, tmp_path: Path
+) -> None:
+    code, out, _ = provreg(data_dir, "register", str(originals / "coffee.jpg"), "--key", str(key), "--json")
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(out)
+    code, _, err = provreg(data_dir, "verify", str(receipt))
+    assert code == 0, err
+    printed = re.search(r"--publisher-key (\S+)", err)
+    assert printed, err
+    code, out, err = provreg(data_dir, "verify", str(receipt), "--publisher-key", printed.group(1), "--json")
+    assert code == 0, err
+    assert json_lines(out)[0]["publisher_key"] == printed.group(1)
+    other = base64.b64encode(bytes(32)).decode()
+    code, _, err = provreg(data_dir, "verify", str(receipt), "--publisher-key", other)
+    assert code == 9 and "different key" in err
+
+
+def test_hash_prints_what_lookup_finds(key: Path, data_dir: Path, originals: Path, tmp_path: Path) -> None:
+    original = originals / "coffee.jpg"
+    nowhere = tmp_path / "no-registry"
+    code, out, err = provreg(nowhere, "hash", str(original), "--json")
+    assert code == 0, err
+    assert not nowhere.exists()  # hashing needs no registry
+    line = json_lines(out)[0]
+    assert set(line["hashes"]) == {"sha256", "pdq", "phash", "dhash"}
+    assert line["hashes"]["sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
+    assert line["media_type"] == "image/jpeg"
+    code, out, _ = provreg(nowhere, "hash", str(original))
+    assert code == 0 and all(f"{alg:<8}{value}" in out for alg, value in line["hashes"].items())
+
+    code, out, _ = provreg(data_dir, "register", str(original), "--key", str(key), "--json")
+    registration_id = json_lines(out)[0]["registration_id"]
+    repost = tmp_path / "repost.jpg"
+    repost.write_bytes(encode(photo("coffee").resize((200, 150)), "JPEG", quality=40))
+    for alg in ("pdq", "phash", "dhash", "sha256"):
+        code, value, err = provreg(nowhere, "hash", str(original), "--alg", alg)
+        assert code == 0 and value.strip() == line["hashes"][alg], err
+        code, out, _ = provreg(data_dir, "lookup", "--alg", alg, value.strip(), "--json")
+        assert code == 0 and json_lines(out)[0]["matches"][0]["registration_id"] == registration_id
+    code, value, _ = provreg(nowhere, "hash", str(repost), "--alg", "pdq")
+    code, out, _ = provreg(data_dir, "lookup", "--alg", "pdq", value.strip())
+    assert code == 0 and out.startswith(registration_id)
+    code, _, err = provreg(nowhere, "hash", str(original), "--alg", "md5")
+    assert code == 2 and "must be one of sha256, dhash, pdq, phash" in err
