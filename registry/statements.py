@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from registry.errors import InvalidSignature, InvalidStatement
-from registry.keys import public_key_from_raw
+from registry.keys import check_signature, public_key_from_raw
 
 REGISTRATION_DOMAIN = b"provreg/registration/v1\n"
 MAX_STATEMENT_BYTES = 64 * 1024
@@ -204,8 +204,10 @@ def verify(public_key: bytes, domain: bytes, obj: dict[str, Any], signature: str
         raw_signature = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidSignature("signature is not valid base64") from None
-    if len(raw_signature) != 64:
-        raise InvalidSignature(f"an Ed25519 signature is 64 bytes, got {len(raw_signature)}")
+    try:
+        check_signature(raw_signature)
+    except ValueError as exc:
+        raise InvalidSignature(str(exc)) from None
     try:
         public_key_from_raw(public_key).verify(raw_signature, signing_payload(domain, obj))
     except _BadSignature:
