@@ -34,6 +34,7 @@ from registry.models import ApiKey, KeyRevocation, Publisher, PublisherKey, Used
 from registry.runtime import Registry
 from registry.statements import (
     DOMAINS,
+    DocumentLimits,
     KeyRevocationStatement,
     KeyRotationStatement,
     StatementT,
@@ -275,7 +276,7 @@ def authorise_statement(
     directory is the authority); it must be the publisher the statement names. `key_field` names the statement
     field that says which key signed it.
     """
-    claim, signed = parse_statement(statement, model)
+    claim, signed = parse_statement(statement, model, DocumentLimits.from_settings(registry.settings))
     publisher_id = claim.publisher_id
     if caller is not None and caller.id != publisher_id:
         raise Forbidden(f"this API key belongs to {caller.id}, but the statement is for {publisher_id}")

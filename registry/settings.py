@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     picture_ttl_seconds: int = Field(default=600, gt=0, description="how long a check's comparison pictures are kept")
     statement_max_age_seconds: int = Field(default=600, gt=0, description="how old created_at may be")
     statement_max_skew_seconds: int = Field(default=120, ge=0, description="how far in the future it may be")
+    # Signed documents are logged for ever, so they are bounded before anything is stored (registry.statements).
+    statement_max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    statement_max_depth: int = Field(
+        default=32, ge=3, le=128, description="nesting levels; responses add a few and serialisers stop near 255"
+    )
+    statement_max_object_keys: int = Field(default=256, ge=16, description="keys in any one object")
+    statement_max_keys: int = Field(default=2048, ge=16, description="keys in all objects together")
+    statement_max_string_length: int = Field(default=8192, ge=128, description="characters in any one string")
+    statement_max_array_length: int = Field(default=1024, ge=1, description="elements in any one array")
+    statement_max_integer_digits: int = Field(
+        default=16, ge=1, le=16, description="canonical JSON carries integers up to 2**53, 16 digits"
+    )
 
     @model_validator(mode="after")
     def _policy_is_consistent(self) -> Settings:

@@ -12,8 +12,10 @@ import binascii
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, get_args
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature as _BadSignature
@@ -21,10 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from registry.errors import InvalidSignature, InvalidStatement
-from registry.keys import public_key_from_raw
+from registry.keys import check_signature, public_key_from_raw
+
+if TYPE_CHECKING:
+    from registry.settings import Settings
 
 REGISTRATION_DOMAIN = b"provreg/registration/v1\n"
-MAX_STATEMENT_BYTES = 64 * 1024
 # RFC 8785 serialises numbers as IEEE doubles: larger integers would not round-trip exactly.
 _MAX_SAFE_INTEGER = 2**53 - 1
 _KEY_ID = r"^[0-9a-f]{64}$"
@@ -134,49 +138,148 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 
 
-def parse_strict_json(raw: bytes | str) -> dict[str, Any]:
-    """Parse a signed object, refusing what canonical JSON cannot carry unambiguously.
+@dataclass(frozen=True, slots=True)
+class DocumentLimits:
+    """How big a signed JSON document may be, checked while it is parsed and before anything is stored.
+
+    Whatever passes is logged for ever, so every reader (the API's serialiser, `provreg audit`, offline
+    verifiers) must be able to render it: these bounds keep that true. Defaults are the `PROVREG_STATEMENT_*`
+    settings' defaults.
+    """
+
+    max_bytes: int = 64 * 1024
+    max_depth: int = 32
+    max_object_keys: int = 256
+    max_keys: int = 2048
+    max_string_length: int = 8192
+    max_array_length: int = 1024
+    max_integer_digits: int = 16
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DocumentLimits:
+        return cls(**{name: getattr(settings, f"statement_{name}") for name in cls.__dataclass_fields__})
+
+    def enclosing(self) -> DocumentLimits:
+        """Limits for a document that wraps one statement (a receipt: entry fields, a tlog-proof, maybe written
+        with every non-ASCII character escaped), so that whatever the registry accepted also verifies offline."""
+        return DocumentLimits(
+            max_bytes=3 * self.max_bytes + 64 * 1024,
+            max_depth=self.max_depth + 2,
+            max_object_keys=max(self.max_object_keys, 32),
+            max_keys=self.max_keys + 64,
+            max_string_length=max(self.max_string_length, 64 * 1024),
+            max_array_length=self.max_array_length,
+            max_integer_digits=self.max_integer_digits,
+        )
+
+    def exceeded(self, what: str, found: str, name: str) -> InvalidStatement:
+        """The error for one limit, naming it and the setting that raises it."""
+        limit = getattr(self, name)
+        return InvalidStatement(
+            f"{what} {found}; the limit is {limit} (PROVREG_STATEMENT_{name.upper()})", limit=name, limit_value=limit
+        )
+
+
+# A string token from its opening quote to its closing one, or to the end of the text when it never closes:
+# it always matches, so stripping strings stays linear however many quotes and backslashes a document has.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"{": 1, "[": 1, "}": -1, "]": -1}
+
+
+def _check_before_parsing(text: str, limits: DocumentLimits, what: str) -> None:
+    """Depth and number length, from the text with its strings removed: what `json.loads` itself cannot survive.
+
+    Its parser recurses once per level (a deep document raises RecursionError) and a 5,000-digit number is a
+    ValueError (Python's int-string limit). Every step here is a regular expression or a C-level fold.
+    """
+    skeleton = _STRING.sub('""', text)
+    digits = limits.max_integer_digits
+    if re.search(f"[0-9]{{{digits + 1},}}", skeleton):
+        raise limits.exceeded(what, "has a number with more digits", "max_integer_digits")
+    brackets = _NOT_BRACKETS.sub("", skeleton)
+    if brackets and max(accumulate(map(_DEPTH_STEP.__getitem__, brackets))) > limits.max_depth:
+        raise limits.exceeded(what, "nests objects and arrays deeper", "max_depth")
+
+
+def _check_after_parsing(obj: Any, limits: DocumentLimits, what: str) -> None:
+    """Key counts, string and array lengths, over the parsed value with an explicit stack (no recursion)."""
+    keys = 0
+    pending = [obj]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            keys += len(value)
+            if len(value) > limits.max_object_keys:
+                raise limits.exceeded(what, "has an object with more keys", "max_object_keys")
+            if keys > limits.max_keys:
+                raise limits.exceeded(what, "has more keys in all", "max_keys")
+            if max(map(len, value), default=0) > limits.max_string_length:
+                raise limits.exceeded(what, "has a longer key", "max_string_length")
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            if len(value) > limits.max_array_length:
+                raise limits.exceeded(what, "has an array with more elements", "max_array_length")
+            pending.extend(value)
+        elif isinstance(value, str) and len(value) > limits.max_string_length:
+            raise limits.exceeded(what, "has a longer string", "max_string_length")
+
+
+def parse_strict_json(
+    raw: bytes | str, limits: DocumentLimits = DocumentLimits(), *, what: str = "statement"
+) -> dict[str, Any]:
+    """Parse a signed object, refusing what canonical JSON cannot carry unambiguously, or what exceeds `limits`.
 
     Floats, NaN/Infinity, duplicate keys and integers beyond 2**53 are rejected rather than normalised: a
-    signature must cover exactly one meaning.
+    signature must cover exactly one meaning. The text must be UTF-8 (RFC 8259).
     """
-    if len(raw) > MAX_STATEMENT_BYTES:
-        raise InvalidStatement(f"statement is larger than {MAX_STATEMENT_BYTES} bytes")
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > limits.max_bytes:
+        raise limits.exceeded(what, f"is {size} bytes long", "max_bytes")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise InvalidStatement(f"{what} is not valid UTF-8: {exc}") from None
+    _check_before_parsing(text, limits, what)
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        if len(keys) != len(set(keys)):
-            duplicate = next(key for key in keys if keys.count(key) > 1)
-            raise InvalidStatement(f"duplicate key {duplicate!r} in statement")
-        return dict(pairs)
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+            raise InvalidStatement(f"duplicate key {duplicate[:100]!r} in {what}")
+        return obj
 
     def no_float(token: str) -> Any:
-        raise InvalidStatement(f"floating-point number {token} in statement; use strings or integers")
+        raise InvalidStatement(f"floating-point number {token[:40]} in {what}; use strings or integers")
 
     def checked_int(token: str) -> int:
-        value = int(token)
+        value = int(token)  # safe: _check_before_parsing bounded its digits
         if abs(value) > _MAX_SAFE_INTEGER:
             raise InvalidStatement(f"integer {token} is too large for canonical JSON")
         return value
 
     try:
         obj = json.loads(
-            raw,
+            text,
             object_pairs_hook=no_duplicates,
             parse_float=no_float,
             parse_int=checked_int,
             parse_constant=no_float,
         )
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidStatement(f"statement is not valid JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidStatement(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
-        raise InvalidStatement("statement must be a JSON object")
+        raise InvalidStatement(f"{what} must be a JSON object")
+    _check_after_parsing(obj, limits, what)
     return obj
 
 
-def parse_statement(raw: bytes | str, model: type[StatementT]) -> tuple[StatementT, dict[str, Any]]:
+def parse_statement(
+    raw: bytes | str, model: type[StatementT], limits: DocumentLimits = DocumentLimits()
+) -> tuple[StatementT, dict[str, Any]]:
     """The validated statement and the exact object that was signed."""
-    obj = parse_strict_json(raw)
+    obj = parse_strict_json(raw, limits)
     try:
         return model.model_validate(obj), obj
     except ValidationError as exc:
@@ -204,8 +307,10 @@ def verify(public_key: bytes, domain: bytes, obj: dict[str, Any], signature: str
         raw_signature = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidSignature("signature is not valid base64") from None
-    if len(raw_signature) != 64:
-        raise InvalidSignature(f"an Ed25519 signature is 64 bytes, got {len(raw_signature)}")
+    try:
+        check_signature(raw_signature)
+    except ValueError as exc:
+        raise InvalidSignature(str(exc)) from None
     try:
         public_key_from_raw(public_key).verify(raw_signature, signing_payload(domain, obj))
     except _BadSignature:

@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from registry.keys import check_public_key, check_signature
 from registry.log import merkle
 
 ALG_ED25519 = 0x01
@@ -107,8 +108,10 @@ class Verifier:
 
     def __post_init__(self) -> None:
         _check_key_name(self.name)
-        if len(self.public_key) != 32:
-            raise NoteError(f"an Ed25519 public key is 32 bytes, got {len(self.public_key)}")
+        try:
+            check_public_key(self.public_key)
+        except ValueError as exc:
+            raise NoteError(f"verifier key {self.name}: {exc}") from None
         object.__setattr__(self, "key_id", _key_id(self.name, self.public_key))
         object.__setattr__(self, "_key", Ed25519PublicKey.from_public_bytes(self.public_key))
 
@@ -133,9 +136,11 @@ class Verifier:
         return f"{self.name}+{self.key_id.hex()}+{_b64encode(bytes([ALG_ED25519]) + self.public_key)}"
 
     def verifies(self, text: str, signature: bytes) -> bool:
+        """Whether `signature` is the one canonical signature of `text` by this key."""
         try:
+            check_signature(signature)
             self._key.verify(signature, text.encode())
-        except InvalidSignature:
+        except (ValueError, InvalidSignature):
             return False
         return True
 

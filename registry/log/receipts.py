@@ -23,9 +23,10 @@ from typing import Any
 from registry.errors import RegistryError, VerificationFailed
 from registry.log import merkle
 from registry.log.note import Checkpoint, NoteError, Verifier, open_note, parse_tlog_proof
-from registry.statements import DOMAINS, canonical_json, parse_strict_json, verify
+from registry.statements import DOMAINS, DocumentLimits, canonical_json, parse_strict_json, verify
 
 RECEIPT_FIELDS = {"log_index", "entry", "proof"}
+RECEIPT_LIMITS = DocumentLimits().enclosing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +39,20 @@ class VerifiedReceipt:
 
 
 def verify_receipt(
-    receipt: str | bytes, verifiers: Sequence[Verifier], *, publisher_key: bytes | None = None
+    receipt: str | bytes,
+    verifiers: Sequence[Verifier],
+    *,
+    publisher_key: bytes | None = None,
+    limits: DocumentLimits = RECEIPT_LIMITS,
 ) -> VerifiedReceipt:
-    """Verify a receipt's JSON text; raises VerificationFailed naming the first check that failed."""
+    """Verify a receipt's JSON text; raises VerificationFailed naming the first check that failed.
+
+    `limits` bound the receipt as it is parsed (by default: room for any statement the default settings admit).
+    """
     if not verifiers:
         raise VerificationFailed("no registry verifier key given")
     try:
-        obj = parse_strict_json(receipt)
+        obj = parse_strict_json(receipt, limits, what="receipt")
     except RegistryError as exc:
         raise VerificationFailed(f"receipt is not valid JSON: {exc.message}") from None
     if set(obj) != RECEIPT_FIELDS:

@@ -112,7 +112,7 @@ def test_register_then_check_then_lookup(client: TestClient) -> None:
 def test_publisher_creation_needs_the_admin_token(client: TestClient) -> None:
     body = {
         "name": "X",
-        "public_key": base64.b64encode(b"k" * 32).decode(),
+        "public_key": base64.b64encode(raw_public_key(Ed25519PrivateKey.generate())).decode(),
         "verification": {"method": "m", "verified_by": "v"},
     }
     assert client.post("/v1/publishers", json=body).status_code == 401
