@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     statement_max_age_seconds: int = Field(default=600, gt=0, description="how old created_at may be")
     statement_max_skew_seconds: int = Field(default=120, ge=0, description="how far in the future it may be")
 
+    rate_limit_enabled: bool = Field(default=True, description="per-key and per-address token buckets (429)")
+    rate_limit_anonymous_per_minute: float = Field(default=300, gt=0, description="refill per client address")
+    rate_limit_anonymous_burst: int = Field(default=60, gt=0, description="requests an address may send at once")
+    rate_limit_publisher_per_minute: float = Field(default=1200, gt=0, description="refill per API key")
+    rate_limit_publisher_burst: int = Field(default=200, gt=0, description="requests a key may send at once")
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'registry.sqlite3').resolve()}"

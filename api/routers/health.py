@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import RegistryDep
+from api.metrics import index_sizes
 
 router = APIRouter(tags=["health"])
 
@@ -26,11 +27,6 @@ def readyz(registry: RegistryDep) -> JSONResponse:
         "index": "loaded" if registry.ready else "loading",
         "database": "ok" if database else "unreachable",
         "log": "ok" if registry.log_problem is None else f"failed audit, writes refused: {registry.log_problem}",
-        "indexed": (
-            {alg: len(index) for alg, index in registry.indexes.hashes.items()}
-            | {"originals_with_features": registry.indexes.descriptors.references}
-            if registry.ready
-            else {}
-        ),
+        "indexed": index_sizes(registry),
     }
     return JSONResponse(body, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import RegistryDep, SessionDep
+from api.metrics import MetricsDep
 from registry import matching, views
 from registry.errors import NotFound
 
@@ -24,10 +25,13 @@ def check(
     file: Annotated[UploadFile, File(description="the media to check")],
     session: SessionDep,
     registry: RegistryDep,
+    metrics: MetricsDep,
     mode: ModeQuery = "full",
 ) -> views.CheckView:
     """Verdict `copy`, `altered` or `unregistered`, with the matching originals, transforms and altered regions."""
-    return matching.check(session=session, registry=registry, content=file.file.read(), mode=mode)
+    view = matching.check(session=session, registry=registry, content=file.file.read(), mode=mode)
+    metrics.record_verdict(view.verdict, mode)
+    return view
 
 
 @router.post(
