@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -17,6 +19,8 @@ from fastapi.testclient import TestClient
 from test_http import ADMIN, Newsroom, wait_ready
 
 from api.app import create_app
+from api.errors import status_for
+from registry import errors
 from registry.settings import Settings
 from registry.statements import DOMAINS, format_timestamp, new_nonce, sign
 
@@ -44,6 +48,24 @@ def assert_documented_error(response: httpx.Response) -> dict[str, Any]:
     assert error["code"] in DOCUMENTED[response.status_code], (response.status_code, error)
     assert error["message"] and error["request_id"] == response.headers["x-request-id"]
     return error
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_documents_every_status_and_code() -> None:
+    section = README.read_text().split("Errors are always JSON", 1)[1].split("Bad input never", 1)[0]
+    documented: dict[int, set[str]] = defaultdict(set)
+    for status, codes in re.findall(r"^\| (\d{3}) \| (.*?) \|", section, re.MULTILINE):
+        documented[int(status)] |= set(re.findall(r"`([a-z0-9_]+)`", codes))
+    assert documented == {status: codes for status, codes in DOCUMENTED.items() if codes}
+    for cls in all_subclasses(errors.RegistryError):
+        if cls is not errors.ConfigurationError:  # raised at start-up only, never answered
+            assert cls.code in DOCUMENTED[status_for(cls("x"))], cls
+
+
+def all_subclasses(cls: type[errors.RegistryError]) -> list[type[errors.RegistryError]]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *all_subclasses(direct))]
 
 
 @pytest.fixture
