@@ -17,6 +17,7 @@ from registry.runtime import Registry
 
 # Seconds; checks of large media take seconds, probes microseconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"  # one label for every unknown path, so scanners cannot explode the series count
 
 
@@ -51,6 +52,7 @@ class Metrics:
         )
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in KNOWN_METHODS else "other"  # any token is a method to the HTTP parser
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route, str(status)).observe(seconds)
 

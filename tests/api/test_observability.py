@@ -89,6 +89,7 @@ def test_metrics_count_routes_statuses_verdicts_and_index_sizes(client: TestClie
     client.get("/v1/registrations/reg_1")
     client.get("/v1/registrations/reg_2")
     client.get("/no/such/path")
+    client.request("BREW", "/v1/check")
     after = scrape(client)
 
     def requests(route: str, status: str, method: str = "GET") -> float:
@@ -97,6 +98,7 @@ def test_metrics_count_routes_statuses_verdicts_and_index_sizes(client: TestClie
     assert requests("/v1/registrations/{registration_id}", "404") == 2
     assert requests("/v1/check", "200", "POST") == 3
     assert requests("unmatched", "404") == 1
+    assert requests("/v1/check", "405", "other") == 1  # invented methods cannot mint new series
     assert requests("/v1/registrations", "201", "POST") == 1
     latency = ("method", "POST"), ("route", "/v1/check"), ("status", "200")
     assert after[("provreg_http_request_duration_seconds_count", latency)] == 3
