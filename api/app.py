@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, metrics
 from api.limits import BodySizeLimit
+from api.observe import RequestContext
+from api.ratelimit import RateLimit, RateLimiter
 from api.routers import health, log, matching, publishers, registrations
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -34,10 +36,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Signed originals, perceptual matching and provenance lookups for images.",
         lifespan=lifespan,
+        form_limits=errors.FORM_LIMITS,
     )
     app.state.admin_token = admin_token
+    app.state.metrics = metrics.Metrics()
+    app.state.rate_limiter = RateLimiter.from_settings(settings)
+    # Last added runs first: request context, then the rate limit, then the upload cap.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    if app.state.rate_limiter is not None:
+        app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
+    app.add_middleware(RequestContext, metrics=app.state.metrics)
     errors.install(app)
-    for router in (health.router, publishers.router, registrations.router, matching.router, log.router):
+    for router in (health.router, metrics.router, publishers.router, registrations.router, matching.router, log.router):
         app.include_router(router)
     return app

@@ -34,10 +34,19 @@ SessionDep = Annotated[Session, Depends(get_session)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def current_publisher(session: SessionDep, credentials: BearerDep) -> Publisher:
+def _recognise(request: Request, credential: str, identity: str) -> None:
+    """Tell the rate limiter this credential is genuine, so its requests draw on their own bucket."""
+    limiter = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.recognise(credential, identity)
+
+
+def current_publisher(request: Request, session: SessionDep, credentials: BearerDep) -> Publisher:
     if credentials is None:
         raise Unauthenticated("send the publisher's API key as 'Authorization: Bearer <key>'")
-    return publishers.authenticate(session=session, api_key=credentials.credentials)
+    publisher = publishers.authenticate(session=session, api_key=credentials.credentials)
+    _recognise(request, credentials.credentials, publisher.id)
+    return publisher
 
 
 CurrentPublisher = Annotated[Publisher, Depends(current_publisher)]
@@ -47,6 +56,7 @@ def require_admin(request: Request, credentials: BearerDep) -> None:
     expected: str = request.app.state.admin_token
     if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
         raise Unauthenticated("this endpoint needs the admin token as 'Authorization: Bearer <token>'")
+    _recognise(request, credentials.credentials, "admin")
 
 
 AdminDep = Annotated[None, Depends(require_admin)]

@@ -1,18 +1,19 @@
-"""Domain errors -> HTTP responses, in one place. Every error body is `{"error": {"code", "message", ...}}`."""
+"""Every error that leaves the app, in one place: domain errors and the framework's own (routing, body parsing,
+validation) become `{"error": {"code", "message", "request_id", ...}}` with a documented status."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
+from api import requestid
 from registry import errors
-
-log = logging.getLogger(__name__)
 
 HTTP_STATUS: dict[type[errors.RegistryError], int] = {
     errors.InvalidRequest: 422,
@@ -28,6 +29,9 @@ HTTP_STATUS: dict[type[errors.RegistryError], int] = {
     errors.ConfigurationError: 500,
 }
 
+# Upload endpoints take one file and a few short fields; anything beyond is refused while parsing (413).
+FORM_LIMITS = {"max_files": 1, "max_fields": 8, "max_part_size": 1024 * 1024}
+
 
 def status_for(exc: errors.RegistryError) -> int:
     """The status of the nearest mapped ancestor, so a new subclass inherits its family's status."""
@@ -38,7 +42,45 @@ def status_for(exc: errors.RegistryError) -> int:
 
 
 def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **details}}
+    request_id = requestid.current.get()
+    extra = {"request_id": request_id} if request_id is not None else {}
+    return {"error": {"code": code, "message": message, **details, **extra}}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, **details), status_code=status, headers=headers)
+
+
+def _multipart_error(exc: MultiPartException) -> JSONResponse:
+    """Starlette reports its multipart limits as a bare 400 with a message; give each a status and a code."""
+    message = exc.message
+    if message.startswith(("Too many files", "Too many fields")):
+        limits = f"at most {FORM_LIMITS['max_files']} file and {FORM_LIMITS['max_fields']} fields"
+        return error_response(413, "too_many_parts", f"{message} This API takes {limits} per request.")
+    if "exceeded maximum size" in message:
+        return error_response(413, "part_too_large", f"{message} Send the media as the file part.")
+    return error_response(422, "malformed_multipart", f"the multipart body cannot be parsed: {message}")
+
+
+def _unexpected_content_type(request: Request) -> JSONResponse | None:
+    """A 415 when the body was sent as something other than what the endpoint reads (JSON or multipart)."""
+    route = request.scope.get("route")
+    body_field = route.body_field if isinstance(route, APIRoute) else None
+    if body_field is None:
+        return None
+    expected: str = getattr(body_field.field_info, "media_type", "application/json")
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if not sent and not has_body:
+        return None
+    acceptable = sent == expected or (expected == "application/json" and sent.endswith("+json"))
+    if acceptable:
+        return None
+    return error_response(
+        415, "unsupported_content_type", f"this endpoint reads {expected}, not {sent or 'a body without a type'}"
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -46,18 +88,30 @@ def install(app: FastAPI) -> None:
     async def registry_error(_request: Request, exc: errors.RegistryError) -> JSONResponse:
         status = status_for(exc)
         headers = {"Retry-After": "5"} if status == 503 else ({"WWW-Authenticate": "Bearer"} if status == 401 else None)
-        return JSONResponse(error_body(exc.code, exc.message, **exc.details), status_code=status, headers=headers)
+        return error_response(status, exc.code, exc.message, headers, **exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        wrong_type = _unexpected_content_type(request)
+        if wrong_type is not None:
+            return wrong_type
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'] if part != 'body') or 'request'}: {error['msg']}"
             for error in exc.errors()
         )
-        return JSONResponse(error_body("invalid_request", problems or "invalid request"), status_code=422)
+        return error_response(422, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            error_body(f"http_{exc.status_code}", str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-        )
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__context__, MultiPartException):
+            return _multipart_error(exc.__context__)
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (bad encoding, broken form)
+            return error_response(422, "malformed_body", f"the request body cannot be parsed: {exc.detail}")
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no endpoint at {request.url.path}"
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+        # Unknown routes and methods keep their established codes, `http_404` and `http_405`.
+        return error_response(exc.status_code, f"http_{exc.status_code}", message, exc.headers)

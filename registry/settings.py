@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     def match_policy(self) -> MatchPolicy:
         return MatchPolicy(self.match_threshold, self.match_weak_threshold, self.match_min_quality)
 
+    rate_limit_enabled: bool = Field(default=True, description="per-key and per-address token buckets (429)")
+    rate_limit_anonymous_per_minute: float = Field(default=300, gt=0, description="refill per client address")
+    rate_limit_anonymous_burst: int = Field(default=60, gt=0, description="requests an address may send at once")
+    rate_limit_publisher_per_minute: float = Field(default=1200, gt=0, description="refill per API key")
+    rate_limit_publisher_burst: int = Field(default=200, gt=0, description="requests a key may send at once")
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'registry.sqlite3').resolve()}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -377,11 +376,12 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.observe import configure_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     config = settings(ctx)
     with fail_cleanly():
         application = create_app(config)
     if config.admin_token is None:
         stderr.print(f"Development mode: the admin token is in {config.data_dir / 'admin-token'}", highlight=False)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)  # ours has request ids

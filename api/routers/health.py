@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import RegistryDep
+from api.metrics import index_sizes
 
 router = APIRouter(tags=["health"])
 
@@ -26,13 +27,6 @@ def readyz(registry: RegistryDep) -> JSONResponse:
         "index": "loaded" if registry.ready else "loading",
         "database": "ok" if database else "unreachable",
         "log": "ok" if registry.log_problem is None else f"failed audit, writes refused: {registry.log_problem}",
-        "indexed": _indexed(registry.index.stats()) if registry.ready else {},
+        "indexed": index_sizes(registry),
     }
     return JSONResponse(body, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
-
-
-def _indexed(stats: dict[str, int]) -> dict[str, int]:
-    """Codes per algorithm and originals with local features, as this endpoint has always named them."""
-    return {name.removeprefix("hashes_"): count for name, count in stats.items() if name.startswith("hashes_")} | {
-        "originals_with_features": stats["originals"]
-    }

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import RegistryDep, SessionDep
+from api.metrics import MetricsDep
 from registry import matching, views
 from registry.errors import InvalidRequest, NotFound
 
@@ -24,6 +25,7 @@ def check(
     file: Annotated[UploadFile, File(description="the media to check")],
     session: SessionDep,
     registry: RegistryDep,
+    metrics: MetricsDep,
     mode: ModeQuery = "full",
     pictures: Annotated[
         bool, Query(description="also keep a comparison picture of each match, listed in `comparisons` (full mode)")
@@ -35,6 +37,7 @@ def check(
     view = matching.check(
         session=session, registry=registry, content=file.file.read(), mode=mode, keep_pictures=pictures
     )
+    metrics.record_verdict(view.verdict, mode)
     return view.model_copy(
         update={
             "comparisons": [

@@ -1,0 +1,85 @@
+"""Prometheus metrics: traffic by route template and status, in-flight requests, index sizes, check verdicts.
+
+Each app owns its own collector registry, so several apps in one process (tests, workers) never mix counts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.process_collector import ProcessCollector
+
+from api.deps import RegistryDep
+from registry.runtime import Registry
+
+# Seconds; checks of large media take seconds, probes microseconds.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED_ROUTE = "unmatched"  # one label for every unknown path, so scanners cannot explode the series count
+
+
+def index_sizes(registry: Registry) -> dict[str, int]:
+    """Entries per match index (empty while loading): the one place that knows where the registry keeps them."""
+    if not registry.ready:
+        return {}
+    stats = registry.index.stats()
+    return {name.removeprefix("hashes_"): count for name, count in stats.items() if name.startswith("hashes_")} | {
+        "originals_with_features": stats["originals"]
+    }
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        labels = ("method", "route", "status")
+        self.requests = Counter("provreg_http_requests", "HTTP requests answered", labels, registry=self.registry)
+        self.latency = Histogram(
+            "provreg_http_request_duration_seconds",
+            "time from the request's arrival to the end of its response",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge("provreg_http_requests_in_flight", "requests being served", registry=self.registry)
+        self.index_entries = Gauge(
+            "provreg_index_entries", "entries per match index", ("index",), registry=self.registry
+        )
+        self.verdicts = Counter(
+            "provreg_check_verdicts", "verdicts of /v1/check", ("verdict", "mode"), registry=self.registry
+        )
+
+    def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in KNOWN_METHODS else "other"  # any token is a method to the HTTP parser
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route, str(status)).observe(seconds)
+
+    def record_verdict(self, verdict: str, mode: str) -> None:
+        self.verdicts.labels(verdict, mode).inc()
+
+    def render(self, registry: Registry) -> bytes:
+        for name, size in index_sizes(registry).items():
+            self.index_entries.labels(name).set(size)
+        return generate_latest(self.registry)
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}, "description": "Prometheus text format 0.0.4"}},
+)
+def scrape(metrics: MetricsDep, registry: RegistryDep) -> Response:
+    """Prometheus scrape target (unauthenticated and not rate limited: expose it to the monitoring network only)."""
+    return Response(metrics.render(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
