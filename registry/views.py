@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Verdict = Literal["copy", "altered", "unregistered"]
 MatchVerdict = Literal["copy", "altered"]
@@ -216,3 +216,4 @@ class AuditView(_View):
     size: int
     checkpoints: int
     problems: list[str]
+    start: int = Field(default=0, description="first entry audited: 0 for a full audit")
