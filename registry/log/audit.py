@@ -334,7 +334,7 @@ def _check_mirrors(session: Session, mirrored: dict[str, set[int]], report: Audi
                 continue
             expected.discard(values["log_index"])
             try:
-                columns = differing(mirror.expected(entry), values)
+                columns = differing(mirror.expected(entry), values, values["_entry"])
             except MALFORMED:
                 report.add(f"log entry {values['log_index']} lacks fields a {kind} entry has")
                 continue
@@ -387,7 +387,12 @@ def _check_publishers(session: Session, entries: list[dict[str, Any]], report: A
             seen.add(name)
             if name not in derived:
                 report.add(f"{what} {name} is in no log entry")
-            elif columns := differing(derived[name], values):
+                continue
+            try:
+                columns = differing(derived[name], values)
+            except MALFORMED:
+                columns = ["a timestamp the log does not hold in its own form"]
+            if columns:
                 report.add(f"{what} {name} differs from its log entries in {', '.join(columns)}")
         for name in sorted(derived.keys() - seen)[:MAX_PROBLEMS]:
             report.add(f"{what} {name} of the log has no row: a row was deleted")
