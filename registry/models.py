@@ -163,3 +163,14 @@ class LogCheckpoint(SQLModel, table=True):
     root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     note: str
     created_at: datetime = _utc()
+
+
+class LogAuditMark(SQLModel, table=True):
+    """The last tree head the audit passed, as a note signed by the log key: start-up audits only what follows.
+
+    Signed because anyone who can edit this row could otherwise move it forward past their own edits.
+    """
+
+    __tablename__ = "log_audit_mark"
+    id: int = Field(default=1, primary_key=True)  # one row
+    note: str

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -14,7 +15,7 @@ from sqlmodel import Session
 from registry.db import init_db, make_engine
 from registry.errors import LogTampered, NotReady
 from registry.index import MatchIndex, open_index
-from registry.log.audit import audit
+from registry.log.audit import AuditReport, audit_and_mark, full_audit_due_in
 from registry.log.keyring import LogKeyring
 from registry.pictures import PictureStore
 from registry.settings import Settings
@@ -34,6 +35,7 @@ class Registry:
     # The fallback-assessment stage of `check` (the classifier, when one is configured); see matching.run_check.
     assessor: Callable[[Any, Any], Any | None] | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
+    _closing: threading.Event = field(default_factory=threading.Event)
     log_problem: str | None = None  # why the last audit failed; writes are refused while this is set
 
     @classmethod
@@ -52,15 +54,33 @@ class Registry:
         )
 
     def load(self, *, audit_log: bool = True) -> None:
-        """Load the index and, unless told not to, audit the log; a failed audit disables writes."""
+        """Load the index and, unless told not to, audit what the log gained since the last passing audit."""
         if audit_log:
-            with self.session() as session:
-                report = audit(session, self.keyring)
-            if not report.ok:
-                self.log_problem = "; ".join(report.problems[:3])
-                log.error("the transparency log failed its audit; writes are refused: %s", self.log_problem)
+            self.audit_log(full=False)
         self.index.load(self.engine)
         self._ready.set()
+
+    def audit_log(self, *, full: bool) -> AuditReport:
+        """Audit the log (incrementally unless `full`); a failed audit disables writes until a restart."""
+        with self.session() as session:
+            report = audit_and_mark(session, self.keyring, full=full, now=datetime.now(UTC))
+        if not report.ok:
+            self.log_problem = "; ".join(report.problems[:3])
+            log.error("the transparency log failed its audit; writes are refused: %s", self.log_problem)
+        return report
+
+    def _full_audits(self) -> None:
+        """Re-audit the whole log every PROVREG_FULL_AUDIT_INTERVAL_HOURS: what start-up audits cannot see."""
+        interval = timedelta(hours=self.settings.full_audit_interval_hours)
+        with self.session() as session:
+            delay = full_audit_due_in(session, self.keyring, interval, datetime.now(UTC))
+        while not self._closing.wait(delay):
+            try:
+                self.audit_log(full=True)
+            except Exception as exc:  # an audit that can be made to crash must not be a way around it
+                log.exception("the scheduled full audit failed to run")
+                self.log_problem = f"the scheduled full audit failed to run: {exc!r}"
+            delay = interval.total_seconds()
 
     def load_in_background(self) -> threading.Thread:
         """Serve liveness at once while a large index loads; readiness and queries wait for it."""
@@ -68,8 +88,10 @@ class Registry:
         def run() -> None:
             try:
                 self.load()
+                if self.settings.full_audit_interval_hours > 0:
+                    self._full_audits()
             except Exception:
-                log.exception("loading the index failed; the registry stays not ready")
+                log.exception("loading the index or auditing the log failed")
 
         thread = threading.Thread(target=run, name="provreg-index-load", daemon=True)
         thread.start()
@@ -104,6 +126,7 @@ class Registry:
 
     def close(self) -> None:
         """Save the index so the next start skips the rebuild; the database already holds everything."""
+        self._closing.set()
         if self.ready:
             self.index.save()
         self.engine.dispose()

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         default=None, description="the log's name in its checkpoints; fixed when the log is created"
     )
 
+    full_audit_interval_hours: float = Field(
+        default=24, ge=0, description="how often the server re-audits the whole log; 0: only at start-up if no mark"
+    )
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_pixels: int = Field(default=50_000_000, gt=0, description="decode cap, checked from the header")
     max_decoded_bytes: int = Field(

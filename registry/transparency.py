@@ -10,7 +10,6 @@ from sqlmodel import Session
 from registry import views
 from registry.errors import InvalidRequest
 from registry.log import store as log
-from registry.log.audit import audit
 from registry.log.keyring import LogKeyring
 from registry.runtime import Registry
 
@@ -54,6 +53,9 @@ def log_keys(*, keyring: LogKeyring) -> views.LogKeysView:
     )
 
 
-def audit_log(*, session: Session, registry: Registry) -> views.AuditView:
-    report = audit(session, registry.keyring)
-    return views.AuditView(ok=report.ok, size=report.size, checkpoints=report.checkpoints, problems=report.problems)
+def audit_log(*, registry: Registry, full: bool = True) -> views.AuditView:
+    """Audit the log, everything or (not `full`) what came after the last passing audit's mark."""
+    report = registry.audit_log(full=full)
+    return views.AuditView(
+        ok=report.ok, size=report.size, checkpoints=report.checkpoints, problems=report.problems, start=report.start
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from fingerprint.compare import CheckVerdict, Verdict
 
@@ -241,3 +241,4 @@ class AuditView(_View):
     size: int
     checkpoints: int
     problems: list[str]
+    start: int = Field(default=0, description="first entry audited: 0 for a full audit")

@@ -71,6 +71,11 @@ def _range_coords(begin: int, end: int) -> list[Coord]:
     return coords
 
 
+def frontier(size: int) -> list[Coord]:
+    """The perfect subtrees tiling [0, size): all a tree of `size` leaves needs to grow or to give its root."""
+    return _range_coords(0, size)
+
+
 def _fold(hashes: Sequence[bytes]) -> bytes:
     """Combine the tiling subtrees of a range into its RFC 9162 hash (a right fold)."""
     acc = hashes[-1]
