@@ -21,6 +21,7 @@ from test_cli import provreg
 from test_http import ADMIN, Newsroom, wait_ready
 
 from api.app import create_app
+from api.client import new_statement
 from registry.keys import key_id, raw_public_key
 from registry.log.note import Verifier
 from registry.log.receipts import receipt_json, verify_receipt
@@ -131,14 +132,14 @@ def test_weak_keys_are_refused_over_http(client: TestClient) -> None:
         )
         assert response.status_code == 422 and "unusable Ed25519 public key" in response.json()["error"]["message"]
     newsroom = Newsroom(client)
-    rotation = {
-        "type": "key_rotation",
-        "publisher_id": newsroom.id,
-        "old_key_id": newsroom.key_id,
-        "new_public_key": base64.b64encode(IDENTITY).decode(),
-        "created_at": format_timestamp(datetime.now(UTC)),
-        "nonce": new_nonce(),
-    }
+    rotation = new_statement(
+        {
+            "type": "key_rotation",
+            "publisher_id": newsroom.id,
+            "old_key_id": newsroom.key_id,
+            "new_public_key": base64.b64encode(IDENTITY).decode(),
+        }
+    )
     old_signature = sign(newsroom.key, DOMAINS["key_rotation"], rotation)
     refused = _signed_post(
         client,

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
 
 import pytest
 from conftest import PublisherHandle, photo_bytes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from api.client import new_statement
 from registry import errors, publishers, service
 from registry.keys import check_public_key, check_signature, key_id, public_key_from_raw, raw_public_key
 from registry.log.note import NoteError, Signer, Verifier, open_note
 from registry.log.receipts import receipt_json, verify_receipt
 from registry.runtime import Registry
-from registry.statements import DOMAINS, REGISTRATION_DOMAIN, format_timestamp, new_nonce, sign, verify
+from registry.statements import DOMAINS, REGISTRATION_DOMAIN, sign, verify
 
 IDENTITY = bytes.fromhex("01" + "00" * 31)
 SMALL_ORDER = {
@@ -121,14 +121,14 @@ def test_publisher_creation_refuses_weak_keys(registry: Registry, raw: bytes) ->
 
 def test_rotation_to_the_identity_key_is_refused(registry: Registry, publisher: PublisherHandle) -> None:
     """The attack from the probe: rotate to the identity key with the forged signature, then sign anything."""
-    statement = {
-        "type": "key_rotation",
-        "publisher_id": publisher.id,
-        "old_key_id": publisher.key_id,
-        "new_public_key": base64.b64encode(IDENTITY).decode(),
-        "created_at": format_timestamp(datetime.now(UTC)),
-        "nonce": new_nonce(),
-    }
+    statement = new_statement(
+        {
+            "type": "key_rotation",
+            "publisher_id": publisher.id,
+            "old_key_id": publisher.key_id,
+            "new_public_key": base64.b64encode(IDENTITY).decode(),
+        }
+    )
     with registry.session() as session:
         with pytest.raises(errors.InvalidRequest, match="identity point"):
             publishers.rotate_key(
