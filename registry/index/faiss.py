@@ -69,6 +69,24 @@ class _Owners:
         return self.row_ids[-1] if self.row_ids else -1
 
 
+class _Interned:
+    """Strings (registration ids, variant names) as small ints, so the per-row arrays stay compact."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._numbers: dict[str, int] = {}
+
+    def number(self, name: str) -> int:
+        number = self._numbers.get(name)
+        if number is None:
+            number = self._numbers[name] = len(self.names)
+            self.names.append(name)
+        return number
+
+    def find(self, name: str) -> int | None:
+        return self._numbers.get(name)
+
+
 class FaissMatchIndex:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -76,10 +94,8 @@ class FaissMatchIndex:
         self._hash_owners: dict[str, _Owners] = {}
         self._descriptors = DescriptorIndex()
         self._descriptor_owners = _Owners()
-        self._names: list[str] = []  # registration number -> id
-        self._numbers: dict[str, int] = {}
-        self._variants: list[str] = []  # variant number -> name
-        self._variant_numbers: dict[str, int] = {}
+        self._registrations = _Interned()
+        self._variants = _Interned()
         self._removed: set[int] = set()
         # Sync reads "newer than max_id" and then adds: the pair must not interleave between threads.
         self._adding = threading.Lock()
@@ -134,10 +150,12 @@ class FaissMatchIndex:
                 registration = owners.registrations[position]
                 if registration in self._removed or (quality != _NO_QUALITY and quality < min_quality):
                     continue
-                variant = self._variants[owners.variants[position]]
+                variant = self._variants.names[owners.variants[position]]
                 evidence.setdefault(registration, []).append(HashEvidence(alg, variant, query.variant, hit.distance))
         return [
-            MatchCandidate(self._names[registration], tuple(sorted(found, key=lambda e: (e.distance, e.variant))))
+            MatchCandidate(
+                self._registrations.names[registration], tuple(sorted(found, key=lambda e: (e.distance, e.variant)))
+            )
             for registration, found in evidence.items()
         ]
 
@@ -149,11 +167,11 @@ class FaissMatchIndex:
                 continue
             registration = self._descriptor_owners.registrations[position]
             if registration not in self._removed:
-                candidates.append(MatchCandidate(self._names[registration], votes=vote.votes))
+                candidates.append(MatchCandidate(self._registrations.names[registration], votes=vote.votes))
         return candidates
 
     def remove(self, registration_ids: Iterable[str]) -> None:
-        self._removed.update(self._numbers[r] for r in registration_ids if r in self._numbers)
+        self._removed.update(n for n in map(self._registrations.find, registration_ids) if n is not None)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -173,21 +191,8 @@ class FaissMatchIndex:
                 {"max_id": self._descriptor_owners.max_id, "references": self._descriptors.references},
             )
 
-    # --- numbering ------------------------------------------------------------------------------------------------
-
-    def _number(self, registration_id: str) -> int:
-        number = self._numbers.get(registration_id)
-        if number is None:
-            number = self._numbers[registration_id] = len(self._names)
-            self._names.append(registration_id)
-        return number
-
-    def _variant_number(self, variant: str) -> int:
-        number = self._variant_numbers.get(variant)
-        if number is None:
-            number = self._variant_numbers[variant] = len(self._variants)
-            self._variants.append(variant)
-        return number
+    def _own(self, owners: _Owners, row_id: int, registration_id: str, variant: str, quality: int | None) -> None:
+        owners.append(row_id, self._registrations.number(registration_id), self._variants.number(variant), quality)
 
     # --- hashes ---------------------------------------------------------------------------------------------------
 
@@ -236,7 +241,9 @@ class FaissMatchIndex:
             if not rows:
                 return
             for row_id, registration_id, variant, quality in rows:
-                owners.append(row_id, self._number(registration_id), self._variant_number(variant), quality)
+                owners.append(
+                    row_id, self._registrations.number(registration_id), self._variants.number(variant), quality
+                )
             last = rows[-1][0]
 
     def _add_hashes_after(self, session: Session, after: int, *, only: str | None = None) -> int:
@@ -260,7 +267,10 @@ class FaissMatchIndex:
                 # owners first: a search that sees a new code must find its owner
                 for row in fresh:
                     owners.append(
-                        row.id, self._number(row.registration_id), self._variant_number(row.variant), row.quality
+                        row.id,
+                        self._registrations.number(row.registration_id),
+                        self._variants.number(row.variant),
+                        row.quality,
                     )
                 ids = np.fromiter((row.id for row in fresh), dtype=np.int64, count=len(fresh))
                 codes = np.frombuffer(b"".join(row.value for row in fresh), dtype=np.uint8).reshape(len(fresh), -1)
@@ -282,7 +292,7 @@ class FaissMatchIndex:
                 max_id, references = int(meta.get("max_id", -1)), int(meta.get("references", -1))
                 owners = _Owners()
                 for row_id, registration_id in self._feature_rows(session, max_id):
-                    owners.append(row_id, self._number(registration_id), 0, None)
+                    owners.append(row_id, self._registrations.number(registration_id), 0, None)
                 if len(owners.row_ids) == references == index.references:
                     self._descriptors, self._descriptor_owners = index, owners
                     added = self._add_descriptors_after(session)
@@ -314,7 +324,7 @@ class FaissMatchIndex:
             if not rows:
                 return added
             for row_id, registration_id, _ in rows:
-                self._descriptor_owners.append(row_id, self._number(registration_id), 0, None)
+                self._descriptor_owners.append(row_id, self._registrations.number(registration_id), 0, None)
             self._descriptors.add_many([(row_id, LocalFeatures.from_bytes(data)) for row_id, _, data in rows])
             added += len(rows)
 
