@@ -20,21 +20,20 @@ or regions, for a platform's first pass over everything it ingests.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
 from fingerprint.algorithms import ALGORITHMS, HashRecord
-from fingerprint.compare import DerivativeMatch
-from fingerprint.features import LocalFeatures
 from fingerprint.hashes import HashValue
 from fingerprint.kinds import Fingerprint, MatchCandidate
-from registry import views
+from registry import views, work
 from registry.errors import InvalidRequest, NotFound
-from registry.media import Decoded, decode
+from registry.media import limits as media_limits
 from registry.models import ContentRevocation, KeyRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
 from registry.publishers import is_verified, now_utc
 from registry.render import (
@@ -50,8 +49,6 @@ from registry.runtime import Registry
 MAX_LOOKUP_RESULTS = 1000
 CheckMode = Literal["full", "fast"]
 _CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
-# What a fallback assessor returns (the classifier's assessment); None when it has nothing to say.
-FallbackAssessor = Callable[[Decoded, Fingerprint], Any | None]
 
 
 def lookup_algorithms() -> tuple[str, ...]:
@@ -95,13 +92,22 @@ def check(
     mode: CheckMode = "full",
     keep_pictures: bool = False,
     now: datetime | None = None,
+    cancelled: threading.Event | None = None,
 ) -> views.CheckView:
     """Verdict `copy`, `altered` or `unregistered`, with every matching original, its transform and altered regions.
 
     `keep_pictures` also keeps a comparison picture of each analysed match for `settings.picture_ttl_seconds`
     (`registry.pictures`) and lists them in `comparisons`, from this same analysis.
     """
-    outcome = run_check(session=session, registry=registry, content=content, mode=mode, pictures=keep_pictures, now=now)
+    outcome = run_check(
+        session=session,
+        registry=registry,
+        content=content,
+        mode=mode,
+        pictures=keep_pictures,
+        now=now,
+        cancelled=cancelled,
+    )
     if not keep_pictures:
         return outcome.view
     kept = []
@@ -112,10 +118,17 @@ def check(
 
 
 def check_pictures(
-    *, session: Session, registry: Registry, content: bytes, registration_id: str | None = None
+    *,
+    session: Session,
+    registry: Registry,
+    content: bytes,
+    registration_id: str | None = None,
+    cancelled: threading.Event | None = None,
 ) -> tuple[views.CheckView, list[tuple[str, bytes]]]:
     """`check`, plus a PNG per analysed match (original | query aligned | altered regions), or for one match."""
-    outcome = run_check(session=session, registry=registry, content=content, mode="full", pictures=True)
+    outcome = run_check(
+        session=session, registry=registry, content=content, mode="full", pictures=True, cancelled=cancelled
+    )
     pictures = [(match_id, png) for match_id, png in outcome.pictures.items() if registration_id in (None, match_id)]
     if registration_id is not None and not pictures:
         raise NotFound(f"the query does not match registration {registration_id!r}")
@@ -130,35 +143,39 @@ def run_check(
     mode: CheckMode,
     pictures: bool = False,
     now: datetime | None = None,
+    cancelled: threading.Event | None = None,
 ) -> CheckOutcome:
-    """The whole pipeline; `pictures` renders a comparison of every analysed match (byte-identical ones too)."""
+    """The whole pipeline; `pictures` renders a comparison of every analysed match (byte-identical ones too).
+
+    The CPU-bound stages run through `registry.run_media` (the worker pool in the server); `cancelled` stops
+    waiting for them when the caller has gone.
+    """
     now = now or now_utc()
     registry.require_ready()
-    decoded = decode(content, registry.settings)
-    fp = decoded.kind.query(
-        decoded.media, sha256=hashlib.sha256(content).hexdigest(), size=len(content), local=mode == "full"
-    )
+    limits = media_limits(registry.settings)
+    sha256 = hashlib.sha256(content).hexdigest()
+    fp, media = registry.run_media(work.query_fingerprint, content, limits, sha256, mode == "full", cancelled=cancelled)
     registry.index.sync(session)
     found = _candidates(session, registry, fp, mode)
-    references = _References.read(session, registry, found.registration_ids)
+    references = _References.read(session, found.registration_ids)
+    exact = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
+    max_matches = registry.settings.max_matches
     if mode == "fast":
-        matches = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses] + [
+        matches = exact + [
             global_match(references.statuses[r], PdqDistance.between(fp, references.hashes.get(r, [])), now)
             for r in found.candidates
             if r not in found.exact and r in references.statuses
         ]
-        return CheckOutcome(check_view(fp, matches, found.warnings, registry.settings.max_matches), {})
+        return CheckOutcome(check_view(fp, matches, found.warnings, max_matches), {})
 
-    derivatives = _analyse(registry, decoded, fp, found, references, analyse_identical=pictures)
-    matches = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses] + [
+    analysed = _analyse(registry, media, fp, found, references, pictures=pictures, cancelled=cancelled)
+    matches = exact + [
         derivative_match(references.statuses[r], match, PdqDistance.between(fp, references.hashes.get(r, [])), now)
-        for r, match in derivatives.items()
+        for r, match in ((match.reference_id, match) for match in analysed.matches)
         if r not in found.exact
     ]
-    assessment = registry.assessor(decoded, fp) if registry.assessor is not None and not matches else None
-    view = check_view(fp, matches, found.warnings, registry.settings.max_matches)
-    drawn = {r: decoded.kind.render(match, label=r) for r, match in derivatives.items()} if pictures else {}
-    return CheckOutcome(view, drawn, assessment)
+    assessment = registry.assessor(media, fp) if registry.assessor is not None and not matches else None
+    return CheckOutcome(check_view(fp, matches, found.warnings, max_matches), analysed.pictures, assessment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,56 +222,47 @@ def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: Che
     return _Found(exact, merged, warnings)
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _References:
-    """Everything about the candidates, read in one batch: `fingerprint.compare.ReferenceSource` for the analysis."""
+    """Everything the analysis and the views need about the candidates, read in one batch."""
 
-    registry: Registry
     statuses: dict[str, RegistrationStatus]
     hashes: dict[str, list[HashRecord]]  # searched algorithms' stored hashes, for the distance every match reports
-    stored_features: dict[str, LocalFeatures]
-    _originals: dict[str, Any] = field(default_factory=dict)
+    features: dict[str, bytes]  # stored local features, as blobs
 
     @classmethod
-    def read(cls, session: Session, registry: Registry, registration_ids: set[str]) -> _References:
+    def read(cls, session: Session, registration_ids: set[str]) -> _References:
         searched = [alg for alg, algorithm in ALGORITHMS.items() if algorithm.searched]
         hashes: dict[str, list[HashRecord]] = {}
-        stored_features: dict[str, LocalFeatures] = {}
+        features: dict[str, bytes] = {}
         for ids in _chunks(registration_ids):
             for row in session.exec(
                 select(MediaHash).where(col(MediaHash.registration_id).in_(ids), col(MediaHash.alg).in_(searched))
             ).all():
                 record = HashRecord(row.alg, row.variant, HashValue(row.value), row.quality)
                 hashes.setdefault(row.registration_id, []).append(record)
-            for registration_id, data in session.exec(
-                select(LocalFeatureSet.registration_id, LocalFeatureSet.data).where(
-                    col(LocalFeatureSet.registration_id).in_(ids)
-                )
-            ).all():
-                stored_features[registration_id] = LocalFeatures.from_bytes(data)
-        return cls(registry, registration_status(session, registration_ids), hashes, stored_features)
-
-    def features(self, reference_id: str) -> LocalFeatures | None:
-        return self.stored_features.get(reference_id)
-
-    def original(self, reference_id: str) -> Any:
-        if reference_id not in self._originals:
-            sha256 = self.statuses[reference_id].registration.content_sha256
-            self._originals[reference_id] = decode(self.registry.store.get(sha256), self.registry.settings).media
-        return self._originals[reference_id]
+            features.update(
+                session.exec(
+                    select(LocalFeatureSet.registration_id, LocalFeatureSet.data).where(
+                        col(LocalFeatureSet.registration_id).in_(ids)
+                    )
+                ).all()
+            )
+        return cls(registration_status(session, registration_ids), hashes, features)
 
 
 def _analyse(
     registry: Registry,
-    decoded: Decoded,
+    media: Any,
     fp: Fingerprint,
     found: _Found,
     references: _References,
     *,
-    analyse_identical: bool,
-) -> dict[str, DerivativeMatch]:
+    pictures: bool,
+    cancelled: threading.Event | None,
+) -> work.Analysed:
     """Every candidate the kind can verify; byte-identical ones only when their picture is wanted."""
-    skip = set() if analyse_identical else set(found.exact)
+    skip = set() if pictures else set(found.exact)
     candidates = [
         candidate
         for registration_id, candidate in found.candidates.items()
@@ -263,11 +271,32 @@ def _analyse(
     candidates += [
         MatchCandidate(registration_id)
         for registration_id in found.exact
-        if analyse_identical and registration_id not in found.candidates
+        if pictures and registration_id not in found.candidates and registration_id in references.statuses
     ]
-    policy = registry.settings.match_policy
-    analysed = decoded.kind.analyse(decoded.media, fp, candidates, references, strong=policy.strong)
-    return {match.reference_id: match for match in analysed}
+    if not candidates:
+        return work.Analysed([], {})
+    data = [
+        work.ReferenceData(
+            candidate.reference_id,
+            references.features.get(candidate.reference_id),
+            registry.store.path(references.statuses[candidate.reference_id].registration.content_sha256),
+        )
+        for candidate in candidates
+    ]
+    settings = registry.settings
+    return registry.run_media(
+        work.analyse,
+        fp.kind,
+        media,
+        fp,
+        candidates,
+        data,
+        media_limits(settings),
+        settings.match_policy.strong,
+        settings.max_matches,
+        pictures,
+        cancelled=cancelled,
+    )
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:

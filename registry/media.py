@@ -25,11 +25,15 @@ class Decoded:
 
 def decode(content: bytes, settings: Settings) -> Decoded:
     """The one decode of a request, by the kind its magic bytes name."""
+    return decode_with(content, limits(settings))
+
+
+def decode_with(content: bytes, limits: DecodeLimits) -> Decoded:
     if not content:
         raise InvalidRequest("the upload is empty")
     try:
         kind, _ = detect(content)
-        return Decoded(kind, kind.decode(content, limits(settings)))
+        return Decoded(kind, kind.decode(content, limits))
     except MediaError as exc:
         # The limit arguments are named like the settings that feed them, so the sender learns which one.
         message = f"{exc} (setting PROVREG_{exc.limit.upper()})" if exc.limit else str(exc)

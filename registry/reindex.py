@@ -14,9 +14,9 @@ from sqlalchemy import exists
 from sqlmodel import Session, col, select
 
 from fingerprint.algorithms import ALGORITHMS
-from registry import views
+from registry import views, work
 from registry.errors import InvalidRequest, RegistryError
-from registry.media import decode
+from registry.media import limits as media_limits
 from registry.models import MediaHash, Registration
 from registry.publishers import write_transaction
 from registry.runtime import Registry
@@ -79,6 +79,7 @@ def reindex(
 def _hashes(session: Session, registry: Registry, registration_id: str, algs: set[str]) -> list[MediaHash]:
     registration = session.get(Registration, registration_id)
     assert registration is not None
-    decoded = decode(registry.store.get(registration.content_sha256), registry.settings)
-    fp = decoded.kind.reference(decoded.media, sha256=registration.content_sha256, size=registration.size, local=False)
+    content = registry.store.get(registration.content_sha256)
+    limits = media_limits(registry.settings)
+    fp = registry.run_media(work.reference_fingerprint, content, limits, registration.content_sha256, False)
     return hash_rows(registration_id, [record for record in fp.hashes if record.alg in algs])

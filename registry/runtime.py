@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, text
 from sqlmodel import Session
@@ -22,6 +22,11 @@ from registry.settings import Settings
 from registry.store import ContentStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class TaskRunner(Protocol):
+    def run(self, fn: Callable[..., T], *args: Any, cancelled: threading.Event | None = None) -> T: ...
 
 
 @dataclass
@@ -34,6 +39,8 @@ class Registry:
     pictures: PictureStore
     # The fallback-assessment stage of `check` (the classifier, when one is configured); see matching.run_check.
     assessor: Callable[[Any, Any], Any | None] | None = None
+    # Where CPU-bound media work runs: the server's bounded worker pool, or (None) the calling thread.
+    pool: TaskRunner | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
     _closing: threading.Event = field(default_factory=threading.Event)
     log_problem: str | None = None  # why the last audit failed; writes are refused while this is set
@@ -96,6 +103,12 @@ class Registry:
         thread = threading.Thread(target=run, name="provreg-index-load", daemon=True)
         thread.start()
         return thread
+
+    def run_media(self, fn: Callable[..., T], *args: Any, cancelled: threading.Event | None = None) -> T:
+        """Run a `registry.work` task in the worker pool when there is one, else here."""
+        if self.pool is None:
+            return fn(*args)
+        return self.pool.run(fn, *args, cancelled=cancelled)
 
     @property
     def ready(self) -> bool:

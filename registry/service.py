@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -16,11 +17,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from fingerprint.algorithms import CANONICAL, HashRecord
-from registry import views
+from registry import views, work
 from registry.errors import AlreadyRegistered, Conflict, InvalidStatement, NotFound
 from registry.log import store as log
 from registry.matching import registration_status
-from registry.media import decode
+from registry.media import limits as media_limits
 from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
 from registry.publishers import authorise_statement, is_verified, new_id, now_utc, signed_write
 from registry.runtime import Registry
@@ -38,12 +39,14 @@ def register(
     content: bytes,
     caller: Publisher | None = None,
     now: datetime | None = None,
+    cancelled: threading.Event | None = None,
 ) -> views.RegistrationReceiptView:
     """Verify a publisher's signed statement about `content`, store the original, log it, make it matchable.
 
     `caller` is the publisher an API key authenticated (None for local CLI use, where access to the data
     directory is the authority). All CPU work (decoding, hashes, local features) happens before the write
-    transaction, so concurrent writers wait for each other's rows only.
+    transaction (in the worker pool when there is one; `cancelled` stops waiting for it), so concurrent writers
+    wait for each other's rows only.
     """
     now = now or now_utc()
     request = authorise_statement(
@@ -58,8 +61,9 @@ def register(
     claimed = request.claim.content
     if len(content) != claimed.size or hashlib.sha256(content).hexdigest() != claimed.sha256:
         raise InvalidStatement("uploaded bytes do not match the statement's content.sha256 and size")
-    decoded = decode(content, registry.settings)
-    fp = decoded.kind.reference(decoded.media, sha256=claimed.sha256, size=len(content))
+    fp = registry.run_media(
+        work.reference_fingerprint, content, media_limits(registry.settings), claimed.sha256, cancelled=cancelled
+    )
     if fp.media_type != claimed.media_type:
         raise InvalidStatement(f"statement says {claimed.media_type}, but the file is {fp.media_type}")
     features = [feature.to_bytes() for feature in fp.features]

@@ -317,12 +317,10 @@ def hash_files(
 
 def file_hashes(content: bytes, config: Settings) -> dict[str, Any]:
     """A file's hashes by the name `lookup --alg` takes, plus what was decoded; no registry involved."""
-    from registry.media import decode
+    from registry import work
+    from registry.media import limits
 
-    decoded = decode(content, config)
-    fp = decoded.kind.reference(
-        decoded.media, sha256=hashlib.sha256(content).hexdigest(), size=len(content), local=False
-    )
+    fp = work.reference_fingerprint(content, limits(config), hashlib.sha256(content).hexdigest(), False)
     hashes = {"sha256": fp.sha256} | {alg: record.value.hex() for alg, record in fp.primary().items()}
     return {"media_type": fp.media_type, "width": fp.facts["width"], "height": fp.facts["height"], "hashes": hashes}
 

@@ -84,20 +84,27 @@ def analyse(
     *,
     strong_distance: int,
     max_verified: int = 6,
+    max_strong: int | None = None,
 ) -> list[DerivativeMatch]:
     """Verify candidates (strong PDQ hits first, then weak hits, then by votes) and analyse each one that aligns.
 
     `features` are the query's (`extract_query_features`: upright and mirrored); `query` was decoded at
     `WORKING_SIDE`. A PDQ hit within `strong_distance` is strong: it is always examined, and accepted without
     keypoints if need be. Any other PDQ hit is weak (the caller decides how far it searched) and needs keypoints;
-    other candidates are examined only up to `max_verified` in all.
+    other candidates are examined only up to `max_verified` in all. `max_strong` caps the strong hits examined (the
+    nearest first): a caller that reports at most that many matches need not pay for dozens of near-duplicates.
     """
-    if max_verified < 0:
-        raise ValueError("max_verified must not be negative")
+    if max_verified < 0 or (max_strong is not None and max_strong < 0):
+        raise ValueError("max_verified and max_strong must not be negative")
     matches = []
+    strong_examined = 0
     for rank, candidate in enumerate(_ranked(candidates, strong_distance)):
         strong = candidate.strong(strong_distance=strong_distance)
-        if rank >= max_verified and not strong:
+        if strong:
+            if max_strong is not None and strong_examined >= max_strong:
+                continue
+            strong_examined += 1
+        elif rank >= max_verified:
             break
         match = _analyse_one(query, features, candidate, references, strong)
         if match is not None:

@@ -106,8 +106,10 @@ class MediaKind(Protocol):
         references: ReferenceSource,
         *,
         strong: int,
+        limit: int,
     ) -> list[DerivativeMatch]:
-        """Verify candidates against their originals: verdict, transform, altered regions."""
+        """Verify candidates against their originals: verdict, transform, altered regions; at most about `limit`
+        matches are wanted, so the work does not grow with the number of near-duplicates registered."""
         ...
 
     def render(self, match: DerivativeMatch, *, label: str) -> bytes:

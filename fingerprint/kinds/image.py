@@ -67,6 +67,7 @@ class ImageKind:
         references: ReferenceSource,
         *,
         strong: int,
+        limit: int,
     ) -> list[DerivativeMatch]:
         return analyse(
             media,
@@ -74,6 +75,7 @@ class ImageKind:
             [_candidate(candidate) for candidate in candidates],
             references,
             strong_distance=strong,
+            max_strong=limit,
         )
 
     def render(self, match: DerivativeMatch, *, label: str) -> bytes:

@@ -265,3 +265,16 @@ def test_identity_localisation_is_clean(references: References) -> None:
     assert localisation.verdict == "copy" and localisation.altered_fraction == 0
     assert localisation.overlap.mean() > 0.9
     assert localisation.mask.shape == localisation.heat.shape == localisation.original.shape[:2]
+
+
+def test_strong_hits_examined_are_capped_nearest_first(references: References) -> None:
+    """Dozens of registered near-duplicates must not cost dozens of analyses when few matches are reported."""
+    image = decode(encode(photo("astronaut"), "JPEG", quality=85))
+    duplicates = {f"reg_dup{i:02d}": references.images[ASTRONAUT] for i in range(12)}
+    source = References(duplicates, dict.fromkeys(duplicates))  # no stored features: aligned from PDQ alone
+    candidates = [Candidate(reference_id, 10 + i, 0) for i, reference_id in enumerate(duplicates)]
+    features = extract_query_features(image)
+    capped = analyse(image, features, candidates, source, strong_distance=STRONG, max_strong=3)
+    assert sorted(m.reference_id for m in capped) == ["reg_dup00", "reg_dup01", "reg_dup02"]
+    every = analyse(image, features, candidates, source, strong_distance=STRONG)
+    assert len(every) == 12

@@ -1,0 +1,88 @@
+"""The CPU-bound media work of a request (decode, fingerprint, analyse, draw) as plain functions of bytes and paths.
+
+Everything here is a top-level function of picklable arguments, so the same work runs in this process (the CLI,
+tests) or in the server's bounded pool of worker processes (`Registry.run_media`), where a crafted file can cost at
+most its CPU, memory and time limits and never blocks the threads that serve everything else. Database reads and
+index searches stay in the calling process: a task gets what it needs as data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fingerprint.compare import DerivativeMatch
+from fingerprint.features import LocalFeatures
+from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, MatchCandidate
+from registry.media import decode_with
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceData:
+    """What the analysis of one candidate needs: its stored local features and where its original is kept."""
+
+    reference_id: str
+    features: bytes | None
+    original: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Analysed:
+    matches: list[DerivativeMatch]  # without their localisation images, which stay in the worker
+    pictures: dict[str, bytes]  # PNG by reference id, when asked for
+
+
+def query_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: bool) -> tuple[Fingerprint, Any]:
+    """Decode a query and fingerprint it; the decoded media comes back for the analysis stage."""
+    decoded = decode_with(content, limits)
+    fp = decoded.kind.query(decoded.media, sha256=sha256, size=len(content), local=local)
+    return fp, decoded.media
+
+
+def reference_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: bool = True) -> Fingerprint:
+    """Decode an original and compute everything stored for it (`local=False`: its hashes only)."""
+    decoded = decode_with(content, limits)
+    return decoded.kind.reference(decoded.media, sha256=sha256, size=len(content), local=local)
+
+
+def analyse(
+    kind: str,
+    media: Any,
+    query: Fingerprint,
+    candidates: Sequence[MatchCandidate],
+    references: Sequence[ReferenceData],
+    limits: DecodeLimits,
+    strong: int,
+    limit: int,
+    pictures: bool,
+) -> Analysed:
+    """Verify each candidate against its original; draw the comparisons from the same analysis when asked."""
+    media_kind = KINDS[kind]
+    source = _Originals({reference.reference_id: reference for reference in references}, limits)
+    found = media_kind.analyse(media, query, candidates, source, strong=strong, limit=limit)
+    drawn = (
+        {match.reference_id: media_kind.render(match, label=match.reference_id) for match in found} if pictures else {}
+    )
+    return Analysed([dataclasses.replace(match, localisation=None) for match in found], drawn)
+
+
+class _Originals:
+    """`fingerprint.compare.ReferenceSource` over the data a task was given; each original decoded at most once."""
+
+    def __init__(self, references: dict[str, ReferenceData], limits: DecodeLimits) -> None:
+        self.references = references
+        self.limits = limits
+        self._decoded: dict[str, Any] = {}
+
+    def features(self, reference_id: str) -> LocalFeatures | None:
+        blob = self.references[reference_id].features
+        return None if blob is None else LocalFeatures.from_bytes(blob)
+
+    def original(self, reference_id: str) -> Any:
+        if reference_id not in self._decoded:
+            data = self.references[reference_id].original.read_bytes()
+            self._decoded[reference_id] = decode_with(data, self.limits).media
+        return self._decoded[reference_id]
