@@ -7,25 +7,17 @@ import time
 import pytest
 from conftest import PublisherHandle, photo_bytes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from test_transparency import _key_id, _register, _rotate, _signed
+from test_transparency import _register, _rotate
 
-from registry import errors, matching, service
+from api.client import LocalTransport
+from registry import errors, matching
 from registry.log.audit import AuditReport, audit, read_mark
 from registry.runtime import Registry
 from registry.settings import Settings
 
 
 def _revoke(registry: Registry, publisher: PublisherHandle, key: Ed25519PrivateKey, registration_id: str) -> None:
-    statement, signature = _signed(
-        key,
-        type="content_revocation",
-        publisher_id=publisher.id,
-        key_id=_key_id(key),
-        registration_id=registration_id,
-        reason="published in error",
-    )
-    with registry.session() as session:
-        service.revoke_registration(session=session, registry=registry, statement=statement, signature=signature)
+    publisher.client(LocalTransport(registry), key).revoke_registration(registration_id, "published in error")
 
 
 @pytest.fixture
@@ -131,6 +123,7 @@ def test_start_up_resumes_from_the_mark_and_moves_it(registry: Registry, history
         "content_revocation": 1,
         "key_rotation": 1,
         "key_revocation": 0,
+        "operator_key_revocation": 0,
     }
     assert after.full_audit_at == before.full_audit_at  # only a full audit resets the schedule
     assert registry.audit_log(full=True).start == 0
