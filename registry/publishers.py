@@ -158,6 +158,76 @@ def set_verification(
     return publisher_view(publisher, key.key_id, now)
 
 
+def revoke_lost_key(
+    *,
+    session: Session,
+    registry: Registry,
+    publisher_id: str,
+    revoked_key_id: str,
+    compromised_since: datetime,
+    reason: str,
+    revoked_by: str,
+    new_public_key: bytes | None = None,
+    now: datetime | None = None,
+) -> views.KeyRevocationView:
+    """Operator: report a publisher key compromised that the publisher lost, so cannot sign its own revocation with.
+
+    The key is retired as well as revoked, so it signs nothing more. A publisher always keeps exactly one current
+    key: revoking the current key needs `new_public_key` (established out of band, as at creation), which becomes
+    current in the same logged event; for a key already retired it must be absent.
+    """
+    now = now or now_utc()
+    if compromised_since.tzinfo is None:
+        raise InvalidRequest("compromised_since needs a timezone, e.g. 2026-01-31T12:00:00Z")
+    if compromised_since > now:
+        raise InvalidRequest("compromised_since must not be in the future")
+    reason = reason.strip()
+    if not reason or len(reason) > 1000:
+        raise InvalidRequest("reason must be 1-1000 characters")
+    if new_public_key is not None:
+        public_key_from_raw(new_public_key)
+    since_text = format_timestamp(compromised_since)
+    with write_transaction(session, registry):
+        publisher = _publisher(session, publisher_id)
+        revoked = session.get(PublisherKey, revoked_key_id)
+        if revoked is None or revoked.publisher_id != publisher.id:
+            raise NotFound(f"publisher {publisher.id} has no key {revoked_key_id!r}")
+        if session.get(KeyRevocation, revoked.key_id) is not None:
+            raise Conflict("this key was revoked already")
+        if revoked.retired_at is None and new_public_key is None:
+            raise InvalidRequest("this is the publisher's current key: give the new_public_key that replaces it")
+        if revoked.retired_at is not None and new_public_key is not None:
+            raise InvalidRequest("this key is retired already: the publisher's current key stays; omit new_public_key")
+        fields: dict[str, Any] = {
+            "publisher_id": publisher.id,
+            "revoked_key_id": revoked.key_id,
+            "compromised_since": since_text,
+            "reason": reason,
+            "revoked_by": revoked_by,
+            "new_key_id": None,
+            "new_public_key": None,
+        }
+        if new_public_key is not None:
+            new_key_id = key_id(new_public_key)
+            if session.get(PublisherKey, new_key_id) is not None:
+                raise Conflict("the new key is already registered")
+            revoked.retired_at = now
+            session.add(revoked)
+            session.add(
+                PublisherKey(key_id=new_key_id, publisher_id=publisher.id, public_key=new_public_key, created_at=now)
+            )
+            fields |= {"new_key_id": new_key_id, "new_public_key": b64(new_public_key)}
+        (entry,) = record(session, registry, [log.Event("operator_key_revocation", publisher.id, fields)], now)
+        session.add(
+            KeyRevocation(
+                key_id=revoked.key_id, compromised_since=parse_timestamp(since_text), log_index=entry["log_index"]
+            )
+        )
+    return views.KeyRevocationView(
+        key_id=revoked.key_id, compromised_since=parse_timestamp(since_text), log_index=entry["log_index"]
+    )
+
+
 def _verification_event(publisher: Publisher, kid: str, public_key: bytes) -> log.Event:
     return log.Event(
         "publisher_verification",
@@ -269,12 +339,14 @@ def authorise_statement(
     caller: Publisher | None,
     now: datetime,
     key_field: str = "key_id",
+    lapsed_may: bool = False,
 ) -> SignedRequest[StatementT]:
     """Parse a publisher-signed statement and pass the checks every signed request passes before it changes anything.
 
     `caller` is the publisher an API key authenticated (None for local CLI use, where access to the data
     directory is the authority); it must be the publisher the statement names. `key_field` names the statement
-    field that says which key signed it.
+    field that says which key signed it. `lapsed_may` lets a publisher whose verification lapsed still make this
+    request: withdrawing its own content must not depend on the operator renewing it.
     """
     claim, signed = parse_statement(statement, model, DocumentLimits.from_settings(registry.settings))
     publisher_id = claim.publisher_id
@@ -289,7 +361,7 @@ def authorise_statement(
     verify(key.public_key, DOMAINS[signed["type"]], signed, signature)
     if key.retired_at is not None:
         raise Forbidden("statement is signed with a retired key; sign with the publisher's current key")
-    if not is_verified(publisher, now):
+    if not lapsed_may and not is_verified(publisher, now):
         raise Forbidden(f"publisher verification expired at {format_timestamp(publisher.verification_expires_at)}")
     _check_fresh(claim.created, now, registry)
     return SignedRequest(claim, signed, signature, publisher, key)

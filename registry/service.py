@@ -142,6 +142,7 @@ def revoke_registration(
         signature=signature,
         caller=caller,
         now=now,
+        lapsed_may=True,
     )
     claim = request.claim
     if registration_id is not None and registration_id != claim.registration_id:

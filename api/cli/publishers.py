@@ -1,4 +1,4 @@
-"""Publisher commands: create and verify (operator), rotate and revoke keys (publisher)."""
+"""Publisher commands: create, verify and revoke lost keys (operator), rotate and revoke keys (publisher)."""
 
 from __future__ import annotations
 
@@ -141,6 +141,55 @@ def revoke_key(
         emit_json(view_json(view))
     else:
         stdout.print(f"key {view.key_id} revoked, compromised since {since} (log entry {view.log_index})")
+
+
+@publisher_app.command("revoke-lost-key")
+def revoke_lost_key(
+    ctx: typer.Context,
+    publisher_id: Annotated[str, typer.Argument(help="the publisher that lost the key")],
+    revoked_key_id: Annotated[str, typer.Argument(help="the lost key")],
+    compromised_since: Annotated[str, typer.Option(help="RFC 3339 UTC time, e.g. 2026-01-31T12:00:00Z")],
+    reason: Annotated[str, typer.Option(help="why, for auditors")],
+    new_key_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key-out", help="file for the replacement private key (needed when the lost key is current)"
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Operator: revoke a key the publisher lost; a lost current key is replaced by a new one. Logged."""
+    from registry import publishers
+    from registry.keys import generate_private_key, raw_public_key, save_private_key
+
+    with fail_cleanly():
+        since = _timestamp(compromised_since)
+        new_key = None
+        if new_key_out is not None:
+            new_key = generate_private_key()
+            save_private_key(new_key_out, new_key)
+        try:
+            with open_registry(ctx, writes=True) as registry, registry.session() as session:
+                view = publishers.revoke_lost_key(
+                    session=session,
+                    registry=registry,
+                    publisher_id=publisher_id,
+                    revoked_key_id=revoked_key_id,
+                    compromised_since=since,
+                    reason=reason,
+                    revoked_by="provreg CLI (local operator)",
+                    new_public_key=None if new_key is None else raw_public_key(new_key),
+                )
+        except BaseException:
+            if new_key_out is not None:
+                new_key_out.unlink(missing_ok=True)
+            raise
+    if as_json:
+        emit_json({**view_json(view), "key_file": None if new_key_out is None else str(new_key_out)})
+        return
+    stdout.print(f"key {view.key_id} revoked, compromised since {since} (log entry {view.log_index})")
+    if new_key_out is not None:
+        stderr.print(f"New current key: {new_key_out} (hand it to the publisher securely)", highlight=False)
 
 
 def _verification(method: str, evidence: str, expires_in_days: int) -> Verification:

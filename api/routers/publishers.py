@@ -1,4 +1,5 @@
-"""Publishers: created and verified by the operator; keys rotated and revoked by the publisher itself."""
+"""Publishers: created and verified by the operator; keys rotated and revoked by the publisher itself, or a lost
+key revoked (and replaced) by the operator."""
 
 from __future__ import annotations
 
@@ -45,20 +46,32 @@ class KeyRotation(BaseModel):
     new_signature: str = Field(description="by the new key")
 
 
+class LostKeyRevocation(BaseModel):
+    compromised_since: datetime = Field(description="from when what the key signed is suspect (UTC)")
+    reason: str = Field(min_length=1, max_length=1000, description="why, for auditors")
+    new_public_key: str | None = Field(
+        default=None,
+        description="base64 raw Ed25519 key that replaces the revoked key; required iff it is the current key",
+    )
+
+
+def _b64_key(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(f"{what} must be base64") from None
+
+
 @router.post("", status_code=201, response_model=views.PublisherCreatedView)
 def create_publisher(
     body: PublisherCreate, session: SessionDep, registry: RegistryDep, _admin: AdminDep
 ) -> views.PublisherCreatedView:
     """Create a verified publisher (admin token). The response's `api_key` is shown only this once."""
-    try:
-        public_key = base64.b64decode(body.public_key, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("public_key must be base64") from None
     return publishers.create_publisher(
         session=session,
         registry=registry,
         name=body.name,
-        public_key=public_key,
+        public_key=_b64_key(body.public_key, "public_key"),
         verification=body.verification.to_verification(),
     )
 
@@ -102,6 +115,30 @@ def revoke_key(
     _same_publisher(publisher_id, caller.id)
     return publishers.revoke_key(
         session=session, registry=registry, statement=body.statement, signature=body.signature, caller=caller
+    )
+
+
+@router.post("/{publisher_id}/keys/{key_id}/revoke", response_model=views.KeyRevocationView)
+def revoke_lost_key(
+    publisher_id: str,
+    key_id: str,
+    body: LostKeyRevocation,
+    session: SessionDep,
+    registry: RegistryDep,
+    _admin: AdminDep,
+) -> views.KeyRevocationView:
+    """Revoke a key the publisher lost (admin token); a current key is replaced by `new_public_key`. Logged."""
+    if body.compromised_since.tzinfo is None:
+        raise InvalidRequest("compromised_since needs a timezone, e.g. 2026-01-31T12:00:00Z")
+    return publishers.revoke_lost_key(
+        session=session,
+        registry=registry,
+        publisher_id=publisher_id,
+        revoked_key_id=key_id,
+        compromised_since=body.compromised_since,
+        reason=body.reason,
+        revoked_by="admin token",
+        new_public_key=None if body.new_public_key is None else _b64_key(body.new_public_key, "new_public_key"),
     )
 
 

@@ -23,10 +23,11 @@ SUBJECT_FIELD: dict[str, str] = {
     "key_revocation": "revoked_key_id",
     "publisher_verification": "publisher_id",
     "key_rotation": "publisher_id",
+    "operator_key_revocation": "publisher_id",
 }
 """Every kind of entry the registry logs, and the entry field that names what it is about."""
 
-PUBLISHER_KINDS = frozenset({"publisher_verification", "key_rotation"})
+PUBLISHER_KINDS = frozenset({"publisher_verification", "key_rotation", "operator_key_revocation"})
 
 MALFORMED = (KeyError, TypeError, AttributeError, ValueError)
 """What reading a field of an entry that lacks the shape of its kind raises."""
@@ -68,6 +69,11 @@ class Mirror:
 
     table: Any
     expected: Callable[[Mapping[str, Any]], dict[str, Any]]  # column -> value; the first names the row
+    also: tuple[str, ...] = ()  # other entry kinds whose entries each have a row in this table
+
+    def kinds(self, kind: str) -> tuple[str, ...]:
+        """Every entry kind with a row in this table, given the kind it is registered under."""
+        return (kind, *self.also)
 
 
 def _registration(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,10 +107,14 @@ def _key_revocation(entry: Mapping[str, Any]) -> dict[str, Any]:
 MIRRORS: dict[str, Mirror] = {
     "registration": Mirror(Registration, _registration),
     "content_revocation": Mirror(ContentRevocation, _content_revocation),
-    "key_revocation": Mirror(KeyRevocation, _key_revocation),
+    "key_revocation": Mirror(KeyRevocation, _key_revocation, also=("operator_key_revocation",)),
 }
-"""The state tables with one row per entry of a kind. Only the columns a leaf determines are compared: a
-registration's image facts are measured from the stored original, not logged."""
+"""The state tables with one row per entry of a kind (an operator's key revocation has a row like a publisher's).
+Only the columns a leaf determines are compared: a registration's image facts are measured from the stored
+original, not logged."""
+
+MIRROR_OF: dict[str, str] = {kind: name for name, mirror in MIRRORS.items() for kind in mirror.kinds(name)}
+"""Entry kind -> the MIRRORS key of the table that holds a row for each entry of that kind."""
 
 
 @dataclass
@@ -133,10 +143,13 @@ class PublisherState:
             }
             if entry["key_id"] not in self.keys:
                 self._add_key(entry["key_id"], publisher_id, entry["public_key"], at)
-        else:
+        elif entry["kind"] == "key_rotation":
             statement = entry["statement"]
             self.keys[statement["old_key_id"]]["retired_at"] = at
             self._add_key(entry["new_key_id"], publisher_id, statement["new_public_key"], at)
+        elif entry["new_key_id"] is not None:  # an operator replaced a lost current key
+            self.keys[entry["revoked_key_id"]]["retired_at"] = at
+            self._add_key(entry["new_key_id"], publisher_id, entry["new_public_key"], at)
         self.events[entry["kind"]] += 1
 
     def _add_key(self, key_id: str, publisher_id: str, public_key: str, at: str) -> None:

@@ -208,6 +208,29 @@ def test_receipt_verify_revoke_rotate_and_audit(key: Path, data_dir: Path, origi
     assert code == 10 and "refuses writes" in err
 
 
+def test_operator_revokes_a_lost_key(key: Path, data_dir: Path, originals: Path, tmp_path: Path) -> None:
+    code, out, err = provreg(data_dir, "register", str(originals / "coffee.jpg"), "--key", str(key), "--json")
+    assert code == 0, err
+    registered = json_lines(out)[0]
+    with sqlite3.connect(data_dir / "registry.sqlite3") as db:
+        publisher_id, key_id = db.execute(
+            "SELECT publisher_id, key_id FROM registration WHERE id = ?", (registered["registration_id"],)
+        ).fetchone()
+    new_key = tmp_path / "replacement.pem"
+    args = ["publisher", "revoke-lost-key", publisher_id, key_id, "--compromised-since", "2020-01-01T00:00:00Z"]
+    code, _, err = provreg(data_dir, *args, "--reason", "laptop stolen")
+    assert code == 3 and "new_public_key" in err  # the current key needs its replacement
+    code, out, err = provreg(data_dir, *args, "--reason", "laptop stolen", "--new-key-out", str(new_key), "--json")
+    assert code == 0, err
+    assert json_lines(out)[0]["key_id"] == key_id and json_lines(out)[0]["key_file"] == str(new_key)
+    code, out, _ = provreg(data_dir, "check", str(originals / "coffee.jpg"), "--json")
+    assert json_lines(out)[0]["matches"][0]["key_compromised"] is True
+    code, _, err = provreg(data_dir, "register", str(originals / "astronaut.jpg"), "--key", str(new_key))
+    assert code == 0, err
+    code, out, _ = provreg(data_dir, "audit")
+    assert code == 0 and out.startswith("OK:")
+
+
 def test_check_visualize_writes_the_picture(key: Path, data_dir: Path, originals: Path, tmp_path: Path) -> None:
     provreg(data_dir, "register", str(originals / "coffee.jpg"), "--key", str(key))
     doctored = photo("coffee")

@@ -246,6 +246,37 @@ def test_publisher_revokes_over_http(client: TestClient) -> None:
     assert client.get(f"/v1/registrations/{registration['id']}").json()["revoked"] is True
 
 
+def test_operator_revokes_a_lost_key_over_http(client: TestClient) -> None:
+    newsroom = Newsroom(client)
+    registration = newsroom.upload(photo_bytes("rocket")).json()
+    replacement = Ed25519PrivateKey.generate()
+    url = f"/v1/publishers/{newsroom.id}/keys/{newsroom.key_id}/revoke"
+    body = {
+        "compromised_since": registration["created_at"],
+        "reason": "laptop stolen",
+        "new_public_key": base64.b64encode(raw_public_key(replacement)).decode(),
+    }
+    publisher_auth = {"Authorization": f"Bearer {newsroom.api_key}"}
+    assert client.post(url, json=body, headers=publisher_auth).status_code == 401  # an operator action
+    missing_key = client.post(url, json={**body, "new_public_key": None}, headers=ADMIN)
+    assert missing_key.status_code == 422 and "new_public_key" in missing_key.json()["error"]["message"]
+    naive = client.post(url, json={**body, "compromised_since": "2026-01-01T00:00:00"}, headers=ADMIN)
+    assert naive.status_code == 422
+    assert client.post(url.replace(newsroom.key_id, "0" * 64), json=body, headers=ADMIN).status_code == 404
+
+    revoked = client.post(url, json=body, headers=ADMIN)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["key_id"] == newsroom.key_id
+    assert _check(client, photo_bytes("rocket")).json()["matches"][0]["key_compromised"] is True
+    assert client.get(f"/v1/publishers/{newsroom.id}").json()["key_id"] != newsroom.key_id
+    assert newsroom.upload(photo_bytes("coffee")).status_code == 403  # the lost key signs nothing more
+    assert client.post(url, json={**body, "new_public_key": None}, headers=ADMIN).status_code == 409
+    entry = client.get(
+        "/v1/log/entries", params={"start": revoked.json()["log_index"], "end": revoked.json()["log_index"] + 1}
+    ).json()["entries"][0]
+    assert entry["entry"]["kind"] == "operator_key_revocation"
+
+
 def test_server_start_up_refuses_writes_to_a_tampered_store(settings: Settings) -> None:
     with TestClient(create_app(settings)) as first:
         wait_ready(first)

@@ -123,6 +123,7 @@ def test_start_up_resumes_from_the_mark_and_moves_it(registry: Registry, history
         "content_revocation": 1,
         "key_rotation": 1,
         "key_revocation": 0,
+        "operator_key_revocation": 0,
     }
     assert after.full_audit_at == before.full_audit_at  # only a full audit resets the schedule
     assert registry.audit_log(full=True).start == 0

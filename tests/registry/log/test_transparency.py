@@ -239,7 +239,76 @@ def test_other_publishers_cannot_revoke(registry: Registry, publisher: Publisher
         other.client(LocalTransport(registry)).revoke_registration(registration.id)
 
 
-def test_ended_verification_stops_registration(registry: Registry, publisher: PublisherHandle) -> None:
+def _revoke_lost(registry: Registry, publisher: PublisherHandle, key_id: str, since: datetime, **kw):  # type: ignore[no-untyped-def]
+    with registry.session() as session:
+        return publishers.revoke_lost_key(
+            session=session,
+            registry=registry,
+            publisher_id=publisher.id,
+            revoked_key_id=key_id,
+            compromised_since=since,
+            reason="laptop stolen",
+            revoked_by="ops",
+            **kw,
+        )
+
+
+def test_operator_revokes_a_lost_current_key_and_installs_its_replacement(
+    registry: Registry, publisher: PublisherHandle
+) -> None:
+    now = datetime.now(UTC)
+    _register(registry, publisher, photo_bytes("rocket"), now=now - timedelta(seconds=90))
+    late_content = encode(photo("coffee"), "PNG")
+    _register(registry, publisher, late_content, now=now - timedelta(seconds=10))
+    with pytest.raises(errors.InvalidRequest, match="give the new_public_key"):
+        _revoke_lost(registry, publisher, publisher.key_id, now - timedelta(seconds=60))
+
+    new = Ed25519PrivateKey.generate()
+    revocation = _revoke_lost(
+        registry, publisher, publisher.key_id, now - timedelta(seconds=60), new_public_key=raw_public_key(new)
+    )
+    assert revocation.key_id == publisher.key_id
+    assert _check(registry, late_content).matches[0].key_compromised  # signed after the compromise
+    assert not _check(registry, photo_bytes("rocket")).matches[0].key_compromised  # before it
+    with pytest.raises(errors.Forbidden, match="retired key"):
+        _register(registry, publisher, photo_bytes("chelsea"))  # the lost key signs nothing more
+    assert _register(registry, publisher, photo_bytes("chelsea"), key=new).key_id == _key_id(new)
+    with pytest.raises(errors.Conflict, match="revoked already"):
+        _revoke_lost(registry, publisher, publisher.key_id, now)
+
+    with registry.session() as session:
+        entry = json.loads(log.entries(session, revocation.log_index, revocation.log_index + 1)[0].entry)
+        assert publishers.get_publisher(session=session, publisher_id=publisher.id).key_id == _key_id(new)
+        assert audit(session, registry.keyring).ok
+    assert entry["kind"] == "operator_key_revocation" and entry["reason"] == "laptop stolen"
+    assert (entry["revoked_key_id"], entry["new_key_id"]) == (publisher.key_id, _key_id(new))
+    with registry.engine.begin() as connection:
+        connection.execute(text("DELETE FROM key_revocation"))
+    with registry.session() as session:
+        problems = audit(session, registry.keyring).problems
+    assert any("(key_revocation) has no matching row" in problem for problem in problems)
+
+
+def test_operator_revokes_a_retired_key_without_replacing_the_current_one(
+    registry: Registry, publisher: PublisherHandle
+) -> None:
+    new = Ed25519PrivateKey.generate()
+    _rotate(registry, publisher, publisher.private_key, new)
+    with pytest.raises(errors.InvalidRequest, match="omit new_public_key"):
+        _revoke_lost(registry, publisher, publisher.key_id, datetime.now(UTC), new_public_key=raw_public_key(new))
+    with pytest.raises(errors.NotFound, match="no key"):
+        _revoke_lost(registry, make_publisher(registry, "Rival"), publisher.key_id, datetime.now(UTC))
+    _revoke_lost(registry, publisher, publisher.key_id, datetime.now(UTC) - timedelta(days=1))
+    with registry.session() as session:
+        assert publishers.get_publisher(session=session, publisher_id=publisher.id).key_id == _key_id(new)
+        assert audit(session, registry.keyring).ok
+    assert registry.audit_log(full=False).ok and registry.audit_log(full=False).ok  # the mark counts it
+
+
+def test_ended_verification_stops_registration_but_not_revocation(
+    registry: Registry, publisher: PublisherHandle
+) -> None:
+    registration = _register(registry, publisher, photo_bytes("coffee"))
     with registry.session() as session:
         view = publishers.set_verification(
             session=session,
@@ -250,9 +319,11 @@ def test_ended_verification_stops_registration(registry: Registry, publisher: Pu
     assert not view.verified
     with pytest.raises(errors.Forbidden, match="expired"):
         _register(registry, publisher, photo_bytes("rocket"))
+    publisher.client(LocalTransport(registry)).revoke_registration(registration.id, "withdrawn after lapse")
+    assert _check(registry, photo_bytes("coffee")).matches[0].revoked
     with registry.session() as session:
         kinds = [json.loads(row.entry)["kind"] for row in log.entries(session, 0, 100)]
-    assert kinds == ["publisher_verification", "publisher_verification"]
+    assert kinds == ["publisher_verification", "registration", "publisher_verification", "content_revocation"]
 
 
 TAMPERS = {
