@@ -157,8 +157,9 @@ def test_weak_keys_are_refused_over_http(client: TestClient) -> None:
 def test_every_entry_kind_near_the_limits_renders_everywhere(
     client: TestClient, settings: Settings, tmp_path: Path
 ) -> None:
-    """Registration, content revocation, key rotation, key revocation and publisher verification, each as large
-    as allowed, through every read endpoint, the offline verifier and the audit: never a 5xx."""
+    """Registration, content revocation, key rotation, key revocation, operator key revocation and publisher
+    verification, each as large as allowed, through every read endpoint, the offline verifier and the audit: never a
+    5xx."""
     newsroom = Newsroom(client)  # publisher_verification
     signed_at = datetime.now(UTC) - timedelta(seconds=5)
     content = photo_bytes("rocket")
@@ -228,11 +229,28 @@ def test_every_entry_kind_near_the_limits_renders_everywhere(
         },
     )
     assert key_revocation.status_code == 200, key_revocation.text
+    lost = client.post(  # the operator revokes the (lost) current key and installs a replacement
+        f"/v1/publishers/{newsroom.id}/keys/{newsroom.key_id}/revoke",
+        headers=ADMIN,
+        json={
+            "compromised_since": format_timestamp(datetime.now(UTC)),
+            "reason": "\u00e9" * 1000,
+            "new_public_key": base64.b64encode(raw_public_key(Ed25519PrivateKey.generate())).decode(),
+        },
+    )
+    assert lost.status_code == 200, lost.text
 
     entries = client.get("/v1/log/entries", params={"start": 0, "end": 100})
     assert entries.status_code == 200
     kinds = {entry["entry"]["kind"] for entry in entries.json()["entries"]}
-    assert kinds == {"publisher_verification", "registration", "content_revocation", "key_rotation", "key_revocation"}
+    assert kinds == {
+        "publisher_verification",
+        "registration",
+        "content_revocation",
+        "key_rotation",
+        "key_revocation",
+        "operator_key_revocation",
+    }
     for start in range(len(entries.json()["entries"])):
         assert client.get("/v1/log/entries", params={"start": start, "end": start + 1}).status_code == 200
 
