@@ -18,6 +18,7 @@ from registry.index import MatchIndex, open_index
 from registry.log.audit import AuditReport, audit_and_mark, full_audit_due_in
 from registry.log.keyring import LogKeyring
 from registry.pictures import PictureStore
+from registry.pool import MediaPool
 from registry.settings import Settings
 from registry.store import ContentStore
 
@@ -34,6 +35,7 @@ class Registry:
     pictures: PictureStore
     # The fallback-assessment stage of `check` (the classifier, when one is configured); see matching.run_check.
     assessor: Callable[[Any, Any], Any | None] | None = None
+    pool: MediaPool | None = None  # media work runs here when set (the server); inline otherwise (the CLI)
     _ready: threading.Event = field(default_factory=threading.Event)
     _closing: threading.Event = field(default_factory=threading.Event)
     log_problem: str | None = None  # why the last audit failed; writes are refused while this is set
