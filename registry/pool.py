@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _CONTEXT = multiprocessing.get_context("forkserver")
+MEDIA_WORKER_NAME = "provreg-media"
 _POLL_SECONDS = 0.1  # how often a waiting caller looks at its `cancelled` event
 _START_SECONDS = 120.0  # a worker's imports (the initializer) may take this long before it counts as broken
 _RESULT, _FAILED, _OUT_OF_MEMORY = "result", "failed", "out_of_memory"
@@ -91,7 +92,7 @@ class _Worker:
         self.process = _CONTEXT.Process(
             target=_worker_main,
             args=(child_end, pool.memory_bytes, pool.cpu_seconds, pool.initializer),
-            name="provreg-media",
+            name=MEDIA_WORKER_NAME,
             daemon=True,
         )
         self.process.start()
