@@ -12,6 +12,8 @@ from api.limits import BodySizeLimit
 from api.observe import RequestContext
 from api.ratelimit import RateLimit, RateLimiter
 from api.routers import health, log, matching, publishers, registrations
+from registry.media import prepare_worker
+from registry.pool import MediaPool
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -25,10 +27,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = Registry.open(settings)
         app.state.registry = registry
+        registry.pool = app.state.media_pool = MediaPool(
+            workers=settings.media_workers,
+            queue=settings.media_queue,
+            cpu_seconds=settings.media_cpu_seconds,
+            memory_bytes=settings.media_memory_bytes,
+            wall_seconds=settings.media_wall_seconds,
+            initializer=prepare_worker,
+        )
         registry.load_in_background()
         try:
             yield
         finally:
+            registry.pool.close()  # first: requests still waiting on media work end now, with 503
             registry.close()
 
     app = FastAPI(

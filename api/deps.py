@@ -18,7 +18,8 @@ from registry.runtime import Registry
 _bearer = HTTPBearer(auto_error=False, description="a publisher's API key, or the admin token")
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
+    """`async` so that probes depending on it never wait for a worker thread (sync dependencies run in one)."""
     return request.app.state.registry
 
 

@@ -1,18 +1,22 @@
-"""Prometheus metrics: traffic by route template and status, in-flight requests, index sizes, check verdicts.
+"""Prometheus metrics: traffic by route and status, in-flight requests, index sizes, check verdicts, media pool.
 
 Each app owns its own collector registry, so several apps in one process (tests, workers) never mix counts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 from api.deps import RegistryDep
+from registry.pool import MediaPool
 from registry.runtime import Registry
 
 # Seconds; checks of large media take seconds, probes microseconds.
@@ -29,6 +33,28 @@ def index_sizes(registry: Registry) -> dict[str, int]:
     return {name.removeprefix("hashes_"): count for name, count in stats.items() if name.startswith("hashes_")} | {
         "originals_with_features": stats["originals"]
     }
+
+
+class MediaPoolCollector(Collector):
+    """The media pool's state, read at scrape time: how many workers are busy, how deep its queue is."""
+
+    def __init__(self) -> None:
+        self.pool: MediaPool | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.pool is None:
+            return
+        stats = self.pool.stats()
+        yield GaugeMetricFamily("provreg_media_workers", "media worker processes", value=stats["workers"])
+        yield GaugeMetricFamily("provreg_media_workers_busy", "media workers running a task", value=stats["busy"])
+        yield GaugeMetricFamily(
+            "provreg_media_queue_depth", "requests waiting for a media worker", value=stats["queued"]
+        )
+        yield CounterMetricFamily(
+            "provreg_media_workers_replaced",
+            "media workers killed (over a limit, or their client left) and replaced",
+            value=stats["replaced"],
+        )
 
 
 class Metrics:
@@ -48,6 +74,8 @@ class Metrics:
         self.index_entries = Gauge(
             "provreg_index_entries", "entries per match index", ("index",), registry=self.registry
         )
+        self.media_pool = MediaPoolCollector()
+        self.registry.register(self.media_pool)
         self.verdicts = Counter(
             "provreg_check_verdicts", "verdicts of /v1/check", ("verdict", "mode"), registry=self.registry
         )
@@ -61,12 +89,13 @@ class Metrics:
         self.verdicts.labels(verdict, mode).inc()
 
     def render(self, registry: Registry) -> bytes:
+        self.media_pool.pool = registry.pool
         for name, size in index_sizes(registry).items():
             self.index_entries.labels(name).set(size)
         return generate_latest(self.registry)
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
@@ -80,6 +109,9 @@ router = APIRouter(tags=["health"])
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {}}, "description": "Prometheus text format 0.0.4"}},
 )
-def scrape(metrics: MetricsDep, registry: RegistryDep) -> Response:
-    """Prometheus scrape target (unauthenticated and not rate limited: expose it to the monitoring network only)."""
+async def scrape(metrics: MetricsDep, registry: RegistryDep) -> Response:
+    """Prometheus scrape target (unauthenticated and not rate limited: expose it to the monitoring network only).
+
+    `async` and free of I/O, so a server whose worker threads are all busy can still be watched.
+    """
     return Response(metrics.render(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -38,6 +38,12 @@ class CorruptMedia(InvalidRequest):
     code = "corrupt_media"
 
 
+class MediaTooExpensive(RegistryError):
+    """Processing the media went over a CPU-time, memory or wall-clock limit; `details` name the limit."""
+
+    code = "too_expensive"
+
+
 class UnsupportedMedia(RegistryError):
     code = "unsupported_media"
 
@@ -78,6 +84,18 @@ class NotReady(RegistryError):
     """The service is starting (index still loading); retry shortly."""
 
     code = "not_ready"
+
+
+class Overloaded(RegistryError):
+    """Every media worker is busy and the queue for them is full; retry shortly."""
+
+    code = "overloaded"
+
+
+class ClientGone(RegistryError):
+    """The caller went away (the HTTP client disconnected), so its work was stopped; nobody reads this answer."""
+
+    code = "client_gone"
 
 
 class LogTampered(RegistryError):

@@ -47,3 +47,14 @@ def limits(settings: Settings) -> DecodeLimits:
         max_bits_per_sample=settings.max_bits_per_sample,
         max_jpeg_scans=settings.max_jpeg_scans,
     )
+
+
+def prepare_worker() -> None:
+    """The media pool's initializer: this module's import has loaded the media libraries before the first task.
+
+    One thread per library, because a worker's CPU and memory limits count every thread it starts, and the pool
+    already gives each request its own process.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)

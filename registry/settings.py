@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     )
     max_bits_per_sample: int = Field(default=16, gt=0, description="bits per sample the file declares")
     max_jpeg_scans: int = Field(default=100, gt=0, description="SOS markers in a JPEG, counted before decoding")
+    # Media work runs in a pool of worker processes, each task under these limits (registry.pool).
+    media_workers: int = Field(default=2, gt=0, description="worker processes that decode and analyse media")
+    media_queue: int = Field(default=8, ge=0, description="requests that may wait for a worker before 503")
+    media_cpu_seconds: float = Field(default=30, gt=0, description="CPU time one task may use (422)")
+    media_memory_bytes: int = Field(default=3 * 1024**3, gt=0, description="address space of one worker (422)")
+    media_wall_seconds: float = Field(default=60, gt=0, description="wall-clock time one task may take (422)")
     match_threshold: int = Field(
         default=DEFAULT_STRONG, ge=0, le=MAX_DISTANCE, description="strong: PDQ distance still called a copy"
     )

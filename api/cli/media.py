@@ -26,6 +26,7 @@ from api.cli.common import (
 if TYPE_CHECKING:
     from registry.settings import Settings
 
+GRACEFUL_SHUTDOWN_SECONDS = 5  # `serve`: how long requests may run on after SIGTERM before they are cancelled
 # Directories are searched for these; files named explicitly are always tried.
 MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif"}
 PathsArgument = Annotated[
@@ -382,4 +383,12 @@ def serve(
         application = create_app(config)
     if config.admin_token is None:
         stderr.print(f"Development mode: the admin token is in {config.data_dir / 'admin-token'}", highlight=False)
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)  # ours has request ids
+    # Requests still running a few seconds after SIGTERM are cancelled, which stops their media work too.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,  # ours has request ids
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from api.cancel import run_cancellable
 from api.deps import RegistryDep, SessionDep
 from api.metrics import MetricsDep
 from registry import matching, views
@@ -21,7 +22,8 @@ ModeQuery = Annotated[
 
 
 @router.post("/check", response_model=views.CheckView)
-def check(
+async def check(
+    request: Request,
     file: Annotated[UploadFile, File(description="the media to check")],
     session: SessionDep,
     registry: RegistryDep,
@@ -34,8 +36,14 @@ def check(
     """Verdict `copy`, `altered` or `unregistered`, with the matching originals, transforms and altered regions."""
     if pictures and mode == "fast":
         raise InvalidRequest("pictures need the full analysis: drop mode=fast")
-    view = matching.check(
-        session=session, registry=registry, content=file.file.read(), mode=mode, keep_pictures=pictures
+    view = await run_cancellable(
+        request,
+        matching.check,
+        session=session,
+        registry=registry,
+        content=await file.read(),
+        mode=mode,
+        keep_pictures=pictures,
     )
     metrics.record_verdict(view.verdict, mode)
     return view.model_copy(
@@ -62,15 +70,21 @@ def check_picture_kept(picture_id: str, registry: RegistryDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "original | query aligned | altered regions"}},
 )
-def check_picture(
+async def check_picture(
+    request: Request,
     file: Annotated[UploadFile, File(description="the media to check")],
     session: SessionDep,
     registry: RegistryDep,
     registration_id: Annotated[str | None, Form(description="which match to draw; default: the best")] = None,
 ) -> Response:
     """The comparison picture of a check, as PNG: the original, the query aligned to it, the altered regions."""
-    view, pictures = matching.check_pictures(
-        session=session, registry=registry, content=file.file.read(), registration_id=registration_id
+    view, pictures = await run_cancellable(
+        request,
+        matching.check_pictures,
+        session=session,
+        registry=registry,
+        content=await file.read(),
+        registration_id=registration_id,
     )
     if not pictures:
         raise NotFound("the query matches no registered original, so there is nothing to draw")

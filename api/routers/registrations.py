@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
+from api.cancel import run_cancellable
 from api.deps import CurrentPublisher, RegistryDep, SessionDep
 from api.routers.publishers import SignedRequest
 from registry import service, views
@@ -14,7 +15,8 @@ router = APIRouter(prefix="/v1/registrations", tags=["registrations"])
 
 
 @router.post("", status_code=201, response_model=views.RegistrationReceiptView)
-def create_registration(
+async def create_registration(
+    request: Request,
     file: Annotated[UploadFile, File(description="the original's exact bytes")],
     statement: Annotated[str, Form(description="the registration statement, JSON")],
     signature: Annotated[str, Form(description="base64 Ed25519 signature over the domain prefix + RFC 8785 JSON")],
@@ -25,12 +27,14 @@ def create_registration(
 ) -> views.RegistrationReceiptView:
     """Register an original (publisher API key). The statement is signed client side; the registry never sees
     the private key. The response carries a receipt that verifies offline."""
-    registration = service.register(
+    registration = await run_cancellable(
+        request,
+        service.register,
         session=session,
         registry=registry,
         statement=statement,
         signature=signature,
-        content=file.file.read(),
+        content=await file.read(),
         caller=publisher,
     )
     response.headers["Location"] = f"/v1/registrations/{registration.id}"

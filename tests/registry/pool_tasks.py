@@ -1,0 +1,41 @@
+"""Tasks for the media pool's tests: top-level functions, so a worker process can import them by name.
+
+Kept apart from the test module so a worker imports nothing heavier than this.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from registry.errors import InvalidRequest
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def burn_cpu() -> None:
+    while True:
+        pass
+
+
+def allocate(size: int) -> int:
+    return len(bytearray(size))
+
+
+def sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def refuse(message: str) -> None:
+    raise InvalidRequest(message, field="metadata")
+
+
+def divide_by_zero() -> float:
+    return 1 / 0
