@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api import errors, metrics
 from api.limits import BodySizeLimit
 from api.observe import RequestContext
+from api.openapi import document_errors
 from api.ratelimit import RateLimit, RateLimiter
 from api.routers import health, log, matching, publishers, registrations
 from registry.media import prepare_worker
@@ -60,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for router in (health.router, metrics.router, publishers.router, registrations.router, matching.router, log.router):
         app.include_router(router)
+    document_errors(app)
     return app

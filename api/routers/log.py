@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 
 from api.deps import RegistryDep, SessionDep
+from api.openapi import error_responses
 from registry import transparency, views
 from registry.log.store import MAX_ENTRIES_PAGE
 
@@ -22,12 +23,12 @@ def checkpoint(session: SessionDep) -> str:
     return transparency.checkpoint(session=session)
 
 
-@router.get("/proof/inclusion", response_model=views.InclusionProofView)
+@router.get("/proof/inclusion", response_model=views.InclusionProofView, responses=error_responses(404))
 def inclusion_proof(session: SessionDep, index: NonNegative, size: NonNegative) -> views.InclusionProofView:
     return transparency.inclusion_proof(session=session, log_index=index, tree_size=size)
 
 
-@router.get("/proof/consistency", response_model=views.ConsistencyProofView)
+@router.get("/proof/consistency", response_model=views.ConsistencyProofView, responses=error_responses(404))
 def consistency_proof(session: SessionDep, first: NonNegative, second: NonNegative) -> views.ConsistencyProofView:
     return transparency.consistency_proof(session=session, first=first, second=second)
 
