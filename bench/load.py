@@ -46,6 +46,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
 HOST = "127.0.0.1"  # loopback only
 MAX_REQUESTS_PER_THREAD = 100_000  # a second bound besides the clock
 QUIET_ROUNDS = 10
+BOMBS = 40  # concurrent heavy uploads in the bomb phase
+REFERENCE_DUPLICATES = 10  # a second hub with as many near-duplicates as a check reports
 HUB_SEED, UNREGISTERED_SEED = 1000, 5000
 
 
@@ -141,15 +143,17 @@ def register_corpus(client: PublisherClient, originals: int, near_duplicates: in
     pictures = [procedural_image(HUB_SEED + i) for i in range(originals)]
     for n, pixels in enumerate(pictures):
         client.register(jpeg(pixels, quality=92), {"title": f"original {n}"})
-    hub = pictures[0]
-    for n in range(near_duplicates):
-        quality, scale = 50 + n % 45, 0.6 + 0.4 * (n % 10) / 9
-        client.register(jpeg(hub, quality=quality, scale=scale), {"title": f"hub near-duplicate {n}"})
+    hub, reference = pictures[0], pictures[-1]
+    for name, base, count in (("hub", hub, near_duplicates), ("reference hub", reference, REFERENCE_DUPLICATES)):
+        for n in range(count):
+            quality, scale = 50 + n % 45, 0.6 + 0.4 * (n % 10) / 9
+            client.register(jpeg(base, quality=quality, scale=scale), {"title": f"{name} near-duplicate {n}"})
     return {
         "unregistered": [jpeg(procedural_image(UNREGISTERED_SEED + i), quality=85) for i in range(8)],
-        "copy": [jpeg(pixels, quality=70, scale=0.8) for pixels in pictures[1:][:8]],
-        "altered": [altered(pixels, n) for n, pixels in enumerate(pictures[1:][-8:])],
+        "copy": [jpeg(pixels, quality=70, scale=0.8) for pixels in pictures[1:-1][:8]],
+        "altered": [altered(pixels, n) for n, pixels in enumerate(pictures[1:-1][-8:])],
         "hub": [jpeg(hub, quality=75, scale=0.85)],
+        "reference_hub": [jpeg(reference, quality=75, scale=0.85)],
     }
 
 
@@ -224,14 +228,15 @@ def drive(base: str, queries: dict[str, list[bytes]], threads: int, seconds: flo
     }
 
 
-def quiet_comparison(base: str, hub: bytes, one_match: bytes) -> dict[str, Any]:
-    """On the idle server, alternate the hub query and a one-match query: the hub's check time must not grow
-    with its near-duplicates beyond the matches it reports."""
-    times: dict[str, list[float]] = {"hub": [], "one_match": []}
+def quiet_comparison(base: str, queries: dict[str, bytes]) -> dict[str, Any]:
+    """On the idle server, alternate the hub query (50 near-duplicates), the reference hub (10, as many as a check
+    reports) and a one-match query: the hub's check time must not grow with near-duplicates beyond the matches it
+    reports, so hub / reference_hub stays near 1."""
+    times: dict[str, list[float]] = {name: [] for name in queries}
     matches: dict[str, int] = {}
     with httpx2.Client(base_url=base, timeout=120) as http:
         for _ in range(QUIET_ROUNDS):
-            for name, query in (("hub", hub), ("one_match", one_match)):
+            for name, query in queries.items():
                 start = time.perf_counter()
                 response = http.post("/v1/check", files={"file": ("q.jpg", query, "image/jpeg")})
                 times[name].append((time.perf_counter() - start) * 1000)
@@ -243,7 +248,63 @@ def quiet_comparison(base: str, hub: bytes, one_match: bytes) -> dict[str, Any]:
         "median_ms": medians,
         "matches_reported": matches,
         "hub_over_one_match": round(medians["hub"] / medians["one_match"], 2),
+        "hub_over_reference_hub": round(medians["hub"] / medians["reference_hub"], 2),
     }
+
+
+def bomb_phase(base: str, bomb: bytes, refused: bytes) -> dict[str, Any]:
+    """BOMBS concurrent uploads of a costly but legal progressive JPEG, plus one scan bomb over the limit, while
+    /healthz is polled: the probes must keep answering at once, whatever the media workers are doing."""
+    statuses: Counter[str] = Counter()
+    health: list[float] = []
+    done = threading.Event()
+
+    def upload(content: bytes) -> None:
+        with httpx2.Client(base_url=base, timeout=300) as http:
+            try:
+                statuses[str(http.post("/v1/check", files={"file": ("b.jpg", content, "image/jpeg")}).status_code)] += 1
+            except httpx2.TransportError as exc:
+                statuses[type(exc).__name__] += 1
+
+    def health_loop() -> None:
+        with httpx2.Client(base_url=base, timeout=30) as http:
+            while not done.is_set():
+                start = time.perf_counter()
+                http.get("/healthz").raise_for_status()
+                health.append((time.perf_counter() - start) * 1000)
+                time.sleep(0.1)
+
+    prober = threading.Thread(target=health_loop)
+    prober.start()
+    started = time.monotonic()
+    uploads = [threading.Thread(target=upload, args=(content,)) for content in [refused] + [bomb] * BOMBS]
+    for thread in uploads:
+        thread.start()
+    for thread in uploads:
+        thread.join()
+    done.set()
+    prober.join()
+    return {
+        "uploads": BOMBS + 1,
+        "bomb_bytes": len(bomb),
+        "statuses": dict(statuses),
+        "seconds": round(time.monotonic() - started, 1),
+        "healthz_polls": len(health),
+        "healthz_worst_ms": round(max(health), 1) if health else None,
+        "healthz_p50_ms": round(percentile(health, 50), 1) if health else None,
+    }
+
+
+def scan_heavy_jpeg(scans: int) -> bytes:
+    """A 2-megapixel progressive JPEG whose last scan is repeated: every repeat is one more full decoding pass."""
+    ramp = np.linspace(0, 200, 1600, dtype=np.float32)[None, :, None] + np.zeros((1200, 1, 3), np.float32)
+    noise = np.random.default_rng(7).integers(0, 40, (1200, 1600, 3)).astype(np.float32)
+    out = io.BytesIO()
+    Image.fromarray((ramp + noise).astype(np.uint8)).save(out, "JPEG", quality=90, progressive=True)
+    data = out.getvalue()
+    start, end = data.rfind(b"\xff\xda"), data.rfind(b"\xff\xd9")
+    repeats = max(0, scans - data.count(b"\xff\xda"))
+    return data[:end] + data[start:end] * repeats + data[end:]
 
 
 def main() -> None:
@@ -269,14 +330,25 @@ def main() -> None:
         load = drive(base, queries, args.threads, args.seconds)
         load_after = [round(load, 2) for load in os.getloadavg()]
         rss_after = server_rss_mb(server.pid)
-        comparison = quiet_comparison(base, queries["hub"][0], queries["copy"][0])
+        comparison = quiet_comparison(
+            base,
+            {"hub": queries["hub"][0], "reference_hub": queries["reference_hub"][0], "one_match": queries["copy"][0]},
+        )
+        bombs = bomb_phase(base, scan_heavy_jpeg(100), scan_heavy_jpeg(2000))
+        rss_after_bombs = server_rss_mb(server.pid)
     result = {
         "machine": machine_info(["fastapi", "uvicorn", "faiss-cpu", "opencv-python-headless"]),
         "config": {**vars(args), "registered": args.originals + args.near_duplicates, "registration_s": registration_s},
         "load_average_before_after": [load_before, load_after],
-        "server_rss_mb": {"idle_empty": rss_idle, "before_load": rss_before, "after_load": rss_after},
+        "server_rss_mb": {
+            "idle_empty": rss_idle,
+            "before_load": rss_before,
+            "after_load": rss_after,
+            "after_bombs": rss_after_bombs,
+        },
         **load,
         "near_duplicates_vs_one_match": comparison,
+        "bombs": bombs,
     }
     write_json(RESULTS, result)
     rows = [
@@ -297,12 +369,16 @@ def main() -> None:
             ["/healthz worst ms", load["healthz"]["worst_ms"]],
             ["RSS MB before -> after", f"{rss_before} -> {rss_after}"],
             ["hub (50 near-dups) median ms", comparison["median_ms"]["hub"]],
+            ["reference hub (10 near-dups) median ms", comparison["median_ms"]["reference_hub"]],
             ["one-match median ms", comparison["median_ms"]["one_match"]],
             [
                 "matches reported hub / one",
                 f"{comparison['matches_reported']['hub']} / {comparison['matches_reported']['one_match']}",
             ],
             ["load average before / after", f"{load_before} / {load_after}"],
+            [f"{BOMBS} heavy + 1 scan bomb: statuses", bombs["statuses"]],
+            ["/healthz worst ms during the bombs", bombs["healthz_worst_ms"]],
+            ["RSS MB after the bombs", rss_after_bombs],
         ],
     )
     print(f"\nwritten to {RESULTS}")
