@@ -1,6 +1,6 @@
 """End-to-end `check` latency through the real registry (SQLite, content store, indexes) at 10,000 originals.
 
-    python bench/check_e2e.py [--quick]
+    python bench/check_e2e.py [--quick] [--registered N] [--out FILE]
 
 Registers the real photos that ship in PyPI packages (bench/derivatives_corpus.py) and procedural filler originals
 (bench/derivatives_synthetic.py), every one through `service.register` (signed statement, transparency log, content

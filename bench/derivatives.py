@@ -1,6 +1,6 @@
 """Benchmark of derivative analysis: match crops, rotations, screenshots and overlays; copy or altered; where.
 
-    python bench/derivatives.py [--quick]
+    python bench/derivatives.py [--quick] [--out FILE]
 
 Registers real photos that ship in PyPI packages (scikit-image, scikit-learn, matplotlib), pads the registry with
 synthetic originals (bench/derivatives_synthetic.py) to 10,000, and checks every query the way the registry will:
