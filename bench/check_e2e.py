@@ -619,8 +619,8 @@ def report(results: dict[str, Any]) -> None:
             [
                 label,
                 table["total"]["p50_ms"],
-                table["query features (ORB x2)"]["p50_ms"],
-                table["descriptor votes"]["p50_ms"],
+                table.get("fingerprint: query features (ORB x2)", blank)["p50_ms"],
+                table.get("candidates: descriptor votes", blank)["p50_ms"],
                 f"{table.get(verify, blank)['p50_ms']} ({table.get(f'calls: {verify}', blank)['mean']})",
                 table.get(localise, blank)["p50_ms"],
             ]
