@@ -1,6 +1,6 @@
 """Benchmark of derivative analysis: match crops, rotations, screenshots and overlays; copy or altered; where.
 
-    python bench/derivatives.py [--quick]
+    python bench/derivatives.py [--quick] [--out FILE]
 
 Registers real photos that ship in PyPI packages (scikit-image, scikit-learn, matplotlib), pads the registry with
 synthetic originals (bench/derivatives_synthetic.py) to 10,000, and checks every query the way the registry will:
@@ -28,34 +28,33 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fingerprint.image import hash_pixels
-
 from bench.derivatives_augly import augly_queries
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, load_photos
 from bench.derivatives_synthetic import mutated, procedural_image, synthetic_features
-from fingerprint.algorithms.pdq import MIN_TRUSTED_QUALITY, Pdq
+from fingerprint.algorithms.pdq import Pdq, crop_share
 from fingerprint.compare import Candidate, DerivativeMatch, analyse
 from fingerprint.descriptor_index import DescriptorIndex
-from fingerprint.features import (
-    EXTRA_PDQ_CROPS,
-    LocalFeatures,
-    extra_pdq_hashes,
-    extract_features,
-    extract_query_features,
-)
+from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
 from fingerprint.index import BinaryIndex
+from fingerprint.kinds.image import hash_pixels
 from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
-from registry.matching import WEAK_PDQ_DISTANCE
 from registry.settings import Settings
 
 MAX_PIXELS = 50_000_000
 SYNTHETIC_ID = 1_000_000
 SYNTHETIC_SEED = 1000
 RESULTS = Path(__file__).resolve().parent / "results" / "derivatives.json"
-# The registry's default match threshold: PDQ hits this close are accepted without keypoints.
-STRONG_PDQ_DISTANCE: int = Settings.model_fields["match_threshold"].default
+# The registry's default match policy: PDQ hits within `strong` are accepted without keypoints, hits up to `weak`
+# are candidates that need keypoints, and queries below `min_quality` are not searched by PDQ at all.
+POLICY = Settings().match_policy
 _PDQ = Pdq()
+
+
+def _key(number: int) -> str:
+    """`compare` takes string reference ids (the registry's are registration ids). Zero-padded so that the string
+    order, which `analyse` uses to break ties, is the numeric order the bench has always used."""
+    return f"{number:08d}"
 
 
 @dataclass
@@ -69,31 +68,32 @@ class BenchRegistry:
     descriptors: DescriptorIndex = field(default_factory=DescriptorIndex)
     synthetic: dict[int, tuple[int, LocalFeatures]] = field(default_factory=dict)  # id -> (seed, features)
 
-    def register(self, data: bytes) -> int:
-        reference_id = len(self.data)
+    def register(self, data: bytes) -> str:
+        number = len(self.data)
         image = load_image(data, max_pixels=MAX_PIXELS, max_side=WORKING_SIDE)
         features = extract_features(image)
-        hashes = {"canonical": _PDQ.compute(hash_pixels(image))} | extra_pdq_hashes(hash_pixels(image))
-        for name, value in hashes.items():
-            self.pdq.add(np.array([len(self.pdq_rows)]), value.to_array())
-            self.pdq_rows.append((reference_id, EXTRA_PDQ_CROPS.get(name, 1.0)))
+        for record in _PDQ.reference(hash_pixels(image)):  # canonical and centred-crop variants, as registered
+            self.pdq.add(np.array([len(self.pdq_rows)]), record.value.to_array())
+            self.pdq_rows.append((number, crop_share(record.variant)))
         self.data.append(data)
         self.blobs.append(features.to_bytes())
-        self.descriptors.add(reference_id, features)
-        return reference_id
+        self.descriptors.add(number, features)
+        return _key(number)
 
     # compare.ReferenceSource
-    def features(self, reference_id: int) -> LocalFeatures | None:
-        if reference_id in self.synthetic:
-            return self.synthetic[reference_id][1]
-        return LocalFeatures.from_bytes(self.blobs[reference_id])
+    def features(self, reference_id: str) -> LocalFeatures | None:
+        number = int(reference_id)
+        if number in self.synthetic:
+            return self.synthetic[number][1]
+        return LocalFeatures.from_bytes(self.blobs[number])
 
-    def original(self, reference_id: int) -> CanonicalImage:
-        if reference_id in self.synthetic:
-            pixels = procedural_image(self.synthetic[reference_id][0])
+    def original(self, reference_id: str) -> CanonicalImage:
+        number = int(reference_id)
+        if number in self.synthetic:
+            pixels = procedural_image(self.synthetic[number][0])
             h, w = pixels.shape[:2]
             return CanonicalImage("image/png", w, h, Rect(0, 0, w, h), pixels)
-        return load_image(self.data[reference_id], max_pixels=MAX_PIXELS, max_side=WORKING_SIDE)
+        return load_image(self.data[number], max_pixels=MAX_PIXELS, max_side=WORKING_SIDE)
 
     def check(self, data: bytes) -> tuple[list[DerivativeMatch], dict[str, float]]:
         """The registry's check path with the local stage; returns matches and per-stage seconds."""
@@ -110,18 +110,18 @@ class BenchRegistry:
         hashes, quality = _PDQ.compute_dihedral(hash_pixels(image))
         lap("pdq")
         candidates = []
-        if quality >= MIN_TRUSTED_QUALITY:
+        if POLICY.trusted(quality):
             codes = np.stack([h.to_array() for h in hashes])
-            for variant, hits in enumerate(self.pdq.range_search(codes, WEAK_PDQ_DISTANCE)):
+            for variant, hits in enumerate(self.pdq.range_search(codes, POLICY.radius(_PDQ.bits, weak=True))):
                 for hit in hits:
-                    reference_id, crop = self.pdq_rows[hit.id]
-                    candidates.append(Candidate(reference_id, hit.distance, variant, crop))
+                    number, crop = self.pdq_rows[hit.id]
+                    candidates.append(Candidate(_key(number), hit.distance, variant, crop))
         lap("pdq_search")
         features = extract_query_features(image)
         lap("features")
-        candidates += [Candidate(v.reference_id, votes=v.votes) for v in self.descriptors.search(features)]
+        candidates += [Candidate(_key(v.reference_id), votes=v.votes) for v in self.descriptors.search(features)]
         lap("votes")
-        matches = analyse(image, features, candidates, self, strong_distance=STRONG_PDQ_DISTANCE)
+        matches = analyse(image, features, candidates, self, strong_distance=POLICY.radius(_PDQ.bits))
         lap("analyse")
         times["total"] = sum(times.values())
         return matches, times
@@ -133,7 +133,7 @@ class BenchRegistry:
 @dataclass
 class Outcome:
     query: Query
-    expected: int | None  # the true reference id, None for distractors
+    expected: str | None  # the true reference id, None for distractors
     matches: list[DerivativeMatch]
     times: dict[str, float]
 
@@ -205,7 +205,7 @@ def micro_average_precision(outcomes: list[Outcome]) -> float:
     return precision_sum / positives if positives else 0.0
 
 
-def summarise(outcomes: list[Outcome], originals: dict[int, CanonicalImage]) -> dict[str, object]:
+def summarise(outcomes: list[Outcome], originals: dict[str, CanonicalImage]) -> dict[str, object]:
     benign = [o for o in outcomes if o.query.kind == "benign"]
     edits = [o for o in outcomes if o.query.kind == "edit"]
     distractors = [o for o in outcomes if o.query.kind == "distractor"]
@@ -277,7 +277,7 @@ def latency(outcomes: list[Outcome]) -> dict[str, dict[str, float]]:
     }
 
 
-def run_queries(registry: BenchRegistry, queries: list[Query], ids: dict[str, int], label: str) -> list[Outcome]:
+def run_queries(registry: BenchRegistry, queries: list[Query], ids: dict[str, str], label: str) -> list[Outcome]:
     outcomes = []
     for i, query in enumerate(queries):
         matches, times = registry.check(query.data)
@@ -318,6 +318,7 @@ def flat_search_ms(registry: BenchRegistry, features: LocalFeatures) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2,000 registered originals, no 100k run, no AugLy")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file (keep reduced runs out of the default)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     faiss.omp_set_num_threads(1)
@@ -361,8 +362,8 @@ def main() -> None:
         results["latency_ms_at_100k"] = {"registered": 100_000, "queries": len(subset), "stages": latency(large)}
         results["storage"]["descriptor_index_bytes_at_100k"] = len(registry.descriptors.to_bytes())
     results["seconds"] = round(time.perf_counter() - started, 1)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, sort_keys=True))
     print_tables(results)
 
 
