@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             memory_bytes=settings.media_memory_bytes,
             wall_seconds=settings.media_wall_seconds,
             initializer=prepare_worker,
+            recycle_bytes=settings.media_recycle_bytes,
         )
         registry.load_in_background()
         try:

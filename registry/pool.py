@@ -48,7 +48,11 @@ class MediaWorkFailed(RuntimeError):
 
 
 def _worker_main(
-    conn: Connection, memory_bytes: int, cpu_seconds: float, initializer: Callable[[], None] | None
+    conn: Connection,
+    memory_bytes: int,
+    cpu_seconds: float,
+    initializer: Callable[[], None] | None,
+    recycle_bytes: int | None,
 ) -> None:
     """One worker: limits first (so the initializer's imports count too), then tasks until the pipe closes."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a worker killed by a limit leaves no core file behind
@@ -71,16 +75,25 @@ def _worker_main(
         try:
             reply: tuple[str, Any] = (_RESULT, fn(*args))
         except MemoryError:
-            conn.send((_OUT_OF_MEMORY, None))
+            conn.send((_OUT_OF_MEMORY, None, True))
             return  # a process that ran out of memory may hold it fragmented: the parent starts a fresh one
         except RegistryError as exc:
             reply = (_FAILED, exc)
         except Exception as exc:
             reply = (_FAILED, MediaWorkFailed(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        # A worker that has grown large keeps that memory (allocators rarely give it back): it asks to be replaced.
+        retire = recycle_bytes is not None and _resident_bytes() > recycle_bytes
         try:
-            conn.send(reply)
+            conn.send((*reply, retire))
         except Exception as exc:  # an unpicklable result is the task's bug, not a reason to hang the caller
-            conn.send((_FAILED, MediaWorkFailed(f"the task's result cannot be sent back: {exc!r}")))
+            conn.send((_FAILED, MediaWorkFailed(f"the task's result cannot be sent back: {exc!r}"), retire))
+        if retire:
+            return
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
 
 
 class _Worker:
@@ -91,7 +104,7 @@ class _Worker:
         self.conn = parent_end
         self.process = _CONTEXT.Process(
             target=_worker_main,
-            args=(child_end, pool.memory_bytes, pool.cpu_seconds, pool.initializer),
+            args=(child_end, pool.memory_bytes, pool.cpu_seconds, pool.initializer, pool.recycle_bytes),
             name=MEDIA_WORKER_NAME,
             daemon=True,
         )
@@ -118,12 +131,15 @@ class MediaPool:
         memory_bytes: int,
         wall_seconds: float,
         initializer: Callable[[], None] | None = None,
+        recycle_bytes: int | None = None,
     ) -> None:
+        """`recycle_bytes`: a worker whose resident memory exceeds this after a task is replaced by a fresh one."""
         if workers < 1 or queue < 0 or cpu_seconds <= 0 or memory_bytes <= 0 or wall_seconds <= 0:
             raise ConfigurationError("the media pool needs at least one worker and positive limits")
         self.workers, self.queue = workers, queue
         self.cpu_seconds, self.memory_bytes, self.wall_seconds = cpu_seconds, memory_bytes, wall_seconds
         self.initializer = initializer
+        self.recycle_bytes = recycle_bytes
         self._lock = threading.Condition()
         self._closed = False
         self._waiting = 0
@@ -136,8 +152,8 @@ class MediaPool:
         worker = self._acquire(cancelled)
         healthy = False
         try:
-            kind, value = self._execute(worker, fn, args, cancelled)
-            healthy = kind != _OUT_OF_MEMORY
+            kind, value, retire = self._execute(worker, fn, args, cancelled)
+            healthy = not retire
         finally:
             self._release(worker, healthy)
         if kind == _RESULT:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     media_queue: int = Field(default=8, ge=0, description="requests that may wait for a worker before 503")
     media_cpu_seconds: float = Field(default=30, gt=0, description="CPU time one task may use (422)")
     media_memory_bytes: int = Field(default=3 * 1024**3, gt=0, description="address space of one worker (422)")
+    media_recycle_bytes: int = Field(
+        default=768 * 1024**2, gt=0, description="resident memory after which a worker is replaced by a fresh one"
+    )
     media_wall_seconds: float = Field(default=60, gt=0, description="wall-clock time one task may take (422)")
     match_threshold: int = Field(
         default=DEFAULT_STRONG, ge=0, le=MAX_DISTANCE, description="strong: PDQ distance still called a copy"

@@ -39,3 +39,12 @@ def refuse(message: str) -> None:
 
 def divide_by_zero() -> float:
     return 1 / 0
+
+
+def grow(size: int) -> int:
+    """Leave `size` bytes resident in the worker after the task, as a fragmented heap would."""
+    _kept.append(bytearray(b"x" * size))
+    return os.getpid()
+
+
+_kept: list[bytearray] = []

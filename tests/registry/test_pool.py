@@ -168,3 +168,15 @@ def test_workers_run_in_parallel_and_one_dying_spares_the_other() -> None:
             sleeper.result(timeout=GIVE_UP)
     finally:
         pool.close()
+
+
+def test_a_worker_grown_past_the_recycle_size_is_replaced_after_its_task() -> None:
+    media_pool = make_pool(recycle_bytes=300 * 1024**2)
+    try:
+        first = media_pool.run(pool_tasks.grow, 1024)  # small: the worker stays
+        assert media_pool.run(pool_tasks.pid) == first
+        assert media_pool.run(pool_tasks.grow, 400 * 1024**2) == first  # the answer still comes back
+        assert media_pool.run(pool_tasks.pid) != first  # then a fresh worker serves
+        assert media_pool.stats()["replaced"] == 1
+    finally:
+        media_pool.close()
