@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
-from fastapi import Request
+from fastapi import Request, UploadFile
+
+from registry.runtime import Registry
 
 T = TypeVar("T")
 
@@ -40,3 +42,10 @@ async def _watch(request: Request, cancelled: threading.Event) -> None:
             await anyio.sleep(DISCONNECT_POLL_SECONDS)
     finally:
         cancelled.set()
+
+
+async def read_media(registry: Registry, upload: UploadFile) -> bytes:
+    """The upload's bytes, unless the media workers are already full: then 503 `overloaded` before reading it,
+    so a burst of large uploads is refused without holding each one in memory."""
+    registry.admit_media()
+    return await upload.read()

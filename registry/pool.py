@@ -187,13 +187,21 @@ class MediaPool:
                 worker.process.kill()
                 worker.process.join(1)
 
+    def admit(self) -> None:
+        """Raise `Overloaded` now if a task would be refused, so a caller can refuse before reading an upload."""
+        with self._lock:
+            self._refuse_if_full()
+
+    def _refuse_if_full(self) -> None:
+        if not self._idle and self._waiting >= self.queue and not self._closed:
+            raise Overloaded(
+                f"all {self.workers} media workers are busy and {self._waiting} requests are waiting; retry "
+                "shortly (settings PROVREG_MEDIA_WORKERS, PROVREG_MEDIA_QUEUE)"
+            )
+
     def _acquire(self, cancelled: threading.Event | None) -> _Worker:
         with self._lock:
-            if not self._idle and self._waiting >= self.queue and not self._closed:
-                raise Overloaded(
-                    f"all {self.workers} media workers are busy and {self._waiting} requests are waiting; retry "
-                    "shortly (settings PROVREG_MEDIA_WORKERS, PROVREG_MEDIA_QUEUE)"
-                )
+            self._refuse_if_full()
             self._waiting += 1
             try:
                 while not self._idle:

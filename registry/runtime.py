@@ -28,6 +28,10 @@ T = TypeVar("T")
 class TaskRunner(Protocol):
     def run(self, fn: Callable[..., T], *args: Any, cancelled: threading.Event | None = None) -> T: ...
 
+    def admit(self) -> None:
+        """Raise `Overloaded` if a task would be refused right now."""
+        ...
+
 
 @dataclass
 class Registry:
@@ -103,6 +107,11 @@ class Registry:
         thread = threading.Thread(target=run, name="provreg-index-load", daemon=True)
         thread.start()
         return thread
+
+    def admit_media(self) -> None:
+        """Refuse at once (503 `overloaded`) when the worker pool is full, before an upload is even read."""
+        if self.pool is not None:
+            self.pool.admit()
 
     def run_media(self, fn: Callable[..., T], *args: Any, cancelled: threading.Event | None = None) -> T:
         """Run a `registry.work` task in the worker pool when there is one, else here."""

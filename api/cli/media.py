@@ -376,8 +376,10 @@ def serve(
 
     from api.app import create_app
     from api.observe import configure_logging
+    from registry.media import return_large_buffers
 
     configure_logging()
+    return_large_buffers()
     config = settings(ctx)
     with fail_cleanly():
         application = create_app(config)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from api.cancel import run_cancellable
+from api.cancel import read_media, run_cancellable
 from api.deps import RegistryDep, SessionDep
 from api.metrics import MetricsDep
 from registry import matching, views
@@ -41,7 +41,7 @@ async def check(
         matching.check,
         session=session,
         registry=registry,
-        content=await file.read(),
+        content=await read_media(registry, file),
         mode=mode,
         keep_pictures=pictures,
     )
@@ -83,7 +83,7 @@ async def check_picture(
         matching.check_pictures,
         session=session,
         registry=registry,
-        content=await file.read(),
+        content=await read_media(registry, file),
         registration_id=registration_id,
     )
     if not pictures:

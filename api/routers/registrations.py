@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from api.cancel import run_cancellable
+from api.cancel import read_media, run_cancellable
 from api.deps import CurrentPublisher, RegistryDep, SessionDep
 from api.routers.publishers import SignedRequest
 from registry import service, views
@@ -34,7 +34,7 @@ async def create_registration(
         registry=registry,
         statement=statement,
         signature=signature,
-        content=await file.read(),
+        content=await read_media(registry, file),
         caller=publisher,
     )
     response.headers["Location"] = f"/v1/registrations/{registration.id}"
