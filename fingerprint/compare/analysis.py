@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fingerprint.compare.localisation import localise
+from fingerprint.compare.scene import different_viewpoint
 from fingerprint.compare.transform import describe_transform
 from fingerprint.compare.types import Alignment, AlteredRegion, Localisation, Transform, Verdict
 from fingerprint.compare.verification import pdq_alignment, verify
@@ -151,11 +152,12 @@ def _analyse_one(
     strong: bool,
 ) -> DerivativeMatch | None:
     reference_features = references.features(candidate.reference_id)
-    alignment = None
+    alignment, aligned = None, None
     for orientation in features if reference_features is not None else ():
         # the first orientation that aligns wins: an upright match is never also a mirrored one
         alignment = verify(orientation, reference_features)
         if alignment is not None:
+            aligned = orientation
             break
     if alignment is None and not strong:
         return None
@@ -170,10 +172,18 @@ def _analyse_one(
         photometric_change=localisation.photometric_change,
         grayscale=localisation.grayscale,
     )
-    log.debug("reference %s: %s, %d inliers", candidate.reference_id, localisation.verdict, alignment.inliers)
+    verdict: Verdict = localisation.verdict
+    if (
+        verdict == "altered"
+        and aligned is not None
+        and reference_features is not None
+        and different_viewpoint(aligned, reference_features, alignment, localisation, original)
+    ):
+        verdict = "related"
+    log.debug("reference %s: %s, %d inliers", candidate.reference_id, verdict, alignment.inliers)
     return DerivativeMatch(
         reference_id=candidate.reference_id,
-        verdict=localisation.verdict,
+        verdict=verdict,
         transform=transform,
         regions=localisation.regions,
         altered_fraction=localisation.altered_fraction,

@@ -11,9 +11,11 @@ from fingerprint.geometry import Rect
 
 __all__ = ["Alignment", "AlteredRegion", "CheckVerdict", "Localisation", "Transform", "Verdict"]
 
-# What one verified match is: the original's content with only global changes, or with a region replaced or added.
-Verdict = Literal["copy", "altered"]
-# What a whole check says: the best match's verdict, or that nothing registered matches.
+# What one verified match is: the original's content with only global changes, or with a region replaced or added;
+# or `related`, a different photograph of the same scene (parallax explains the differences): not made from it.
+Verdict = Literal["copy", "altered", "related"]
+# What a whole check says: the verdict of the best match that is a derivative, or that no registered original was
+# used to make the query (nothing matches, or only `related` photographs of the same scene do).
 CheckVerdict = Literal["copy", "altered", "unregistered"]
 
 
@@ -76,5 +78,5 @@ class Localisation:
     photometric_change: bool
 
     @property
-    def verdict(self) -> Verdict:
+    def verdict(self) -> Literal["copy", "altered"]:
         return "altered" if self.regions else "copy"
