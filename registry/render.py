@@ -110,10 +110,12 @@ def derivative_match(
 def check_view(
     fp: Fingerprint, matches: list[views.MatchView], warnings: list[str], max_matches: int
 ) -> views.CheckView:
-    matches.sort(key=lambda match: (not match.exact, -match.score, match.distance, match.registration_id))
+    # derivatives first: a photograph of the same scene (`related`) is shown, but no original was used to make it
+    matches.sort(key=lambda m: (m.verdict == "related", not m.exact, -m.score, m.distance, m.registration_id))
     primary = fp.primary()
+    derivative = next((m.verdict for m in matches if m.verdict != "related"), "unregistered")
     return views.CheckView(
-        verdict=matches[0].verdict if matches else "unregistered",
+        verdict=derivative,
         sha256=fp.sha256,
         media_type=fp.media_type,
         pdq=primary[_PDQ].value.hex(),

@@ -128,7 +128,9 @@ class MatchView(_View):
     revoked: bool = False  # the publisher withdrew this registration
     revocation_log_index: int | None = None
     key_compromised: bool = False  # signed with a key later reported compromised at or before registration
-    verdict: Verdict = "copy"  # altered: content of the original was replaced or added locally
+    # altered: content of the original was replaced or added locally; related: a different photograph of the same
+    # scene (the differences are parallax), not made from this original
+    verdict: Verdict = "copy"
     transform: TransformView | None = None  # None only in fast mode (global hashes, no analysis)
     regions: list[RegionView] = []
     altered_fraction: float = 0.0  # altered area over the area both show

@@ -31,9 +31,11 @@ _MIN_MOTION_MATCHES = 8
 # The further motions must explain at least this many matches inside altered regions ...
 _MIN_EXPLAINED = 12
 # ... and reach into regions holding this share of the altered area (a pasted patch gets none).
-_MIN_EXPLAINED_AREA = 0.5
-# A region counts as reached when this many explained matches lie inside it.
+_MIN_EXPLAINED_AREA = 0.4
+# A region counts as reached when this many explained matches lie inside it or this close to it (share of the
+# longer side): parallax also uncovers background beside what moved, where no keypoint can match.
 _MATCHES_PER_REGION = 2
+_REACH_SHARE = 0.04
 
 
 def different_viewpoint(
@@ -59,7 +61,7 @@ def different_viewpoint(
     explained = _other_motions(src[outlying], dst[outlying], threshold)
     if len(explained) < _MIN_EXPLAINED:
         return False
-    labels = _region_labels(localisation.mask)
+    labels = _reach(localisation.mask)
     height, width = labels.shape
     to_mask = np.diag([width / original.pixels.shape[1], height / original.pixels.shape[0], 1.0])
     points = np.rint(project(to_mask @ np.linalg.inv(pixel_to_full(original)), explained)).astype(int)
@@ -69,7 +71,7 @@ def different_viewpoint(
     if len(hit) < _MIN_EXPLAINED:
         return False
     per_region = np.bincount(hit, minlength=labels.max() + 1)
-    areas = np.bincount(labels.ravel(), minlength=labels.max() + 1)
+    areas = np.bincount(labels[localisation.mask], minlength=labels.max() + 1)
     reached = per_region >= _MATCHES_PER_REGION
     reached[0] = False
     return bool(areas[reached].sum() >= _MIN_EXPLAINED_AREA * areas[1:].sum())
@@ -100,6 +102,9 @@ def _other_motions(src: np.ndarray, dst: np.ndarray, threshold: float) -> np.nda
     return np.concatenate(explained) if explained else np.zeros((0, 2))
 
 
-def _region_labels(mask: np.ndarray) -> np.ndarray:
-    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+def _reach(mask: np.ndarray) -> np.ndarray:
+    """Labels of the altered regions grown by `_REACH_SHARE` (regions that close merge into one)."""
+    size = max(3, round(_REACH_SHARE * max(mask.shape))) | 1
+    grown = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    _, labels = cv2.connectedComponents(grown, connectivity=8)
     return labels

@@ -4,6 +4,7 @@ captions are alterations, found where they were made. Generated edits of known p
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +158,20 @@ def test_comparison_pictures(registry: Registry, catalogue: dict[str, str]) -> N
         )
         assert len(identical) == 1  # byte-identical copies are drawn too when asked for
     assert view.verdict == "altered"
+
+
+def test_a_different_photograph_of_the_same_scene_is_related_not_a_derivative(
+    registry: Registry,
+    register,
+    catalogue: dict[str, str],  # type: ignore[no-untyped-def]
+) -> None:
+    # the Middlebury stereo pair that ships with scikit-image: one scene, two cameras a few centimetres apart
+    import skimage.data
+
+    directory = Path(skimage.data.__file__).parent
+    left = register((directory / "motorcycle_left.png").read_bytes())
+    result = _check(registry, (directory / "motorcycle_right.png").read_bytes())
+    assert result.verdict == "unregistered"  # not made from the registered photo ...
+    related = [match for match in result.matches if match.registration_id == left]
+    assert related and related[0].verdict == "related"  # ... but shown, so a reviewer can look
+    assert related[0].regions  # where parallax moved things
