@@ -174,7 +174,8 @@ def run_check(
         for r, match in ((match.reference_id, match) for match in analysed.matches)
         if r not in found.exact
     ]
-    assessment = registry.assessor(media, fp) if registry.assessor is not None and not matches else None
+    derived = any(match.verdict != "related" for match in matches)
+    assessment = registry.assessor(media, fp) if registry.assessor is not None and not derived else None
     return CheckOutcome(check_view(fp, matches, found.warnings, max_matches), analysed.pictures, assessment)
 
 
