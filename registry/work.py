@@ -65,10 +65,13 @@ def analyse(
     limit: int,
     pictures: bool,
 ) -> Analysed:
-    """Verify each candidate against its original; draw the comparisons from the same analysis when asked."""
+    """Verify each candidate against its original; draw the comparisons from the same analysis when asked.
+
+    Without pictures the analysis may stop once a match settles it; pictures show every match there is.
+    """
     media_kind = KINDS[kind]
     source = _Originals({reference.reference_id: reference for reference in references}, limits)
-    found = media_kind.analyse(media, query, candidates, source, strong=strong, limit=limit)
+    found = media_kind.analyse(media, query, candidates, source, strong=strong, limit=limit, exhaustive=pictures)
     drawn = (
         {match.reference_id: media_kind.render(match, label=match.reference_id) for match in found} if pictures else {}
     )
