@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ from fingerprint.compare import DerivativeMatch
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, MatchCandidate
 from registry.media import decode_with
+
+# Decoded originals kept by each process that analyses (a few MB each at the working size): a registered photo that
+# keeps coming back (a viral picture, its re-posts) is decoded once, not on every check. Store paths are
+# content-addressed, so a path always decodes to the same pixels.
+_DECODED_ORIGINALS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +65,13 @@ def analyse(
     limit: int,
     pictures: bool,
 ) -> Analysed:
-    """Verify each candidate against its original; draw the comparisons from the same analysis when asked."""
+    """Verify each candidate against its original; draw the comparisons from the same analysis when asked.
+
+    Without pictures the analysis may stop once a match settles it; pictures show every match there is.
+    """
     media_kind = KINDS[kind]
     source = _Originals({reference.reference_id: reference for reference in references}, limits)
-    found = media_kind.analyse(media, query, candidates, source, strong=strong, limit=limit)
+    found = media_kind.analyse(media, query, candidates, source, strong=strong, limit=limit, exhaustive=pictures)
     drawn = (
         {match.reference_id: media_kind.render(match, label=match.reference_id) for match in found} if pictures else {}
     )
@@ -70,19 +79,21 @@ def analyse(
 
 
 class _Originals:
-    """`fingerprint.compare.ReferenceSource` over the data a task was given; each original decoded at most once."""
+    """`fingerprint.compare.ReferenceSource` over the data a task was given; originals decoded through a small LRU."""
 
     def __init__(self, references: dict[str, ReferenceData], limits: DecodeLimits) -> None:
         self.references = references
         self.limits = limits
-        self._decoded: dict[str, Any] = {}
 
     def features(self, reference_id: str) -> LocalFeatures | None:
         blob = self.references[reference_id].features
         return None if blob is None else LocalFeatures.from_bytes(blob)
 
     def original(self, reference_id: str) -> Any:
-        if reference_id not in self._decoded:
-            data = self.references[reference_id].original.read_bytes()
-            self._decoded[reference_id] = decode_with(data, self.limits).media
-        return self._decoded[reference_id]
+        return _decoded_original(self.references[reference_id].original, self.limits)
+
+
+@lru_cache(maxsize=_DECODED_ORIGINALS)
+def _decoded_original(path: Path, limits: DecodeLimits) -> Any:
+    """An original's decoded media; shared between checks, so nothing downstream may write to it."""
+    return decode_with(path.read_bytes(), limits).media

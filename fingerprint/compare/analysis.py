@@ -26,6 +26,10 @@ __all__ = ["Candidate", "DerivativeMatch", "ReferenceSource", "analyse"]
 
 # Candidates found only by descriptor votes are verified if they have at least this share of the best votes.
 _RELATIVE_VOTES = 0.2
+# A match with this many inliers whose original fills the whole query settles a non-exhaustive analysis: the
+# remaining weak and vote-only candidates are resemblances (unrelated originals peak at 10 inliers), not worth a
+# verification each. Strong PDQ hits (near-duplicate registrations) are still all examined.
+_SETTLED_INLIERS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,7 @@ def analyse(
     strong_distance: int,
     max_verified: int = 6,
     max_strong: int | None = None,
+    exhaustive: bool = True,
 ) -> list[DerivativeMatch]:
     """Verify candidates (strong PDQ hits first, then weak hits, then by votes) and analyse each one that aligns.
 
@@ -94,10 +99,11 @@ def analyse(
     keypoints if need be. Any other PDQ hit is weak (the caller decides how far it searched) and needs keypoints;
     other candidates are examined only up to `max_verified` in all. `max_strong` caps the strong hits examined (the
     nearest first): a caller that reports at most that many matches need not pay for dozens of near-duplicates.
+    `exhaustive=False` stops at weak and vote-only candidates once a match settles it (see `_SETTLED_INLIERS`).
     """
     if max_verified < 0 or (max_strong is not None and max_strong < 0):
         raise ValueError("max_verified and max_strong must not be negative")
-    matches = []
+    matches: list[DerivativeMatch] = []
     strong_examined = 0
     for rank, candidate in enumerate(_ranked(candidates, strong_distance)):
         strong = candidate.strong(strong_distance=strong_distance)
@@ -105,12 +111,18 @@ def analyse(
             if max_strong is not None and strong_examined >= max_strong:
                 continue
             strong_examined += 1
-        elif rank >= max_verified:
+        elif rank >= max_verified or (not exhaustive and any(map(_settles, matches))):
             break
         match = _analyse_one(query, features, candidate, references, strong)
         if match is not None:
             matches.append(match)
     return sorted(matches, key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.reference_id))
+
+
+def _settles(match: DerivativeMatch) -> bool:
+    """Overwhelming evidence that the query is this original, and nothing else: a collage or screenshot (framed)
+    may hold more originals."""
+    return match.alignment.inliers >= _SETTLED_INLIERS and not match.transform.framed
 
 
 def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candidate]:

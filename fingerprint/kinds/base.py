@@ -107,9 +107,11 @@ class MediaKind(Protocol):
         *,
         strong: int,
         limit: int,
+        exhaustive: bool = True,
     ) -> list[DerivativeMatch]:
         """Verify candidates against their originals: verdict, transform, altered regions; at most about `limit`
-        matches are wanted, so the work does not grow with the number of near-duplicates registered."""
+        matches are wanted, so the work does not grow with the number of near-duplicates registered.
+        `exhaustive=False` lets the kind stop once one match leaves no doubt (a check that draws no pictures)."""
         ...
 
     def render(self, match: DerivativeMatch, *, label: str) -> bytes:

@@ -68,6 +68,7 @@ class ImageKind:
         *,
         strong: int,
         limit: int,
+        exhaustive: bool = True,
     ) -> list[DerivativeMatch]:
         return analyse(
             media,
@@ -76,6 +77,7 @@ class ImageKind:
             references,
             strong_distance=strong,
             max_strong=limit,
+            exhaustive=exhaustive,
         )
 
     def render(self, match: DerivativeMatch, *, label: str) -> bytes:

@@ -278,3 +278,18 @@ def test_strong_hits_examined_are_capped_nearest_first(references: References) -
     assert sorted(m.reference_id for m in capped) == ["reg_dup00", "reg_dup01", "reg_dup02"]
     every = analyse(image, features, candidates, source, strong_distance=STRONG)
     assert len(every) == 12
+
+
+def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) -> None:
+    """A check that draws no pictures stops at weak candidates once one match leaves no doubt; strong hits still
+    count, and an exhaustive analysis (pictures) still finds every match."""
+    image = decode(encode(photo("astronaut"), "JPEG", quality=85))
+    copies = {f"reg_copy{i}": references.images[ASTRONAUT] for i in range(3)}
+    source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
+    votes = [Candidate(reference_id, votes=50 - i) for i, reference_id in enumerate(copies)]
+    features = extract_query_features(image)
+    settled = analyse(image, features, votes, source, strong_distance=STRONG, exhaustive=False)
+    assert [m.reference_id for m in settled] == ["reg_copy0"] and settled[0].alignment.inliers >= 100
+    assert len(analyse(image, features, votes, source, strong_distance=STRONG)) == 3
+    strong = [Candidate(reference_id, 10 + i, 0) for i, reference_id in enumerate(copies)]
+    assert len(analyse(image, features, strong, source, strong_distance=STRONG, exhaustive=False)) == 3
