@@ -121,8 +121,8 @@ def analyse(
 
 def _settles(match: DerivativeMatch) -> bool:
     """Overwhelming evidence that the query is this original, and nothing else: a collage or screenshot (framed)
-    may hold more originals."""
-    return match.alignment.inliers >= _SETTLED_INLIERS and not match.transform.framed
+    may hold more originals, and a photograph of the same scene (`related`) was not made from this one."""
+    return match.alignment.inliers >= _SETTLED_INLIERS and not match.transform.framed and match.verdict != "related"
 
 
 def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candidate]:
