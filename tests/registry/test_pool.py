@@ -171,7 +171,7 @@ def test_workers_run_in_parallel_and_one_dying_spares_the_other() -> None:
 
 
 def test_a_worker_grown_past_the_recycle_size_is_replaced_after_its_task() -> None:
-    media_pool = make_pool(recycle_bytes=300 * 1024**2)
+    media_pool = make_pool(recycle_bytes=300 * 1024**2, cpu_seconds=30)
     try:
         first = media_pool.run(pool_tasks.grow, 1024)  # small: the worker stays
         assert media_pool.run(pool_tasks.pid) == first
