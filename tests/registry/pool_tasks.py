@@ -44,7 +44,7 @@ def divide_by_zero() -> float:
 def grow(size: int) -> int:
     """Leave `size` bytes resident in the worker after the task, as a fragmented heap would."""
     kept = bytearray(size)
-    kept[:: PAGE] = b"x" * len(range(0, size, PAGE))  # touch every page, cheaply, so it is resident
+    kept[::PAGE] = b"x" * len(range(0, size, PAGE))  # touch every page, cheaply, so it is resident
     _kept.append(kept)
     return os.getpid()
 
