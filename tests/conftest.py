@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import socket
@@ -151,6 +152,23 @@ class PublisherHandle:
     def signed(self, data: bytes, **overrides: Any) -> tuple[str, str]:
         request = sign_statement(self.private_key, self.statement(data, **overrides))
         return request.text, request.signature
+
+
+def create_publisher_over_http(base: str, admin_token: str, name: str) -> PublisherHandle:
+    """A verified publisher made through a running server's admin endpoint, with a fresh key."""
+    key = Ed25519PrivateKey.generate()
+    created = httpx.post(
+        f"{base}/v1/publishers",
+        headers={"Authorization": f"Bearer {admin_token}"},
+        json={
+            "name": name,
+            "public_key": base64.b64encode(raw_public_key(key)).decode(),
+            "verification": {"method": "in-person", "evidence": "met the desk", "verified_by": "registry operator"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    return PublisherHandle(body["id"], body["key_id"], key, body["api_key"])
 
 
 def make_publisher(registry: Registry, name: str, expires_at: datetime | None = None) -> PublisherHandle:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import signal
 import subprocess
 import threading
@@ -12,13 +11,11 @@ from pathlib import Path
 import httpx2 as httpx
 import numpy as np
 import pytest
-from conftest import PHOTOS, PROVREG, PublisherHandle, encode, photo, running_server
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from conftest import PHOTOS, PROVREG, create_publisher_over_http, encode, photo, running_server
 from PIL import Image
 
 from api.client import HttpTransport
 from registry import errors
-from registry.keys import raw_public_key
 
 TOKEN = "crash-test-admin-token-" + "z" * 32
 THREADS, PER_THREAD, KILL_AFTER = 4, 12, 10
@@ -38,17 +35,7 @@ def test_every_acknowledged_registration_survives_sigkill(tmp_path: Path) -> Non
     acked: dict[str, str] = {}  # registration id -> sha256 of the bytes
     lock, enough = threading.Lock(), threading.Event()
     with running_server(data_dir, env) as (base, process):
-        key = Ed25519PrivateKey.generate()
-        created = httpx.post(
-            f"{base}/v1/publishers",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            json={
-                "name": "Wire Service",
-                "public_key": base64.b64encode(raw_public_key(key)).decode(),
-                "verification": {"method": "in-person", "evidence": "met the desk", "verified_by": "registry operator"},
-            },
-        ).json()
-        publisher = PublisherHandle(created["id"], created["key_id"], key, created["api_key"])
+        publisher = create_publisher_over_http(base, TOKEN, "Wire Service")
 
         def burst(thread: int) -> None:
             with HttpTransport.connect(base, publisher.api_key) as transport:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import signal
 import subprocess
@@ -11,11 +10,9 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from conftest import PROVREG, PublisherHandle, encode, photo, photo_bytes, running_server
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from conftest import PROVREG, create_publisher_over_http, encode, photo, photo_bytes, running_server
 
 from api.client import HttpTransport
-from registry.keys import raw_public_key
 
 TOKEN = "server-test-admin-token-" + "y" * 32
 
@@ -29,18 +26,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]
 
 def test_serve_register_check_then_cli_on_the_same_data(server: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
     base, data_dir, process = server
-    key = Ed25519PrivateKey.generate()
-    created = httpx.post(
-        f"{base}/v1/publishers",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        json={
-            "name": "Office of the President",
-            "public_key": base64.b64encode(raw_public_key(key)).decode(),
-            "verification": {"method": "in-person", "verified_by": "registry operator"},
-        },
-    )
-    assert created.status_code == 201, created.text
-    publisher = PublisherHandle(created.json()["id"], created.json()["key_id"], key, created.json()["api_key"])
+    publisher = create_publisher_over_http(base, TOKEN, "Office of the President")
 
     with HttpTransport.connect(base, publisher.api_key) as transport:
         registration_id = publisher.client(transport).register(photo_bytes("astronaut"), {"title": "Speech"}).id

@@ -197,13 +197,19 @@ def test_publisher_key_rotation_needs_both_keys(registry: Registry, publisher: P
     verify_receipt(receipt_json(registration.receipt), registry.keyring.verifiers, publisher_key=raw_public_key(new))
 
 
-def test_key_revocation_flags_what_the_key_signed_after_compromise(
-    registry: Registry, publisher: PublisherHandle
-) -> None:
+def _before_and_after_a_compromise(registry: Registry, publisher: PublisherHandle) -> tuple[datetime, bytes]:
+    """Rocket registered 90 s ago, coffee 10 s ago: a compromise 60 s ago falls between them."""
     now = datetime.now(UTC)
     _register(registry, publisher, photo_bytes("rocket"), now=now - timedelta(seconds=90))
     late_content = encode(photo("coffee"), "PNG")
     _register(registry, publisher, late_content, now=now - timedelta(seconds=10))
+    return now, late_content
+
+
+def test_key_revocation_flags_what_the_key_signed_after_compromise(
+    registry: Registry, publisher: PublisherHandle
+) -> None:
+    now, late_content = _before_and_after_a_compromise(registry, publisher)
     new = Ed25519PrivateKey.generate()
     _rotate(registry, publisher, publisher.private_key, new)
     client = publisher.client(LocalTransport(registry), new)
@@ -256,10 +262,7 @@ def _revoke_lost(registry: Registry, publisher: PublisherHandle, key_id: str, si
 def test_operator_revokes_a_lost_current_key_and_installs_its_replacement(
     registry: Registry, publisher: PublisherHandle
 ) -> None:
-    now = datetime.now(UTC)
-    _register(registry, publisher, photo_bytes("rocket"), now=now - timedelta(seconds=90))
-    late_content = encode(photo("coffee"), "PNG")
-    _register(registry, publisher, late_content, now=now - timedelta(seconds=10))
+    now, late_content = _before_and_after_a_compromise(registry, publisher)
     with pytest.raises(errors.InvalidRequest, match="give the new_public_key"):
         _revoke_lost(registry, publisher, publisher.key_id, now - timedelta(seconds=60))
 
