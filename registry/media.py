@@ -27,12 +27,8 @@ class Decoded:
     media: Any  # the kind's decoded form (an image: `fingerprint.media.CanonicalImage`)
 
 
-def decode(content: bytes, settings: Settings) -> Decoded:
-    """The one decode of a request, by the kind its magic bytes name."""
-    return decode_with(content, limits(settings))
-
-
 def decode_with(content: bytes, limits: DecodeLimits) -> Decoded:
+    """The one decode of a request, by the kind its magic bytes name."""
     if not content:
         raise InvalidRequest("the upload is empty")
     try:

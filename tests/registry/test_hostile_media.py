@@ -12,7 +12,8 @@ from conftest import PublisherHandle, encode, make_publisher, photo, photo_bytes
 from PIL import Image
 
 from registry import errors, matching, service
-from registry.media import decode
+from registry.media import decode_with
+from registry.media import limits as media_limits
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -52,8 +53,8 @@ def test_each_limit_names_its_setting(
     tmp_path: Path, limits: dict[str, int], content: bytes, error: type[errors.RegistryError], setting: str
 ) -> None:
     with pytest.raises(error, match=setting):
-        decode(content, _settings(tmp_path, **limits))
-    assert decode(content, _settings(tmp_path)).media.pixels.size > 0
+        decode_with(content, media_limits(_settings(tmp_path, **limits)))
+    assert decode_with(content, media_limits(_settings(tmp_path))).media.pixels.size > 0
 
 
 def test_limits_are_read_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
