@@ -31,8 +31,8 @@ def render_comparison(match: DerivativeMatch, *, label: str, max_panel: int = MA
     localisation = match.localisation
     panels = [
         ("original", localisation.original),
-        ("query, aligned", _aligned(localisation)),
-        ("differences", _differences(localisation)),
+        ("query, aligned", aligned_panel(localisation)),
+        ("differences", differences_panel(localisation)),
     ]
     height, width = localisation.original.shape[:2]
     factor = min(1.0, max_panel / width, max_panel / height)
@@ -40,25 +40,25 @@ def render_comparison(match: DerivativeMatch, *, label: str, max_panel: int = MA
     scaled = [(label, cv2.resize(image, size, interpolation=cv2.INTER_AREA)) for label, image in panels]
     canvas = np.full((_HEADER + size[1] + 28, 3 * size[0] + 4 * _GAP, 3), _BACKGROUND, np.uint8)
     verdict = f"{match.verdict.upper()}  {label}  ({_alignment_text(match)})"
-    _text(canvas, verdict, (_GAP, 24), 0.6, 2)
-    _text(canvas, _transform_text(match.transform, localisation), (_GAP, 50), 0.45, 1)
+    draw_text(canvas, verdict, (_GAP, 24), 0.6, 2)
+    draw_text(canvas, _transform_text(match.transform, localisation), (_GAP, 50), 0.45, 1)
     for i, (label, image) in enumerate(scaled):
         x = _GAP + i * (size[0] + _GAP)
         canvas[_HEADER : _HEADER + size[1], x : x + size[0]] = image
-        _text(canvas, label, (x, _HEADER + size[1] + 20), 0.5, 1)
+        draw_text(canvas, label, (x, _HEADER + size[1] + 20), 0.5, 1)
     ok, png = cv2.imencode(".png", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError("could not encode the comparison as PNG")
     return png.tobytes()
 
 
-def _aligned(localisation: Localisation) -> np.ndarray:
+def aligned_panel(localisation: Localisation) -> np.ndarray:
     aligned = localisation.warped.copy()
     aligned[~localisation.overlap] = _UNCOVERED
     return aligned
 
 
-def _differences(localisation: Localisation) -> np.ndarray:
+def differences_panel(localisation: Localisation) -> np.ndarray:
     """The original, dimmed, with the difference score as a heat-map and each altered region outlined."""
     heat = np.clip(localisation.heat, 0.0, 2.0) / 2.0
     colours = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
@@ -93,5 +93,5 @@ def _transform_text(transform: Transform, localisation: Localisation) -> str:
     return ", ".join(parts)
 
 
-def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float, thickness: int) -> None:
+def draw_text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float, thickness: int) -> None:
     cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, _TEXT, thickness, cv2.LINE_AA)

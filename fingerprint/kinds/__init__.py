@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fingerprint.kinds.base import DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, MediaKind
 from fingerprint.kinds.image import ImageKind
+from fingerprint.kinds.video import VideoKind
 from fingerprint.media import UnsupportedMediaError
 
-KINDS: dict[str, MediaKind] = {kind.name: kind for kind in (ImageKind(),)}
+KINDS: dict[str, MediaKind] = {kind.name: kind for kind in (ImageKind(), VideoKind())}
 
 
 def detect(data: bytes) -> tuple[MediaKind, str]:
@@ -15,7 +16,9 @@ def detect(data: bytes) -> tuple[MediaKind, str]:
         media_type = kind.sniff(data)
         if media_type is not None:
             return kind, media_type
-    raise UnsupportedMediaError("not a supported media type (JPEG, PNG, WebP, AVIF or HEIC images)")
+    raise UnsupportedMediaError(
+        "not a supported media type (JPEG, PNG, WebP, AVIF or HEIC images; MP4, MOV, WebM or Matroska videos)"
+    )
 
 
 __all__ = ["KINDS", "DecodeLimits", "Fingerprint", "HashEvidence", "MatchCandidate", "MediaKind", "detect"]

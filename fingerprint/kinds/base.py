@@ -15,6 +15,8 @@ from fingerprint.algorithms import HashRecord
 from fingerprint.compare import DerivativeMatch, ReferenceSource
 from fingerprint.features import LocalFeatures
 from fingerprint.media import MAX_BITS_PER_SAMPLE, MAX_DECODED_BYTES, MAX_JPEG_SCANS
+from fingerprint.video.decode import MAX_VIDEO_BYTES, MAX_VIDEO_FRAMES, MAX_VIDEO_PIXELS, MAX_VIDEO_SECONDS
+from fingerprint.video.track import FrameTrack
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,13 @@ class DecodeLimits:
     max_decoded_bytes: int = MAX_DECODED_BYTES
     max_bits_per_sample: int = MAX_BITS_PER_SAMPLE
     max_jpeg_scans: int = MAX_JPEG_SCANS
+    max_video_seconds: float = MAX_VIDEO_SECONDS
+    max_video_frames: int = MAX_VIDEO_FRAMES
+    max_video_pixels: int = MAX_VIDEO_PIXELS
+    max_video_bytes: int = MAX_VIDEO_BYTES
+    # frames sampled per second of video: a check's clip densely, an original's footage more sparsely
+    video_query_fps: float = 4.0
+    video_reference_fps: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +42,8 @@ class Fingerprint:
 
     `hashes` holds every algorithm's records (for a query the first record of an algorithm is its canonical hash);
     `features` the local features where the kind has them (a reference one set, a query one per orientation);
-    `facts` kind-specific metadata (an image's dimensions and trim box).
+    `facts` kind-specific metadata (an image's dimensions and trim box); `frames` a video's frame track (an
+    original's is stored and indexed by time, a query's is what the index is searched with).
     """
 
     kind: str
@@ -43,6 +53,7 @@ class Fingerprint:
     hashes: tuple[HashRecord, ...]
     features: tuple[LocalFeatures, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
+    frames: FrameTrack | None = None
 
     def of(self, alg: str) -> tuple[HashRecord, ...]:
         return tuple(record for record in self.hashes if record.alg == alg)
@@ -63,6 +74,8 @@ class HashEvidence:
     variant: str  # the reference's hash variant that hit ("canonical", "crop80", ...)
     query_variant: str  # the query's hash variant that hit ("identity", "rotate_90_cw", ...)
     distance: int
+    at: float | None = None  # a video frame hash: the original's time of the frame that hit (seconds)
+    query_at: float | None = None  # and the query's time of the frame it hit with
 
 
 @dataclass(frozen=True, slots=True)

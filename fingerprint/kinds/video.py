@@ -1,0 +1,248 @@
+"""Video: probe once, hash sampled frames into a frame track, align a clip in time, then analyse frames as images.
+
+An original is registered as its frame track (indexed by time) plus the image hashes of its poster frame (the frame
+in the middle), which name the video in views and lookups. A check searches the index with the clip's track; each
+candidate's hits place the clip in the original (`fingerprint.video.match.locate`), and the image analysis then runs
+on aligned frame pairs: the best-matched pair tells the transform (crop, mirror, scale), and the worst frame of each
+altered span tells where in the picture it was changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fingerprint.algorithms import PDQ_VARIANTS, HashRecord, for_kind
+from fingerprint.compare import AlteredRegion, Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict
+from fingerprint.compare import analyse as analyse_images
+from fingerprint.features import LocalFeatures, extract_features, extract_query_features
+from fingerprint.geometry import Rect
+from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
+from fingerprint.kinds.image import hash_pixels
+from fingerprint.media import WORKING_SIDE, CanonicalImage
+from fingerprint.video.align import FrameHit, Span, Timeline
+from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sniff_video
+from fingerprint.video.match import frame_at, locate, track_of
+from fingerprint.video.timeline import render_timeline
+from fingerprint.video.track import FrameTrack
+
+FRAME_ALG = "pdq_frame"  # the index's name for frame-track hashes, apart from the images' PDQ
+# Frames for the image analysis are decoded this large (the features' working size).
+_ANALYSIS_SIDE = 640
+_POSTER_SIDE = WORKING_SIDE
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SpanPicture:
+    """One altered span's aligned frame pair, as the image analysis saw it (kept for the picture only)."""
+
+    span: Span
+    localisation: Localisation
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VideoMatch:
+    """A clip verified against one original: where it sits (`timeline`), what was done to the picture (`frame`, the
+    best-matched frame pair analysed as images), and the regions of each span (`span_regions`, in span order)."""
+
+    reference_id: str
+    verdict: Verdict
+    timeline: Timeline
+    frame: DerivativeMatch | None
+    span_regions: tuple[tuple[AlteredRegion, ...], ...]
+    localisation: tuple[SpanPicture, ...] | None = field(default=None, repr=False)
+
+
+class VideoKind:
+    name = "video"
+
+    def sniff(self, data: bytes) -> str | None:
+        return sniff_video(data)
+
+    def decode(self, data: bytes, limits: DecodeLimits) -> VideoMedia:
+        return probe(
+            data,
+            VideoLimits(
+                max_video_seconds=limits.max_video_seconds,
+                max_video_frames=limits.max_video_frames,
+                max_video_pixels=limits.max_video_pixels,
+                max_video_bytes=limits.max_video_bytes,
+                query_fps=limits.video_query_fps,
+                reference_fps=limits.video_reference_fps,
+            ),
+        )
+
+    def reference(self, media: VideoMedia, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
+        """`local=False`: the poster's hashes only (a backfill of a new image algorithm, the CLI's `hash`)."""
+        poster = self._poster(media)
+        hashes = tuple(record for algorithm in for_kind("image") for record in algorithm.reference(poster))
+        frames = track_of(media, self._fps(media, reference=True), reference=True) if local else None
+        return self._fingerprint(media, sha256, size, hashes, frames)
+
+    def query(self, media: VideoMedia, *, sha256: str, size: int, local: bool) -> Fingerprint:
+        poster = self._poster(media)
+        hashes = tuple(record for algorithm in for_kind("image") for record in algorithm.query(poster))
+        frames = track_of(media, self._fps(media, reference=False), reference=False)
+        return self._fingerprint(media, sha256, size, hashes, frames)
+
+    def analyse(
+        self,
+        media: VideoMedia,
+        query: Fingerprint,
+        candidates: Sequence[MatchCandidate],
+        references: ReferenceSource,
+        *,
+        strong: int,
+        limit: int,
+        exhaustive: bool = True,
+    ) -> list[VideoMatch]:
+        """Align the clip with each candidate that has frame hits (most query frames hit first), up to `limit`."""
+        if query.frames is None:
+            return []
+        ranked = sorted(
+            (c for c in candidates if any(e.at is not None for e in c.hashes)),
+            key=lambda c: (-len({e.query_at for e in c.hashes if e.at is not None}), c.reference_id),
+        )
+        matches = []
+        for candidate in ranked[:limit]:
+            original: VideoMedia = references.original(candidate.reference_id)
+            hits = [
+                FrameHit(e.query_at, e.at, e.distance, e.query_variant, e.variant)
+                for e in candidate.hashes
+                if e.at is not None and e.query_at is not None
+            ]
+            found = locate(query.frames, original, hits, duration=media.duration)
+            if found is not None:
+                matches.append(self._analysed(candidate.reference_id, media, original, found, strong))
+        return sorted(matches, key=lambda m: (-m.timeline.matched_share, m.reference_id))
+
+    def render(self, match: VideoMatch, *, label: str) -> bytes:
+        pictures = match.localisation or ()
+        return render_timeline(match.timeline, [(p.span, p.localisation) for p in pictures], label=label)
+
+    # --- helpers --------------------------------------------------------------------------------------------------
+
+    def _analysed(
+        self, reference_id: str, media: VideoMedia, original: VideoMedia, found: Timeline, strong: int
+    ) -> VideoMatch:
+        frame = self._best_pair(media, original, found, strong)
+        regions: list[tuple[AlteredRegion, ...]] = []
+        pictures: list[SpanPicture] = []
+        for span in found.spans:
+            pair = self._span_pair(media, original, found, span) if span.kind == "altered" else None
+            regions.append(pair.regions if pair is not None else ())
+            if pair is not None and pair.localisation is not None:
+                pictures.append(SpanPicture(span, pair.localisation))
+        verdict: Verdict = "altered" if found.spans else "copy"
+        return VideoMatch(
+            reference_id,
+            verdict,
+            found,
+            None if frame is None else dataclasses.replace(frame, localisation=None),
+            tuple(regions),
+            tuple(pictures),
+        )
+
+    def _best_pair(
+        self, media: VideoMedia, original: VideoMedia, found: Timeline, strong: int
+    ) -> DerivativeMatch | None:
+        """The best-matched frame pair analysed as images: what was done to the picture as a whole."""
+        matched = np.flatnonzero(found.distances >= 0)
+        if len(matched) == 0:
+            return None
+        best = int(matched[np.argmin(found.distances[matched])])
+        return _compare_frames(media, original, found, best, strong)
+
+    def _span_pair(
+        self, media: VideoMedia, original: VideoMedia, found: Timeline, span: Span
+    ) -> DerivativeMatch | None:
+        """The span's worst frame against the original frame it stands for: where the picture was changed."""
+        index = int(np.argmin(np.abs(found.times - span.peak)))
+        # a changed frame is far from its original by construction: accept the pair whatever its distance
+        return _compare_frames(media, original, found, index, strong=256)
+
+    def _poster(self, media: VideoMedia) -> np.ndarray:
+        frame = frame_at(media, media.duration / 2, max_side=_POSTER_SIDE)
+        return hash_pixels(_as_image(frame.pixels, media))
+
+    def _fps(self, media: VideoMedia, *, reference: bool) -> float:
+        return media.limits.reference_fps if reference else media.limits.query_fps
+
+    def _fingerprint(
+        self,
+        media: VideoMedia,
+        sha256: str,
+        size: int,
+        hashes: tuple[HashRecord, ...],
+        frames: FrameTrack | None,
+    ) -> Fingerprint:
+        return Fingerprint(
+            kind=self.name,
+            sha256=sha256,
+            media_type=media.media_type,
+            size=size,
+            hashes=hashes,
+            frames=frames,
+            facts={
+                "width": media.width,
+                "height": media.height,
+                "trim_box": [0, 0, media.width, media.height],
+                "duration": round(media.duration, 3),
+                "fps": round(media.fps, 3),
+                "frames": 0 if frames is None else len(frames),
+            },
+        )
+
+
+class _FramePair:
+    """`ReferenceSource` over one original frame, for the image analysis of one aligned pair."""
+
+    def __init__(self, image: CanonicalImage) -> None:
+        self.image = image
+
+    def features(self, reference_id: str) -> LocalFeatures | None:
+        return extract_features(self.image)
+
+    def original(self, reference_id: str) -> CanonicalImage:
+        return self.image
+
+
+def _compare_frames(
+    media: VideoMedia, original: VideoMedia, found: Timeline, index: int, strong: int
+) -> DerivativeMatch | None:
+    segment_variant = _variant_at(found, found.times[index])
+    query_image = _as_image(frame_at(media, float(found.times[index]), max_side=_ANALYSIS_SIDE).pixels, media)
+    original_image = _as_image(
+        frame_at(original, float(found.original_times[index]), max_side=_ANALYSIS_SIDE).pixels, original
+    )
+    distance = int(found.distances[index])
+    candidate = Candidate("frame", distance, PDQ_VARIANTS.index(segment_variant))
+    matches = analyse_images(
+        query_image,
+        extract_query_features(query_image),
+        [candidate],
+        _FramePair(original_image),
+        strong_distance=max(strong, distance),
+    )
+    return matches[0] if matches else None
+
+
+def _variant_at(found: Timeline, t: float) -> str:
+    for segment in found.segments:
+        if segment.start <= t < segment.end:
+            return segment.query_variant
+    return found.segments[0].query_variant
+
+
+def _as_image(pixels: np.ndarray, media: VideoMedia) -> CanonicalImage:
+    """A decoded frame as the image analysis takes it: full size is the video's, no borders trimmed."""
+    return CanonicalImage(
+        media_type=media.media_type,
+        width=media.width,
+        height=media.height,
+        trim_box=Rect(0, 0, media.width, media.height),
+        pixels=pixels,
+    )

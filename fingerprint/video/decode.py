@@ -1,0 +1,194 @@
+"""Open untrusted video safely and stream its frames at a fixed sampling rate, never holding the whole video.
+
+The container is probed once (`probe`): kind by magic bytes, then duration, frame size and frame count checked
+against the caps before any frame is decoded. `sample` then decodes in one pass and converts only the frames that
+fall on the sampling grid, turned upright by the container's display matrix (phones store portrait video sideways).
+Decoding re-checks the caps as it goes, because a container's declared duration can lie. Any FFmpeg failure is a
+`CorruptMediaError` with a message safe to show to the sender.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from fingerprint.media import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
+
+# Default caps; the registry passes its own settings (`PROVREG_MAX_VIDEO_*`).
+MAX_VIDEO_SECONDS = 600.0
+MAX_VIDEO_FRAMES = 36_000  # decoded frames: 10 minutes at 60 fps
+MAX_VIDEO_PIXELS = 3840 * 2160
+MAX_VIDEO_BYTES = 200_000_000
+
+_MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"dash", b"qt  "}
+_EBML = b"\x1a\x45\xdf\xa3"
+_CONTAINER_ERRORS = (av.FFmpegError, EOFError)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoLimits:
+    """Caps on what decoding one video may cost (named like their settings, so errors can name them)."""
+
+    max_video_seconds: float = MAX_VIDEO_SECONDS
+    max_video_frames: int = MAX_VIDEO_FRAMES
+    max_video_pixels: int = MAX_VIDEO_PIXELS
+    max_video_bytes: int = MAX_VIDEO_BYTES
+    # sampling rates the kind fingerprints at (frames per second), carried with the caps from the settings
+    query_fps: float = 4.0
+    reference_fps: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class VideoMedia:
+    """A probed video: the compressed bytes (frames are decoded on demand) and what the container declares.
+
+    `width`/`height` are the upright display size (after the rotation); `rotation` is the counter-clockwise quarter
+    turns that make the stored pixels upright.
+    """
+
+    media_type: str
+    data: bytes
+    width: int
+    height: int
+    duration: float
+    fps: float
+    rotation: int
+    limits: VideoLimits
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SampledFrame:
+    time: float  # seconds from the first frame
+    pixels: np.ndarray  # (h, w, 3) uint8 RGB, upright
+
+
+def sniff_video(data: bytes) -> str | None:
+    """The video media type told by the leading bytes (MP4/MOV `ftyp` with a video brand, WebM/Matroska EBML)."""
+    if data.startswith(_EBML):
+        return "video/webm" if b"webm" in data[:64] else "video/x-matroska"
+    if len(data) >= 12 and data[4:8] == b"ftyp":
+        box_size = int.from_bytes(data[:4], "big")
+        brands = {data[8:12]} | {data[i : i + 4] for i in range(16, min(box_size, len(data), 64) - 3, 4)}
+        if data[8:12] == b"qt  ":
+            return "video/quicktime"
+        if brands & _MP4_BRANDS:
+            return "video/mp4"
+    return None
+
+
+def probe(data: bytes, limits: VideoLimits) -> VideoMedia:
+    """Check a video's declared size against the caps; raises `MediaError` subclasses, decodes nothing."""
+    media_type = sniff_video(data)
+    if media_type is None:
+        raise UnsupportedMediaError("unsupported media type: expected an MP4, MOV, WebM or Matroska video")
+    if len(data) > limits.max_video_bytes:
+        raise MediaTooLargeError(
+            f"video is {len(data)} bytes; the limit is {limits.max_video_bytes}", limit="max_video_bytes"
+        )
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise CorruptMediaError("the file has no video stream")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            fps = float(stream.average_rate or stream.guessed_rate or 0)
+            duration = _declared_duration(container, stream)
+            rotation = _first_rotation(container, stream)
+    except _CONTAINER_ERRORS as exc:
+        raise CorruptMediaError(f"the video cannot be read (truncated or damaged): {_reason(exc)}") from None
+    if width <= 0 or height <= 0:
+        raise CorruptMediaError("the video declares no frame size")
+    if width * height > limits.max_video_pixels:
+        raise MediaTooLargeError(
+            f"video frames are {width}x{height} pixels; the limit is {limits.max_video_pixels} pixels",
+            limit="max_video_pixels",
+        )
+    _check_duration(duration, limits)
+    if fps and duration * fps > limits.max_video_frames:
+        raise MediaTooLargeError(
+            f"video has about {math.ceil(duration * fps)} frames; the limit is {limits.max_video_frames}",
+            limit="max_video_frames",
+        )
+    upright = (height, width) if rotation % 2 else (width, height)
+    return VideoMedia(media_type, data, upright[0], upright[1], duration, fps, rotation, limits)
+
+
+def sample(
+    video: VideoMedia, fps: float, *, max_side: int, start: float = 0.0, end: float = math.inf
+) -> Iterator[SampledFrame]:
+    """Frames at `fps` (the first frame at or after each tick of the grid) between `start` and `end` seconds,
+    upright and scaled so the longer side is at most `max_side`. One decoding pass from the keyframe before `start`;
+    the caps are enforced as it goes.
+    """
+    tick = math.ceil(max(start, 0.0) * fps - 1e-6)
+    next_time = tick / fps
+    decoded = 0
+    limits = video.limits
+    try:
+        with av.open(io.BytesIO(video.data), mode="r") as container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = 1
+            origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            if start > 0:
+                container.seek(round((origin + start) / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                decoded += 1
+                if decoded > limits.max_video_frames:
+                    raise MediaTooLargeError(
+                        f"video has more than {limits.max_video_frames} frames", limit="max_video_frames"
+                    )
+                if frame.pts is None or frame.time_base is None:
+                    continue
+                t = float(frame.pts * frame.time_base) - origin
+                _check_duration(t, limits)
+                if t > end:
+                    break
+                if t + 1e-6 < next_time:
+                    continue
+                yield SampledFrame(t, _upright(frame, video.rotation, max_side))
+                tick = max(tick + 1, math.ceil(t * fps - 1e-6))
+                next_time = tick / fps
+    except _CONTAINER_ERRORS as exc:
+        raise CorruptMediaError(f"the video cannot be decoded (truncated or damaged): {_reason(exc)}") from None
+    if decoded == 0:
+        raise CorruptMediaError("the video has no decodable frames")
+
+
+def _upright(frame: av.VideoFrame, rotation: int, max_side: int) -> np.ndarray:
+    w, h = frame.width, frame.height
+    factor = max(w, h) / max_side
+    if factor > 1:
+        w, h = max(2, round(w / factor)), max(2, round(h / factor))
+    pixels = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+    return np.ascontiguousarray(np.rot90(pixels, rotation)) if rotation else pixels
+
+
+def _declared_duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _first_rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """Counter-clockwise quarter turns that show the stored pixels upright, from the first frame's display matrix."""
+    for frame in container.decode(stream):
+        return round(float(frame.rotation or 0) / 90) % 4
+    raise CorruptMediaError("the video has no decodable frames")
+
+
+def _check_duration(seconds: float, limits: VideoLimits) -> None:
+    if seconds > limits.max_video_seconds:
+        raise MediaTooLargeError(
+            f"video is longer than {limits.max_video_seconds:g} seconds", limit="max_video_seconds"
+        )
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or type(exc).__name__

@@ -1,0 +1,136 @@
+"""The frame track: one PDQ hash (under a few variants) and quality per sampled frame, with its time.
+
+An original's track is what the registry stores and indexes for it (variants `canonical` and `portrait`: the centred
+9:16 crop a platform makes of landscape footage); a query's track holds `identity` and `flip_horizontal` (a mirrored
+clip), both from one DCT. Consecutive frames within `PRUNE_DISTANCE` bits of the last kept one are dropped: a static
+shot is one entry, and a frame's time then means "from here until the next entry".
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pdqhash
+
+from fingerprint.video.decode import SampledFrame
+
+PRUNE_DISTANCE = 4
+REFERENCE_VARIANTS = ("canonical", "portrait")
+QUERY_VARIANTS = ("identity", "flip_horizontal")
+_MAGIC = b"PVT1"
+_CODE_BYTES = 32
+# one frame's pixels -> its codes in the track's variant order, and its PDQ quality
+_Hasher = Callable[[np.ndarray], tuple[list[np.ndarray], int]]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FrameTrack:
+    """Sampled frames of one video: `codes[i, v]` is frame i's PDQ under `variants[v]`, `times[i]` in seconds."""
+
+    times: np.ndarray  # (n,) float64, increasing
+    codes: np.ndarray  # (n, len(variants), 32) uint8
+    qualities: np.ndarray  # (n,) uint8, PDQ quality 0-100
+    variants: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        """For each time, the index of the entry showing it: the last one at or before it (pruning keeps that)."""
+        return np.clip(np.searchsorted(self.times, times, side="right") - 1, 0, len(self.times) - 1)
+
+    def variant(self, name: str) -> np.ndarray:
+        return self.codes[:, self.variants.index(name)]
+
+    def to_bytes(self) -> bytes:
+        header = json.dumps({"n": len(self), "variants": list(self.variants)}).encode()
+        return b"".join(
+            (
+                _MAGIC,
+                struct.pack(">I", len(header)),
+                header,
+                self.times.astype("<f8").tobytes(),
+                self.qualities.astype(np.uint8).tobytes(),
+                np.ascontiguousarray(self.codes, dtype=np.uint8).tobytes(),
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> FrameTrack:
+        if not blob.startswith(_MAGIC):
+            raise ValueError("not a frame track")
+        (size,) = struct.unpack_from(">I", blob, 4)
+        header = json.loads(blob[8 : 8 + size])
+        n, variants = int(header["n"]), tuple(header["variants"])
+        at = 8 + size
+        times = np.frombuffer(blob, "<f8", n, at).astype(np.float64)
+        at += 8 * n
+        qualities = np.frombuffer(blob, np.uint8, n, at).copy()
+        at += n
+        codes = np.frombuffer(blob, np.uint8, n * len(variants) * _CODE_BYTES, at).reshape(n, len(variants), -1)
+        return cls(times, codes.copy(), qualities, variants)
+
+
+def reference_track(frames: Iterable[SampledFrame]) -> FrameTrack:
+    """An original's track: each kept frame's PDQ, and the PDQ of its centred portrait crop."""
+
+    def hashes(pixels: np.ndarray) -> tuple[list[np.ndarray], int]:
+        canonical, quality = _pdq(pixels)
+        return [canonical, _pdq(_portrait(pixels))[0]], quality
+
+    return _track(frames, hashes, REFERENCE_VARIANTS)
+
+
+def query_track(frames: Iterable[SampledFrame]) -> FrameTrack:
+    """A query's track: each kept frame's PDQ upright and mirrored (hashing the mirrored pixels: PDQ's dihedral
+    shortcut lands 20-30 bits from that on small re-encoded frames)."""
+
+    def hashes(pixels: np.ndarray) -> tuple[list[np.ndarray], int]:
+        upright, quality = _pdq(pixels)
+        return [upright, _pdq(pixels[:, ::-1])[0]], quality
+
+    return _track(frames, hashes, QUERY_VARIANTS)
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances between every code of `a` (m, 32) and of `b` (n, 32): an (m, n) int array."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.int32)
+    xor = np.bitwise_xor(a[:, None, :], b[None, :, :])
+    return np.unpackbits(xor, axis=2).sum(axis=2, dtype=np.int32)
+
+
+def _track(frames: Iterable[SampledFrame], hashes: _Hasher, variants: tuple[str, ...]) -> FrameTrack:
+    times: list[float] = []
+    codes: list[list[np.ndarray]] = []
+    qualities: list[int] = []
+    for frame in frames:
+        frame_codes, quality = hashes(frame.pixels)
+        if codes and int(distances(frame_codes[0][None], codes[-1][0][None])[0, 0]) <= PRUNE_DISTANCE:
+            continue
+        times.append(frame.time)
+        codes.append(frame_codes)
+        qualities.append(quality)
+    return FrameTrack(
+        np.asarray(times, dtype=np.float64),
+        np.asarray(codes, dtype=np.uint8).reshape(len(times), len(variants), _CODE_BYTES),
+        np.asarray(qualities, dtype=np.uint8),
+        variants,
+    )
+
+
+def _pdq(pixels: np.ndarray) -> tuple[np.ndarray, int]:
+    bits, quality = pdqhash.compute(np.ascontiguousarray(pixels))
+    return np.packbits(bits), int(quality)
+
+
+def _portrait(pixels: np.ndarray) -> np.ndarray:
+    """The centred 9:16 crop of a landscape frame (a portrait frame is returned whole)."""
+    h, w = pixels.shape[:2]
+    keep = min(w, round(h * 9 / 16))
+    x0 = (w - keep) // 2
+    return pixels[:, x0 : x0 + keep]

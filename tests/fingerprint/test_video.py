@@ -1,0 +1,196 @@
+"""Video: safe probing and decoding, frame tracks, and temporal matching on clips whose truth is known."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+from fingerprint.compare import AlteredRegion
+from fingerprint.geometry import Rect
+from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, detect
+from fingerprint.kinds.video import VideoKind, VideoMatch
+from fingerprint.media import CorruptMediaError, MediaTooLargeError
+from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sample, sniff_video
+from fingerprint.video.match import frame_hits
+from fingerprint.video.track import FrameTrack, distances
+from tests.conftest import photo_bytes
+from tests.videoclips import DOCTORED, EXCERPT, ORIGINAL, UNRELATED, Clip, Repaint, encode
+
+LIMITS = DecodeLimits(max_pixels=50_000_000)
+KIND = VideoKind()
+
+
+@pytest.fixture(scope="module")
+def original() -> tuple[VideoMedia, Fingerprint]:
+    data = encode(ORIGINAL)
+    media = KIND.decode(data, LIMITS)
+    return media, KIND.reference(media, sha256="0" * 64, size=len(data))
+
+
+class _Original:
+    def __init__(self, media: VideoMedia) -> None:
+        self.media = media
+
+    def features(self, reference_id: str) -> None:
+        return None
+
+    def original(self, reference_id: str) -> VideoMedia:
+        return self.media
+
+
+def check(clip: Clip, original: tuple[VideoMedia, Fingerprint]) -> list[VideoMatch]:
+    """The clip checked against the original alone, its hits found exhaustively as the index would find them."""
+    media, reference = original
+    data = encode(clip)
+    query_media = KIND.decode(data, LIMITS)
+    query = KIND.query(query_media, sha256="1" * 64, size=len(data), local=True)
+    assert query.frames is not None and reference.frames is not None
+    hits = frame_hits(query.frames, reference.frames, 31)
+    evidence = tuple(
+        HashEvidence("pdq_frame", hit.variant, hit.query_variant, hit.distance, hit.time, hit.query_time)
+        for hit in hits
+    )
+    return KIND.analyse(
+        query_media, query, [MatchCandidate("original", evidence)], _Original(media), strong=31, limit=10
+    )
+
+
+# --- decoding -----------------------------------------------------------------------------------------------------
+
+
+def test_detect_names_videos_by_their_magic_bytes() -> None:
+    assert detect(encode(EXCERPT))[1] == "video/mp4"
+    assert detect(encode(dataclasses.replace(EXCERPT, container="webm")))[1] == "video/webm"
+    assert detect(encode(EXCERPT))[0] is KINDS["video"]
+    assert sniff_video(photo_bytes("chelsea")) is None
+
+
+def test_frames_are_sampled_at_the_rate_asked_and_look_like_the_clip() -> None:
+    video = probe(encode(EXCERPT), VideoLimits())
+    assert (video.width, video.height, video.duration) == (256, 144, 6.0)
+    frames = list(sample(video, 4, max_side=256))
+    assert len(frames) == 24
+    assert all(0 <= b.time - a.time <= 0.3 for a, b in itertools.pairwise(frames))
+    truth = EXCERPT.frame(frames[5].time)
+    assert np.abs(frames[5].pixels.astype(int) - truth).mean() < 8
+
+
+def test_rotation_metadata_is_honoured() -> None:
+    clip = dataclasses.replace(EXCERPT, rotate=90)
+    video = probe(encode(clip), VideoLimits())
+    assert (video.width, video.height) == (256, 144)
+    frame = next(iter(sample(video, 4, max_side=256)))
+    assert frame.pixels.shape == (144, 256, 3)
+    assert np.abs(frame.pixels.astype(int) - clip.frame(frame.time)).mean() < 8
+
+
+@pytest.mark.parametrize(
+    ("limits", "limit"),
+    [
+        (VideoLimits(max_video_seconds=5), "max_video_seconds"),
+        (VideoLimits(max_video_pixels=256 * 100), "max_video_pixels"),
+        (VideoLimits(max_video_bytes=1000), "max_video_bytes"),
+        (VideoLimits(max_video_frames=50), "max_video_frames"),
+    ],
+)
+def test_caps_refuse_before_decoding(limits: VideoLimits, limit: str) -> None:
+    with pytest.raises(MediaTooLargeError) as raised:
+        probe(encode(EXCERPT), limits)
+    assert raised.value.limit == limit
+
+
+def test_truncated_and_damaged_videos_are_corrupt_media() -> None:
+    data = encode(EXCERPT)
+    with pytest.raises(CorruptMediaError):
+        probe(data[: len(data) // 2], VideoLimits())
+    with pytest.raises(CorruptMediaError):
+        probe(data[:32] + bytes(4000), VideoLimits())
+
+
+# --- frame tracks -------------------------------------------------------------------------------------------------
+
+
+def test_a_track_survives_its_bytes_and_prunes_a_still_shot(original: tuple[VideoMedia, Fingerprint]) -> None:
+    track = original[1].frames
+    assert track is not None and len(track) == 40  # 20 s at 2 fps, all moving
+    again = FrameTrack.from_bytes(track.to_bytes())
+    assert np.array_equal(again.codes, track.codes) and np.array_equal(again.times, track.times)
+    still = KIND.decode(encode(Clip(duration=4.0, offset=19.9, speed=0.0)), LIMITS)
+    assert len(KIND.reference(still, sha256="2" * 64, size=1).frames or ()) == 1
+
+
+def test_distances_are_hamming() -> None:
+    a = np.zeros((1, 32), np.uint8)
+    b = np.full((2, 32), 0xFF, np.uint8)
+    b[1, :2] = 0
+    assert distances(a, b).tolist() == [[256, 240]]
+
+
+# --- temporal matching --------------------------------------------------------------------------------------------
+
+
+def test_an_excerpt_re_encoded_is_a_copy_with_its_segment(original: tuple[VideoMedia, Fingerprint]) -> None:
+    (match,) = check(EXCERPT, original)
+    (segment,) = match.timeline.segments
+    assert match.verdict == "copy" and match.timeline.spans == ()
+    assert (segment.start, segment.end) == (0.0, 6.0)
+    assert abs(segment.original_start - 5.0) <= 0.25 and abs(segment.original_end - 11.0) <= 0.25
+    assert segment.speed == pytest.approx(1.0, abs=0.02) and match.timeline.matched_share == 1.0
+    assert match.frame is not None and match.frame.transform.scale == pytest.approx(0.8, abs=0.03)
+
+
+def test_a_doctored_excerpt_is_altered_in_its_span_with_a_region(original: tuple[VideoMedia, Fingerprint]) -> None:
+    (match,) = check(DOCTORED, original)
+    (span,) = match.timeline.spans
+    assert match.verdict == "altered" and span.kind == "altered"
+    assert abs(span.start - 2.0) <= 0.3 and abs(span.end - 4.0) <= 0.3
+    assert abs((span.original_start or 0) - 11.0) <= 0.3
+    (regions,) = match.span_regions
+    truth = Rect(*(round(v * s) for v, s in zip(Repaint(0, 0).box, (256, 144, 256, 144), strict=True)))
+    assert max(_iou(region, truth) for region in regions) > 0.5
+
+
+@pytest.mark.parametrize(
+    ("clip", "variant"),
+    [
+        (dataclasses.replace(EXCERPT, speed=1.25, offset=3.0), "canonical"),
+        (dataclasses.replace(EXCERPT, speed=0.8, offset=6.0), "canonical"),
+        (dataclasses.replace(EXCERPT, mirror=True), "canonical"),
+        (dataclasses.replace(EXCERPT, portrait=True, width=144, height=256), "portrait"),
+        (dataclasses.replace(EXCERPT, container="webm", offset=11.3), "canonical"),
+    ],
+    ids=["faster", "slower", "mirrored", "portrait", "webm"],
+)
+def test_edited_excerpts_are_found_in_place(clip: Clip, variant: str, original: tuple[VideoMedia, Fingerprint]) -> None:
+    (match,) = check(clip, original)
+    (segment,) = match.timeline.segments
+    assert match.verdict == "copy"
+    assert segment.variant == variant and (segment.query_variant == "flip_horizontal") == clip.mirror
+    assert segment.speed == pytest.approx(clip.speed, abs=0.03)
+    assert abs(segment.original_start - clip.offset) <= 0.25
+
+
+def test_footage_spliced_in_is_an_inserted_span(original: tuple[VideoMedia, Fingerprint]) -> None:
+    (match,) = check(dataclasses.replace(EXCERPT, duration=8.0, inserted=((3.0, 5.0),)), original)
+    (span,) = match.timeline.spans
+    assert match.verdict == "altered" and span.kind == "inserted"
+    assert abs(span.start - 3.0) <= 0.3 and abs(span.end - 5.0) <= 0.3
+
+
+def test_unrelated_footage_matches_nothing(original: tuple[VideoMedia, Fingerprint]) -> None:
+    assert check(UNRELATED, original) == []
+
+
+def test_the_picture_is_a_png(original: tuple[VideoMedia, Fingerprint]) -> None:
+    (match,) = check(DOCTORED, original)
+    assert KIND.render(match, label="reg_x").startswith(b"\x89PNG")
+
+
+def _iou(region: AlteredRegion, truth: Rect) -> float:
+    q = region.query
+    w = max(0, min(q.x + q.w, truth.x + truth.w) - max(q.x, truth.x))
+    h = max(0, min(q.y + q.h, truth.y + truth.h) - max(q.y, truth.y))
+    return w * h / (q.w * q.h + truth.w * truth.h - w * h)
