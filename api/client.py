@@ -28,7 +28,7 @@ import httpx2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
-from fingerprint.media import sniff_media_type
+from fingerprint.kinds import sniff
 from registry import errors, views
 from registry.keys import key_id, raw_public_key
 from registry.statements import DOMAINS, format_timestamp, new_nonce, sign
@@ -65,9 +65,11 @@ def sign_statement(private_key: Ed25519PrivateKey, statement: dict[str, Any]) ->
 
 def content_claim(content: bytes, media_type: str | None = None) -> dict[str, Any]:
     """What a registration statement says about the bytes: digest, media type (sniffed unless given) and size."""
-    media_type = media_type or sniff_media_type(content)
+    media_type = media_type or sniff(content)
     if media_type is None:
-        raise errors.UnsupportedMedia("not a supported image (JPEG, PNG, WebP, AVIF or HEIC)")
+        raise errors.UnsupportedMedia(
+            "not a supported image (JPEG, PNG, WebP, AVIF or HEIC) or video (MP4, MOV, WebM or Matroska)"
+        )
     return {"sha256": hashlib.sha256(content).hexdigest(), "media_type": media_type, "size": len(content)}
 
 

@@ -39,8 +39,8 @@ from registry.publishers import is_verified, now_utc
 from registry.render import (
     PdqDistance,
     RegistrationStatus,
+    analysed_match,
     check_view,
-    derivative_match,
     exact_match,
     global_match,
 )
@@ -158,24 +158,27 @@ def run_check(
     registry.index.sync(session)
     found = _candidates(session, registry, fp, mode)
     references = _References.read(session, found.registration_ids)
+    found = found.of_kind(fp.kind, references.statuses)
     exact = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
     max_matches = registry.settings.max_matches
     if mode == "fast":
         matches = exact + [
-            global_match(references.statuses[r], PdqDistance.between(fp, references.hashes.get(r, [])), now)
-            for r in found.candidates
+            global_match(references.statuses[r], _global_distance(fp, candidate, references.hashes.get(r, [])), now)
+            for r, candidate in found.candidates.items()
             if r not in found.exact and r in references.statuses
         ]
         return CheckOutcome(check_view(fp, matches, found.warnings, max_matches), {})
 
     analysed = _analyse(registry, media, fp, found, references, pictures=pictures, cancelled=cancelled)
     matches = exact + [
-        derivative_match(references.statuses[r], match, PdqDistance.between(fp, references.hashes.get(r, [])), now)
+        analysed_match(references.statuses[r], match, PdqDistance.between(fp, references.hashes.get(r, [])), now)
         for r, match in ((match.reference_id, match) for match in analysed.matches)
         if r not in found.exact
     ]
     derived = any(match.verdict != "related" for match in matches)
-    assessment = registry.assessor(media, fp) if registry.assessor is not None and not derived else None
+    # the fallback classifier judges still images only
+    assessable = registry.assessor is not None and not derived and fp.kind == "image"
+    assessment = registry.assessor(media, fp) if assessable else None
     return CheckOutcome(check_view(fp, matches, found.warnings, max_matches), analysed.pictures, assessment)
 
 
@@ -188,6 +191,12 @@ class _Found:
     @property
     def registration_ids(self) -> set[str]:
         return set(self.exact) | set(self.candidates)
+
+    def of_kind(self, kind: str, statuses: dict[str, RegistrationStatus]) -> _Found:
+        """Only candidates of the query's kind: a video's poster hash may resemble a photo, and neither kind's
+        analysis can read the other's originals."""
+        kept = {r: c for r, c in self.candidates.items() if r in statuses and statuses[r].registration.kind == kind}
+        return _Found(self.exact, kept, self.warnings)
 
 
 def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: CheckMode) -> _Found:
@@ -210,6 +219,9 @@ def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: Che
         found += registry.index.search(alg, trusted, radius, min_quality=policy.min_quality)
     if fp.features:
         found += registry.index.vote(fp.features)
+    if fp.frames is not None:
+        # frame hits within the strong radius only: temporal alignment, not a looser radius, finds the rest
+        found += registry.index.search_frames(fp.frames, policy.strong, min_quality=policy.min_quality)
     merged: dict[str, MatchCandidate] = {}
     for candidate in found:
         known = merged.get(candidate.reference_id)
@@ -298,6 +310,14 @@ def _analyse(
         pictures,
         cancelled=cancelled,
     )
+
+
+def _global_distance(fp: Fingerprint, candidate: MatchCandidate, stored: list[HashRecord]) -> PdqDistance:
+    """Fast mode's distance: a video's nearest frame hit, an image's nearest PDQ hash."""
+    frame = min((e for e in candidate.hashes if e.at is not None), key=lambda e: e.distance, default=None)
+    if frame is not None:
+        return PdqDistance(frame.distance, frame.query_variant)
+    return PdqDistance.between(fp, stored)
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:

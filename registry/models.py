@@ -107,6 +107,16 @@ class LocalFeatureSet(SQLModel, table=True):
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+class VideoTrack(SQLModel, table=True):
+    """A video original's frame track (`fingerprint.video.track.FrameTrack` blob): its sampled frames' PDQ hashes
+    by time. The match index numbers each frame `id * FRAMES_PER_TRACK + frame`, so it rebuilds from this table."""
+
+    __tablename__ = "video_track"
+    id: int | None = Field(default=None, primary_key=True)
+    registration_id: str = Field(foreign_key="registration.id", unique=True, max_length=40)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class MediaHash(SQLModel, table=True):
     """One perceptual hash of a registration; its id is the faiss id, so the index rebuilds from this table."""
 

@@ -6,10 +6,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+
 from fingerprint.algorithms import PDQ_VARIANTS, HashRecord
 from fingerprint.compare import AlteredRegion, DerivativeMatch, Transform
 from fingerprint.geometry import Rect
 from fingerprint.kinds import Fingerprint
+from fingerprint.kinds.video import VideoMatch
 from registry import views
 from registry.models import ContentRevocation, KeyRevocation, Publisher, Registration
 from registry.publishers import is_verified
@@ -104,6 +107,74 @@ def derivative_match(
         regions=[_region_view(region) for region in match.regions],
         altered_fraction=round(match.altered_fraction, 4),
         inliers=match.alignment.inliers,
+    )
+
+
+def analysed_match(
+    status: RegistrationStatus, match: DerivativeMatch | VideoMatch, pdq: PdqDistance, now: datetime
+) -> views.MatchView:
+    """The view of one analysed match, by the kind of media that was analysed."""
+    if isinstance(match, VideoMatch):
+        return video_match(status, match, now)
+    return derivative_match(status, match, pdq, now)
+
+
+def video_match(status: RegistrationStatus, match: VideoMatch, now: datetime) -> views.MatchView:
+    """A clip aligned in time with an original: its segments, spans with regions, and distance profile.
+
+    `distance` is the least frame distance along the alignment, `score` the share of query frames matched, and
+    `transform`/`inliers` come from the best-matched frame pair analysed as images.
+    """
+    found = match.timeline
+    aligned = found.distances[found.distances >= 0]
+    spans = [
+        views.SpanView(
+            kind=span.kind,
+            start=span.start,
+            end=span.end,
+            original_start=span.original_start,
+            original_end=span.original_end,
+            distance=span.distance,
+            frame=round(span.peak, 3),
+            regions=[] if frame is None else [_region_view(region) for region in frame.regions],
+        )
+        for span, frame in zip(found.spans, match.span_frames, strict=True)
+    ]
+    mirrored = any(segment.query_variant == "flip_horizontal" for segment in found.segments[:1])
+    return views.MatchView(
+        **common(status, now),
+        distance=int(aligned.min()) if len(aligned) else 256,
+        score=round(found.matched_share, 4),
+        variant="flip_horizontal" if mirrored else "identity",
+        exact=False,
+        verdict=match.verdict,
+        transform=None if match.frame is None else transform_view(match.frame.transform),
+        regions=[region for span in spans for region in span.regions],
+        altered_fraction=round(max((f.altered_fraction for f in match.span_frames if f is not None), default=0.0), 4),
+        inliers=0 if match.frame is None else match.frame.alignment.inliers,
+        segments=[
+            views.SegmentView(
+                start=segment.start,
+                end=segment.end,
+                original_start=segment.original_start,
+                original_end=segment.original_end,
+                speed=segment.speed,
+                matched_share=segment.matched_share,
+                mirrored=segment.query_variant == "flip_horizontal",
+                portrait=segment.variant == "portrait",
+            )
+            for segment in found.segments
+        ],
+        spans=spans,
+        matched_share=found.matched_share,
+        profile=[
+            views.FrameDistanceView(
+                t=round(float(t), 3),
+                original_t=None if np.isnan(o) else round(float(o), 3),
+                distance=None if d < 0 else int(d),
+            )
+            for t, o, d in zip(found.times, found.original_times, found.distances, strict=True)
+        ],
     )
 
 

@@ -22,7 +22,7 @@ from registry.errors import AlreadyRegistered, Conflict, InvalidStatement, NotFo
 from registry.log import store as log
 from registry.matching import registration_status
 from registry.media import limits as media_limits
-from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
+from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration, VideoTrack
 from registry.publishers import authorise_statement, is_verified, new_id, now_utc, signed_write
 from registry.runtime import Registry
 from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json
@@ -101,6 +101,8 @@ def register(
         hashes = hash_rows(registration.id, fp.hashes)
         session.add_all(hashes)
         session.add_all(LocalFeatureSet(registration_id=registration.id, data=blob) for blob in features)
+        if fp.frames is not None:
+            session.add(VideoTrack(registration_id=registration.id, data=fp.frames.to_bytes()))
     registry.index.sync(session)
     view = _registration_view(session, registration, hashes, now)
     return views.RegistrationReceiptView(**dict(view), receipt=log.receipt(session, registration.log_index))

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     )
     max_bits_per_sample: int = Field(default=16, gt=0, description="bits per sample the file declares")
     max_jpeg_scans: int = Field(default=100, gt=0, description="SOS markers in a JPEG, counted before decoding")
+    max_video_seconds: float = Field(default=600, gt=0, description="video duration, declared and decoded (413)")
+    max_video_frames: int = Field(default=36_000, gt=0, description="frames a video may have, declared and decoded")
+    max_video_pixels: int = Field(default=3840 * 2160, gt=0, description="pixels of one video frame (413)")
+    max_video_bytes: int = Field(default=200_000_000, gt=0, description="size of a video file (413)")
+    video_query_fps: float = Field(default=4.0, gt=0, le=30, description="frames per second a clip is hashed at")
+    video_reference_fps: float = Field(
+        default=2.0, gt=0, le=30, description="frames per second a registered video is hashed and indexed at"
+    )
     # Media work runs in a pool of worker processes, each task under these limits (registry.pool).
     media_workers: int = Field(default=2, gt=0, description="worker processes that decode and analyse media")
     media_queue: int = Field(default=8, ge=0, description="requests that may wait for a worker before 503")

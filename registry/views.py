@@ -7,7 +7,7 @@ the HTTP responses (FastAPI response models) and the CLI's `--json` lines, so th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -116,6 +116,40 @@ class TransformView(_View):
     grayscale: bool
 
 
+class SegmentView(_View):
+    """Video: a stretch of the query (seconds) that shows a stretch of the original."""
+
+    start: float
+    end: float
+    original_start: float
+    original_end: float
+    speed: float  # original seconds per query second: 1.25 when the clip was sped up by a quarter
+    matched_share: float  # of the segment's sampled query frames that match their original frame
+    mirrored: bool
+    portrait: bool  # the query shows the centred 9:16 crop of landscape footage
+
+
+class SpanView(_View):
+    """Video: query seconds that differ from the original (`altered`) or show footage it does not have (`inserted`)."""
+
+    kind: Literal["altered", "inserted"]
+    start: float
+    end: float
+    original_start: float | None  # None for footage outside every aligned segment
+    original_end: float | None
+    distance: int  # the largest PDQ distance of a frame in it to the original frame it stands for
+    frame: float  # query time of that frame, whose regions are reported
+    regions: list[RegionView] = []  # where that frame differs, in query pixels and original pixels
+
+
+class FrameDistanceView(_View):
+    """Video: one sampled query frame, the original time it was aligned with and their PDQ distance."""
+
+    t: float
+    original_t: float | None  # None outside every aligned segment
+    distance: int | None
+
+
 class MatchView(_View):
     registration_id: str
     publisher: str  # the publisher's name
@@ -135,6 +169,11 @@ class MatchView(_View):
     regions: list[RegionView] = []
     altered_fraction: float = 0.0  # altered area over the area both show
     inliers: int = 0  # keypoint matches that agree with the geometry found (0: aligned by PDQ or identical)
+    # video only: where the query sits in the original, what differs when, and the per-frame distance profile
+    segments: list[SegmentView] = []
+    spans: list[SpanView] = []
+    matched_share: float | None = None  # of the query's sampled frames that match the original: the decision
+    profile: list[FrameDistanceView] = []
 
 
 class PictureView(_View):

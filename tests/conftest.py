@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
 from api.client import LocalTransport, PublisherClient, Transport, registration_statement, sign_statement
-from fingerprint.media import sniff_media_type
+from fingerprint.kinds import sniff
 from registry import publishers
 from registry.keys import raw_public_key
 from registry.runtime import Registry
@@ -145,7 +145,7 @@ class PublisherHandle:
             key_id=self.key_id,
             content=data,
             metadata={"title": "test original"},
-            media_type=media_type or sniff_media_type(data) or "application/octet-stream",
+            media_type=media_type or sniff(data) or "application/octet-stream",
         )
         return {**statement, **overrides}
 

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 GRACEFUL_SHUTDOWN_SECONDS = 5  # `serve`: how long requests may run on after SIGTERM before they are cancelled
 # Directories are searched for these; files named explicitly are always tried.
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif"}
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".mp4", ".m4v", ".mov", ".webm", ".mkv"}
 PathsArgument = Annotated[
-    list[Path], typer.Argument(metavar="PATH", help="image files or directories (searched recursively)")
+    list[Path], typer.Argument(metavar="PATH", help="image or video files, or directories (searched recursively)")
 ]
 
 
@@ -51,7 +51,7 @@ def expand(paths: list[Path]) -> list[Path]:
     if not found:
         from registry.errors import InvalidRequest
 
-        raise InvalidRequest(f"no image files ({', '.join(sorted(MEDIA_SUFFIXES))}) under {', '.join(map(str, paths))}")
+        raise InvalidRequest(f"no media files ({', '.join(sorted(MEDIA_SUFFIXES))}) under {', '.join(map(str, paths))}")
     return found
 
 
@@ -125,6 +125,14 @@ def _print_check(name: str, result: dict[str, Any]) -> None:
             f"({match['publisher']}, {', '.join(flags)}; distance {match['distance']}, {match['variant']})",
             highlight=False,
         )
+        for segment in match.get("segments", []):
+            stdout.print(
+                f"  {segment['start']:.2f}-{segment['end']:.2f} s shows the original's "
+                f"{segment['original_start']:.2f}-{segment['original_end']:.2f} s (speed x{segment['speed']:.2f})",
+                highlight=False,
+            )
+        for span in match.get("spans", []):
+            stdout.print(f"  {span['kind']} {span['start']:.2f}-{span['end']:.2f} s", highlight=False)
         for region in match["regions"]:
             stdout.print(
                 f"  altered region at x={region['x']} y={region['y']} w={region['w']} h={region['h']} "

@@ -10,6 +10,11 @@ from fingerprint.media import UnsupportedMediaError
 KINDS: dict[str, MediaKind] = {kind.name: kind for kind in (ImageKind(), VideoKind())}
 
 
+def sniff(data: bytes) -> str | None:
+    """The media type of `data` by any kind's magic bytes, or None when no kind decodes it."""
+    return next((media_type for kind in KINDS.values() if (media_type := kind.sniff(data)) is not None), None)
+
+
 def detect(data: bytes) -> tuple[MediaKind, str]:
     """The kind and media type of `data`, from its first bytes; raises UnsupportedMediaError for anything else."""
     for kind in KINDS.values():
@@ -21,4 +26,4 @@ def detect(data: bytes) -> tuple[MediaKind, str]:
     )
 
 
-__all__ = ["KINDS", "DecodeLimits", "Fingerprint", "HashEvidence", "MatchCandidate", "MediaKind", "detect"]
+__all__ = ["KINDS", "DecodeLimits", "Fingerprint", "HashEvidence", "MatchCandidate", "MediaKind", "detect", "sniff"]

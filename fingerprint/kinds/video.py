@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fingerprint.algorithms import PDQ_VARIANTS, HashRecord, for_kind
-from fingerprint.compare import AlteredRegion, Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict
+from fingerprint.compare import Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict
 from fingerprint.compare import analyse as analyse_images
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
@@ -46,13 +46,14 @@ class SpanPicture:
 @dataclass(frozen=True, slots=True, eq=False)
 class VideoMatch:
     """A clip verified against one original: where it sits (`timeline`), what was done to the picture (`frame`, the
-    best-matched frame pair analysed as images), and the regions of each span (`span_regions`, in span order)."""
+    best-matched frame pair analysed as images), and each span's worst frame analysed against the original frame it
+    stands for (`span_frames`, in span order; None for inserted footage, which has no original frame)."""
 
     reference_id: str
     verdict: Verdict
     timeline: Timeline
     frame: DerivativeMatch | None
-    span_regions: tuple[tuple[AlteredRegion, ...], ...]
+    span_frames: tuple[DerivativeMatch | None, ...]
     localisation: tuple[SpanPicture, ...] | None = field(default=None, repr=False)
 
 
@@ -129,11 +130,11 @@ class VideoKind:
         self, reference_id: str, media: VideoMedia, original: VideoMedia, found: Timeline, strong: int
     ) -> VideoMatch:
         frame = self._best_pair(media, original, found, strong)
-        regions: list[tuple[AlteredRegion, ...]] = []
+        span_frames: list[DerivativeMatch | None] = []
         pictures: list[SpanPicture] = []
         for span in found.spans:
             pair = self._span_pair(media, original, found, span) if span.kind == "altered" else None
-            regions.append(pair.regions if pair is not None else ())
+            span_frames.append(None if pair is None else dataclasses.replace(pair, localisation=None))
             if pair is not None and pair.localisation is not None:
                 pictures.append(SpanPicture(span, pair.localisation))
         verdict: Verdict = "altered" if found.spans else "copy"
@@ -142,7 +143,7 @@ class VideoKind:
             verdict,
             found,
             None if frame is None else dataclasses.replace(frame, localisation=None),
-            tuple(regions),
+            tuple(span_frames),
             tuple(pictures),
         )
 

@@ -12,6 +12,10 @@ indexes) must provide the same methods with the same meaning:
   `min_quality`, or without quality) within `radius` bits of any query record, inclusive, with each hit as
   `HashEvidence`. pgvector answers top-k, not "all within r": ask for a generous k (and `hnsw.ef_search` /
   `ivfflat.probes`), then apply the exact radius, and report measured recall against exact search.
+- `search_frames(track, radius, min_quality)`: video originals with a stored frame hash (from `video_track` rows)
+  within `radius` of any of the query track's frames, each hit as `HashEvidence` with the original's and the
+  query's frame times (`at`, `query_at`): what temporal matching votes with. pgvector: one row per frame hash
+  with its registration and time.
 - `vote(features)`: originals whose stored descriptors are near the query's, with a vote count (`min_votes` and
   `limit` as the descriptor index's), most votes first.
 - `sync(session)`: make every committed row searchable; cheap when nothing changed (the pgvector index is the
@@ -32,6 +36,7 @@ from sqlmodel import Session
 from fingerprint.algorithms import HashRecord
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import HashEvidence, MatchCandidate
+from fingerprint.video.track import FrameTrack
 
 
 class MatchIndex(Protocol):
@@ -44,6 +49,8 @@ class MatchIndex(Protocol):
     def search(
         self, alg: str, queries: Sequence[HashRecord], radius: int, *, min_quality: int = 0
     ) -> list[MatchCandidate]: ...
+
+    def search_frames(self, track: FrameTrack, radius: int, *, min_quality: int = 0) -> list[MatchCandidate]: ...
 
     def vote(self, features: Sequence[LocalFeatures]) -> list[MatchCandidate]: ...
 

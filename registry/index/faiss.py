@@ -1,14 +1,17 @@
 """The default `MatchIndex`: exact faiss binary indexes in this process, kept in step with the database.
 
-One `BinaryIndex` per hash algorithm (faiss ids are `media_hash` row ids) and one `DescriptorIndex` of originals'
-ORB descriptors (ids are `local_features` row ids). Beside each, compact arrays map those row ids to the
-registration and hash variant they belong to, so a search answers in registration ids without asking the database.
+One `BinaryIndex` per hash algorithm (faiss ids are `media_hash` row ids), one `DescriptorIndex` of originals'
+ORB descriptors (ids are `local_features` row ids) and one `BinaryIndex` of video originals' frame hashes (ids from
+`video_track` row ids and the frame's place in its track, with the frame's time beside each). Beside each, compact
+arrays map those row ids to the registration and hash variant they belong to, so a search answers in registration
+ids without asking the database.
 Rows are never deleted, so an index holding every row up to some id is brought up to date by adding the rows
 after it.
 
 Saved files are a start-up shortcut for the faiss part: each is used only if its checksum holds and it holds
 exactly the database's rows up to its last id; missing rows are then added, and anything else triggers a rebuild.
 The row-to-registration maps are always read from the database at load (ids and names only, no hash values).
+Frame hashes are not saved: they are rebuilt from the tracks at load (32 bytes a frame, 7,200 an hour at 2 fps).
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from fingerprint.descriptor_index import DescriptorIndex
 from fingerprint.features import LocalFeatures
 from fingerprint.index import BinaryIndex
 from fingerprint.kinds import HashEvidence, MatchCandidate
-from registry.models import LocalFeatureSet, MediaHash
+from fingerprint.kinds.video import FRAME_ALG
+from fingerprint.video.track import FrameTrack
+from registry.models import LocalFeatureSet, MediaHash, VideoTrack
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,9 @@ _FORMAT = 3
 _CHUNK = 20_000
 _DESCRIPTORS = "descriptors"
 _NO_QUALITY = -1
+# A video frame hash's faiss id is its track's row id times this, plus its entry (frame x variant) in the track.
+FRAMES_PER_TRACK = 1 << 24
+_FRAME_BITS = 256
 
 
 class _Owners:
@@ -99,7 +107,11 @@ class FaissMatchIndex:
         self._removed: set[int] = set()
         # Sync reads "newer than max_id" and then adds: the pair must not interleave between threads.
         self._adding = threading.Lock()
-        self._newest = (-1, -1)  # (media_hash id, local_features id) seen so far
+        self._frames = BinaryIndex(_FRAME_BITS)
+        self._frame_owners = _Owners()
+        self._frame_times = array("d")  # beside `_frame_owners`: the original's time of each frame hash
+        self._last_track = -1  # the newest video_track row indexed (an empty track adds no frames)
+        self._newest = (-1, -1, -1)  # (media_hash id, local_features id, video_track id) seen so far
 
     # --- MatchIndex -----------------------------------------------------------------------------------------------
 
@@ -110,9 +122,12 @@ class FaissMatchIndex:
             for alg in sorted(algs):
                 self._load_hashes(session, alg)
             self._load_descriptors(session)
+            added = self._add_frames_after(session)
+            log.info("index %s: built from the database, %d frame hashes", FRAME_ALG, added)
             self._newest = (
                 max((owners.max_id for owners in self._hash_owners.values()), default=-1),
                 self._descriptor_owners.max_id,
+                self._last_track,
             )
 
     def sync(self, session: Session) -> int:
@@ -124,12 +139,14 @@ class FaissMatchIndex:
         newest = (
             session.exec(select(func.max(MediaHash.id))).one() or -1,
             session.exec(select(func.max(LocalFeatureSet.id))).one() or -1,
+            session.exec(select(func.max(VideoTrack.id))).one() or -1,
         )
         if newest <= self._newest:
             return 0
         with self._adding:
             added = self._add_hashes_after(session, max((o.max_id for o in self._hash_owners.values()), default=-1))
             added += self._add_descriptors_after(session)
+            added += self._add_frames_after(session)
             self._newest = max(self._newest, newest)
         return added
 
@@ -159,6 +176,37 @@ class FaissMatchIndex:
             for registration, found in evidence.items()
         ]
 
+    def search_frames(self, track: FrameTrack, radius: int, *, min_quality: int = 0) -> list[MatchCandidate]:
+        """Video originals with frames within `radius` of the query track's frames, each hit with both times."""
+        trusted = np.flatnonzero(track.qualities >= min_quality)
+        if len(self._frames) == 0 or len(trusted) == 0:
+            return []
+        evidence: dict[int, list[HashEvidence]] = {}
+        for query_variant in track.variants:
+            codes = np.ascontiguousarray(track.variant(query_variant)[trusted])
+            for frame, hits in zip(trusted, self._frames.range_search(codes, radius), strict=True):
+                for hit in hits:
+                    position = self._frame_owners.find(hit.id)
+                    if position is None:
+                        continue
+                    registration = self._frame_owners.registrations[position]
+                    if registration in self._removed or self._frame_owners.qualities[position] < min_quality:
+                        continue
+                    evidence.setdefault(registration, []).append(
+                        HashEvidence(
+                            FRAME_ALG,
+                            self._variants.names[self._frame_owners.variants[position]],
+                            query_variant,
+                            hit.distance,
+                            at=self._frame_times[position],
+                            query_at=float(track.times[frame]),
+                        )
+                    )
+        return [
+            MatchCandidate(self._registrations.names[registration], tuple(found))
+            for registration, found in evidence.items()
+        ]
+
     def vote(self, features: Sequence[LocalFeatures]) -> list[MatchCandidate]:
         candidates = []
         for vote in self._descriptors.search(features):
@@ -178,6 +226,7 @@ class FaissMatchIndex:
             **{f"hashes_{alg}": len(index) for alg, index in self._hashes.items()},
             "originals": len(self._descriptor_owners.row_ids),
             "descriptors": len(self._descriptors),
+            f"hashes_{FRAME_ALG}": len(self._frames),
             "removed": len(self._removed),
         }
 
@@ -327,6 +376,40 @@ class FaissMatchIndex:
                 self._descriptor_owners.append(row_id, self._registrations.number(registration_id), 0, None)
             self._descriptors.add_many([(row_id, LocalFeatures.from_bytes(data)) for row_id, _, data in rows])
             added += len(rows)
+
+    # --- video frames ---------------------------------------------------------------------------------------------
+
+    def _add_frames_after(self, session: Session) -> int:
+        """Add the frame hashes of every video track stored after the last one indexed."""
+        added = 0
+        while True:
+            rows = session.exec(
+                select(VideoTrack.id, VideoTrack.registration_id, VideoTrack.data)
+                .where(col(VideoTrack.id) > self._last_track)
+                .order_by(col(VideoTrack.id))
+                .limit(100)
+            ).all()
+            if not rows:
+                return added
+            for row_id, registration_id, data in rows:
+                added += self._add_track(row_id, registration_id, FrameTrack.from_bytes(data))
+                self._last_track = row_id
+
+    def _add_track(self, row_id: int, registration_id: str, track: FrameTrack) -> int:
+        variants = len(track.variants)
+        if len(track) * variants >= FRAMES_PER_TRACK:
+            raise ValueError(f"video track {row_id} has more frames than the index numbers")
+        registration = self._registrations.number(registration_id)
+        numbers = [self._variants.number(name) for name in track.variants]
+        ids = row_id * FRAMES_PER_TRACK + np.arange(len(track) * variants, dtype=np.int64)
+        # owners first: a search that sees a new code must find its owner
+        for entry, frame_id in enumerate(ids.tolist()):
+            frame, variant = divmod(entry, variants)
+            self._frame_owners.append(frame_id, registration, numbers[variant], int(track.qualities[frame]))
+            self._frame_times.append(float(track.times[frame]))
+        if len(ids):
+            self._frames.add(ids, track.codes.reshape(-1, track.codes.shape[-1]))
+        return len(ids)
 
     # --- files ----------------------------------------------------------------------------------------------------
 

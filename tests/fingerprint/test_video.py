@@ -7,6 +7,8 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import photo_bytes
+from videoclips import DOCTORED, EXCERPT, ORIGINAL, UNRELATED, Clip, Repaint, encode
 
 from fingerprint.compare import AlteredRegion
 from fingerprint.geometry import Rect
@@ -16,8 +18,6 @@ from fingerprint.media import CorruptMediaError, MediaTooLargeError
 from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sample, sniff_video
 from fingerprint.video.match import frame_hits
 from fingerprint.video.track import FrameTrack, distances
-from tests.conftest import photo_bytes
-from tests.videoclips import DOCTORED, EXCERPT, ORIGINAL, UNRELATED, Clip, Repaint, encode
 
 LIMITS = DecodeLimits(max_pixels=50_000_000)
 KIND = VideoKind()
@@ -148,7 +148,9 @@ def test_a_doctored_excerpt_is_altered_in_its_span_with_a_region(original: tuple
     assert match.verdict == "altered" and span.kind == "altered"
     assert abs(span.start - 2.0) <= 0.3 and abs(span.end - 4.0) <= 0.3
     assert abs((span.original_start or 0) - 11.0) <= 0.3
-    (regions,) = match.span_regions
+    (frame,) = match.span_frames
+    assert frame is not None
+    regions = frame.regions
     truth = Rect(*(round(v * s) for v, s in zip(Repaint(0, 0).box, (256, 144, 256, 144), strict=True)))
     assert max(_iou(region, truth) for region in regions) > 0.5
 

@@ -1,0 +1,69 @@
+"""Video through the registry: registered footage indexed by frame and time, clips checked against it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import pytest
+from conftest import encode as encode_image
+from PIL import Image
+from videoclips import DOCTORED, EXCERPT, ORIGINAL, UNRELATED, original_frame
+from videoclips import encode as encode_clip
+
+from registry import matching, service, views
+from registry.runtime import Registry
+from registry.settings import Settings
+
+
+def _check(registry: Registry, content: bytes, **kwargs: object) -> views.CheckView:
+    with registry.session() as session:
+        return matching.check(session=session, registry=registry, content=content, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def footage(register: Callable[[bytes], str]) -> str:
+    return register(encode_clip(ORIGINAL))
+
+
+def test_an_excerpt_is_a_copy_of_its_segment_and_a_doctored_one_is_altered(registry: Registry, footage: str) -> None:
+    copy = _check(registry, encode_clip(EXCERPT))
+    assert copy.kind == "video" and copy.media_type == "video/mp4" and copy.verdict == "copy"
+    (match,) = copy.matches
+    (segment,) = match.segments
+    assert match.registration_id == footage and match.spans == [] and match.matched_share == 1.0
+    assert abs(segment.original_start - 5.0) <= 0.25 and abs(segment.original_end - 11.0) <= 0.25
+    assert len(match.profile) == 24 and all(point.distance is not None for point in match.profile)
+
+    altered = _check(registry, encode_clip(DOCTORED))
+    assert altered.verdict == "altered"
+    (match,) = altered.matches
+    (span,) = match.spans
+    assert span.kind == "altered" and abs(span.start - 2.0) <= 0.3 and abs(span.end - 4.0) <= 0.3
+    assert span.regions and match.regions == span.regions
+    assert _check(registry, encode_clip(DOCTORED), mode="fast").verdict == "copy"  # fast mode sees frame hits only
+
+
+def test_unrelated_footage_and_a_still_photo_are_unregistered(registry: Registry, footage: str) -> None:
+    assert _check(registry, encode_clip(UNRELATED)).verdict == "unregistered"
+    # the middle frame is the video's poster: its image hashes name the video, but a photo is not footage
+    still = cv2.resize(original_frame(10.0), (320, 180))
+    view = _check(registry, encode_image(Image.fromarray(still), "PNG"))
+    assert view.kind == "image" and view.verdict == "unregistered"
+
+
+def test_the_frame_index_is_rebuilt_from_the_database(settings: Settings, registry: Registry, footage: str) -> None:
+    frames = registry.index.stats()["hashes_pdq_frame"]
+    assert frames == 80  # 40 sampled frames, upright and as a portrait crop
+    registry.close()
+    reopened = Registry.open(settings)
+    reopened.load()
+    try:
+        assert reopened.index.stats()["hashes_pdq_frame"] == frames
+        assert _check(reopened, encode_clip(EXCERPT)).verdict == "copy"
+        with reopened.session() as session:
+            view = service.get_registration(session=session, registration_id=footage)
+        assert view.fingerprints.kind == "video" and (view.fingerprints.width, view.fingerprints.height) == (320, 180)
+        assert view.content.media_type == "video/mp4"
+    finally:
+        reopened.close()
