@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 from fingerprint.algorithms import ALGORITHMS, HashRecord
 from fingerprint.hashes import HashValue
 from fingerprint.kinds import Fingerprint, MatchCandidate
+from fingerprint.kinds.video import WHOLE_FILE_HASHES
 from registry import views, work
 from registry.errors import InvalidRequest, NotFound
 from registry.media import limits as media_limits
@@ -52,7 +53,7 @@ _CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
 
 
 def lookup_algorithms() -> tuple[str, ...]:
-    return ("sha256", *ALGORITHMS)
+    return ("sha256", *ALGORITHMS, *WHOLE_FILE_HASHES)
 
 
 LOOKUP_ALGORITHMS = lookup_algorithms()
@@ -358,7 +359,7 @@ def lookup(
         best = dict.fromkeys(rows.all(), 0)
     else:
         registry.require_ready()
-        bits = ALGORITHMS[alg].bits
+        bits = ALGORITHMS[alg].bits if alg in ALGORITHMS else WHOLE_FILE_HASHES[alg]
         if len(value) != bits // 4 or any(c not in "0123456789abcdef" for c in value):
             raise InvalidRequest(f"a {alg} value is {bits // 4} hexadecimal digits")
         policy = registry.settings.match_policy

@@ -51,7 +51,7 @@ def expand(paths: list[Path]) -> list[Path]:
     if not found:
         from registry.errors import InvalidRequest
 
-        raise InvalidRequest(f"no media files ({', '.join(sorted(MEDIA_SUFFIXES))}) under {', '.join(map(str, paths))}")
+        raise InvalidRequest(f"no image or video files ({', '.join(sorted(MEDIA_SUFFIXES))}) under {', '.join(map(str, paths))}")
     return found
 
 
@@ -301,10 +301,10 @@ def hash_files(
     as_json: JsonOption = False,
 ) -> None:
     """Print each file's SHA-256 and perceptual hashes, the values 'provreg lookup' searches for. Needs no registry."""
-    from fingerprint.algorithms import ALGORITHMS
+    from registry.matching import lookup_algorithms
 
-    if alg is not None and alg not in {"sha256", *ALGORITHMS}:
-        raise typer.BadParameter(f"--alg must be one of sha256, {', '.join(ALGORITHMS)}")
+    if alg is not None and alg not in lookup_algorithms():
+        raise typer.BadParameter(f"--alg must be one of {', '.join(lookup_algorithms())}")
     config = settings(ctx)
 
     def show(result: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fingerprint.algorithms import PDQ_VARIANTS, HashRecord, for_kind
+from fingerprint.algorithms import CANONICAL, PDQ_VARIANTS, HashRecord, for_kind
 from fingerprint.compare import Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict
 from fingerprint.compare import analyse as analyse_images
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
@@ -28,11 +28,14 @@ from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sniff_video
 from fingerprint.video.match import frame_at, locate, track_of
 from fingerprint.video.timeline import render_timeline
 from fingerprint.video.track import FrameTrack
+from fingerprint.video.wholehash import VIDEOHASH, VIDEOHASH_BITS, videohash
 
 FRAME_ALG = "pdq_frame"  # the index's name for frame-track hashes, apart from the images' PDQ
 # Frames for the image analysis are decoded this large (the features' working size).
 _ANALYSIS_SIDE = 640
 _POSTER_SIDE = WORKING_SIDE
+# Hashes of a whole file rather than of pixels: looked up by value (`lookup --alg`), never searched by a check.
+WHOLE_FILE_HASHES: dict[str, int] = {VIDEOHASH: VIDEOHASH_BITS}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -77,9 +80,11 @@ class VideoKind:
         )
 
     def reference(self, media: VideoMedia, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
-        """`local=False`: the poster's hashes only (a backfill of a new image algorithm, the CLI's `hash`)."""
+        """The frame track, the poster's image hashes and the whole file's `videohash` (a lookup key: a query is
+        never hashed with it, it cannot find excerpts); `local=False` leaves out the track (the CLI's `hash`)."""
         poster = self._poster(media)
         hashes = tuple(record for algorithm in for_kind("image") for record in algorithm.reference(poster))
+        hashes += (HashRecord(VIDEOHASH, CANONICAL, videohash(media.data)),)
         frames = track_of(media, self._fps(media, reference=True), reference=True) if local else None
         return self._fingerprint(media, sha256, size, hashes, frames)
 

@@ -351,7 +351,7 @@ def test_a_single_failing_file_exits_with_its_own_status(key: Path, data_dir: Pa
     assert code == 3
     (tmp_path / "empty").mkdir()
     code, _, err = provreg(data_dir, "check", str(tmp_path / "empty"))
-    assert code == 3 and "no image files" in err
+    assert code == 3 and "no image or video files" in err
 
 
 def test_batch_exit_rule() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import cv2
@@ -11,6 +12,7 @@ from PIL import Image
 from videoclips import DOCTORED, EXCERPT, ORIGINAL, UNRELATED, original_frame
 from videoclips import encode as encode_clip
 
+from fingerprint.video.wholehash import videohash
 from registry import matching, service, views
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -67,3 +69,13 @@ def test_the_frame_index_is_rebuilt_from_the_database(settings: Settings, regist
         assert view.content.media_type == "video/mp4"
     finally:
         reopened.close()
+
+
+def test_a_whole_video_re_encoded_is_found_by_its_videohash(registry: Registry, footage: str) -> None:
+    recoded = dataclasses.replace(ORIGINAL, width=256, height=144, crf=35)
+    value = videohash(encode_clip(recoded)).hex()
+    with registry.session() as session:
+        found = matching.lookup(session=session, registry=registry, alg="videohash", value=value)
+        assert [(m.registration_id, m.distance) for m in found.matches] == [(footage, 0)]
+        excerpt = videohash(encode_clip(EXCERPT)).hex()
+        assert matching.lookup(session=session, registry=registry, alg="videohash", value=excerpt).matches == []
