@@ -51,7 +51,8 @@ def expand(paths: list[Path]) -> list[Path]:
     if not found:
         from registry.errors import InvalidRequest
 
-        raise InvalidRequest(f"no image or video files ({', '.join(sorted(MEDIA_SUFFIXES))}) under {', '.join(map(str, paths))}")
+        suffixes = ", ".join(sorted(MEDIA_SUFFIXES))
+        raise InvalidRequest(f"no image or video files ({suffixes}) under {', '.join(map(str, paths))}")
     return found
 
 
