@@ -89,6 +89,7 @@ class VideoKind:
         return self._fingerprint(media, sha256, size, hashes, frames)
 
     def query(self, media: VideoMedia, *, sha256: str, size: int, local: bool) -> Fingerprint:
+        """The poster's query hashes and the clip's frame track, whatever `local` says: fast mode searches frames."""
         poster = self._poster(media)
         hashes = tuple(record for algorithm in for_kind("image") for record in algorithm.query(poster))
         frames = track_of(media, self._fps(media, reference=False), reference=False)
