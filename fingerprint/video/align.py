@@ -36,7 +36,8 @@ _OFFSET_BIN = 0.25  # seconds
 _CLIP = 64  # distances are clipped here in fits, so a doctored frame weighs like a merely unmatched one
 _FIT_SPEED_STEP, _FIT_SPEED_RANGE = 0.005, 0.1
 _FIT_OFFSET_STEP, _FIT_OFFSET_RANGE = 0.02, 0.6
-_DTW_MIN_SHARE = 0.8  # below this share of matched frames in the linear fit's span, try DTW
+_DTW_MIN_SHARE = 0.8  # below this share of the query's frames matched by the linear fit, try DTW
+_DTW_MIN_GAIN = 2  # frames DTW must match beyond the linear fit to be preferred
 _QUALITY = 50  # PDQ quality below which a frame's distance says nothing (a black or flat frame)
 
 SpanKind = Literal["altered", "inserted"]
@@ -172,10 +173,12 @@ def fit(query: FrameTrack, original: FrameTrack, hypothesis: Hypothesis) -> Temp
         raw[np.arange(len(times)), columns[o, s]].astype(np.int32),
         warped=False,
     )
-    if _covered_share(linear.distances) >= _DTW_MIN_SHARE:
+    matched = int(np.sum(linear.distances <= MATCH_DISTANCE))
+    if matched >= _DTW_MIN_SHARE * len(times):
         return linear
     warped = _dtw(cost, raw, original.times, times, hypothesis)
-    return warped if _covered_share(warped.distances) > _covered_share(linear.distances) else linear
+    # DTW may bend the path anywhere: it has to explain clearly more frames than one speed and offset do
+    return warped if np.sum(warped.distances <= MATCH_DISTANCE) > matched + _DTW_MIN_GAIN else linear
 
 
 def timeline(
@@ -307,14 +310,6 @@ def _dtw(
         raw[np.arange(n), path].astype(np.int32),
         warped=True,
     )
-
-
-def _covered_share(frame_distances: np.ndarray) -> float:
-    """The share of frames matched between the first and the last matched one."""
-    matched = np.flatnonzero(frame_distances <= MATCH_DISTANCE)
-    if len(matched) == 0:
-        return 0.0
-    return float(len(matched) / (matched[-1] - matched[0] + 1))
 
 
 def _frame_end(times: np.ndarray, index: int, duration: float) -> float:

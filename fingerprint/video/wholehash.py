@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,8 +43,11 @@ def videohash(data: bytes) -> HashValue:
         storage = Path(scratch) / "work"
         storage.mkdir()
         try:
-            # the trailing separator is how videohash tells a directory from a file
-            value = VideoHash(path=str(video), storage_path=f"{storage}{os.sep}").hash
+            with warnings.catch_warnings():
+                # its dependencies use Pillow APIs deprecated for removal in 2027, once per frame
+                warnings.simplefilter("ignore", DeprecationWarning)
+                # the trailing separator is how videohash tells a directory from a file
+                value = VideoHash(path=str(video), storage_path=f"{storage}{os.sep}").hash
         except Exception as exc:  # it raises its own errors, ffmpeg's and PIL's alike
             raise CorruptMediaError(f"videohash could not read the video: {type(exc).__name__}") from None
     return HashValue(int(value[2:], 2).to_bytes(VIDEOHASH_BITS // 8, "big"))

@@ -15,6 +15,7 @@ from fingerprint.geometry import Rect
 from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, detect
 from fingerprint.kinds.video import VideoKind, VideoMatch
 from fingerprint.media import CorruptMediaError, MediaTooLargeError
+from fingerprint.video.align import Hypothesis, fit
 from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sample, sniff_video
 from fingerprint.video.match import frame_hits
 from fingerprint.video.track import FrameTrack, distances
@@ -196,3 +197,26 @@ def _iou(region: AlteredRegion, truth: Rect) -> float:
     w = max(0, min(q.x + q.w, truth.x + truth.w) - max(q.x, truth.x))
     h = max(0, min(q.y + q.h, truth.y + truth.h) - max(q.y, truth.y))
     return w * h / (q.w * q.h + truth.w * truth.h - w * h)
+
+
+def test_dtw_follows_a_speed_change_that_no_single_speed_explains() -> None:
+    rng = np.random.default_rng(7)
+    reference_times = np.arange(0, 20, 1 / 15)
+    reference = FrameTrack(
+        reference_times,
+        rng.integers(0, 256, (len(reference_times), 1, 32), dtype=np.uint8),
+        np.full(len(reference_times), 100, np.uint8),
+        ("canonical",),
+    )
+    query_times = np.arange(0, 8, 0.25)
+    # normal speed for 3 s, then 1.3x: one line fits one half or the other, never both
+    shown = np.where(query_times < 3, 5 + query_times, 8 + 1.3 * (query_times - 3))
+    query = FrameTrack(
+        query_times,
+        reference.codes[reference.at(shown)],
+        np.full(len(query_times), 100, np.uint8),
+        ("identity",),
+    )
+    fitted = fit(query, reference, Hypothesis(1.0, 5.0, "identity", "canonical", votes=12))
+    assert fitted.warped and (fitted.distances == 0).mean() > 0.9
+    assert np.abs(fitted.original_times - shown).max() < 0.1
