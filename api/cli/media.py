@@ -310,7 +310,8 @@ def hash_files(
 
     def show(result: dict[str, Any]) -> None:
         if alg is not None:
-            stdout.out(result["hashes"][alg], highlight=False)
+            # videohash exists for videos only: an image has no such value to print
+            stdout.out(result["hashes"].get(alg, "-"), highlight=False)
             return
         size = f"{result['width']}x{result['height']}"
         stdout.print(f"{result['file']}  ({result['media_type']}, {size})", highlight=False)
