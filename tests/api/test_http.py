@@ -72,6 +72,7 @@ def test_probes_and_docs(client: TestClient) -> None:
         "pdq": 0,
         "phash": 0,
         "dhash": 0,
+        "pdq_frame": 0,
         "originals_with_features": 0,
     }
     assert client.get("/docs").status_code == 200
