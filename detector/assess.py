@@ -192,5 +192,6 @@ def _assessment(
         ood_flags=tuple(flags),
         model_version=None if scorer is None else scorer.version,
         reason=reason,
+        size=frame.shape,
         frames=frames,
     )

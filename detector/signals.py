@@ -201,15 +201,12 @@ def _judge(
     z = (values - centre) / spread
     z = np.where(valid, np.abs(z) if two_sided else z, 0.0)
     anomalous = (z > threshold.z).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(anomalous, connectivity=8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(anomalous, connectivity=8)
     largest = int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
     share = largest / int(valid.sum())
     fired = share >= threshold.share and largest >= MIN_PATCH_BLOCKS
     if fired:
-        patch = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        ys, xs = np.nonzero(patch)
-        where = f"x={xs.min() * BLOCK}-{(xs.max() + 1) * BLOCK}, y={ys.min() * BLOCK}-{(ys.max() + 1) * BLOCK}"
-        reason = f"a region ({share:.1%} of the picture, at {where}) departs from the rest (z > {threshold.z})"
+        reason = f"a region ({share:.1%} of the picture: see the heat-map) departs from the rest (z > {threshold.z})"
     else:
         reason = f"no region departs from the rest (largest anomalous patch {share:.1%} < {threshold.share:.0%})"
     heat = np.clip(z / (2 * threshold.z), 0.0, 1.0)

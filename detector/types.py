@@ -72,6 +72,11 @@ class Face:
     h: int
     score: float
 
+    def placed(self, scale_x: float, scale_y: float, dx: int, dy: int) -> Face:
+        """The same face in another frame: scaled, then shifted (e.g. from a bounded copy into the full image)."""
+        x, y = dx + round(self.x * scale_x), dy + round(self.y * scale_y)
+        return Face(x, y, round(self.w * scale_x), round(self.h * scale_y), self.score)
+
     def to_json(self) -> dict[str, Any]:
         return {"x": self.x, "y": self.y, "w": self.w, "h": self.h, "score": round(self.score, 4)}
 
@@ -88,6 +93,7 @@ class Assessment:
     ood_flags: tuple[str, ...]  # why the media is outside what the assessment was validated on
     model_version: str | None  # None: classical signals only
     reason: str  # one sentence: why this verdict
+    size: tuple[int, int]  # (height, width) of the assessed image, the pixels `faces` and `heatmap` refer to
     caveat: str = CAVEAT
     frames: int = 1  # images assessed: 1 for a still, the sampled frames of a video
 
