@@ -32,6 +32,7 @@ MIN_BLOCKS = 16  # fewer valid blocks than this and an image has no "rest" to be
 MIN_PATCH_BLOCKS = 2  # one odd block is a texture, not a region
 _GRID = 8  # the JPEG block size
 _ELA_QUALITY = 90
+_STEP_FLOOR = 0.5  # grey levels: smooth regions step by less, and tiny steps must not make a grid
 _FLAT_STD = 2.0  # grey levels: a block flatter than this (sky, clipped highlights) tells nothing about noise
 
 
@@ -182,7 +183,7 @@ def _grid_phases(gray: np.ndarray, blocks: _Blocks) -> tuple[float, np.ndarray]:
         others = np.delete(overall, phase)
         strengths.append(float((overall[phase] - others.mean()) / (others.mean() + 1e-6)))
         typical = np.median(energy, axis=2)
-        contrast = (energy - typical[..., None]) / (typical[..., None] + 1e-3)
+        contrast = (energy - typical[..., None]) / (typical[..., None] + _STEP_FLOOR)
         secondary = np.maximum(secondary, np.delete(contrast, phase, axis=2).max(axis=2))
     return min(strengths), secondary
 
