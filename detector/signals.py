@@ -96,6 +96,8 @@ class _Blocks:
 
     def mean(self, values: np.ndarray, side: tuple[int, int] = (BLOCK, BLOCK)) -> np.ndarray:
         """Means over (height, width) cells of the blocks' area: exact area averages, at OpenCV's speed."""
+        if not (self.rows and self.cols):  # an image smaller than one block
+            return np.zeros((self.rows * BLOCK // side[0], self.cols * BLOCK // side[1]), np.float32)
         cut = np.ascontiguousarray(values[: self.rows * BLOCK, : self.cols * BLOCK], dtype=np.float32)
         return cv2.resize(cut, (cut.shape[1] // side[1], cut.shape[0] // side[0]), interpolation=cv2.INTER_AREA)
 

@@ -175,3 +175,11 @@ def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (1, 2000), (2000, 1), (130, 4000)])
+def test_degenerate_shapes_are_inconclusive_not_errors(shape: tuple[int, int]) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    assessment = assess(image, scorer=FixedScorer(p=0.99))
+    assert assessment.verdict == "inconclusive" and "tiny_image" in assessment.ood_flags
+    assert assessment.p_manipulated is None
