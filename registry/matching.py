@@ -10,7 +10,8 @@
   byte-identical registrations come from the database;
 - references: one batched read of everything the analysis and the views need about those registrations;
 - analyse: the kind verifies each candidate against its original (transform, altered regions);
-- fallback assessment: a hook for when nothing registered matches (the classifier fills it);
+- fallback assessment: when nothing registered matches, or only `related` originals, the detector's assessment
+  (`Registry.assessor`, see registry.assessment), in full mode;
 - render: the public views, and the comparison pictures from the same analysis when asked for.
 
 `mode="fast"` skips local features and analysis: strong hash hits and byte-identical files only, with no transform
@@ -28,11 +29,13 @@ from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
+from detector import Assessment
 from fingerprint.algorithms import ALGORITHMS, HashRecord
 from fingerprint.hashes import HashValue
 from fingerprint.kinds import Fingerprint, MatchCandidate
 from fingerprint.kinds.video import WHOLE_FILE_HASHES
 from registry import views, work
+from registry.assessment import draw_heatmap
 from registry.errors import InvalidRequest, NotFound
 from registry.media import limits as media_limits
 from registry.models import ContentRevocation, KeyRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
@@ -41,6 +44,7 @@ from registry.render import (
     PdqDistance,
     RegistrationStatus,
     analysed_match,
+    assessment_view,
     check_view,
     exact_match,
     global_match,
@@ -82,7 +86,8 @@ def registration_status(session: Session, registration_ids: Iterable[str]) -> di
 class CheckOutcome:
     view: views.CheckView
     pictures: dict[str, bytes]  # PNG by registration id, when asked for
-    assessment: Any | None = None  # the fallback assessor's answer when nothing registered matches
+    assessment: Assessment | None = None  # the fallback assessor's answer when nothing registered matches
+    heatmap: bytes | None = None  # the assessment's heat-map PNG, when pictures were asked for
 
 
 def check(
@@ -115,7 +120,12 @@ def check(
     for registration_id, png in outcome.pictures.items():
         picture_id, expires_at = registry.pictures.keep(png)
         kept.append(views.PictureView(registration_id=registration_id, id=picture_id, expires_at=expires_at))
-    return outcome.view.model_copy(update={"comparisons": kept})
+    view = outcome.view.model_copy(update={"comparisons": kept})
+    if outcome.heatmap is not None and view.assessment is not None:
+        picture_id, expires_at = registry.pictures.keep(outcome.heatmap)
+        heatmap = views.HeatmapView(id=picture_id, expires_at=expires_at)
+        view = view.model_copy(update={"assessment": view.assessment.model_copy(update={"heatmap": heatmap})})
+    return view
 
 
 def check_pictures(
@@ -176,11 +186,19 @@ def run_check(
         for r, match in ((match.reference_id, match) for match in analysed.matches)
         if r not in found.exact
     ]
-    derived = any(match.verdict != "related" for match in matches)
-    # the fallback classifier judges still images only
-    assessable = registry.assessor is not None and not derived and fp.kind == "image"
-    assessment = registry.assessor(media, fp) if assessable else None
-    return CheckOutcome(check_view(fp, matches, found.warnings, max_matches), analysed.pictures, assessment)
+    view = check_view(fp, matches, found.warnings, max_matches)
+    if registry.assessor is None or any(match.verdict != "related" for match in matches):
+        return CheckOutcome(view, analysed.pictures)
+    assessment = registry.run_media(registry.assessor, media, fp, cancelled=cancelled)
+    if assessment is None:
+        return CheckOutcome(view, analysed.pictures)
+    heatmap = (
+        registry.run_media(draw_heatmap, media, assessment, cancelled=cancelled)
+        if pictures and assessment.heatmap is not None
+        else None
+    )
+    view = view.model_copy(update={"assessment": assessment_view(assessment, fp)})
+    return CheckOutcome(view, analysed.pictures, assessment, heatmap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import numpy as np
 
+from detector import Assessment
 from fingerprint.algorithms import PDQ_VARIANTS, HashRecord
 from fingerprint.compare import AlteredRegion, DerivativeMatch, Transform
 from fingerprint.geometry import Rect
@@ -196,6 +197,14 @@ def check_view(
         kind=fp.kind,
         hashes={alg: record.value.hex() for alg, record in sorted(primary.items())},
     )
+
+
+def assessment_view(assessment: Assessment, fp: Fingerprint) -> views.AssessmentView:
+    """The detector's assessment, its faces moved from the assessed pixels into the query's."""
+    x0, y0, x1, y1 = fp.facts.get("trim_box", [0, 0, assessment.size[1], assessment.size[0]])
+    fx, fy = (x1 - x0) / assessment.size[1], (y1 - y0) / assessment.size[0]
+    faces = [face.placed(fx, fy, x0, y0).to_json() for face in assessment.faces]
+    return views.AssessmentView.model_validate(assessment.to_json() | {"faces": faces})
 
 
 def _score(distance: int, inliers: int) -> float:

@@ -12,6 +12,8 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from detector import Assessment
+from registry.assessment import assessor_for
 from registry.db import init_db, make_engine
 from registry.errors import LogTampered, NotReady
 from registry.index import MatchIndex, open_index
@@ -41,8 +43,9 @@ class Registry:
     index: MatchIndex
     keyring: LogKeyring
     pictures: PictureStore
-    # The fallback-assessment stage of `check` (the classifier, when one is configured); see matching.run_check.
-    assessor: Callable[[Any, Any], Any | None] | None = None
+    # The fallback-assessment stage of `check` (registry.assessment, unless PROVREG_DETECTOR=off); it runs in the
+    # media pool, so it must pickle. See matching.run_check.
+    assessor: Callable[[Any, Any], Assessment | None] | None = None
     # Where CPU-bound media work runs: the server's bounded worker pool, or (None) the calling thread.
     pool: TaskRunner | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -62,6 +65,7 @@ class Registry:
             index=open_index(settings.data_dir / "index"),
             keyring=LogKeyring.open(settings.data_dir / "log-keys", settings.log_origin),
             pictures=PictureStore(settings.data_dir / "pictures", settings.picture_ttl_seconds),
+            assessor=assessor_for(settings),
         )
 
     def load(self, *, audit_log: bool = True) -> None:

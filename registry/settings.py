@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     )
     max_matches: int = Field(default=10, gt=0, le=1000)
     picture_ttl_seconds: int = Field(default=600, gt=0, description="how long a check's comparison pictures are kept")
+    detector: Literal["on", "off"] = Field(
+        default="on", description="assess media no registered original matches (the check's `assessment`)"
+    )
     statement_max_age_seconds: int = Field(default=600, gt=0, description="how old created_at may be")
     statement_max_skew_seconds: int = Field(default=120, ge=0, description="how far in the future it may be")
     # Signed documents are logged for ever, so they are bounded before anything is stored (registry.statements).

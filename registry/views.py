@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from detector.types import AssessmentVerdict
 from fingerprint.compare import CheckVerdict, Verdict
 
 
@@ -185,6 +186,48 @@ class PictureView(_View):
     url: str | None = None  # where the HTTP API serves it: GET /v1/check/pictures/{id}
 
 
+class SignalView(_View):
+    name: str  # noise_inconsistency, jpeg_grid_misalignment, error_level_inconsistency; flagged_frames for video
+    score: float  # on the signal's own scale (a region's share of the picture for the classical ones)
+    fired: bool  # passed its measured threshold
+    reason: str
+
+
+class FaceView(_View):
+    """A detected face, in query pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+
+
+class HeatmapView(_View):
+    """The assessment's heat-map picture, kept for a short while like comparison pictures (`pictures=true`)."""
+
+    id: str
+    expires_at: datetime
+    url: str | None = None  # where the HTTP API serves it: GET /v1/check/pictures/{id}
+
+
+class AssessmentView(_View):
+    """What can be said about manipulation when no registered original matches; never "authentic"."""
+
+    verdict: AssessmentVerdict  # likely_manipulated, no_evidence_found or inconclusive
+    p_manipulated: float | None  # calibrated, from the learned model; None when none was consulted
+    interval: list[float] | None  # [low, high] around p_manipulated
+    signals: list[SignalView]
+    faces: list[FaceView]
+    face_detector: str  # blazeface, lbp_cascade (the classical fallback) or none
+    ood_flags: list[str]  # no_face, tiny_face, tiny_image, heavy_compression, low_detail...: each -> inconclusive
+    model_version: str | None  # None: classical signals only
+    reason: str
+    caveat: str  # what it was (and was not) validated on
+    frames: int = 1
+    heatmap: HeatmapView | None = None  # only with `pictures=true`, when something points somewhere
+
+
 class CheckView(_View):
     verdict: CheckVerdict
     sha256: str
@@ -196,6 +239,8 @@ class CheckView(_View):
     kind: str = "image"
     hashes: dict[str, str] = {}  # the query's canonical hash by algorithm name, hex
     comparisons: list[PictureView] = []  # comparison pictures, only when asked for (`pictures=true`)
+    # full mode, when nothing registered matches (or only `related` originals): the detector's assessment
+    assessment: AssessmentView | None = None
 
 
 class LookupMatchView(_View):

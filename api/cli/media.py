@@ -140,10 +140,28 @@ def _print_check(name: str, result: dict[str, Any]) -> None:
                 f"({region['share']:.1%} of the picture)",
                 highlight=False,
             )
+    if result.get("assessment") is not None:
+        _print_assessment(result["assessment"])
     for picture in result.get("pictures", []):
         stdout.print(f"  picture: {picture}", highlight=False)
     for warning in result["warnings"]:
         stderr.print(f"  [yellow]warning:[/yellow] {warning}", highlight=False)
+
+
+def _print_assessment(assessment: dict[str, Any]) -> None:
+    colour = {"likely_manipulated": "red", "inconclusive": "yellow"}.get(assessment["verdict"], "green")
+    probability = ""
+    if assessment["p_manipulated"] is not None:
+        low, high = assessment["interval"]
+        probability = f", p={assessment['p_manipulated']:.2f} [{low:.2f}-{high:.2f}] ({assessment['model_version']})"
+    stdout.print(
+        f"  assessment: [{colour}]{assessment['verdict']}[/{colour}]{probability}: {assessment['reason']}",
+        highlight=False,
+    )
+    for signal in assessment["signals"]:
+        if signal["fired"]:
+            stdout.print(f"    {signal['name']}: {signal['reason']}", highlight=False)
+    stdout.print(f"    [dim]{assessment['caveat']}[/dim]", highlight=False)
 
 
 @app.command()
@@ -198,7 +216,9 @@ def check(
     visualize: Annotated[
         Path | None,
         typer.Option(
-            "--visualize", metavar="OUT_DIR", help="write a PNG per match: original | query aligned | altered regions"
+            "--visualize",
+            metavar="OUT_DIR",
+            help="write a PNG per match (original | query aligned | altered regions), or the assessment's heat-map",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -216,14 +236,19 @@ def check(
                 if visualize is None:
                     mode = "fast" if fast else "full"
                     return view_json(matching.check(session=session, registry=registry, content=content, mode=mode))
-                view, pictures = matching.check_pictures(session=session, registry=registry, content=content)
+                outcome = matching.run_check(
+                    session=session, registry=registry, content=content, mode="full", pictures=True
+                )
             visualize.mkdir(parents=True, exist_ok=True)
             written = []
-            for registration_id, png in pictures:
-                target = visualize / f"{path.stem}--{registration_id}.png"
+            drawn = list(outcome.pictures.items())
+            if outcome.heatmap is not None:
+                drawn.append(("heatmap", outcome.heatmap))
+            for name, png in drawn:
+                target = visualize / f"{path.stem}--{name}.png"
                 target.write_bytes(png)
                 written.append(str(target))
-            return {**view_json(view), "pictures": written}
+            return {**view_json(outcome.view), "pictures": written}
 
         code = run_batch(expand(paths), check_one, as_json=as_json, label="checking")
     raise typer.Exit(code)

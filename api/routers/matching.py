@@ -30,7 +30,11 @@ async def check(
     metrics: MetricsDep,
     mode: ModeQuery = "full",
     pictures: Annotated[
-        bool, Query(description="also keep a comparison picture of each match, listed in `comparisons` (full mode)")
+        bool,
+        Query(
+            description="also keep a comparison picture of each match, listed in `comparisons`, and the assessment's "
+            "heat-map (full mode)"
+        ),
     ] = False,
 ) -> views.CheckView:
     """Verdict `copy`, `altered` or `unregistered`, with the matching originals, transforms and altered regions."""
@@ -46,13 +50,15 @@ async def check(
         keep_pictures=pictures,
     )
     metrics.record_verdict(view.verdict, mode)
-    return view.model_copy(
-        update={
-            "comparisons": [
-                picture.model_copy(update={"url": f"/v1/check/pictures/{picture.id}"}) for picture in view.comparisons
-            ]
-        }
-    )
+    update: dict[str, object] = {
+        "comparisons": [
+            picture.model_copy(update={"url": f"/v1/check/pictures/{picture.id}"}) for picture in view.comparisons
+        ]
+    }
+    if view.assessment is not None and view.assessment.heatmap is not None:
+        heatmap = view.assessment.heatmap.model_copy(update={"url": f"/v1/check/pictures/{view.assessment.heatmap.id}"})
+        update["assessment"] = view.assessment.model_copy(update={"heatmap": heatmap})
+    return view.model_copy(update=update)
 
 
 @router.get(
@@ -61,7 +67,7 @@ async def check(
     responses={200: {"content": {"image/png": {}}, "description": "original | query aligned | altered regions"}},
 )
 def check_picture_kept(picture_id: str, registry: RegistryDep) -> Response:
-    """A comparison picture kept by `POST /v1/check?pictures=true`, until it expires."""
+    """A comparison or heat-map picture kept by `POST /v1/check?pictures=true`, until it expires."""
     return Response(content=registry.pictures.get(picture_id), media_type="image/png")
 
 
