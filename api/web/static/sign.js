@@ -90,11 +90,18 @@
     }
   });
 
+  // The key is forgotten with every page load (it is never stored), so each new page asks for it again.
+  function needKey() {
+    say("Choose your key file first: it signs in this page and is never uploaded.", true);
+    keyInput.focus();
+  }
+
   const register = document.getElementById("register-form");
   register.addEventListener("submit", async (event) => {
     const pasted = register.elements.statement.value.trim() && register.elements.signature.value.trim();
-    if (pasted || !privateKey) return; // the server checks a pasted statement, or says a key is needed
+    if (pasted) return; // signed elsewhere: the server checks it
     event.preventDefault();
+    if (!privateKey) return needKey();
     const file = register.elements.file.files[0];
     const bytes = new Uint8Array(await file.arrayBuffer());
     const title = register.elements.title.value.trim();
@@ -116,8 +123,8 @@
 
   for (const form of document.querySelectorAll("form.revoke")) {
     form.addEventListener("submit", async (event) => {
-      if (!privateKey) return;
       event.preventDefault();
+      if (!privateKey) return needKey();
       const signed = await sign({
         ...freshFields(),
         type: "content_revocation",
