@@ -46,6 +46,11 @@ async def check(
         keep_pictures=pictures,
     )
     metrics.record_verdict(view.verdict, mode)
+    return with_picture_urls(view)
+
+
+def with_picture_urls(view: views.CheckView) -> views.CheckView:
+    """The view with each kept comparison picture's URL (`check_picture_kept`), as the API and the pages serve it."""
     return view.model_copy(
         update={
             "comparisons": [

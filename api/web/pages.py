@@ -17,6 +17,7 @@ from sqlmodel import Session
 from api.cancel import read_media, run_cancellable
 from api.deps import RegistryDep, SessionDep
 from api.errors import status_for
+from api.routers.matching import with_picture_urls
 from api.web import result, words
 from api.web.security import PAGE_HEADERS, Guard, load_secret
 from registry import directory, matching, publishers, service, transparency
@@ -112,11 +113,8 @@ async def check(
 
 def _gather(*, session: Session, registry: Registry, **found: Any) -> result.CheckResult:
     """Everything the card shows, and the evidence package kept for download."""
-    view = found["view"]
-    view = view.model_copy(
-        update={"comparisons": [p.model_copy(update={"url": f"/v1/check/pictures/{p.id}"}) for p in view.comparisons]}
-    )
-    checked = result.gather(session=session, registry=registry, checked_at=datetime.now(UTC), **{**found, "view": view})
+    view = with_picture_urls(found.pop("view"))
+    checked = result.gather(session=session, registry=registry, view=view, checked_at=datetime.now(UTC), **found)
     package = templates.get_template("evidence.html").render(checked=checked, style=STYLE)
     checked.evidence_id, _ = _evidence_store(registry).keep(package.encode())
     return checked

@@ -107,7 +107,7 @@ def gather(
             continue  # expired between the check and now: the card says there is no picture
         width, height = png_size(png)
         result.comparisons[picture.registration_id] = Comparison(
-            picture.registration_id, picture.url or f"/v1/check/pictures/{picture.id}", png, width, height
+            picture.registration_id, picture.url or "", png, width, height
         )
     for match in view.matches[:MAX_DETAILED]:
         registration = service.get_registration(session=session, registration_id=match.registration_id)

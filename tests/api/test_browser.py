@@ -187,7 +187,7 @@ def test_register_with_a_signature_made_in_the_browser_then_withdraw_it(
     other = tmp_path / "other.pem"
     save_private_key(other, generate_private_key())
     page.get_by_label("Key file").set_input_files(str(other))
-    assert "is not your current key" in page.locator("#key-status").inner_text()
+    page.get_by_text("other.pem is not your current key").wait_for()
 
 
 def test_directory_and_log_pages(page: Any, server: str, original: str) -> None:

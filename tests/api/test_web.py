@@ -109,9 +109,10 @@ def test_check_card_says_who_and_what_changed_and_the_evidence_verifies_offline(
         "/check",
         params={"partial": "true"},
         data={"csrf": token},
-        files={"file": ("doctored.jpg", doctored_astronaut())},
+        files={"file": ("<i>doctored</i>.jpg", doctored_astronaut())},
     )
     assert card.status_code == 200 and "<html" not in card.text  # the card alone, for the page's script
+    assert "&lt;i&gt;doctored&lt;/i&gt;.jpg" in card.text and "<i>" not in card.text
     today = words.day(datetime.now(UTC))
     assert f"A doctored version of an original registered by Daily Planet on {today}" in card.text
     assert registration_id in card.text and "verified" in card.text
@@ -137,6 +138,7 @@ def test_check_card_says_who_and_what_changed_and_the_evidence_verifies_offline(
     verified = verify_receipt(receipt, [Verifier.from_vkey(vkey) for vkey in vkeys])
     assert verified.entry["registration_id"] == registration_id
     assert f"at size {verified.checkpoint.size}" in text and "provreg verify receipt.json" in text
+    assert 'download="receipt-' in text and "data:application/json;base64," in text
 
 
 def test_check_errors_are_sentences_on_the_page(client: TestClient) -> None:
