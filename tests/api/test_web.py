@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.client import new_statement, sign_statement
-from api.web import words
+from api.web import result, words
+from api.web.pages import templates
 from api.web.security import CONTENT_SECURITY_POLICY
 from registry import views
 from registry.keys import raw_public_key
@@ -272,3 +273,58 @@ def test_transform_in_words() -> None:
     ]
     warnings = words.warnings_for(match)
     assert any("not a currently verified" in w for w in warnings) and any("compromised" in w for w in warnings)
+
+
+def test_the_card_shows_video_spans_and_the_classifier_when_a_check_carries_them() -> None:
+    """What the video and classifier work will add to the check's JSON renders without changing the templates."""
+
+    class VideoMatch(views.MatchView):
+        segments: list[dict[str, object]]
+
+    class AssessedCheck(views.CheckView):
+        assessment: dict[str, object] | None = None
+        matches: list[VideoMatch]  # type: ignore[assignment]
+
+    match = VideoMatch(
+        registration_id="reg_v",
+        publisher="Daily Planet",
+        publisher_id="pub_1",
+        verified=True,
+        distance=10,
+        score=0.9,
+        variant="identity",
+        exact=False,
+        verdict="altered",
+        segments=[{"start": 1.5, "end": 4.0, "verdict": "altered"}, {"start": 4.0, "end": 9.0, "kind": "audio"}],
+    )
+    view = AssessedCheck(
+        verdict="altered",
+        sha256="0" * 64,
+        media_type="video/mp4",
+        pdq="0" * 64,
+        pdq_quality=100,
+        matches=[match],
+        warnings=[],
+        assessment={
+            "verdict": "likely_manipulated",
+            "p_manipulated": 0.83,
+            "signals": ["face boundary blending"],
+            "heatmap": "/v1/check/pictures/heat",
+            "caveat": "A classifier can be wrong.",
+        },
+    )
+    checked = result.CheckResult(view=view, file_name="clip.mp4", query=b"", checked_at=datetime.now(UTC))
+    card = templates.get_template("_card.html").render(checked=checked)
+    assert "1.5 to 4.0 s: altered" in card and "4.0 to 9.0 s: audio" in card
+    assert "83% likely manipulated" in card and "face boundary blending" in card
+    assert "A classifier can be wrong." in card
+    assert 'src="/v1/check/pictures/heat"' in card
+    plain = templates.get_template("_card.html").render(
+        checked=result.CheckResult(
+            view=views.CheckView(**{**view.model_dump(exclude={"assessment", "matches"}), "matches": []}),
+            file_name="clip.mp4",
+            query=b"",
+            checked_at=datetime.now(UTC),
+        )
+    )
+    assert "classifier" not in plain and "timeline" not in plain.lower()
