@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -19,10 +21,12 @@ from api.client import new_statement, sign_statement
 from api.web import result, words
 from api.web.pages import templates
 from api.web.security import CONTENT_SECURITY_POLICY
-from registry import views
+from registry import matching, views
 from registry.keys import raw_public_key
+from registry.log.keyring import LogKeyring
 from registry.log.note import Verifier
 from registry.log.receipts import verify_receipt
+from registry.runtime import Registry
 from registry.settings import Settings
 
 
@@ -328,3 +332,20 @@ def test_the_card_shows_video_spans_and_the_classifier_when_a_check_carries_them
         )
     )
     assert "classifier" not in plain and "timeline" not in plain.lower()
+
+
+def test_a_receipt_that_does_not_verify_is_said_in_the_package_and_the_check_still_answers(
+    registry: Registry, register: Callable[[bytes], str], tmp_path: Path
+) -> None:
+    registration_id = register(photo_bytes("astronaut"))
+    # The same store seen with another registry's log key: every receipt fails its checkpoint signature.
+    stranger = dataclasses.replace(registry, keyring=LogKeyring.open(tmp_path / "other-keys", registry.keyring.origin))
+    with registry.session() as session:
+        view = matching.check(session=session, registry=registry, content=photo_bytes("astronaut"))
+        checked = result.gather(
+            session=session, registry=stranger, view=view, query=b"", file_name="a.jpg", checked_at=datetime.now(UTC)
+        )
+    assert checked.registrations[registration_id] and registration_id not in checked.evidence
+    assert len(checked.problems) == 1 and checked.problems[0].startswith(f"The receipt of {registration_id} did not")
+    package = templates.get_template("evidence.html").render(checked=checked, style="")
+    assert f"The receipt of {registration_id} did not verify" in package
