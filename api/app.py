@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, metrics
+from api import errors, metrics, web
 from api.limits import BodySizeLimit
 from api.observe import RequestContext
 from api.openapi import document_errors
@@ -62,5 +62,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for router in (health.router, metrics.router, publishers.router, registrations.router, matching.router, log.router):
         app.include_router(router)
+    web.install(app)
     document_errors(app)
     return app

@@ -50,6 +50,12 @@ async def check(
         keep_pictures=pictures,
     )
     metrics.record_verdict(view.verdict, mode)
+    return with_picture_urls(view)
+
+
+def with_picture_urls(view: views.CheckView) -> views.CheckView:
+    """The view with each kept picture's URL (`check_picture_kept`): the comparisons and the assessment's heat-map,
+    as the API and the pages serve them."""
     update: dict[str, object] = {
         "comparisons": [
             picture.model_copy(update={"url": f"/v1/check/pictures/{picture.id}"}) for picture in view.comparisons

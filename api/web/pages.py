@@ -1,0 +1,323 @@
+"""The page routes. Each renders a template from the service's views; a domain error is shown on the page in a
+sentence, with what the user typed kept in the form, and the status the JSON API would have answered."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from api.cancel import read_media, run_cancellable
+from api.deps import RegistryDep, SessionDep
+from api.errors import status_for
+from api.routers.matching import with_picture_urls
+from api.web import result, words
+from api.web.security import PAGE_HEADERS, Guard, load_secret
+from registry import directory, matching, publishers, service, transparency
+from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
+from registry.log.receipts import verify_receipt
+from registry.models import Publisher
+from registry.pictures import PictureStore
+from registry.runtime import Registry
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals.update(
+    day=words.day,
+    verdict_sentence=words.verdict_sentence,
+    transform_words=words.transform_words,
+    region_words=words.region_words,
+    warnings_for=words.warnings_for,
+    data_uri=result.data_uri,
+    displayable=result.DISPLAYABLE,
+)
+STYLE = (Path(__file__).parent / "static" / "style.css").read_text()
+# The evidence file is opened from disk later: its own styles are inline, its pictures data: URIs.
+EVIDENCE_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+CsrfField = Annotated[str, Form(description="the page's CSRF token")]
+
+
+def _guard(request: Request) -> Guard:
+    """One per app, made on first use (the data directory exists only once the registry has opened)."""
+    state = request.app.state
+    if getattr(state, "web_guard", None) is None:
+        state.web_guard = Guard(load_secret(state.registry.settings.data_dir))
+    return state.web_guard
+
+
+def _evidence_store(registry: Registry) -> PictureStore:
+    settings = registry.settings
+    return PictureStore(settings.data_dir / "evidence", settings.picture_ttl_seconds, suffix=".html")
+
+
+def page(request: Request, registry: Registry, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render `name` with a CSRF token for its forms and the signed-in publisher's id (if any)."""
+    guard = _guard(request)
+    nonce, fresh = guard.csrf_nonce(request)
+    html = templates.get_template(name).render(
+        request=request, csrf=guard.csrf_token(nonce), signed_in=guard.session_publisher(request), **context
+    )
+    response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    if fresh:
+        guard.remember_nonce(request, response, nonce)
+    return response
+
+
+def _sentence(exc: RegistryError) -> str:
+    message = exc.message.strip()
+    return message[:1].upper() + message[1:] + ("" if message.endswith((".", "?", "!")) else ".")
+
+
+# --- check ------------------------------------------------------------------------------------------------------
+
+
+@router.get("/")
+def check_page(request: Request, registry: RegistryDep) -> HTMLResponse:
+    return page(request, registry, "check.html")
+
+
+@router.post("/check")
+async def check(
+    request: Request,
+    registry: RegistryDep,
+    session: SessionDep,
+    csrf: CsrfField,
+    file: Annotated[UploadFile | None, File()] = None,
+    partial: bool = False,
+) -> HTMLResponse:
+    """The result card: the whole page, or (`partial=true`, as the page's script asks) the card alone."""
+    template = "_result.html" if partial else "check.html"
+    try:
+        _guard(request).check_csrf(request, csrf)
+        if file is None or not file.filename:
+            raise InvalidRequest("choose a picture to check first")
+        content = await read_media(registry, file)
+        view = await run_cancellable(
+            request, matching.check, session=session, registry=registry, content=content, keep_pictures=True
+        )
+        checked = await run_in_threadpool(
+            _gather, session=session, registry=registry, view=view, query=content, file_name=file.filename
+        )
+    except RegistryError as exc:
+        return page(request, registry, template, status=status_for(exc), error=_sentence(exc))
+    return page(request, registry, template, checked=checked)
+
+
+def _gather(*, session: Session, registry: Registry, **found: Any) -> result.CheckResult:
+    """Everything the card shows, and the evidence package kept for download."""
+    view = with_picture_urls(found.pop("view"))
+    checked = result.gather(session=session, registry=registry, view=view, checked_at=datetime.now(UTC), **found)
+    package = templates.get_template("evidence.html").render(checked=checked, style=STYLE)
+    checked.evidence_id, _ = _evidence_store(registry).keep(package.encode())
+    return checked
+
+
+@router.get("/evidence/{evidence_id}")
+def evidence(evidence_id: str, registry: RegistryDep) -> Response:
+    """The evidence package of a check made on the page, as a download, until it expires."""
+    return Response(
+        _evidence_store(registry).get(evidence_id),
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="provreg-evidence-{evidence_id[:12]}.html"',
+            "Content-Security-Policy": EVIDENCE_POLICY,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+# --- publishers and the log -------------------------------------------------------------------------------------
+
+
+@router.get("/publishers")
+def publisher_directory(request: Request, registry: RegistryDep, session: SessionDep) -> HTMLResponse:
+    return page(request, registry, "publishers.html", publishers=directory.list_publishers(session=session))
+
+
+def _log_page(
+    request: Request, registry: Registry, session: Session, *, status: int = 200, **context: Any
+) -> HTMLResponse:
+    try:
+        checkpoint: str | None = transparency.checkpoint(session=session)
+    except NotFound:
+        checkpoint = None  # nothing was ever written
+    return page(
+        request,
+        registry,
+        "log.html",
+        status=status,
+        checkpoint=checkpoint,
+        keys=transparency.log_keys(keyring=registry.keyring),
+        **context,
+    )
+
+
+@router.get("/log")
+def log_page(request: Request, registry: RegistryDep, session: SessionDep) -> HTMLResponse:
+    return _log_page(request, registry, session)
+
+
+@router.post("/log/verify")
+def verify(
+    request: Request,
+    registry: RegistryDep,
+    session: SessionDep,
+    csrf: CsrfField,
+    receipt: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Verify a pasted receipt (or a 201 body carrying one) against this registry's log keys."""
+    try:
+        _guard(request).check_csrf(request, csrf)
+        if not receipt.strip():
+            raise InvalidRequest("paste a receipt first: the JSON `provreg receipt` prints")
+        verified = verify_receipt(_unwrap(receipt), registry.keyring.verifiers)
+    except RegistryError as exc:
+        return _log_page(request, registry, session, status=status_for(exc), error=_sentence(exc), receipt=receipt)
+    return _log_page(request, registry, session, verified=verified, receipt=receipt)
+
+
+def _unwrap(text: str) -> str:
+    """A bare receipt, or the one inside a registration's 201 body or a `register --json` line."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return text  # the strict verifier says what is wrong with it
+    return json.dumps(obj["receipt"]) if isinstance(obj, dict) and isinstance(obj.get("receipt"), dict) else text
+
+
+# --- publishing -------------------------------------------------------------------------------------------------
+
+
+def _signed_in(request: Request, registry: Registry, session: Session) -> Publisher:
+    publisher_id = _guard(request).session_publisher(request)
+    found = None if publisher_id is None else directory.find_publisher(session=session, publisher_id=publisher_id)
+    if found is None:
+        raise Unauthenticated("sign in with your publisher API key first (your session may have expired)")
+    return found
+
+
+def _publish_page(
+    request: Request, registry: Registry, session: Session, *, status: int = 200, **context: Any
+) -> HTMLResponse:
+    """The publisher's desk when signed in, else the sign-in form."""
+    publisher_id = _guard(request).session_publisher(request)
+    found = None if publisher_id is None else directory.find_publisher(session=session, publisher_id=publisher_id)
+    if found is None:
+        return page(request, registry, "sign_in.html", status=status, **context)
+    return page(
+        request,
+        registry,
+        "publish.html",
+        status=status,
+        publisher=publishers.get_publisher(session=session, publisher_id=found.id),
+        registrations=directory.publisher_registrations(session=session, publisher_id=found.id),
+        **context,
+    )
+
+
+@router.get("/publish")
+def publish_page(request: Request, registry: RegistryDep, session: SessionDep) -> HTMLResponse:
+    return _publish_page(request, registry, session)
+
+
+@router.post("/publish/sign-in", response_model=None)
+def sign_in(
+    request: Request,
+    registry: RegistryDep,
+    session: SessionDep,
+    csrf: CsrfField,
+    api_key: Annotated[str, Form()] = "",
+) -> Response:
+    guard = _guard(request)
+    try:
+        guard.check_csrf(request, csrf)
+        if not api_key.strip():
+            raise Unauthenticated("enter the API key the registry's operator gave you")
+        publisher = publishers.authenticate(session=session, api_key=api_key.strip())
+    except RegistryError as exc:
+        # The key itself is never sent back into the page.
+        return _publish_page(request, registry, session, status=status_for(exc), error=_sentence(exc))
+    response = RedirectResponse("/publish", status_code=303)
+    guard.start_session(request, response, publisher.id)
+    return response
+
+
+@router.post("/publish/sign-out")
+def sign_out(request: Request, registry: RegistryDep, csrf: CsrfField) -> Response:
+    guard = _guard(request)
+    guard.check_csrf(request, csrf)
+    response = RedirectResponse("/", status_code=303)
+    guard.end_session(response)
+    return response
+
+
+@router.post("/publish/register")
+async def register(
+    request: Request,
+    registry: RegistryDep,
+    session: SessionDep,
+    csrf: CsrfField,
+    file: Annotated[UploadFile | None, File()] = None,
+    statement: Annotated[str, Form()] = "",
+    signature: Annotated[str, Form()] = "",
+    title: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Register an original whose statement was signed in the browser (or elsewhere and pasted)."""
+    entered = {"statement": statement, "signature": signature, "title": title}
+    try:
+        _guard(request).check_csrf(request, csrf)
+        caller = _signed_in(request, registry, session)
+        if file is None or not file.filename:
+            raise InvalidRequest("choose the original's file")
+        if not statement.strip() or not signature.strip():
+            raise InvalidRequest("sign the statement with your key file, or paste a statement and its signature")
+        registration = await run_cancellable(
+            request,
+            service.register,
+            session=session,
+            registry=registry,
+            statement=statement,
+            signature=signature.strip(),
+            content=await read_media(registry, file),
+            caller=caller,
+        )
+    except RegistryError as exc:
+        return _publish_page(request, registry, session, status=status_for(exc), error=_sentence(exc), entered=entered)
+    return _publish_page(request, registry, session, status=201, registered=registration)
+
+
+@router.post("/publish/revoke")
+def revoke(
+    request: Request,
+    registry: RegistryDep,
+    session: SessionDep,
+    csrf: CsrfField,
+    registration_id: Annotated[str, Form()] = "",
+    statement: Annotated[str, Form()] = "",
+    signature: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    """Withdraw one of the publisher's registrations (a content_revocation statement signed in the browser)."""
+    try:
+        _guard(request).check_csrf(request, csrf)
+        caller = _signed_in(request, registry, session)
+        if not statement.strip() or not signature.strip():
+            raise InvalidRequest("choose your key file so the revocation can be signed")
+        revoked = service.revoke_registration(
+            session=session,
+            registry=registry,
+            statement=statement,
+            signature=signature.strip(),
+            caller=caller,
+            registration_id=registration_id,
+        )
+    except RegistryError as exc:
+        return _publish_page(request, registry, session, status=status_for(exc), error=_sentence(exc))
+    return _publish_page(request, registry, session, revoked=revoked)

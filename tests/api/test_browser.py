@@ -1,0 +1,200 @@
+"""The pages in a real browser: Debian's chromium driven by Playwright against `provreg serve` in a subprocess.
+
+Nothing is downloaded at run time: Playwright drives the system browser (`PROVREG_CHROMIUM`, default
+/usr/bin/chromium). Without one the tests skip, except in CI (`CI` set), where a missing browser is a failure.
+Every page counts Content-Security-Policy violations; there must be none. With `PROVREG_SCREENSHOT_DIR` set, the
+result card is saved there as check-card.png (the README's screenshot).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from conftest import (
+    PROVREG,
+    PublisherHandle,
+    create_publisher_over_http,
+    encode,
+    photo,
+    photo_bytes,
+    running_server,
+)
+
+from api.client import HttpTransport
+from registry.keys import generate_private_key, save_private_key
+
+CHROMIUM = os.environ.get("PROVREG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+TOKEN = "browser-test-admin-token-" + "b" * 32
+# Collected by a script the browser runs before each page's own, outside the page's CSP.
+COUNT_VIOLATIONS = (
+    "window.cspViolations = [];"
+    "document.addEventListener('securitypolicyviolation', e => window.cspViolations.push(e.violatedDirective));"
+)
+
+pytestmark = pytest.mark.slow
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"CI needs a browser for the page tests: {CHROMIUM} is missing (apt-get install chromium)")
+    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("browser") / "data"
+    with running_server(data_dir, {"PROVREG_ADMIN_TOKEN": TOKEN}) as (base, _process):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1000, "height": 900})
+    context.add_init_script(COUNT_VIOLATIONS)
+    opened = context.new_page()
+    yield opened
+    assert opened.evaluate("window.cspViolations") == [], "the page broke its own Content-Security-Policy"
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def newsroom(server: str) -> PublisherHandle:
+    return create_publisher_over_http(server, TOKEN, "Daily Planet")
+
+
+@pytest.fixture(scope="module")
+def original(server: str, newsroom: PublisherHandle) -> str:
+    with HttpTransport.connect(server, newsroom.api_key) as transport:
+        return newsroom.client(transport).register(photo_bytes("astronaut"), {"title": "Moonwalk"}).id
+
+
+def doctored(tmp_path: Path) -> Path:
+    picture = photo("astronaut")
+    picture.paste(photo("coffee").resize((110, 90)), (40, 300))
+    path = tmp_path / "doctored.jpg"
+    path.write_bytes(encode(picture, "JPEG", quality=90))
+    return path
+
+
+def test_check_an_altered_photo_see_the_regions_and_verify_the_evidence_offline(
+    page: Any, server: str, original: str, tmp_path: Path
+) -> None:
+    page.goto(server + "/")
+    page.set_input_files("#check-file", str(doctored(tmp_path)))
+    verdict = page.locator("#verdict")
+    verdict.wait_for(timeout=60_000)
+    assert verdict.inner_text().startswith("A doctored version of an original registered by Daily Planet on ")
+    assert page.evaluate("document.activeElement.id") == "card", "focus moves to the result"
+    assert "pixel area at" in page.locator("ol.regions").inner_text()
+    regions, aligned = page.locator("use.layer-diff"), page.locator("use.layer-aligned")
+    assert regions.is_visible() and not aligned.is_visible()
+    page.get_by_label("Show the changed regions").uncheck()
+    page.get_by_label("Show this file, aligned onto the original").check()
+    assert not regions.is_visible() and aligned.is_visible()
+    page.get_by_label("Show the changed regions").check()
+    assert page.locator("svg.stage").evaluate("svg => svg.getBoundingClientRect().height") > 100, "pictures load"
+    if os.environ.get("PROVREG_SCREENSHOT_DIR"):
+        page.locator("#card").screenshot(path=str(Path(os.environ["PROVREG_SCREENSHOT_DIR"]) / "check-card.png"))
+
+    with page.expect_download() as downloading:
+        page.click("#evidence-link")
+    package = Path(downloading.value.path()).read_text()
+    receipt = re.search(r'<pre class="data receipt">(.*?)</pre>', package, re.S)
+    vkeys = re.findall(r"--vkey '([^']+)'", package)
+    assert receipt is not None and vkeys and original in package
+    (tmp_path / "receipt.json").write_text(html.unescape(receipt.group(1)))
+    offline = subprocess.run(
+        [PROVREG, "verify", "receipt.json", *[f"--vkey={vkey}" for vkey in vkeys]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PROVREG_DATA_DIR": str(tmp_path / "no-registry-here")},
+    )
+    assert offline.returncode == 0 and offline.stdout.startswith("OK: registration " + original), offline.stderr
+
+
+def test_the_check_page_works_from_the_keyboard_alone(page: Any, server: str, original: str, tmp_path: Path) -> None:
+    page.goto(server + "/")
+    reached = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+        if reached[-1] == "check-file":
+            break
+    assert reached[:2] == ["Skip to the content", "provreg"] and reached[-1] == "check-file", reached
+    with page.expect_file_chooser() as choosing:
+        page.keyboard.press("Space")
+    choosing.value.set_files(str(doctored(tmp_path)))
+    page.locator("#verdict").wait_for(timeout=60_000)
+    page.keyboard.press("Tab")  # from the focused card to the first thing in it: the evidence link
+    assert page.evaluate("document.activeElement.id") == "evidence-link"
+
+
+def test_register_with_a_signature_made_in_the_browser_then_withdraw_it(
+    page: Any, server: str, newsroom: PublisherHandle, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "planet.pem"
+    save_private_key(key_file, newsroom.private_key)
+    page.goto(server + "/publish")
+    page.get_by_label("API key").fill(newsroom.api_key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Key file").set_input_files(str(key_file))
+    page.get_by_text("Ready to sign with planet.pem").wait_for()
+
+    original = tmp_path / "rocket.jpg"
+    original.write_bytes(photo_bytes("rocket"))
+    page.get_by_label("The original's file").set_input_files(str(original))
+    page.get_by_label("Title (signed with it)").fill("Launch «day» ünïcode")
+    page.get_by_role("button", name="Sign and register").click()
+    done = page.locator("#registered")
+    done.wait_for(timeout=60_000)
+    registration_id = re.search(r"reg_\w+", done.inner_text()).group(0)  # type: ignore[union-attr]
+    registration = httpx.get(f"{server}/v1/registrations/{registration_id}").json()
+    assert (
+        registration["publisher"]["id"] == newsroom.id and registration["metadata"]["title"] == "Launch «day» ünïcode"
+    )
+
+    row = page.locator("tr", has=page.locator(f"text={registration_id}"))
+    row.get_by_label("Reason").fill("wrong picture")
+    row.get_by_role("button", name="Withdraw").click()  # a new page: the key is not kept, so it asks again
+    assert "Choose your key file first" in page.locator("#key-status").inner_text()
+    assert page.evaluate("document.activeElement.id") == "key-file"
+    page.get_by_label("Key file").set_input_files(str(key_file))
+    page.get_by_text("Ready to sign with planet.pem").wait_for()
+    row.get_by_role("button", name="Withdraw").click()
+    page.locator("#revoked").wait_for(timeout=30_000)
+    assert httpx.get(f"{server}/v1/registrations/{registration_id}").json()["revoked"] is True
+
+    other = tmp_path / "other.pem"
+    save_private_key(other, generate_private_key())
+    page.get_by_label("Key file").set_input_files(str(other))
+    page.get_by_text("other.pem is not your current key").wait_for()
+
+
+def test_directory_and_log_pages(page: Any, server: str, original: str) -> None:
+    page.goto(server + "/publishers")
+    assert "Daily Planet" in page.locator("table").inner_text()
+    page.goto(server + "/log")
+    receipt = httpx.get(f"{server}/v1/registrations/{original}/receipt").text
+    page.get_by_label("Paste the receipt").fill(receipt)
+    page.get_by_role("button", name="Verify on the server").click()
+    assert "The receipt is valid" in page.locator("#verified").inner_text()
