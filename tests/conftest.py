@@ -1,4 +1,10 @@
-"""Shared fixtures: committed photos, a real registry in a temporary data directory, a verified publisher."""
+"""Shared fixtures: committed photos, a real registry in a temporary data directory, a verified publisher.
+
+The registry's database is SQLite unless a test runs on PostgreSQL: every test of a module marked
+`pytestmark = pytest.mark.backends` runs on both (`[sqlite]` and `[postgresql]`), and `PROVREG_TEST_BACKEND=postgresql`
+runs every test on PostgreSQL. The `database_url` fixture says which (None: SQLite) and exports it as
+`PROVREG_DATABASE_URL`, so `provreg` subprocesses and servers use the same database.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import faiss
 import httpx2 as httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pg import postgres_server, postgres_url  # noqa: F401 - fixtures, shared with every test module
 from PIL import Image
 
 from api.client import LocalTransport, PublisherClient, Transport, registration_statement, sign_statement
@@ -114,9 +121,44 @@ def wait_ready(client: httpx.Client) -> None:
     raise AssertionError("registry never became ready")
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("backends"):
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """This test's database: None for SQLite in the data directory, else a fresh PostgreSQL database's URL."""
+    backend = getattr(request, "param", os.environ.get("PROVREG_TEST_BACKEND", "sqlite"))
+    if backend not in BACKENDS:
+        raise pytest.UsageError(f"PROVREG_TEST_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "sqlite":
+        monkeypatch.delenv("PROVREG_DATABASE_URL", raising=False)
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("PROVREG_DATABASE_URL", url)
+    return url
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI nothing about PostgreSQL may be skipped: such a skip is reported as a failure."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("CI")
+        and any(word in str(report.longrepr).lower() for word in ("postgres", "pgvector"))
+    ):
+        report.outcome = "failed"
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", admin_token="test-admin-token-" + "x" * 32)
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(data_dir=tmp_path / "data", admin_token="test-admin-token-" + "x" * 32, database_url=database_url)
 
 
 @pytest.fixture
