@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -18,7 +19,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,14 +83,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`provreg serve` in a subprocess on a free port, ready (GET /readyz answered 200) before it is yielded."""
+def running_server(data_dir: Path, env: dict[str, str], *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`provreg serve [options]` in a subprocess on a free port, ready (GET /readyz answered 200) when yielded."""
     port = _free_port()
     process = subprocess.Popen(
-        [PROVREG, "--data-dir", str(data_dir), "serve", "--port", str(port)],
+        [PROVREG, "--data-dir", str(data_dir), "serve", "--port", str(port), *options],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: its workers and their media workers end with it
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -107,9 +109,9 @@ def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, s
             raise AssertionError("server did not become ready within 60 s")
         yield base, process
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_ready(client: httpx.Client) -> None:

