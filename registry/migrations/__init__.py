@@ -17,6 +17,7 @@ import io
 import re
 import tempfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -65,7 +66,9 @@ def _config(
     return config
 
 
+@cache
 def script() -> ScriptDirectory:
+    """The revision files, read once per process: every registry opened checks its database against them."""
     return ScriptDirectory.from_config(_config())
 
 

@@ -167,3 +167,11 @@ def test_unknown_revisions_are_refused(settings: Settings, engine: Engine) -> No
         connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
     with pytest.raises(ConfigurationError, match="a newer provreg migrated it"):
         Registry.open(settings)
+
+
+def test_a_database_from_before_schema_2_is_refused(settings: Settings, engine: Engine) -> None:
+    """Schema 1 had neither version table; it cannot be migrated (its image facts were never kept)."""
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE publisher (id VARCHAR(40) PRIMARY KEY)"))
+    with pytest.raises(ConfigurationError, match=r"earlier provreg \(schema 1\), which cannot be migrated"):
+        Registry.open(settings)
