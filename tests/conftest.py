@@ -1,10 +1,17 @@
-"""Shared fixtures: committed photos, a real registry in a temporary data directory, a verified publisher."""
+"""Shared fixtures: committed photos, a real registry in a temporary data directory, a verified publisher.
+
+The registry's database is SQLite unless a test runs on PostgreSQL: every test of a module marked
+`pytestmark = pytest.mark.backends` runs on both (`[sqlite]` and `[postgresql]`), and `PROVREG_TEST_BACKEND=postgresql`
+runs every test on PostgreSQL. The `database_url` fixture says which (None: SQLite) and exports it as
+`PROVREG_DATABASE_URL`, so `provreg` subprocesses and servers use the same database.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -12,7 +19,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +30,7 @@ import faiss
 import httpx2 as httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pg import postgres_server, postgres_url  # noqa: F401 - fixtures, shared with every test module
 from PIL import Image
 
 from api.client import LocalTransport, PublisherClient, Transport, registration_statement, sign_statement
@@ -75,14 +83,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`provreg serve` in a subprocess on a free port, ready (GET /readyz answered 200) before it is yielded."""
+def running_server(data_dir: Path, env: dict[str, str], *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`provreg serve [options]` in a subprocess on a free port, ready (GET /readyz answered 200) when yielded."""
     port = _free_port()
     process = subprocess.Popen(
-        [PROVREG, "--data-dir", str(data_dir), "serve", "--port", str(port)],
+        [PROVREG, "--data-dir", str(data_dir), "serve", "--port", str(port), *options],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: its workers and their media workers end with it
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -100,9 +109,9 @@ def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[tuple[str, s
             raise AssertionError("server did not become ready within 60 s")
         yield base, process
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_ready(client: httpx.Client) -> None:
@@ -114,9 +123,44 @@ def wait_ready(client: httpx.Client) -> None:
     raise AssertionError("registry never became ready")
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("backends"):
+        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """This test's database: None for SQLite in the data directory, else a fresh PostgreSQL database's URL."""
+    backend = getattr(request, "param", os.environ.get("PROVREG_TEST_BACKEND", "sqlite"))
+    if backend not in BACKENDS:
+        raise pytest.UsageError(f"PROVREG_TEST_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "sqlite":
+        monkeypatch.delenv("PROVREG_DATABASE_URL", raising=False)
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("PROVREG_DATABASE_URL", url)
+    return url
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI nothing about PostgreSQL may be skipped: such a skip is reported as a failure."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("CI")
+        and any(word in str(report.longrepr).lower() for word in ("postgres", "pgvector"))
+    ):
+        report.outcome = "failed"
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", admin_token="test-admin-token-" + "x" * 32)
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return Settings(data_dir=tmp_path / "data", admin_token="test-admin-token-" + "x" * 32, database_url=database_url)
 
 
 @pytest.fixture

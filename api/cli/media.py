@@ -405,8 +405,24 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="server processes on the one port; more than 1 needs PostgreSQL")
+    ] = 1,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
+    import os
+
+    from registry.errors import ConfigurationError
+
+    config = settings(ctx)
+    with fail_cleanly():
+        if workers > 1 and config.sqlalchemy_url.startswith("sqlite"):
+            raise ConfigurationError(
+                f"--workers {workers} needs PostgreSQL (PROVREG_DATABASE_URL): SQLite lets one process write at a "
+                "time, so several workers would only queue on its file lock. Serve with one worker, or move the "
+                "registry to PostgreSQL"
+            )
+
     import uvicorn
 
     from api.app import create_app
@@ -415,14 +431,18 @@ def serve(
 
     configure_logging()
     return_large_buffers()
-    config = settings(ctx)
     with fail_cleanly():
-        application = create_app(config)
+        application = create_app(config)  # also refuses bad settings here, before any worker starts
     if config.admin_token is None:
         stderr.print(f"Development mode: the admin token is in {config.data_dir / 'admin-token'}", highlight=False)
+    if workers > 1:
+        # Each worker builds its own app from the environment; every one of them reads the same database.
+        os.environ["PROVREG_DATA_DIR"] = str(config.data_dir.absolute())
     # Requests still running a few seconds after SIGTERM are cancelled, which stops their media work too.
     uvicorn.run(
-        application,
+        "api.app:create_app" if workers > 1 else application,
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         log_level="info",

@@ -18,6 +18,8 @@ from registry.log.receipts import receipt_json, verify_receipt
 from registry.runtime import Registry
 from registry.settings import Settings
 
+pytestmark = pytest.mark.backends  # every test on SQLite and on PostgreSQL
+
 TransportFor = Callable[[PublisherHandle], Transport]
 
 

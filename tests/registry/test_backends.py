@@ -1,81 +1,19 @@
-"""The same registry on SQLite and on a real PostgreSQL server: concurrent writers, a consistent log.
-
-PostgreSQL runs when `PROVREG_TEST_POSTGRES_URL` names a server, or when this machine has the server binaries
-(a throwaway cluster is started on a Unix socket); otherwise those cases are skipped, saying why.
-"""
+"""The same registry on SQLite and on a real PostgreSQL server: concurrent writers, a consistent log."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import threading
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from conftest import encode, make_publisher
 from PIL import Image
-from sqlalchemy import create_engine, text
 
 from registry import matching, service
 from registry.log.audit import audit
 from registry.runtime import Registry
 from registry.settings import Settings
 
-
-def _start_cluster(base: Path) -> tuple[str, Path]:
-    """initdb + pg_ctl start as the `postgres` user when we are root (PostgreSQL refuses to run as root)."""
-    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    base.mkdir(parents=True)
-    if run_as:
-        shutil.chown(base, "postgres")
-    data = base / "data"
-    subprocess.run(
-        [*run_as, "initdb", "-D", str(data), "-A", "trust", "-U", "provreg"], check=True, capture_output=True
-    )
-    options = f"-p 55433 -k {base} -c listen_addresses='' -c fsync=off"
-    subprocess.run(
-        [*run_as, "pg_ctl", "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    return f"postgresql+psycopg://provreg@/postgres?host={base}&port=55433", data
-
-
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := os.environ.get("PROVREG_TEST_POSTGRES_URL"):
-        yield url
-        return
-    if not shutil.which("initdb") or not shutil.which("pg_ctl"):
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
-    if os.geteuid() == 0 and not shutil.which("runuser"):
-        pytest.skip("running as root without runuser: cannot start PostgreSQL")
-    base = Path("/tmp") / f"provreg-pg-{uuid.uuid4().hex[:8]}"  # short: Unix socket paths are limited
-    try:
-        url, data = _start_cluster(base)
-    except (subprocess.CalledProcessError, LookupError, PermissionError) as exc:
-        pytest.skip(f"could not start a PostgreSQL cluster: {exc}")
-    yield url
-    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*run_as, "pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "sqlite":
-        return Settings(data_dir=tmp_path / "data")
-    server = request.getfixturevalue("postgres_server")
-    database = f"provreg_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {database}"))
-    admin.dispose()
-    url = server.replace("/postgres?", f"/{database}?")
-    return Settings(data_dir=tmp_path / "data", database_url=url)
+pytestmark = pytest.mark.backends
 
 
 def _image(seed: int) -> bytes:
@@ -84,8 +22,8 @@ def _image(seed: int) -> bytes:
     return encode(Image.merge("RGB", (noise, noise.rotate(90 + seed * 7), noise.transpose(0))), "PNG")
 
 
-def test_concurrent_writers_keep_one_consistent_log(backend_settings: Settings) -> None:
-    registry = Registry.open(backend_settings)
+def test_concurrent_writers_keep_one_consistent_log(settings: Settings) -> None:
+    registry = Registry.open(settings)
     registry.load()
     publisher = make_publisher(registry, "Concurrent Newsroom")
     failures: list[BaseException] = []

@@ -16,6 +16,8 @@ from registry import errors, matching, publishers, service
 from registry.runtime import Registry
 from registry.statements import format_timestamp
 
+pytestmark = pytest.mark.backends  # every test on SQLite and on PostgreSQL
+
 
 def _register(registry: Registry, publisher: PublisherHandle, data: bytes, /, **overrides):  # type: ignore[no-untyped-def]
     """Register `data` with a statement whose fields `overrides` replace, signed with the publisher's key."""
