@@ -71,6 +71,16 @@ def init_db(engine: Engine, *, auto_migrate: bool = False) -> None:
     )
 
 
+def read_snapshot(session: Session) -> None:
+    """Make the rest of this transaction's reads one consistent snapshot (call before its first statement).
+
+    SQLite's read transactions already are; PostgreSQL's default READ COMMITTED takes a new snapshot per statement,
+    so a multi-statement audit could see a log entry another worker appended but not its tree nodes.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def take_write_lock(session: Session) -> None:
     """Serialise writers for the rest of this transaction, on SQLite and PostgreSQL alike.
 

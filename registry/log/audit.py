@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Row, Select, delete, func
 from sqlmodel import Session, col, select
 
+from registry.db import read_snapshot
 from registry.errors import LogTampered
 from registry.log import merkle
 from registry.log.derive import (
@@ -129,6 +130,8 @@ def audit_and_mark(session: Session, keyring: LogKeyring, *, full: bool, now: da
 
     A pass moves the mark; a failure removes it, so every later start-up audit is a full one and fails too.
     """
+    session.rollback()
+    read_snapshot(session)  # other workers may append while this one reads
     try:
         since = None if full else read_mark(session, keyring)
     except LogTampered as exc:
