@@ -74,7 +74,7 @@ def leave_one_family_out(
     recipe: Recipe,
     *,
     seeds: Sequence[int] = (0, 1, 2),
-    test_samples: int = 1000,
+    test_samples: int = 600,
     calibration_photos: int = 3,
     test_photos: int = 4,
     families: Sequence[str] = synth.FAMILIES,

@@ -32,7 +32,7 @@ class Recipe:
     calibration_samples: int = 800
     epochs: int = 4
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
     mask_weight: float = 1.0
     seed: int = 0
     families: tuple[str, ...] = field(default=synth.FAMILIES)
