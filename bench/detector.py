@@ -14,6 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +55,21 @@ def main() -> None:
         rounds=args.rounds,
     )
     results = {name: summarize(values) for name, values in samples.items()}
+    # On a shared machine wall time counts the waits for a core; the process's CPU time per call does not.
+    cpu_ms = []
+    for _ in range(args.rounds):
+        for photo in photos:
+            started = time.process_time_ns()
+            model.score(photo[224])
+            cpu_ms.append((time.process_time_ns() - started) / 1e6)
+    results["score_224px_cpu_time"] = summarize(cpu_ms)
     result = {
         "model_version": model.version,
         "input_size": model.input_size,
         "threads": torch.get_num_threads(),
         "target_ms_224px": TARGET_MS,
-        "target_met": results["score_224px"]["median_ms"] <= TARGET_MS,
+        "target_met_wall": results["score_224px"]["median_ms"] <= TARGET_MS,
+        "target_met_cpu_time": results["score_224px_cpu_time"]["median_ms"] <= TARGET_MS,
         "latency": results,
         "note": "per call: resize to the input size, two views (image and mirror), heat-map at full size; no decoding",
         "machine": machine_info(["torch", "efficientnet-lite-pytorch", "opencv-python-headless", "numpy"]),
