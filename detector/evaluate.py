@@ -51,8 +51,7 @@ class FamilyRow:
 
 def _measure(model: ManipulationModel, test: synth.Samples, family: str, seed: int, seconds: float) -> HeldOutResult:
     logits = raw_logits(model.net, test.images)
-    slope, intercept = model.calibration.slope, model.calibration.intercept
-    p = 1.0 / (1.0 + np.exp(-np.clip(slope * logits + intercept, -500, 500)))
+    p = model.calibration.probabilities(logits)
     families = np.array(test.families)
     real, held = families == "real", families == family
     seen = ~real & ~held

@@ -100,7 +100,10 @@ class Calibration:
     bin_positives: tuple[int, ...]
 
     def probability(self, logit: float) -> float:
-        return 1.0 / (1.0 + math.exp(-(self.slope * logit + self.intercept)))
+        return float(self.probabilities(np.array([logit]))[0])
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(self.slope * logits + self.intercept, -500, 500)))
 
     def bin_interval(self, p: float, z: float = 1.96) -> tuple[float, float]:
         """Wilson interval of the observed share of fakes in p's calibration bin (0..1 when the bin was empty)."""

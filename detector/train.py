@@ -131,19 +131,19 @@ def fit(net: ManipulationNet, samples: synth.Samples, recipe: Recipe, progress: 
     net.eval()
 
 
+_IDENTITY = Calibration(1.0, 0.0, (0.0, 1.0), (0,), (0,))
+
+
 def raw_logits(net: ManipulationNet, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Logits (mirror-averaged, as `ManipulationModel.score` does) for a uint8 batch at input size."""
     model = ManipulationModel(net, version="", input_size=images.shape[1], threshold=0.5, calibration=_IDENTITY)
     return np.concatenate([model.logits(images[i : i + batch_size])[0] for i in range(0, len(images), batch_size)])
 
 
-_IDENTITY = Calibration(1.0, 0.0, (0.0, 1.0), (0,), (0,))
-
-
 def calibrate(logits: np.ndarray, labels: np.ndarray, *, bins: int = 10) -> tuple[Calibration, float]:
     """Platt scaling plus per-bin counts, and the threshold that passes 5% of the real photos."""
     slope, intercept = fit_platt(logits, labels)
-    p = 1.0 / (1.0 + np.exp(-np.clip(slope * logits + intercept, -500, 500)))
+    p = Calibration(slope, intercept, (), (), ()).probabilities(logits)
     edges = np.linspace(0.0, 1.0, bins + 1)
     index = np.minimum((p * bins).astype(int), bins - 1)
     counts = tuple(int((index == b).sum()) for b in range(bins))
