@@ -48,10 +48,10 @@ def _photos(photos_dir: Path | None) -> list[Photo]:
     return photos
 
 
-def _recipe(size: int, samples: int, epochs: int, **fields: int) -> Recipe:
+def _recipe(size: int, samples: int, epochs: int, seed: int = 0) -> Recipe:
     from detector.train import Recipe
 
-    return Recipe(size=size, train_samples=samples, epochs=epochs, **fields)
+    return Recipe(size=size, train_samples=samples, epochs=epochs, seed=seed)
 
 
 @detector_app.command()
@@ -120,6 +120,13 @@ def evaluate(
     epochs: EpochsOption = 3,
     test_samples: Annotated[int, typer.Option(min=20, help="test samples per seed (half real)")] = 600,
     out: Annotated[Path | None, typer.Option(dir_okay=False, help="also write every run as JSON here")] = None,
+    seen_degradation: Annotated[
+        bool,
+        typer.Option(
+            "--seen-degradation",
+            help="test under the training's JPEG qualities and sizes (isolates the unseen family), not unseen ones",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Leave-one-family-out: per family, train without it and test on it, on unseen photos, sizes and JPEG.
@@ -128,25 +135,27 @@ def evaluate(
     """
     import torch
 
+    from detector import synth
     from detector.evaluate import as_json as results_json
     from detector.evaluate import latency_ms, leave_one_family_out, markdown_table, summarise
     from detector.model import load_default
 
     torch.set_num_threads(1)
     photos = _photos(photos_dir)
-    # Fifteen models per run on a shared CPU: a smaller calibration set than `train` uses.
-    recipe = _recipe(size, samples, epochs, calibration_samples=600)
+    recipe = _recipe(size, samples, epochs)
+    degradation = synth.TRAIN_DEGRADATION if seen_degradation else synth.UNSEEN_DEGRADATION
     try:
         results = leave_one_family_out(
             photos,
             recipe,
             seeds=tuple(range(seeds)),
             test_samples=test_samples,
+            test_degradation=degradation,
             report=None if as_json else lambda line: stderr.print(line, highlight=False),
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--photos-dir") from None
-    document = results_json(results, recipe)
+    document = results_json(results, recipe, degradation)
     default = load_default()
     document["committed_model"] = None if default is None else {"version": default.version, **latency_ms(default)}
     document["command"] = shlex.join(["provreg", *sys.argv[1:]])
