@@ -27,6 +27,16 @@ def no_model() -> None:
     return None
 
 
+def committed_model() -> Scorer | None:
+    """The learned model whose weights ship in `detector/weights` (None without them).
+
+    Imported here, not at the top: torch loads only in the worker that first assesses, never in the CLI or the API
+    process."""
+    from detector.model import load_default
+
+    return load_default()
+
+
 @dataclass(frozen=True, slots=True)
 class DetectorAssessor:
     """`Registry.assessor`: an `Assessment` of a decoded image (other kinds are not assessed yet: None)."""
@@ -39,7 +49,7 @@ class DetectorAssessor:
         return assess(media.pixels, scorer=_loaded(self.load_scorer))
 
 
-def assessor_for(settings: Settings, load_scorer: ScorerLoader = no_model) -> DetectorAssessor | None:
+def assessor_for(settings: Settings, load_scorer: ScorerLoader = committed_model) -> DetectorAssessor | None:
     return None if settings.detector == "off" else DetectorAssessor(load_scorer)
 
 

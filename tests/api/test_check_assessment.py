@@ -38,7 +38,8 @@ def test_http_check_carries_the_assessment_and_serves_its_heat_map(client: TestC
     body = response.json()
     assert body["verdict"] == "unregistered" and body["comparisons"] == []
     assessment = body["assessment"]
-    assert assessment["verdict"] == "inconclusive" and assessment["p_manipulated"] is None
+    assert assessment["verdict"] == "inconclusive" and 0 <= assessment["p_manipulated"] <= 1
+    assert assessment["model_version"].startswith("sbi-effnetlite0-")
     assert {s["name"] for s in assessment["signals"] if s["fired"]} == {"jpeg_grid_misalignment"}
     assert assessment["faces"] and assessment["face_detector"] == "blazeface" and assessment["ood_flags"] == []
     url = assessment["heatmap"]["url"]

@@ -12,6 +12,7 @@ from conftest import photo_bytes
 from PIL import Image
 from splices import jpeg_bytes, pixels, spliced_astronaut
 
+from detector.model import load_default
 from registry import matching, views
 from registry.assessment import DetectorAssessor, assessor_for
 from registry.pool import MediaPool
@@ -28,7 +29,11 @@ def test_an_unregistered_splice_gets_signals_and_a_kept_heat_map(registry: Regis
     view = _check(registry, spliced_astronaut(), keep_pictures=True)
     assert view.verdict == "unregistered" and view.assessment is not None
     assessment = view.assessment
-    assert assessment.verdict == "inconclusive" and assessment.model_version is None
+    # the committed model scores it below its operating threshold: a fired signal alone is never "manipulated"
+    model = load_default()
+    assert model is not None and assessment.model_version == model.version
+    assert assessment.p_manipulated is not None and assessment.p_manipulated < model.threshold
+    assert assessment.verdict == "inconclusive"
     assert [s.name for s in assessment.signals if s.fired] == ["jpeg_grid_misalignment"]
     assert assessment.heatmap is not None and assessment.heatmap.url is None  # the HTTP layer adds the URL
     png = registry.pictures.get(assessment.heatmap.id)

@@ -1,0 +1,86 @@
+"""Latency of the committed manipulation model's `score` on one thread (issue 11 target: <= 50 ms at 224 px).
+
+    python bench/detector.py [--rounds N] [--out FILE]
+
+Inputs: crops of the bundled test photos at 224 px, plus a 1024 px photo (resizing to the model's input is part of
+`score`). The model runs two views (the image and its mirror) per call.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import interleaved, machine_info, print_table, summarize, write_json
+from detector.model import load_default
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+TARGET_MS = 50.0
+
+
+def _photo(name: str, side: int) -> np.ndarray:
+    with Image.open(DATA / name) as image:
+        return np.asarray(image.convert("RGB").resize((side, side)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = load_default()
+    if model is None:
+        raise SystemExit("no committed weights under detector/weights: run `provreg detector train` first")
+    names = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg")
+    photos = [{side: _photo(name, side) for side in (224, 1024)} for name in names]
+    samples = interleaved(
+        {
+            "score_224px": lambda photo: model.score(photo[224]),
+            "score_1024px": lambda photo: model.score(photo[1024]),
+        },
+        photos,
+        rounds=args.rounds,
+    )
+    results = {name: summarize(values) for name, values in samples.items()}
+    # On a shared machine wall time counts the waits for a core; the process's CPU time per call does not.
+    cpu_ms = []
+    for _ in range(args.rounds):
+        for photo in photos:
+            started = time.process_time_ns()
+            model.score(photo[224])
+            cpu_ms.append((time.process_time_ns() - started) / 1e6)
+    results["score_224px_cpu_time"] = summarize(cpu_ms)
+    result = {
+        "model_version": model.version,
+        "input_size": model.input_size,
+        "threads": torch.get_num_threads(),
+        "target_ms_224px": TARGET_MS,
+        "target_met_wall": results["score_224px"]["median_ms"] <= TARGET_MS,
+        "target_met_cpu_time": results["score_224px_cpu_time"]["median_ms"] <= TARGET_MS,
+        "latency": results,
+        "note": "per call: resize to the input size, two views (image and mirror), heat-map at full size; no decoding",
+        "machine": machine_info(["torch", "efficientnet-lite-pytorch", "opencv-python-headless", "numpy"]),
+    }
+    write_json(args.out, result)
+    print_table(
+        f"detector {model.version} on {torch.get_num_threads()} thread",
+        ("case", "median ms", "p95 ms"),
+        [(name, r["median_ms"], r["p95_ms"]) for name, r in results.items()],
+    )
+
+
+if __name__ == "__main__":
+    main()
