@@ -99,7 +99,7 @@ class AudioFingerprint:
             body = inflater.decompress(blob[_HEADER.size :], expected + 1)
         except zlib.error as exc:
             raise ValueError(f"audio fingerprint body is damaged: {exc}") from None
-        if len(body) != expected or not inflater.eof:
+        if len(body) != expected or not inflater.eof or inflater.unused_data:
             raise ValueError("audio fingerprint body has the wrong length")
         deltas = np.frombuffer(body, dtype="<u4", count=n_peaks)
         frames = np.cumsum(deltas, dtype=np.uint64)
