@@ -179,8 +179,9 @@ def compare_segment(
     step = LOUDNESS_STEP
     count = max(0, int(np.floor((query_end - query_start) / step + 1e-9)))
     centres = query_start + (np.arange(count) + 0.5) * step
-    ref_loud = _loudness_at(reference, original_start + (centres - query_start) * speed)
-    ref_active = ref_loud > ACTIVE_DB
+    # Only where the original was fingerprinted (registration may have stopped at its cap) is there anything to say.
+    covered = _covers(reference, original_start + (centres - query_start) * speed)
+    ref_active = covered & (_loudness_at(reference, original_start + (centres - query_start) * speed) > ACTIVE_DB)
     if query is None:
         # No track at all: the whole segment lacks its sound, pauses included, if the original has any there.
         return AudioComparison(
@@ -201,7 +202,7 @@ def compare_segment(
     hi = np.searchsorted(q_sorted, centres + WINDOW / 2)
     peaks = hi - lo
     matched = agree_cum[hi] - agree_cum[lo]
-    judged = (peaks >= MIN_WINDOW_PEAKS) & (ref_active | (q_loud > ACTIVE_DB))
+    judged = covered & (peaks >= MIN_WINDOW_PEAKS) & (ref_active | (q_loud > ACTIVE_DB))
     profile = np.where(judged, matched / np.maximum(peaks, 1), np.nan)
     q_silent = q_loud < SILENT_DB
     missing = ref_active & q_silent
@@ -214,6 +215,7 @@ def compare_segment(
         key=lambda span: span.start,
     )
     inside = (q_times >= query_start) & (q_times <= query_end)
+    inside &= _covers(reference, original_start + (q_times - query_start) * speed)
     return AudioComparison(
         similarity=float(agree[inside].mean()) if inside.any() else None,
         spans=tuple(spans),
@@ -255,6 +257,10 @@ def _agreeing_peaks(
         column = np.clip(bins, 0, 255)
         agree[inside] |= grid[rows[inside], column[inside]] > 0
     return agree, q_times
+
+
+def _covers(fingerprint: AudioFingerprint, times: np.ndarray) -> np.ndarray:
+    return (times >= fingerprint.start) & (times < fingerprint.start + fingerprint.duration)
 
 
 def _loudness_at(fingerprint: AudioFingerprint, times: np.ndarray) -> np.ndarray:

@@ -207,7 +207,7 @@ def test_fingerprint_bytes_round_trip(
     assert np.array_equal(back.frames, fp.frames) and np.array_equal(back.bins, fp.bins)
     assert np.array_equal(back.loudness, fp.loudness)
     assert back.to_bytes() == blob
-    for damaged in (blob[:-1], b"\x09" + blob[1:], blob[:10]):
+    for damaged in (blob[:-1], blob + b"\0", b"\x09" + blob[1:], blob[:10]):
         with pytest.raises(ValueError):
             AudioFingerprint.from_bytes(damaged)
 
@@ -217,3 +217,14 @@ def test_a_stored_fingerprint_is_small_and_matches_like_the_fresh_one() -> None:
     assert len(blob) < 100 * ORIGINAL_SECONDS
     match = match_audio(AudioFingerprint.from_bytes(blob), query_fingerprint(excerpt(), **OPUS))
     assert match is not None and abs(match.offset - EXCERPT[0]) <= 0.1
+
+
+def test_nothing_is_said_past_the_end_of_the_fingerprinted_original() -> None:
+    capped = extract_audio(mux(original()), max_seconds=18)
+    assert capped is not None and capped.truncated
+    comparison = compare_segment(
+        fingerprint_audio(capped), query_fingerprint(excerpt()), query_start=0, query_end=12, original_start=12
+    )
+    assert comparison.spans == ()
+    assert comparison.similarity is not None and comparison.similarity > 0.5
+    assert all(np.isnan(comparison.profile[70:]))
