@@ -33,6 +33,8 @@ WINDOW = 0.6  # seconds of peaks pooled for each step's similarity
 # Re-encoded originals agree at 0.5-0.9, another voice at 0-0.15.
 ALTERED_BELOW = (0.2, 0.4)
 MIN_WINDOW_PEAKS = 4  # fewer peaks than this in a window and its similarity is not judged
+SPAN_AGREEMENT_MAX = 0.3  # pooled over an altered span; genuine dips pool at 0.35-0.45, swaps at 0-0.23
+MIN_SPAN_PEAKS = 10  # an altered span needs this much evidence
 ACTIVE_DB = -50.0  # louder than this is sound worth comparing (dBFS, 0.1 s RMS)
 SILENT_DB = -65.0  # quieter than this where the original is active is missing sound
 MIN_SPAN = 0.4  # seconds: shorter flagged runs are noise
@@ -208,10 +210,18 @@ def compare_segment(
     missing = ref_active & q_silent
     # Halfway between how well this query's genuine stretches agree (codecs differ) and zero, within bounds.
     genuine = float(np.nanpercentile(profile, 75)) if judged.any() else 0.0
-    altered = judged & ~missing & (profile < np.clip(genuine / 2, *ALTERED_BELOW))
+    threshold = float(np.clip(genuine / 2, *ALTERED_BELOW))
+    altered = judged & ~missing & (profile < threshold)
+    # A run of low windows is a swap only if its peaks, pooled, mostly disagree: a codec's bad half second dips
+    # to the threshold, another voice stays far below it.
+    altered_spans = [
+        span
+        for span in _spans(altered, centres, step, "audio_altered", query_start, query_end)
+        if _pooled_agreement(agree, q_times, span) <= min(threshold, SPAN_AGREEMENT_MAX)
+    ]
     spans = sorted(
         _spans(missing, centres, step, "audio_missing", query_start, query_end, bridge=q_silent & ~ref_active)
-        + _spans(altered, centres, step, "audio_altered", query_start, query_end),
+        + altered_spans,
         key=lambda span: span.start,
     )
     inside = (q_times >= query_start) & (q_times <= query_end)
@@ -257,6 +267,12 @@ def _agreeing_peaks(
         column = np.clip(bins, 0, 255)
         agree[inside] |= grid[rows[inside], column[inside]] > 0
     return agree, q_times
+
+
+def _pooled_agreement(agree: np.ndarray, times: np.ndarray, span: AudioSpan) -> float:
+    """Share of agreeing peaks inside `span`; 1 (no evidence of a change) with fewer than MIN_SPAN_PEAKS."""
+    inside = (times >= span.start) & (times <= span.end)
+    return float(agree[inside].mean()) if inside.sum() >= MIN_SPAN_PEAKS else 1.0
 
 
 def _covers(fingerprint: AudioFingerprint, times: np.ndarray) -> np.ndarray:

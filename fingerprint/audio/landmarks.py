@@ -28,6 +28,7 @@ LOW_BIN, HIGH_BIN = 4, 250  # about 60-3900 Hz: below is hum, above is what low-
 PEAK_TIME_RADIUS, PEAK_BIN_RADIUS = 5, 7
 PEAK_FLOOR_DB = -75.0  # dB relative to a full-scale sine; quieter "peaks" are codec noise and dither
 PEAKS_PER_SECOND = 24
+PEAKS_PER_FRAME = 3
 LOUDNESS_STEP = 0.1  # seconds per loudness value
 SILENCE_DB = -120.0
 # Pairs: each anchor peak pairs with the next FAN_OUT peaks up to MAX_DT frames (about 1 s) later and within
@@ -54,7 +55,7 @@ class AudioFingerprint:
     frames: np.ndarray  # uint32, non-decreasing
     bins: np.ndarray  # uint8
     loudness: np.ndarray  # float32 dBFS per LOUDNESS_STEP, quantised to 0.5 dB
-    _pairs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+    _pairs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, init=False, repr=False)
 
     @property
     def frame_seconds(self) -> float:
@@ -152,15 +153,23 @@ def _peaks(level: np.ndarray, *, frames_per_second: float) -> tuple[np.ndarray, 
     is_peak = (band >= neighbourhood_max) & (band > PEAK_FLOOR_DB)
     frames, bins = np.nonzero(is_peak)
     strength = band[frames, bins]
-    # Keep the strongest PEAKS_PER_SECOND of every second, so loud passages do not crowd out quiet ones and the
+    # At most PEAKS_PER_FRAME per frame: a consonant's noise burst makes a row of peaks in one frame that codecs
+    # (Opus fills noise bands with its own noise) do not keep, and they would outnumber the voiced peaks around it.
+    keep = _strongest(frames, strength, PEAKS_PER_FRAME)
+    frames, bins, strength = frames[keep], bins[keep], strength[keep]
+    # The strongest PEAKS_PER_SECOND of every second, so loud passages do not crowd out quiet ones and the
     # fingerprint size is bounded by duration alone.
-    block = (frames / frames_per_second).astype(np.int64)
-    order = np.lexsort((-strength, block))
-    block_sorted = block[order]
-    first = np.searchsorted(block_sorted, block_sorted, side="left")
-    keep = order[np.arange(len(order)) - first < PEAKS_PER_SECOND]
+    keep = _strongest((frames / frames_per_second).astype(np.int64), strength, PEAKS_PER_SECOND)
     keep = keep[np.lexsort((bins[keep], frames[keep]))]
     return frames[keep], bins[keep] + LOW_BIN
+
+
+def _strongest(groups: np.ndarray, strength: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of the `limit` strongest items of each group."""
+    order = np.lexsort((-strength, groups))
+    sorted_groups = groups[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_groups, sorted_groups, side="left")
+    return order[rank < limit]
 
 
 def pair_hashes(frames: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
