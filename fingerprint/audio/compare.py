@@ -22,7 +22,7 @@ from fingerprint.audio.landmarks import LOUDNESS_STEP, AudioFingerprint, pair_ha
 # pitch, and a peak at 1500 Hz moves a 15.6 Hz bin per 1% of speed, so those hypotheses are 0.5% apart.
 TEMPO_SPEEDS = tuple(float(s) for s in np.round(np.geomspace(0.8, 1.25, 21), 4))
 RESAMPLE_SPEEDS = tuple(float(s) for s in np.round(np.geomspace(0.8, 1.25, 91), 4) if abs(s - 1) > 1e-3)
-MIN_VOTES = 12  # aligned hash pairs below which there is no match: unrelated 10 s clips reach 3-5
+MIN_VOTES = 12  # aligned hash pairs below which there is no match: unrelated 10 s clips reach 4-8
 MIN_SCORE = 0.04  # aligned share of the query's hashes; a re-encoded excerpt scores 0.2-0.6
 _MAX_HITS_PER_HASH = 64  # a hash that common (a steady tone) says little about where the clip sits
 
