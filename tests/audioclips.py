@@ -79,10 +79,12 @@ def mux(
     codec_rate: int | None = None,
     bitrate: int = 48_000,
     seconds: float | None = None,
+    audio_delay: float = 0.0,
 ) -> bytes:
     """A small clip: a flat 64x48 video at 2 fps and, when `samples` is given, one mono audio track.
 
-    `codec_rate` resamples inside the encoder (Opus only takes 8, 12, 16, 24 or 48 kHz).
+    `codec_rate` resamples inside the encoder (Opus only takes 8, 12, 16, 24 or 48 kHz); the sound starts
+    `audio_delay` seconds after the first frame.
     """
     duration = seconds if seconds is not None else len(samples) / rate  # type: ignore[arg-type]
     buffer = io.BytesIO()
@@ -106,7 +108,7 @@ def mux(
                 chunk = samples[begin : begin + step].astype(np.float32)[None, :]
                 frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
                 frame.rate = rate
-                frame.pts = begin
+                frame.pts = begin + round(audio_delay * rate)
                 frame.time_base = Fraction(1, rate)
                 for converted in resampler.resample(frame):
                     out.mux(audio.encode(converted))

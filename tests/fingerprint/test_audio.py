@@ -228,3 +228,15 @@ def test_nothing_is_said_past_the_end_of_the_fingerprinted_original() -> None:
     assert comparison.spans == ()
     assert comparison.similarity is not None and comparison.similarity > 0.5
     assert all(np.isnan(comparison.profile[70:]))
+
+
+@pytest.mark.parametrize("codec", [{}, OPUS], ids=["mp4-aac", "webm-opus"])
+def test_times_are_container_seconds_when_the_sound_starts_late(codec: dict[str, object]) -> None:
+    audio = extract_audio(mux(excerpt(), audio_delay=1.5, **codec), max_seconds=60)  # type: ignore[arg-type]
+    assert audio is not None and audio.start == pytest.approx(1.5, abs=0.1)  # AAC primes 1024 samples early
+    match = match_audio(reference(), fingerprint_audio(audio))
+    assert match is not None
+    # Container second 1.5 shows original second 12: the original time at container time 0 is 10.5.
+    assert abs(match.offset - (EXCERPT[0] - 1.5)) <= 0.1
+    assert match.start >= 1.4
+    assert abs(match.offset + match.speed * match.start - match.original_start) <= 0.1
