@@ -1,7 +1,7 @@
 """The default `MatchIndex`: exact faiss binary indexes in this process, kept in step with the database.
 
-One `BinaryIndex` per hash algorithm (faiss ids are `media_hash` row ids) and one `DescriptorIndex` of originals'
-ORB descriptors (ids are `local_features` row ids). Beside each, compact arrays map those row ids to the
+One `BinaryIndex` per hash algorithm (faiss ids are `media_hash` row ids), and the descriptor vote stage
+(`registry.index.descriptors`, ids are `local_features` row ids). Beside each, compact arrays map those row ids to the
 registration and hash variant they belong to, so a search answers in registration ids without asking the database.
 Rows are never deleted, so an index holding every row up to some id is brought up to date by adding the rows
 after it.
@@ -13,107 +13,53 @@ The row-to-registration maps are always read from the database at load (ids and 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import threading
-from array import array
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from fingerprint.algorithms import ALGORITHMS, HashRecord
-from fingerprint.descriptor_index import DescriptorIndex
 from fingerprint.features import LocalFeatures
 from fingerprint.index import BinaryIndex
 from fingerprint.kinds import HashEvidence, MatchCandidate
-from registry.models import LocalFeatureSet, MediaHash
+from registry.index.common import NO_QUALITY, Interned, Owners, SavedFiles
+from registry.index.descriptors import DescriptorVotes
+from registry.models import MediaHash
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 3
 _CHUNK = 20_000
-_DESCRIPTORS = "descriptors"
-_NO_QUALITY = -1
-
-
-class _Owners:
-    """Row id -> (registration number, variant number, quality), for rows added in increasing id order."""
-
-    def __init__(self) -> None:
-        self.row_ids = array("q")
-        self.registrations = array("i")
-        self.variants = array("h")
-        self.qualities = array("h")
-
-    def append(self, row_id: int, registration: int, variant: int, quality: int | None) -> None:
-        if self.row_ids and row_id <= self.row_ids[-1]:
-            raise ValueError("rows must be added in increasing id order")
-        self.row_ids.append(row_id)
-        self.registrations.append(registration)
-        self.variants.append(variant)
-        self.qualities.append(_NO_QUALITY if quality is None else quality)
-
-    def find(self, row_id: int) -> int | None:
-        position = bisect_left(self.row_ids, row_id)
-        return position if position < len(self.row_ids) and self.row_ids[position] == row_id else None
-
-    @property
-    def max_id(self) -> int:
-        return self.row_ids[-1] if self.row_ids else -1
-
-
-class _Interned:
-    """Strings (registration ids, variant names) as small ints, so the per-row arrays stay compact."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self._numbers: dict[str, int] = {}
-
-    def number(self, name: str) -> int:
-        number = self._numbers.get(name)
-        if number is None:
-            number = self._numbers[name] = len(self.names)
-            self.names.append(name)
-        return number
-
-    def find(self, name: str) -> int | None:
-        return self._numbers.get(name)
 
 
 class FaissMatchIndex:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._files = SavedFiles(directory)
         self._hashes: dict[str, BinaryIndex] = {}
-        self._hash_owners: dict[str, _Owners] = {}
-        self._descriptors = DescriptorIndex()
-        self._descriptor_owners = _Owners()
-        self._registrations = _Interned()
-        self._variants = _Interned()
+        self._hash_owners: dict[str, Owners] = {}
+        self._registrations = Interned()
+        self._variants = Interned()
+        self._descriptors = DescriptorVotes(self._files, self._registrations)
         self._removed: set[int] = set()
         # Sync reads "newer than max_id" and then adds: the pair must not interleave between threads.
         self._adding = threading.Lock()
-        self._newest = (-1, -1)  # (media_hash id, local_features id) seen so far
+        self._newest = -1  # the media_hash id seen so far
 
     # --- MatchIndex -----------------------------------------------------------------------------------------------
 
     def load(self, engine: Engine) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        with Session(engine) as session, self._adding:
-            algs = set(ALGORITHMS) | set(session.exec(select(MediaHash.alg).distinct()).all())
-            for alg in sorted(algs):
-                self._load_hashes(session, alg)
-            self._load_descriptors(session)
-            self._newest = (
-                max((owners.max_id for owners in self._hash_owners.values()), default=-1),
-                self._descriptor_owners.max_id,
-            )
+        with Session(engine) as session:
+            with self._adding:
+                algs = set(ALGORITHMS) | set(session.exec(select(MediaHash.alg).distinct()).all())
+                for alg in sorted(algs):
+                    self._load_hashes(session, alg)
+                self._newest = max((owners.max_id for owners in self._hash_owners.values()), default=-1)
+            self._descriptors.load(session)
 
     def sync(self, session: Session) -> int:
         """Index every row committed since we last looked, by this process or another (a CLI run, a worker).
@@ -121,15 +67,12 @@ class FaissMatchIndex:
         Registration calls this right after its commit, so a new original matches as soon as `register` returns;
         queries call it too, and it costs two primary-key lookups when nothing is new.
         """
-        newest = (
-            session.exec(select(func.max(MediaHash.id))).one() or -1,
-            session.exec(select(func.max(LocalFeatureSet.id))).one() or -1,
-        )
+        added = self._descriptors.sync(session)
+        newest = session.exec(select(func.max(MediaHash.id))).one() or -1
         if newest <= self._newest:
-            return 0
+            return added
         with self._adding:
-            added = self._add_hashes_after(session, max((o.max_id for o in self._hash_owners.values()), default=-1))
-            added += self._add_descriptors_after(session)
+            added += self._add_hashes_after(session, max((o.max_id for o in self._hash_owners.values()), default=-1))
             self._newest = max(self._newest, newest)
         return added
 
@@ -148,7 +91,7 @@ class FaissMatchIndex:
                     continue
                 quality = owners.qualities[position]
                 registration = owners.registrations[position]
-                if registration in self._removed or (quality != _NO_QUALITY and quality < min_quality):
+                if registration in self._removed or (quality != NO_QUALITY and quality < min_quality):
                     continue
                 variant = self._variants.names[owners.variants[position]]
                 evidence.setdefault(registration, []).append(HashEvidence(alg, variant, query.variant, hit.distance))
@@ -160,15 +103,7 @@ class FaissMatchIndex:
         ]
 
     def vote(self, features: Sequence[LocalFeatures]) -> list[MatchCandidate]:
-        candidates = []
-        for vote in self._descriptors.search(features):
-            position = self._descriptor_owners.find(vote.reference_id)
-            if position is None:
-                continue
-            registration = self._descriptor_owners.registrations[position]
-            if registration not in self._removed:
-                candidates.append(MatchCandidate(self._registrations.names[registration], votes=vote.votes))
-        return candidates
+        return self._descriptors.vote(features, self._removed)
 
     def remove(self, registration_ids: Iterable[str]) -> None:
         self._removed.update(n for n in map(self._registrations.find, registration_ids) if n is not None)
@@ -176,30 +111,22 @@ class FaissMatchIndex:
     def stats(self) -> dict[str, int]:
         return {
             **{f"hashes_{alg}": len(index) for alg, index in self._hashes.items()},
-            "originals": len(self._descriptor_owners.row_ids),
-            "descriptors": len(self._descriptors),
+            **self._descriptors.stats(),
             "removed": len(self._removed),
         }
 
     def save(self) -> None:
         with self._adding:  # so each file's meta describes exactly the rows its index holds
             for alg, index in self._hashes.items():
-                self._write(alg, index.to_bytes(), {"max_id": index.max_id})
-            self._write(
-                _DESCRIPTORS,
-                self._descriptors.to_bytes(),
-                {"max_id": self._descriptor_owners.max_id, "references": self._descriptors.references},
-            )
-
-    def _own(self, owners: _Owners, row_id: int, registration_id: str, variant: str, quality: int | None) -> None:
-        owners.append(row_id, self._registrations.number(registration_id), self._variants.number(variant), quality)
+                self._files.write(alg, index.to_bytes(), {"max_id": index.max_id})
+        self._descriptors.save()
 
     # --- hashes ---------------------------------------------------------------------------------------------------
 
     def _load_hashes(self, session: Session, alg: str) -> None:
         bits = self._bits(session, alg)
-        owners = self._hash_owners[alg] = _Owners()
-        saved = self._read(alg)
+        owners = self._hash_owners[alg] = Owners()
+        saved = self._files.read(alg)
         index = None
         if saved is not None:
             try:
@@ -217,7 +144,7 @@ class FaissMatchIndex:
                 log.info("index %s: loaded %d saved codes, caught up %d", alg, len(ids), added)
                 return
             log.warning("index %s: saved file disagrees with the database; rebuilding", alg)
-            owners = self._hash_owners[alg] = _Owners()
+            owners = self._hash_owners[alg] = Owners()
         self._hashes[alg] = BinaryIndex(bits)
         added = self._add_hashes_after(session, -1, only=alg)
         log.info("index %s: built from the database, %d codes", alg, added)
@@ -229,7 +156,7 @@ class FaissMatchIndex:
         value = session.exec(select(MediaHash.value).where(MediaHash.alg == alg).limit(1)).first()
         return len(value or b"\0") * 8
 
-    def _read_owners(self, session: Session, alg: str, owners: _Owners, max_id: int) -> None:
+    def _read_owners(self, session: Session, alg: str, owners: Owners, max_id: int) -> None:
         last = -1
         while True:
             rows = session.exec(
@@ -261,7 +188,7 @@ class FaissMatchIndex:
                 by_alg.setdefault(row.alg, []).append(row)
             for alg, alg_rows in by_alg.items():
                 if alg not in self._hashes:
-                    self._hashes[alg], self._hash_owners[alg] = BinaryIndex(len(alg_rows[0].value) * 8), _Owners()
+                    self._hashes[alg], self._hash_owners[alg] = BinaryIndex(len(alg_rows[0].value) * 8), Owners()
                 owners = self._hash_owners[alg]
                 fresh = [row for row in alg_rows if row.id > owners.max_id]
                 # owners first: a search that sees a new code must find its owner
@@ -277,81 +204,3 @@ class FaissMatchIndex:
                 self._hashes[alg].add(ids, codes)
                 added += len(fresh)
             after = rows[-1].id
-
-    # --- descriptors ----------------------------------------------------------------------------------------------
-
-    def _load_descriptors(self, session: Session) -> None:
-        saved = self._read(_DESCRIPTORS)
-        if saved is not None:
-            blob, meta = saved
-            try:
-                index = DescriptorIndex.from_bytes(blob)
-            except ValueError as exc:
-                log.warning("index %s: %s; rebuilding", _DESCRIPTORS, exc)
-            else:
-                max_id, references = int(meta.get("max_id", -1)), int(meta.get("references", -1))
-                owners = _Owners()
-                for row_id, registration_id in self._feature_rows(session, max_id):
-                    owners.append(row_id, self._registrations.number(registration_id), 0, None)
-                if len(owners.row_ids) == references == index.references:
-                    self._descriptors, self._descriptor_owners = index, owners
-                    added = self._add_descriptors_after(session)
-                    log.info("index %s: loaded %d saved originals, caught up %d", _DESCRIPTORS, references, added)
-                    return
-                log.warning("index %s: saved file disagrees with the database; rebuilding", _DESCRIPTORS)
-        self._descriptors, self._descriptor_owners = DescriptorIndex(), _Owners()
-        added = self._add_descriptors_after(session)
-        log.info("index %s: built from the database, %d originals", _DESCRIPTORS, added)
-
-    def _feature_rows(self, session: Session, max_id: int) -> list[tuple[int, str]]:
-        return list(
-            session.exec(
-                select(LocalFeatureSet.id, LocalFeatureSet.registration_id)
-                .where(col(LocalFeatureSet.id) <= max_id)
-                .order_by(col(LocalFeatureSet.id))
-            ).all()
-        )
-
-    def _add_descriptors_after(self, session: Session) -> int:
-        added = 0
-        while True:
-            rows = session.exec(
-                select(LocalFeatureSet.id, LocalFeatureSet.registration_id, LocalFeatureSet.data)
-                .where(col(LocalFeatureSet.id) > self._descriptor_owners.max_id)
-                .order_by(col(LocalFeatureSet.id))
-                .limit(1_000)
-            ).all()
-            if not rows:
-                return added
-            for row_id, registration_id, _ in rows:
-                self._descriptor_owners.append(row_id, self._registrations.number(registration_id), 0, None)
-            self._descriptors.add_many([(row_id, LocalFeatures.from_bytes(data)) for row_id, _, data in rows])
-            added += len(rows)
-
-    # --- files ----------------------------------------------------------------------------------------------------
-
-    def _read(self, name: str) -> tuple[bytes, dict[str, Any]] | None:
-        path, meta_path = self._paths(name)
-        try:
-            blob = path.read_bytes()
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            return None
-        if meta.get("format") != _FORMAT or meta.get("sha256") != hashlib.sha256(blob).hexdigest():
-            log.warning("index %s: checksum or format mismatch; ignoring the saved file", name)
-            return None
-        return blob, meta
-
-    def _write(self, name: str, blob: bytes, meta: dict[str, Any]) -> None:
-        """Write atomically; a crash between the two files leaves a checksum mismatch, hence a rebuild."""
-        path, meta_path = self._paths(name)
-        for target, data in (
-            (path, blob),
-            (meta_path, json.dumps({**meta, "format": _FORMAT, "sha256": hashlib.sha256(blob).hexdigest()}).encode()),
-        ):
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-
-    def _paths(self, name: str) -> tuple[Path, Path]:
-        return self.directory / f"{name}.index", self.directory / f"{name}.json"
