@@ -4,9 +4,10 @@ The check pipeline talks to one `MatchIndex` and sees registration ids and evide
 ids. The database is the only source of truth: an index is a cache of the `media_hash` and `local_features`
 rows, brought up to date by `sync` (rows are only ever added, in id order) and rebuilt from them at will.
 
-`FaissMatchIndex` (in-process, exact faiss binary indexes; the default) is one implementation. A database-backed
-one (PostgreSQL with pgvector, hashes as `bit(256)`/`bit(64)` columns with HNSW or IVFFlat `bit_hamming_ops`
-indexes) must provide the same methods with the same meaning:
+`FaissMatchIndex` (in-process, exact faiss binary indexes; the default) is one implementation;
+`PgvectorMatchIndex` (`PROVREG_INDEX=pgvector`: hashes searched in PostgreSQL by HNSW `bit_hamming_ops` indexes on
+`bit(256)`/`bit(64)` expressions of `media_hash`) is the other. Both provide the same methods with the same
+meaning:
 
 - `search(alg, queries, radius, min_quality)`: every registration with a stored `alg` hash (of quality at least
   `min_quality`, or without quality) within `radius` bits of any query record, inclusive, with each hit as
@@ -23,7 +24,6 @@ indexes) must provide the same methods with the same meaning:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -32,6 +32,7 @@ from sqlmodel import Session
 from fingerprint.algorithms import HashRecord
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import HashEvidence, MatchCandidate
+from registry.settings import Settings
 
 
 class MatchIndex(Protocol):
@@ -56,8 +57,13 @@ class MatchIndex(Protocol):
         ...
 
 
-def open_index(directory: Path) -> MatchIndex:
-    """The configured implementation (today: faiss in this process, its files under `directory`)."""
+def open_index(settings: Settings) -> MatchIndex:
+    """The configured implementation (`PROVREG_INDEX`), its saved files under the data directory's `index/`."""
+    directory = settings.data_dir / "index"
+    if settings.index == "pgvector":
+        from registry.index.pgvector import PgvectorMatchIndex
+
+        return PgvectorMatchIndex(directory, top_k=settings.pgvector_top_k, ef_search=settings.pgvector_ef_search)
     from registry.index.faiss import FaissMatchIndex
 
     return FaissMatchIndex(directory)

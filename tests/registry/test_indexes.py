@@ -82,16 +82,6 @@ def test_index_ahead_of_the_database_is_rebuilt(
     reopened.close()
 
 
-def test_registration_by_another_process_is_seen_without_restart(
-    settings: Settings, registry: Registry, publisher: PublisherHandle
-) -> None:
-    server_view = _reopen(settings)  # e.g. the API server, while the CLI registers
-    assert _verdict(server_view, "chelsea") == "unregistered"
-    _register(registry, publisher, "chelsea")
-    assert _verdict(server_view, "chelsea") == "copy"
-    server_view.close()
-
-
 def test_hash_queries_use_their_indexes(registry: Registry) -> None:
     """With two single-column indexes SQLite sometimes planned a scan of every hash row per match."""
     with registry.engine.connect() as connection:
