@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         default=DEFAULT_MIN_QUALITY, ge=0, le=100, description="least hash quality searched or matched"
     )
     max_matches: int = Field(default=10, gt=0, le=1000)
+    batch_max_items: int = Field(default=1000, gt=0, description="files or hashes in one POST /v1/check/batch")
+    batch_max_bytes: int = Field(
+        default=1024 * 1024 * 1024, gt=0, description="body of one batch check (each file also under max_upload_bytes)"
+    )
+    batch_concurrency: int = Field(default=2, gt=0, le=64, description="items of one batch checked at a time")
     index: Literal["faiss", "pgvector"] = Field(
         default="faiss", description="hash search: faiss in each process, or pgvector HNSW indexes in PostgreSQL"
     )
