@@ -23,6 +23,7 @@ from conftest import (
     wait_ready,
 )
 from fastapi.testclient import TestClient
+from malformed import corpus
 
 from api.app import create_app
 from api.client import HttpTransport, LocalTransport
@@ -235,3 +236,20 @@ def test_cli_jsonl_reads_paths_from_stdin(tmp_path: Path) -> None:
     assert nothing.returncode == 0 and nothing.stdout == b""
     both = subprocess.run([PROVREG, "check", "--jsonl", str(copy)], env=env, input=b"", capture_output=True)
     assert both.returncode == 2
+
+
+@pytest.mark.slow
+def test_the_malformed_corpus_in_one_batch_gets_a_line_each(settings: Settings) -> None:
+    """tests/malformed.py's files, all in one request: a verdict or a documented error per file, never a 500."""
+    settings.rate_limit_enabled = False
+    cases = corpus()
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        wait_ready(client)
+        files = _files(*[(case.name, case.content) for case in cases])
+        lines = _lines(client.post("/v1/check/batch?mode=fast", files=files))
+    assert [line["index"] for line in lines] == list(range(len(cases)))
+    assert [line["file"] for line in lines] == [case.name for case in cases]
+    errors = {line["error"]["code"] for line in lines if "error" in line}
+    documented = {"invalid_request", "unsupported_media", "corrupt_media", "too_large", "too_expensive"}
+    assert errors and errors <= documented, errors
+    assert any("verdict" in line for line in lines)
