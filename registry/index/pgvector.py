@@ -44,17 +44,37 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 def schema_statements(algorithms: dict[str, int]) -> list[str]:
     """The DDL pgvector mode needs, for algorithms by bit length; every statement is idempotent."""
-    statements = [
-        "CREATE EXTENSION IF NOT EXISTS vector",
-        "ALTER TABLE media_hash ADD COLUMN IF NOT EXISTS code bit varying "
-        "GENERATED ALWAYS AS (('x' || encode(value, 'hex'))::bit varying) STORED",
+    return [statement for _, statement in _schema_objects(algorithms)]
+
+
+def _schema_objects(algorithms: dict[str, int]) -> list[tuple[str, str]]:
+    """(name, DDL) of each object, the name as `_existing` reports it."""
+    objects = [
+        ("extension vector", "CREATE EXTENSION IF NOT EXISTS vector"),
+        (
+            "column code",
+            "ALTER TABLE media_hash ADD COLUMN IF NOT EXISTS code bit varying "
+            "GENERATED ALWAYS AS (('x' || encode(value, 'hex'))::bit varying) STORED",
+        ),
     ]
     for alg, bits in sorted(algorithms.items()):
-        statements.append(
-            f"CREATE INDEX IF NOT EXISTS {_index_name(alg)} ON media_hash "
-            f"USING hnsw ((code::bit({bits})) bit_hamming_ops) WHERE alg = '{_checked(alg)}'"
+        objects.append(
+            (
+                f"index {_index_name(alg)}",
+                f"CREATE INDEX IF NOT EXISTS {_index_name(alg)} ON media_hash "
+                f"USING hnsw ((code::bit({bits})) bit_hamming_ops) WHERE alg = '{_checked(alg)}'",
+            )
         )
-    return statements
+    return objects
+
+
+_EXISTING = """
+    SELECT 'extension ' || extname FROM pg_extension
+    UNION ALL SELECT 'column ' || column_name FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = 'media_hash'
+    UNION ALL SELECT 'index ' || indexname FROM pg_indexes
+        WHERE schemaname = current_schema() AND tablename = 'media_hash'
+"""
 
 
 def search_sql(alg: str, bits: int) -> str:
@@ -116,9 +136,16 @@ class PgvectorMatchIndex:
         """Create the extension, the `code` column and one HNSW index per algorithm, if missing."""
         try:
             with engine.begin() as connection:
+                objects = _schema_objects({alg: a.bits for alg, a in ALGORITHMS.items()})
+                # ALTER TABLE locks the table even when the column exists: run only what is missing.
+                if {name for name, _ in objects} <= set(connection.execute(text(_EXISTING)).scalars()):
+                    return
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-                for statement in schema_statements({alg: a.bits for alg, a in ALGORITHMS.items()}):
-                    connection.execute(text(statement))
+                existing = set(connection.execute(text(_EXISTING)).scalars())
+                for name, statement in objects:
+                    if name not in existing:
+                        log.info("pgvector index: creating %s", name)
+                        connection.execute(text(statement))
         except DBAPIError as exc:
             raise ConfigurationError(
                 f"could not prepare the pgvector index (is the pgvector extension installed, version 0.7 or "

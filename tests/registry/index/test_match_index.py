@@ -173,3 +173,18 @@ def test_pgvector_needs_postgresql(tmp_path: object) -> None:
         Settings(index="pgvector")
     with pytest.raises(ConfigurationError, match="TOP_K must not exceed"):
         Settings(pgvector_top_k=500, pgvector_ef_search=100)
+
+
+def test_pgvector_schema_is_completed_when_the_index_opens(settings: Settings, registry: Registry) -> None:
+    """What a migration (or a new algorithm) left missing is created at start; what exists is left alone."""
+    if settings.index != "pgvector":
+        pytest.skip("pgvector only")
+    with registry.engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_media_hash_code_phash"))
+    reopened = Registry.open(settings)
+    reopened.load()
+    reopened.close()
+    with registry.engine.connect() as connection:
+        query = text("SELECT indexname FROM pg_indexes WHERE tablename = 'media_hash'")
+        names = set(connection.execute(query).scalars())
+    assert {f"ix_media_hash_code_{alg}" for alg in ("dhash", "pdq", "phash")} <= names
