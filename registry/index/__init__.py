@@ -11,12 +11,12 @@ meaning:
 
 - `search(alg, queries, radius, min_quality)`: every registration with a stored `alg` hash (of quality at least
   `min_quality`, or without quality) within `radius` bits of any query record, inclusive, with each hit as
-  `HashEvidence`. pgvector answers top-k, not "all within r": ask for a generous k (and `hnsw.ef_search` /
-  `ivfflat.probes`), then apply the exact radius, and report measured recall against exact search.
+  `HashEvidence`. pgvector answers top-k, not "all within r": it asks for a generous k (`hnsw.ef_search` raised),
+  then applies the exact radius; `bench/pgvector_recall.py` measures its recall against exact search.
 - `vote(features)`: originals whose stored descriptors are near the query's, with a vote count (`min_votes` and
   `limit` as the descriptor index's), most votes first.
-- `sync(session)`: make every committed row searchable; cheap when nothing changed (the pgvector index is the
-  table itself, so this is a no-op there).
+- `sync(session)`: make every committed row searchable; cheap when nothing changed (pgvector's hash index is the
+  table itself, so there only the in-process descriptor votes catch up).
 - `remove(registration_ids)`: stop returning these registrations (a database restored without them).
 - `load(engine)`, `save()`, `stats()`: start-up, shutdown shortcut, sizes for /metrics and /readyz.
 """
