@@ -253,3 +253,11 @@ def test_the_malformed_corpus_in_one_batch_gets_a_line_each(settings: Settings) 
     documented = {"invalid_request", "unsupported_media", "corrupt_media", "too_large", "too_expensive"}
     assert errors and errors <= documented, errors
     assert any("verdict" in line for line in lines)
+
+
+def test_a_part_with_endless_headers_ends_the_batch(client: TestClient) -> None:
+    """python-multipart bounds a part's headers; the batch says so in band."""
+    body = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\nX-Pad: ' + b"p" * 20_000
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    (line,) = _lines(client.post("/v1/check/batch", content=body + b"\r\n\r\nx\r\n--b--\r\n", headers=headers))
+    assert line["error"]["code"] == "malformed_multipart" and "header" in line["error"]["message"]
