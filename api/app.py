@@ -12,7 +12,7 @@ from api.limits import BodySizeLimit
 from api.observe import RequestContext
 from api.openapi import document_errors
 from api.ratelimit import RateLimit, RateLimiter
-from api.routers import health, log, matching, publishers, registrations
+from api.routers import batch, health, log, matching, publishers, registrations
 from registry.media import prepare_worker
 from registry.pool import MediaPool
 from registry.runtime import Registry
@@ -55,12 +55,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics.Metrics()
     app.state.rate_limiter = RateLimiter.from_settings(settings)
     # Last added runs first: request context, then the rate limit, then the upload cap.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_upload_bytes, per_path={batch.PATH: settings.batch_max_bytes}
+    )
     if app.state.rate_limiter is not None:
         app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     errors.install(app)
-    for router in (health.router, metrics.router, publishers.router, registrations.router, matching.router, log.router):
+    for router in (
+        health.router,
+        metrics.router,
+        publishers.router,
+        registrations.router,
+        matching.router,
+        batch.router,
+        log.router,
+    ):
         app.include_router(router)
     web.install(app)
     document_errors(app)

@@ -21,8 +21,9 @@ or regions, for a platform's first pass over everything it ingests.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -54,6 +55,7 @@ from registry.runtime import Registry
 MAX_LOOKUP_RESULTS = 1000
 CheckMode = Literal["full", "fast"]
 _CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 def lookup_algorithms() -> tuple[str, ...]:
@@ -170,16 +172,11 @@ def run_check(
     found = _candidates(session, registry, fp, mode)
     references = _References.read(session, found.registration_ids)
     found = found.of_kind(fp.kind, references.statuses)
-    exact = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
     max_matches = registry.settings.max_matches
     if mode == "fast":
-        matches = exact + [
-            global_match(references.statuses[r], _global_distance(fp, candidate, references.hashes.get(r, [])), now)
-            for r, candidate in found.candidates.items()
-            if r not in found.exact and r in references.statuses
-        ]
-        return CheckOutcome(check_view(fp, matches, found.warnings, max_matches), {})
+        return CheckOutcome(_fast_view(fp, found, references, max_matches, now), {})
 
+    exact = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
     analysed = _analyse(registry, media, fp, found, references, pictures=pictures, cancelled=cancelled)
     matches = exact + [
         analysed_match(references.statuses[r], match, PdqDistance.between(fp, references.hashes.get(r, [])), now)
@@ -199,6 +196,56 @@ def run_check(
     )
     view = view.model_copy(update={"assessment": assessment_view(assessment, fp)})
     return CheckOutcome(view, analysed.pictures, assessment, heatmap)
+
+
+def check_hashes(
+    *, session: Session, registry: Registry, hashes: Mapping[str, str], pdq_quality: int | None = None
+) -> views.CheckView:
+    """A fast check of hashes a platform computed itself: `pdq` (required), optionally `sha256` and any algorithm.
+
+    The same search and view as `mode="fast"` on the file, but only the given hashes are searched (a file check
+    also searches its 7 flipped and rotated PDQ hashes). `pdq_quality`, when given, is held to the match policy's
+    minimum quality like a file's.
+    """
+    registry.require_ready()
+    fp = _hash_query(hashes, pdq_quality)
+    registry.index.sync(session)
+    found = _candidates(session, registry, fp, "fast")
+    references = _References.read(session, found.registration_ids)
+    return _fast_view(fp, found, references, registry.settings.max_matches, now_utc())
+
+
+def _hash_query(hashes: Mapping[str, str], pdq_quality: int | None) -> Fingerprint:
+    unknown = sorted(set(hashes) - set(lookup_algorithms()))
+    if unknown:
+        raise InvalidRequest(f"unknown algorithm {unknown[0]!r}; choose among {', '.join(lookup_algorithms())}")
+    if "pdq" not in hashes:
+        raise InvalidRequest("a hash check needs a pdq value")
+    records = []
+    for alg, value in sorted(hashes.items()):
+        bits = 256 if alg == "sha256" else ALGORITHMS[alg].bits
+        if not isinstance(value, str) or len(value) != bits // 4 or not _HEX.fullmatch(value.lower()):
+            raise InvalidRequest(f"a {alg} value is {bits // 4} hexadecimal digits")
+        if alg != "sha256":
+            quality = pdq_quality if alg == "pdq" else None
+            records.append(HashRecord(alg, "identity", HashValue.from_hex(value), quality))
+    if pdq_quality is not None and not 0 <= pdq_quality <= 100:
+        raise InvalidRequest("pdq_quality is between 0 and 100")
+    sha256 = hashes.get("sha256", "").lower()
+    return Fingerprint(kind="image", sha256=sha256, media_type="", size=0, hashes=tuple(records))
+
+
+def _fast_view(
+    fp: Fingerprint, found: _Found, references: _References, max_matches: int, now: datetime
+) -> views.CheckView:
+    """Byte-identical registrations and strong hash hits, without analysis."""
+    matches = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
+    matches += [
+        global_match(references.statuses[r], _global_distance(fp, candidate, references.hashes.get(r, [])), now)
+        for r, candidate in found.candidates.items()
+        if r not in found.exact and r in references.statuses
+    ]
+    return check_view(fp, matches, found.warnings, max_matches)
 
 
 @dataclass(frozen=True, slots=True)

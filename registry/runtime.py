@@ -62,7 +62,7 @@ class Registry:
             settings=settings,
             engine=engine,
             store=ContentStore(settings.data_dir / "originals"),
-            index=open_index(settings.data_dir / "index"),
+            index=open_index(settings),
             keyring=LogKeyring.open(settings.data_dir / "log-keys", settings.log_origin),
             pictures=PictureStore(settings.data_dir / "pictures", settings.picture_ttl_seconds),
             assessor=assessor_for(settings),

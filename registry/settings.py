@@ -72,6 +72,16 @@ class Settings(BaseSettings):
         default=DEFAULT_MIN_QUALITY, ge=0, le=100, description="least hash quality searched or matched"
     )
     max_matches: int = Field(default=10, gt=0, le=1000)
+    batch_max_items: int = Field(default=1000, gt=0, description="files or hashes in one POST /v1/check/batch")
+    batch_max_bytes: int = Field(
+        default=1024 * 1024 * 1024, gt=0, description="body of one batch check (each file also under max_upload_bytes)"
+    )
+    batch_concurrency: int = Field(default=2, gt=0, le=64, description="items of one batch checked at a time")
+    index: Literal["faiss", "pgvector"] = Field(
+        default="faiss", description="hash search: faiss in each process, or pgvector HNSW indexes in PostgreSQL"
+    )
+    pgvector_top_k: int = Field(default=200, ge=1, le=1000, description="nearest rows per query code, then the radius")
+    pgvector_ef_search: int = Field(default=400, ge=1, le=1000, description="hnsw.ef_search; at least top_k")
     picture_ttl_seconds: int = Field(default=600, gt=0, description="how long a check's comparison pictures are kept")
     detector: Literal["on", "off"] = Field(
         default="on", description="assess media no registered original matches (the check's `assessment`)"
@@ -94,6 +104,20 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _policy_is_consistent(self) -> Settings:
         self.match_policy  # noqa: B018 - raises ValueError, which pydantic reports with the field values
+        return self
+
+    @model_validator(mode="after")
+    def _index_fits_the_database(self) -> Settings:
+        """Refused as a configuration error (exit 8), before anything opens: the index cannot work otherwise."""
+        if self.index == "pgvector" and not self.sqlalchemy_url.startswith("postgresql"):
+            raise ConfigurationError(
+                "PROVREG_INDEX=pgvector needs a PostgreSQL database: set PROVREG_DATABASE_URL to a postgresql:// "
+                "(or postgresql+psycopg://) URL, or use PROVREG_INDEX=faiss"
+            )
+        if self.pgvector_top_k > self.pgvector_ef_search:
+            raise ConfigurationError(
+                "PROVREG_PGVECTOR_TOP_K must not exceed PROVREG_PGVECTOR_EF_SEARCH: HNSW returns at most ef_search rows"
+            )
         return self
 
     @property

@@ -74,6 +74,7 @@ def png_claiming(width: int, height: int) -> bytes:
 
 
 PROVREG = str(Path(sys.executable).with_name("provreg"))
+ADMIN_TOKEN = "test-admin-token-" + "x" * 32
 
 
 def _free_port() -> int:
@@ -160,7 +161,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None) -> Settings:
-    return Settings(data_dir=tmp_path / "data", admin_token="test-admin-token-" + "x" * 32, database_url=database_url)
+    return Settings(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, database_url=database_url)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -56,8 +57,15 @@ def expand(paths: list[Path]) -> list[Path]:
     return found
 
 
+def _stdin_paths() -> Iterator[Path]:
+    """Paths from stdin as they arrive (a platform can pipe its ingest into `check --jsonl`); blank lines skipped."""
+    for line in sys.stdin:
+        if name := line.rstrip("\r\n"):
+            yield Path(name)
+
+
 def run_batch(
-    files: list[Path],
+    files: Iterable[Path],
     work: Callable[[Path], dict[str, Any]],
     *,
     as_json: bool,
@@ -66,7 +74,8 @@ def run_batch(
 ) -> int:
     """Run `work` per file; a failing file is reported with its reason and never stops the others.
 
-    Returns the batch's exit status (`exits.batch_exit_code`).
+    `files` may be a stream (stdin): a progress bar is shown only for a list. Returns the batch's exit status
+    (`exits.batch_exit_code`).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -74,13 +83,15 @@ def run_batch(
     from registry.errors import RegistryError
 
     failures: list[int] = []
-    show_progress = len(files) > 1 and not as_json and stderr.is_terminal
+    total = 0
+    show_progress = isinstance(files, Sized) and len(files) > 1 and not as_json and stderr.is_terminal
     progress = Progress(
         TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=stderr, transient=True
     )
     with progress if show_progress else nullcontext():
-        task = progress.add_task(label, total=len(files)) if show_progress else None
+        task = progress.add_task(label, total=len(files)) if isinstance(files, Sized) and show_progress else None
         for path in files:
+            total += 1
             try:
                 result = {"file": str(path), **work(path)}
             except RegistryError as exc:
@@ -91,6 +102,7 @@ def run_batch(
                 result = {"file": str(path), "error": {"code": UNREADABLE_CODE, "message": exc.strerror or str(exc)}}
             if as_json:
                 emit_json(result)
+                sys.stdout.flush()  # a line per file as it is done, also into a pipe
             elif "error" in result:
                 stderr.print(f"[red]✗[/red] {path}: {result['error']['message']}", highlight=False)
             else:
@@ -98,8 +110,8 @@ def run_batch(
             if task is not None:
                 progress.advance(task)
     if failures and not as_json:
-        stderr.print(f"[red]{len(failures)} of {len(files)} file(s) failed[/red]")
-    return batch_exit_code(failures, len(files))
+        stderr.print(f"[red]{len(failures)} of {total} file(s) failed[/red]")
+    return batch_exit_code(failures, total)
 
 
 def _print_result(result: dict[str, Any]) -> None:
@@ -211,7 +223,14 @@ def register(
 @app.command()
 def check(
     ctx: typer.Context,
-    paths: PathsArgument,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(metavar="PATH", help="image files or directories (searched recursively); none with --jsonl"),
+    ] = None,
+    jsonl: Annotated[
+        bool,
+        typer.Option("--jsonl", help="read paths from stdin, one per line; print one JSON line per path as it is done"),
+    ] = False,
     fast: Annotated[bool, typer.Option("--fast", help="global hashes only: no transform, no altered regions")] = False,
     visualize: Annotated[
         Path | None,
@@ -226,6 +245,8 @@ def check(
     """Is each file a copy of a registered original, or a doctored version of one (and where was it changed)?"""
     if fast and visualize is not None:
         raise typer.BadParameter("--visualize needs the full analysis; drop --fast")
+    if jsonl == bool(paths):
+        raise typer.BadParameter("name PATHs, or read them from stdin with --jsonl (not both)")
     from registry import matching
 
     with fail_cleanly(), open_registry(ctx, writes=False) as registry:
@@ -250,7 +271,8 @@ def check(
                 written.append(str(target))
             return {**view_json(outcome.view), "pictures": written}
 
-        code = run_batch(expand(paths), check_one, as_json=as_json, label="checking")
+        files = _stdin_paths() if jsonl else expand(paths or [])
+        code = run_batch(files, check_one, as_json=as_json or jsonl, label="checking")
     raise typer.Exit(code)
 
 

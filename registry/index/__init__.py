@@ -4,22 +4,23 @@ The check pipeline talks to one `MatchIndex` and sees registration ids and evide
 ids. The database is the only source of truth: an index is a cache of the `media_hash` and `local_features`
 rows, brought up to date by `sync` (rows are only ever added, in id order) and rebuilt from them at will.
 
-`FaissMatchIndex` (in-process, exact faiss binary indexes; the default) is one implementation. A database-backed
-one (PostgreSQL with pgvector, hashes as `bit(256)`/`bit(64)` columns with HNSW or IVFFlat `bit_hamming_ops`
-indexes) must provide the same methods with the same meaning:
+`FaissMatchIndex` (in-process, exact faiss binary indexes; the default) is one implementation;
+`PgvectorMatchIndex` (`PROVREG_INDEX=pgvector`: hashes searched in PostgreSQL by HNSW `bit_hamming_ops` indexes on
+`bit(256)`/`bit(64)` expressions of `media_hash`) is the other. Both provide the same methods with the same
+meaning:
 
 - `search(alg, queries, radius, min_quality)`: every registration with a stored `alg` hash (of quality at least
   `min_quality`, or without quality) within `radius` bits of any query record, inclusive, with each hit as
-  `HashEvidence`. pgvector answers top-k, not "all within r": ask for a generous k (and `hnsw.ef_search` /
-  `ivfflat.probes`), then apply the exact radius, and report measured recall against exact search.
+  `HashEvidence`. pgvector answers top-k, not "all within r": it asks for a generous k (`hnsw.ef_search` raised),
+  then applies the exact radius; `bench/pgvector_recall.py` measures its recall against exact search.
 - `search_frames(track, radius, min_quality)`: video originals with a stored frame hash (from `video_track` rows)
   within `radius` of any of the query track's frames, each hit as `HashEvidence` with the original's and the
   query's frame times (`at`, `query_at`): what temporal matching votes with. pgvector: one row per frame hash
   with its registration and time.
 - `vote(features)`: originals whose stored descriptors are near the query's, with a vote count (`min_votes` and
   `limit` as the descriptor index's), most votes first.
-- `sync(session)`: make every committed row searchable; cheap when nothing changed (the pgvector index is the
-  table itself, so this is a no-op there).
+- `sync(session)`: make every committed row searchable; cheap when nothing changed (pgvector's hash index is the
+  table itself, so there only the in-process descriptor votes catch up).
 - `remove(registration_ids)`: stop returning these registrations (a database restored without them).
 - `load(engine)`, `save()`, `stats()`: start-up, shutdown shortcut, sizes for /metrics and /readyz.
 """
@@ -27,7 +28,6 @@ indexes) must provide the same methods with the same meaning:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -37,6 +37,7 @@ from fingerprint.algorithms import HashRecord
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import HashEvidence, MatchCandidate
 from fingerprint.video.track import FrameTrack
+from registry.settings import Settings
 
 
 class MatchIndex(Protocol):
@@ -63,8 +64,13 @@ class MatchIndex(Protocol):
         ...
 
 
-def open_index(directory: Path) -> MatchIndex:
-    """The configured implementation (today: faiss in this process, its files under `directory`)."""
+def open_index(settings: Settings) -> MatchIndex:
+    """The configured implementation (`PROVREG_INDEX`), its saved files under the data directory's `index/`."""
+    directory = settings.data_dir / "index"
+    if settings.index == "pgvector":
+        from registry.index.pgvector import PgvectorMatchIndex
+
+        return PgvectorMatchIndex(directory, top_k=settings.pgvector_top_k, ef_search=settings.pgvector_ef_search)
     from registry.index.faiss import FaissMatchIndex
 
     return FaissMatchIndex(directory)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from conftest import encode, make_publisher, photo, photo_bytes
-from sqlalchemy import text
 
 from fingerprint import algorithms
 from fingerprint.algorithms import HashRecord
@@ -25,19 +24,6 @@ CAP = 50_000_000
 def _check(registry: Registry, content: bytes, **kwargs: object) -> views.CheckView:
     with registry.session() as session:
         return matching.check(session=session, registry=registry, content=content, **kwargs)  # type: ignore[arg-type]
-
-
-def test_index_answers_in_registration_ids_with_evidence(registry: Registry, register: Callable[[bytes], str]) -> None:
-    rocket = register(photo_bytes("rocket"))
-    query = fingerprint_image(encode(photo("rocket"), "JPEG", quality=60), max_pixels=CAP, query=True)
-    (candidate,) = registry.index.search("pdq", query.of("pdq"), 31)
-    assert candidate.reference_id == rocket
-    best = candidate.best("pdq")
-    assert best is not None and best.variant == "canonical" and best.query_variant == "identity"
-    assert best.distance <= 31
-    assert registry.index.stats()["hashes_pdq"] >= 1 and registry.index.stats()["originals"] == 1
-    registry.index.remove([rocket])
-    assert registry.index.search("pdq", query.of("pdq"), 31) == []
 
 
 def test_policy_is_validated_and_one_for_every_path(tmp_path: Path, register: Callable[[bytes], str]) -> None:
@@ -63,20 +49,6 @@ def test_policy_is_validated_and_one_for_every_path(tmp_path: Path, register: Ca
         assert found.max_distance == 0 and found.matches == []
     finally:
         registry.close()
-
-
-def test_strong_hit_without_stored_features_still_matches(registry: Registry, register: Callable[[bytes], str]) -> None:
-    coffee = register(photo_bytes("coffee"))
-    with registry.engine.begin() as connection:
-        connection.execute(text("DELETE FROM local_features WHERE registration_id = :id"), {"id": coffee})
-    fresh = Registry.open(registry.settings)
-    fresh.load()
-    try:
-        view = _check(fresh, encode(photo("coffee"), "JPEG", quality=70))
-        assert view.verdict == "copy" and view.matches[0].registration_id == coffee
-        assert view.matches[0].inliers == 0  # aligned from its PDQ hash
-    finally:
-        fresh.close()
 
 
 def test_check_view_lists_hashes_by_algorithm(registry: Registry, register: Callable[[bytes], str]) -> None:

@@ -1,0 +1,122 @@
+"""Video originals' frame hashes, in this process for every index backend, kept current from the database.
+
+Each `video_track` row holds one original's frame track (a PDQ hash per sampled frame and variant, with its time);
+its frames go into one exact faiss `BinaryIndex` with the frame's time beside each, so a query's frames find the
+(registration, time) pairs temporal matching votes with. The pgvector backend serves frames the same way: a track is
+one row, and a 10 s query's 40-odd frames would be as many index scans there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from array import array
+
+import numpy as np
+from sqlmodel import Session, col, func, select
+
+from fingerprint.index import BinaryIndex
+from fingerprint.kinds import HashEvidence, MatchCandidate
+from fingerprint.kinds.video import FRAME_ALG
+from fingerprint.video.track import FrameTrack
+from registry.index.common import Interned, Owners
+from registry.models import VideoTrack
+
+log = logging.getLogger(__name__)
+
+# A video frame hash's faiss id is its track's row id times this, plus its entry (frame x variant) in the track.
+FRAMES_PER_TRACK = 1 << 24
+_FRAME_BITS = 256
+_CHUNK = 100
+
+
+class VideoFrames:
+    """Frame hashes by (registration, time); `registrations` and `variants` are shared with the owning index."""
+
+    def __init__(self, registrations: Interned, variants: Interned) -> None:
+        self._registrations = registrations
+        self._variants = variants
+        self._index = BinaryIndex(_FRAME_BITS)
+        self._owners = Owners()
+        self._times = array("d")  # beside `_owners`: the original's time of each frame hash
+        self._last_track = -1  # the newest video_track row indexed (an empty track adds no frames)
+        self._adding = threading.Lock()  # "newer than the last track" then add: the pair must not interleave
+
+    def load(self, session: Session) -> None:
+        with self._adding:
+            added = self._add_after(session)
+        log.info("index %s: built from the database, %d frame hashes", FRAME_ALG, added)
+
+    def sync(self, session: Session) -> int:
+        """Add the tracks committed since the last look; one primary-key lookup when nothing is new."""
+        newest = session.exec(select(func.max(VideoTrack.id))).one() or -1
+        if newest <= self._last_track:
+            return 0
+        with self._adding:
+            return self._add_after(session)
+
+    def search(self, track: FrameTrack, radius: int, *, min_quality: int, removed: set[int]) -> list[MatchCandidate]:
+        """Video originals with frames within `radius` of the query track's frames, each hit with both times."""
+        trusted = np.flatnonzero(track.qualities >= min_quality)
+        if len(self._index) == 0 or len(trusted) == 0:
+            return []
+        evidence: dict[int, list[HashEvidence]] = {}
+        for query_variant in track.variants:
+            codes = np.ascontiguousarray(track.variant(query_variant)[trusted])
+            for frame, hits in zip(trusted, self._index.range_search(codes, radius), strict=True):
+                for hit in hits:
+                    position = self._owners.find(hit.id)
+                    if position is None:
+                        continue
+                    registration = self._owners.registrations[position]
+                    if registration in removed or self._owners.qualities[position] < min_quality:
+                        continue
+                    evidence.setdefault(registration, []).append(
+                        HashEvidence(
+                            FRAME_ALG,
+                            self._variants.names[self._owners.variants[position]],
+                            query_variant,
+                            hit.distance,
+                            at=self._times[position],
+                            query_at=float(track.times[frame]),
+                        )
+                    )
+        return [
+            MatchCandidate(self._registrations.names[registration], tuple(found))
+            for registration, found in evidence.items()
+        ]
+
+    def stats(self) -> dict[str, int]:
+        return {f"hashes_{FRAME_ALG}": len(self._index)}
+
+    def _add_after(self, session: Session) -> int:
+        """Add the frame hashes of every video track stored after the last one indexed."""
+        added = 0
+        while True:
+            rows = session.exec(
+                select(VideoTrack.id, VideoTrack.registration_id, VideoTrack.data)
+                .where(col(VideoTrack.id) > self._last_track)
+                .order_by(col(VideoTrack.id))
+                .limit(_CHUNK)
+            ).all()
+            if not rows:
+                return added
+            for row_id, registration_id, data in rows:
+                added += self._add_track(row_id, registration_id, FrameTrack.from_bytes(data))
+                self._last_track = row_id
+
+    def _add_track(self, row_id: int, registration_id: str, track: FrameTrack) -> int:
+        variants = len(track.variants)
+        if len(track) * variants >= FRAMES_PER_TRACK:
+            raise ValueError(f"video track {row_id} has more frames than the index numbers")
+        registration = self._registrations.number(registration_id)
+        numbers = [self._variants.number(name) for name in track.variants]
+        ids = row_id * FRAMES_PER_TRACK + np.arange(len(track) * variants, dtype=np.int64)
+        # owners first: a search that sees a new code must find its owner
+        for entry, frame_id in enumerate(ids.tolist()):
+            frame, variant = divmod(entry, variants)
+            self._owners.append(frame_id, registration, numbers[variant], int(track.qualities[frame]))
+            self._times.append(float(track.times[frame]))
+        if len(ids):
+            self._index.add(ids, track.codes.reshape(-1, track.codes.shape[-1]))
+        return len(ids)
