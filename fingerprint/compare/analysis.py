@@ -94,7 +94,7 @@ def analyse(
 ) -> list[DerivativeMatch]:
     """Verify candidates (strong PDQ hits first, then weak hits, then by votes) and analyse each one that aligns.
 
-    `features` are the query's (`extract_query_features`: upright and mirrored); `query` was decoded at
+    `features` are the query's (`extract_query_features`: upright, mirrored, insets); `query` was decoded at
     `WORKING_SIDE`. A PDQ hit within `strong_distance` is strong: it is always examined, and accepted without
     keypoints if need be. Any other PDQ hit is weak (the caller decides how far it searched) and needs keypoints;
     other candidates are examined only up to `max_verified` in all. `max_strong` caps the strong hits examined (the
