@@ -1,6 +1,6 @@
 """Benchmark of derivative analysis: match crops, rotations, screenshots and overlays; copy or altered; where.
 
-    python bench/derivatives.py [--quick] [--out FILE]
+    python bench/derivatives.py [--quick] [--augly NAME,...] [--out FILE]
 
 Registers real photos that ship in PyPI packages (scikit-image, scikit-learn, matplotlib), pads the registry with
 synthetic originals (bench/derivatives_synthetic.py) to 10,000, and checks every query the way the registry will:
@@ -322,6 +322,11 @@ def flat_search_ms(registry: BenchRegistry, features: LocalFeatures) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2,000 registered originals, no 100k run, no AugLy")
+    parser.add_argument(
+        "--augly",
+        type=lambda text: frozenset(text.split(",")),
+        help="run only these AugLy transforms (comma-separated), also with --quick",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file (keep reduced runs out of the default)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
@@ -355,10 +360,12 @@ def main() -> None:
     sample_query = extract_query_features(load_image(queries[0].data, max_pixels=MAX_PIXELS, max_side=WORKING_SIDE))
     results["flat_search_ms_one_orientation"] = round(flat_search_ms(registry, sample_query[0]), 1)
 
-    if not args.quick:
-        augly_set, skipped = augly_queries(photos, strangers)
+    if not args.quick or args.augly:
+        augly_set, skipped = augly_queries(photos, strangers, args.augly)
         augly_outcomes = run_queries(registry, augly_set, ids, "AugLy set")
         results["augly"] = summarise(augly_outcomes, originals) | {"skipped": skipped}
+        results["augly_latency_ms"] = latency(augly_outcomes)
+    if not args.quick:
         print("growing the descriptor index to 100,000 originals", file=sys.stderr)
         fill(registry, 100_000, synthetic, seed=1)
         subset = queries[:: max(1, len(queries) // 150)]

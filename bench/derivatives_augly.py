@@ -53,13 +53,18 @@ def _transform(name: str, donor: Image.Image) -> Callable[[Image.Image], Image.I
     return function
 
 
-def augly_queries(photos: list[Photo], donors: list[Photo]) -> tuple[list[Query], dict[str, str]]:
-    """One query per photo and transform; returns the queries and {transform: error} for those that failed."""
-    random.seed(0)  # AugLy draws its random text, emoji and stripes from these
-    np.random.seed(0)
+def augly_queries(
+    photos: list[Photo], donors: list[Photo], only: frozenset[str] | None = None
+) -> tuple[list[Query], dict[str, str]]:
+    """One query per photo and transform (those in `only`, when given); returns the queries and {transform: error}
+    for those that failed. The random state is seeded per transform, so a selection sees the same bytes."""
     queries, skipped = [], {}
     donor = Image.fromarray(donors[0].pixels)
     for name in GLOBAL + CONTENT_ADDING:
+        if only is not None and name not in only:
+            continue
+        random.seed(0)  # AugLy draws its random text, emoji and stripes from these
+        np.random.seed(0)
         kind = "benign" if name in GLOBAL else "edit"
         function = _transform(name, donor)
         for photo in photos:

@@ -138,11 +138,14 @@ class DescriptorIndex:
     def search(self, features: Sequence[LocalFeatures], *, limit: int = 10, min_votes: int = MIN_VOTES) -> list[Vote]:
         """Originals with at least `min_votes` votes from the query's descriptors, most votes first.
 
-        Pass the upright and mirrored query features; each original counts the better of the two orientations.
+        Pass the query's feature sets (upright, mirrored, insets); each original counts its best set, and the result
+        holds every set's `limit` best: a photo inside a page gets fewer votes from its inset than the page's own
+        text and icons get from the whole page, and must not be crowded out by them.
         """
         if limit <= 0:
             raise ValueError("limit must be positive")
         best: dict[int, int] = {}
+        kept: set[int] = set()
         for feature in features:
             if not feature.count:
                 continue
@@ -150,10 +153,12 @@ class DescriptorIndex:
                 if not self._index.ntotal:
                     return []
                 distances, labels = self._index.search(feature.descriptors[:QUERY_PREFIX], NEIGHBOURS)
-            for reference_id, votes in _count_votes(distances, labels).items():
+            counted = _count_votes(distances, labels)
+            for reference_id, votes in counted.items():
                 best[reference_id] = max(best.get(reference_id, 0), votes)
-        ranked = sorted(((v, r) for r, v in best.items() if v >= min_votes), key=lambda t: (-t[0], t[1]))
-        return [Vote(reference_id, votes) for votes, reference_id in ranked[:limit]]
+            ranked = sorted(((v, r) for r, v in counted.items() if v >= min_votes), key=lambda t: (-t[0], t[1]))
+            kept.update(reference_id for _, reference_id in ranked[:limit])
+        return [Vote(r, best[r]) for r in sorted(kept, key=lambda r: (-best[r], r))]
 
     def to_bytes(self) -> bytes:
         """A versioned blob: header, then the faiss index."""

@@ -3,7 +3,8 @@
 A global hash sees the whole picture, so a crop, a rotation or a screenshot frame moves it far away. ORB keypoints
 describe small patches, and enough of them survive those changes to find and align the original. Each original keeps
 about 500 keypoints in a compact blob; a query computes its own, once upright and once mirrored (ORB is rotation-
-but not mirror-invariant).
+but not mirror-invariant), and once more for each inset of a page-like query (`fingerprint.insets`): a photo shown
+small inside a screenshot is described at the same scale as its original.
 
 Keypoint coordinates are stored in the *full-size* frame of the oriented image (the frame of `CanonicalImage.width`
 and `.height`, with pixel i covering [i, i+1)), whatever resolution the features were computed at, so a homography
@@ -11,7 +12,9 @@ between two images maps full-size pixels to full-size pixels and reported region
 
 >>> import numpy as np
 >>> from fingerprint.geometry import Rect
->>> from fingerprint.media import CanonicalImage
+>>> from fingerprint.geometry import Rect
+from fingerprint.insets import find_insets
+from fingerprint.media import CanonicalImage
 >>> rng = np.random.default_rng(0)
 >>> pixels = (rng.random((240, 320, 3)) * 255).astype(np.uint8)
 >>> image = CanonicalImage("image/png", 320, 240, Rect(0, 0, 320, 240), pixels)
@@ -28,6 +31,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from fingerprint.geometry import Rect
+from fingerprint.insets import find_insets
 from fingerprint.media import CanonicalImage
 
 # ORB runs on a copy resized to this side (small images are enlarged, so every image is described at one scale);
@@ -127,15 +132,24 @@ def pixel_to_full(image: CanonicalImage) -> np.ndarray:
 
 
 def extract_features(
-    image: CanonicalImage, *, max_features: int = REFERENCE_FEATURES, mirrored: bool = False
+    image: CanonicalImage,
+    *,
+    max_features: int = REFERENCE_FEATURES,
+    mirrored: bool = False,
+    region: Rect | None = None,
 ) -> LocalFeatures:
     """ORB keypoints spread over the picture; `mirrored=True` describes the mirror image (for flipped queries).
 
-    Runs on one thread only if the caller set `cv2.setNumThreads(1)`; this module changes no global state.
+    `region` (in `image.pixels` indices) describes only that part, resized to FEATURE_SIDE like a whole picture;
+    the positions are still in the whole image's full-size frame. Runs on one thread only if the caller set
+    `cv2.setNumThreads(1)`; this module changes no global state.
     """
     if max_features <= 0:
         raise ValueError("max_features must be positive")
-    gray, factor = _feature_gray(image.pixels)
+    pixels = image.pixels
+    if region is not None:
+        pixels = np.ascontiguousarray(pixels[region.y : region.y + region.h, region.x : region.x + region.w])
+    gray, factor = _feature_gray(pixels)
     if min(gray.shape) < _MIN_FEATURE_SIDE:
         return _no_features(image)
     if mirrored:
@@ -160,6 +174,8 @@ def extract_features(
     # feature pixels -> working pixels -> full size
     to_full = pixel_to_full(image)
     working = (points + 0.5) * factor - 0.5
+    if region is not None:
+        working += (region.x, region.y)
     full = working @ to_full[:2, :2].T + to_full[:2, 2]
     scale = float(max(to_full[0, 0], to_full[1, 1]) * factor)
     return LocalFeatures(image.width, image.height, scale, full.astype(np.float32), descriptors[keep], mirrored)
@@ -171,11 +187,14 @@ def _no_features(image: CanonicalImage) -> LocalFeatures:
     )
 
 
-def extract_query_features(image: CanonicalImage) -> tuple[LocalFeatures, LocalFeatures]:
-    """The query's features upright and mirrored: together they find originals under any flip or rotation."""
+def extract_query_features(image: CanonicalImage) -> tuple[LocalFeatures, ...]:
+    """The query's features upright and mirrored (together they find originals under any flip or rotation), then
+    upright once per inset: a photo shown small inside a page (`fingerprint.insets`). Each set is searched and
+    verified on its own; all of them are in the whole query's frame."""
     return (
         extract_features(image, max_features=QUERY_FEATURES),
         extract_features(image, max_features=QUERY_FEATURES, mirrored=True),
+        *(extract_features(image, max_features=QUERY_FEATURES, region=rect) for rect in find_insets(image.pixels)),
     )
 
 

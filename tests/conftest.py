@@ -28,10 +28,11 @@ from typing import Any
 import cv2
 import faiss
 import httpx2 as httpx
+import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pg import postgres_server, postgres_url  # noqa: F401 - fixtures, shared with every test module
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from api.client import LocalTransport, PublisherClient, Transport, registration_statement, sign_statement
 from fingerprint.kinds import sniff
@@ -60,6 +61,34 @@ def encode(image: Image.Image, fmt: str = "JPEG", **params: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **params)
     return buffer.getvalue()
+
+
+def article_page(inset: Image.Image, *, width: int = 480, seed: int = 0) -> tuple[Image.Image, tuple[int, int]]:
+    """A 1600x1200 article page: header, sidebar, columns of random text, `inset` resized to `width` (30% of the
+    page's width by default) in a captioned card that covers part of the text, and the rocket photo smaller beside
+    it. Returns the page and where the inset's top-left corner is."""
+    rng = np.random.default_rng(seed)
+    page = Image.new("RGB", (1600, 1200), (250, 250, 252))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, 1600, 90), fill=(30, 60, 120))
+    draw.rectangle((0, 90, 260, 1200), fill=(236, 238, 242))
+    small, large = ImageFont.load_default(size=18), ImageFont.load_default(size=30)
+
+    def words(n: int) -> str:
+        return "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz     "), n))
+
+    for y in range(120, 1180, 34):
+        draw.text((20, y), words(14), font=small, fill=(60, 60, 70))
+    draw.text((300, 120), words(40).upper(), font=large, fill=(20, 20, 20))
+    for y in range(180, 1180, 28):
+        draw.text((300, y), words(70), font=small, fill=(40, 40, 40))
+    height = round(inset.height * width / inset.width)
+    x, y = 560, 330
+    draw.rectangle((x - 20, y - 20, x + width + 20, y + height + 60), fill=(255, 255, 255), outline=(200, 200, 200))
+    page.paste(inset.resize((width, height), Image.Resampling.LANCZOS), (x, y))
+    draw.text((x, y + height + 15), words(40), font=small, fill=(90, 90, 90))
+    page.paste(photo("rocket").resize((300, 200)), (1260, 760))
+    return page, (x, y)
 
 
 def png_claiming(width: int, height: int) -> bytes:

@@ -26,6 +26,9 @@ __all__ = ["Candidate", "DerivativeMatch", "ReferenceSource", "analyse"]
 
 # Candidates found only by descriptor votes are verified if they have at least this share of the best votes.
 _RELATIVE_VOTES = 0.2
+# Each inset's features (a photo inside a page) bring their own vote candidates, with fewer votes than the page's
+# text and icons collect: the verification budget grows by this many per inset.
+_PER_INSET = 3
 # A match with this many inliers whose original fills the whole query settles a non-exhaustive analysis: the
 # remaining weak and vote-only candidates are resemblances (unrelated originals peak at 10 inliers), not worth a
 # verification each. Strong PDQ hits (near-duplicate registrations) are still all examined.
@@ -94,24 +97,26 @@ def analyse(
 ) -> list[DerivativeMatch]:
     """Verify candidates (strong PDQ hits first, then weak hits, then by votes) and analyse each one that aligns.
 
-    `features` are the query's (`extract_query_features`: upright and mirrored); `query` was decoded at
+    `features` are the query's (`extract_query_features`: upright, mirrored, insets); `query` was decoded at
     `WORKING_SIDE`. A PDQ hit within `strong_distance` is strong: it is always examined, and accepted without
     keypoints if need be. Any other PDQ hit is weak (the caller decides how far it searched) and needs keypoints;
-    other candidates are examined only up to `max_verified` in all. `max_strong` caps the strong hits examined (the
-    nearest first): a caller that reports at most that many matches need not pay for dozens of near-duplicates.
+    other candidates are examined only up to `max_verified` in all, and `_PER_INSET` more per inset. `max_strong`
+    caps the strong hits examined (the nearest first): a caller that reports at most that many matches need not pay
+    for dozens of near-duplicates.
     `exhaustive=False` stops at weak and vote-only candidates once a match settles it (see `_SETTLED_INLIERS`).
     """
     if max_verified < 0 or (max_strong is not None and max_strong < 0):
         raise ValueError("max_verified and max_strong must not be negative")
     matches: list[DerivativeMatch] = []
     strong_examined = 0
+    budget = max_verified + _PER_INSET * max(0, len(features) - 2)
     for rank, candidate in enumerate(_ranked(candidates, strong_distance)):
         strong = candidate.strong(strong_distance=strong_distance)
         if strong:
             if max_strong is not None and strong_examined >= max_strong:
                 continue
             strong_examined += 1
-        elif rank >= max_verified or (not exhaustive and any(map(_settles, matches))):
+        elif rank >= budget or (not exhaustive and any(map(_settles, matches))):
             break
         match = _analyse_one(query, features, candidate, references, strong)
         if match is not None:

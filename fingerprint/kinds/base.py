@@ -41,7 +41,8 @@ class Fingerprint:
     """Everything the registry stores about an original, or searches with for a query, from one decode.
 
     `hashes` holds every algorithm's records (for a query the first record of an algorithm is its canonical hash);
-    `features` the local features where the kind has them (a reference one set, a query one per orientation);
+    `features` the local features where the kind has them (a reference one set, a query one per orientation
+    and inset);
     `facts` kind-specific metadata (an image's dimensions and trim box); `frames` a video's frame track (an
     original's is stored and indexed by time, a query's is what the index is searched with).
     """

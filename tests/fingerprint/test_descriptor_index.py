@@ -48,6 +48,23 @@ def test_unrelated_query_collects_no_votes() -> None:
     assert index.search([reference(999)]) == []
 
 
+def test_every_feature_sets_best_are_kept_however_many_votes_another_set_gives() -> None:
+    # a page: its whole-page features resemble many originals strongly, its inset weakly matches one other
+    index = filled(20)
+    page = LocalFeatures(
+        500,
+        500,
+        1.0,
+        np.concatenate([noisy_copy(reference(i), 24, i, keep=40).points for i in range(12)]),
+        np.concatenate([noisy_copy(reference(i), 24, i, keep=40).descriptors for i in range(12)]),
+    )
+    inset = noisy_copy(reference(15), flips=24, seed=3, keep=20)
+    votes = {v.reference_id: v.votes for v in index.search([page, inset], limit=5)}
+    assert 1015 in votes and votes[1015] >= 15  # fewer than the page's dozen, yet kept
+    assert sum(v >= 30 for v in votes.values()) == 5  # the page's own 5 best
+    assert len(votes) == 6
+
+
 def test_only_a_prefix_of_each_reference_is_indexed() -> None:
     index = DescriptorIndex(per_reference=50)
     index.add(1, reference(1))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import encode, photo, photo_bytes
+from conftest import article_page, encode, photo, photo_bytes
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from registry import matching, views
@@ -76,6 +76,18 @@ def test_framed_and_mirrored_copies(registry: Registry, catalogue: dict[str, str
     match = _check(registry, encode(mirrored, "JPEG", quality=85)).matches[0]
     assert match.registration_id == catalogue["chelsea"] and match.verdict == "copy"
     assert match.transform is not None and match.transform.flipped and match.variant == "flip_horizontal"
+
+
+def test_a_photo_small_inside_an_article_page_is_found(registry: Registry, catalogue: dict[str, str]) -> None:
+    # coffee at 30% of the page's width among text, a sidebar and an unregistered photo (the rocket)
+    page, (x, y) = article_page(photo("coffee"))
+    result = _check(registry, encode(page, "JPEG", quality=85))
+    assert result.verdict in ("copy", "altered")
+    assert [match.registration_id for match in result.matches] == [catalogue["coffee"]]
+    match = result.matches[0]
+    assert match.transform is not None and match.transform.framed
+    content = match.transform.content  # where the photo is on the page, in the page's pixels
+    assert abs(content.x - x) <= 16 and abs(content.y - y) <= 16 and abs(content.w - 480) <= 24
 
 
 def test_quarter_turn_found_by_keypoints_is_named_like_pdq_names_it(
