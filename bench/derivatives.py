@@ -33,7 +33,7 @@ from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queri
 from bench.derivatives_synthetic import mutated, procedural_image, synthetic_features
 from fingerprint.algorithms.pdq import Pdq, crop_share
 from fingerprint.compare import Candidate, DerivativeMatch, analyse
-from fingerprint.descriptor_index import DescriptorIndex
+from fingerprint.descriptor_index import INDEXED_PER_REFERENCE, DescriptorIndex
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
 from fingerprint.index import BinaryIndex
@@ -48,6 +48,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "derivatives.json"
 # The registry's default match policy: PDQ hits within `strong` are accepted without keypoints, hits up to `weak`
 # are candidates that need keypoints, and queries below `min_quality` are not searched by PDQ at all.
 POLICY = Settings().match_policy
+# Descriptors per original in the vote index (`PROVREG_RETRIEVAL_FEATURES`, as the registry reads it).
+RETRIEVAL_FEATURES = Settings().retrieval_features or INDEXED_PER_REFERENCE
 _PDQ = Pdq()
 
 
@@ -65,7 +67,7 @@ class BenchRegistry:
     blobs: list[bytes] = field(default_factory=list)
     pdq: BinaryIndex = field(default_factory=lambda: BinaryIndex(256))
     pdq_rows: list[tuple[int, float]] = field(default_factory=list)  # row -> (reference id, crop share)
-    descriptors: DescriptorIndex = field(default_factory=DescriptorIndex)
+    descriptors: DescriptorIndex = field(default_factory=lambda: DescriptorIndex(per_reference=RETRIEVAL_FEATURES))
     synthetic: dict[int, tuple[int, LocalFeatures]] = field(default_factory=dict)  # id -> (seed, features)
 
     def register(self, data: bytes) -> str:
@@ -356,6 +358,7 @@ def main() -> None:
         "features_blob_bytes_per_registration": features_bytes,
         "descriptor_index_bytes_per_registration": index_bytes / registry.descriptors.references,
         "pdq_hashes_per_registration": len(registry.pdq_rows) / len(ids),
+        "retrieval_features_per_registration": RETRIEVAL_FEATURES,
     }
     sample_query = extract_query_features(load_image(queries[0].data, max_pixels=MAX_PIXELS, max_side=WORKING_SIDE))
     results["flat_search_ms_one_orientation"] = round(flat_search_ms(registry, sample_query[0]), 1)

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     index: Literal["faiss", "pgvector"] = Field(
         default="faiss", description="hash search: faiss in each process, or pgvector HNSW indexes in PostgreSQL"
     )
+    retrieval_features: int | None = Field(
+        default=None,
+        gt=0,
+        description="descriptors per original in the in-memory vote index (default: the index's "
+        "INDEXED_PER_REFERENCE); verification always reads all stored ones",
+    )
     pgvector_top_k: int = Field(default=200, ge=1, le=1000, description="nearest rows per query code, then the radius")
     pgvector_ef_search: int = Field(default=400, ge=1, le=1000, description="hnsw.ef_search; at least top_k")
     picture_ttl_seconds: int = Field(default=600, gt=0, description="how long a check's comparison pictures are kept")

@@ -70,10 +70,15 @@ def open_index(settings: Settings) -> MatchIndex:
     if settings.index == "pgvector":
         from registry.index.pgvector import PgvectorMatchIndex
 
-        return PgvectorMatchIndex(directory, top_k=settings.pgvector_top_k, ef_search=settings.pgvector_ef_search)
+        return PgvectorMatchIndex(
+            directory,
+            top_k=settings.pgvector_top_k,
+            ef_search=settings.pgvector_ef_search,
+            retrieval_features=settings.retrieval_features,
+        )
     from registry.index.faiss import FaissMatchIndex
 
-    return FaissMatchIndex(directory)
+    return FaissMatchIndex(directory, retrieval_features=settings.retrieval_features)
 
 
 __all__ = ["HashEvidence", "MatchCandidate", "MatchIndex", "open_index"]

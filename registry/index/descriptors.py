@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, func, select
 
-from fingerprint.descriptor_index import DescriptorIndex
+from fingerprint.descriptor_index import INDEXED_PER_REFERENCE, DescriptorIndex
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import MatchCandidate
 from registry.index.common import Interned, Owners, SavedFiles
@@ -29,10 +29,11 @@ _CHUNK = 1_000
 class DescriptorVotes:
     """Originals by descriptor votes; `registrations` is shared with the owner so ids are interned once."""
 
-    def __init__(self, files: SavedFiles, registrations: Interned) -> None:
+    def __init__(self, files: SavedFiles, registrations: Interned, retrieval_features: int | None = None) -> None:
         self._files = files
         self._registrations = registrations
-        self._index = DescriptorIndex()
+        self._per_reference = retrieval_features or INDEXED_PER_REFERENCE
+        self._index = DescriptorIndex(per_reference=self._per_reference)
         self._owners = Owners()
         self._adding = threading.Lock()  # "newer than max_id" then add: the pair must not interleave
 
@@ -51,13 +52,18 @@ class DescriptorVotes:
                     owners = Owners()
                     for row_id, registration_id in self._rows_up_to(session, max_id):
                         owners.append(row_id, self._registrations.number(registration_id), 0, None)
-                    if len(owners.row_ids) == references == index.references:
+                    if index.per_reference != self._per_reference:
+                        log.info(
+                            "index %s: saved with %d descriptors per original; rebuilding", _NAME, index.per_reference
+                        )
+                    elif len(owners.row_ids) == references == index.references:
                         self._index, self._owners = index, owners
                         added = self._add_after(session)
                         log.info("index %s: loaded %d saved originals, caught up %d", _NAME, references, added)
                         return
-                    log.warning("index %s: saved file disagrees with the database; rebuilding", _NAME)
-            self._index, self._owners = DescriptorIndex(), Owners()
+                    else:
+                        log.warning("index %s: saved file disagrees with the database; rebuilding", _NAME)
+            self._index, self._owners = DescriptorIndex(per_reference=self._per_reference), Owners()
             added = self._add_after(session)
             log.info("index %s: built from the database, %d originals", _NAME, added)
 

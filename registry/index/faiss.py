@@ -39,14 +39,14 @@ _CHUNK = 20_000
 
 
 class FaissMatchIndex:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, retrieval_features: int | None = None) -> None:
         self.directory = directory
         self._files = SavedFiles(directory)
         self._hashes: dict[str, BinaryIndex] = {}
         self._hash_owners: dict[str, Owners] = {}
         self._registrations = Interned()
         self._variants = Interned()
-        self._descriptors = DescriptorVotes(self._files, self._registrations)
+        self._descriptors = DescriptorVotes(self._files, self._registrations, retrieval_features)
         self._frames = VideoFrames(self._registrations, self._variants)
         self._removed: set[int] = set()
         # Sync reads "newer than max_id" and then adds: the pair must not interleave between threads.

@@ -112,7 +112,14 @@ def _index_name(alg: str) -> str:
 
 
 class PgvectorMatchIndex:
-    def __init__(self, directory: Path, *, top_k: int = DEFAULT_TOP_K, ef_search: int = DEFAULT_EF_SEARCH) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        ef_search: int = DEFAULT_EF_SEARCH,
+        retrieval_features: int | None = None,
+    ) -> None:
         if not 1 <= top_k <= ef_search:
             raise ValueError("top_k must be between 1 and ef_search: HNSW returns at most ef_search rows")
         self.directory = directory
@@ -120,7 +127,7 @@ class PgvectorMatchIndex:
         self.ef_search = ef_search
         self._engine: Engine | None = None
         self._registrations = Interned()
-        self._descriptors = DescriptorVotes(SavedFiles(directory), self._registrations)
+        self._descriptors = DescriptorVotes(SavedFiles(directory), self._registrations, retrieval_features)
         self._frames = VideoFrames(self._registrations, Interned())
         self._removed: set[str] = set()
         self._removing = threading.Lock()

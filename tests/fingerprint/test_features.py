@@ -40,6 +40,18 @@ def test_reference_features_are_capped_and_inside_the_image() -> None:
         features.points[0, 0] = 1.0  # frozen all the way down
 
 
+def test_any_prefix_is_a_deterministic_spread_out_retrieval_subset() -> None:
+    """The vote index keeps only a prefix (`PROVREG_RETRIEVAL_FEATURES`): it must cover the picture, not one corner."""
+    image = decode(photo_bytes("coffee"))
+    features = extract_features(image)
+    again = extract_features(image)
+    assert np.array_equal(features.descriptors, again.descriptors)
+    for size in (32, 64):
+        prefix = features.points[:size]
+        cells = {(int(x * 4 // image.width), int(y * 4 // image.height)) for x, y in prefix}
+        assert len(cells) >= 12  # of a 4x4 grid
+
+
 def test_points_are_in_the_full_size_frame_whatever_the_decode_size() -> None:
     """Decoded at half size, the same keypoints land on the same full-size coordinates."""
     full = extract_features(decode(photo_bytes("coffee")))

@@ -203,3 +203,23 @@ def test_pgvector_schema_is_completed_when_the_index_opens(
         query = text("SELECT indexname FROM pg_indexes WHERE tablename = 'media_hash'")
         names = set(connection.execute(query).scalars())
     assert {f"ix_media_hash_code_{alg}" for alg in ("dhash", "pdq", "phash")} <= names
+
+
+def test_a_smaller_retrieval_subset_still_finds_a_crop_and_rebuilds_the_saved_index(
+    settings: Settings, registry: Registry, register: Callable[[bytes], str]
+) -> None:
+    """`PROVREG_RETRIEVAL_FEATURES` bounds the vote index; verification still reads every stored descriptor."""
+    rocket = register(photo_bytes("rocket"))
+    register(photo_bytes("coffee"))
+    registry.index.save()  # saved with the default subset: a restart with another size must not reuse it
+    small = Registry.open(settings.model_copy(update={"retrieval_features": 48}))
+    small.load()
+    try:
+        assert small.index.stats()["descriptors"] == 2 * 48
+        cropped = encode(photo("rocket").crop((40, 30, 400, 330)), "JPEG", quality=80)
+        query, _ = work.query_fingerprint(cropped, media_limits(small.settings), "0" * 64, True)
+        assert small.index.vote(query.features)[0].reference_id == rocket
+        view = _check(small, cropped)
+        assert view.matches and view.matches[0].registration_id == rocket
+    finally:
+        small.close()
