@@ -223,3 +223,10 @@ def test_a_smaller_retrieval_subset_still_finds_a_crop_and_rebuilds_the_saved_in
         assert view.matches and view.matches[0].registration_id == rocket
     finally:
         small.close()
+
+
+def test_retrieval_features_must_be_positive() -> None:
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match="retrieval_features"):
+            Settings(retrieval_features=bad)
+    assert Settings(retrieval_features=72).retrieval_features == 72
