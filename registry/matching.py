@@ -36,6 +36,7 @@ from fingerprint.kinds import Fingerprint, MatchCandidate
 from fingerprint.kinds.video import WHOLE_FILE_HASHES
 from registry import views, work
 from registry.assessment import draw_heatmap
+from registry.audioscan import audio_candidates
 from registry.errors import InvalidRequest, NotFound
 from registry.media import limits as media_limits
 from registry.models import ContentRevocation, KeyRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
@@ -241,6 +242,9 @@ def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: Che
     if fp.frames is not None:
         # frame hits within the strong radius only: temporal alignment, not a looser radius, finds the rest
         found += registry.index.search_frames(fp.frames, policy.strong, min_quality=policy.min_quality)
+    if mode == "full" and fp.audio is not None and not any(e.at is not None for c in found for e in c.hashes):
+        # no frame matched: the sound alone may still name the original (its picture replaced)
+        found += audio_candidates(session, fp.audio)
     merged: dict[str, MatchCandidate] = {}
     for candidate in found:
         known = merged.get(candidate.reference_id)
