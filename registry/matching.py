@@ -39,7 +39,15 @@ from registry.assessment import draw_heatmap
 from registry.audioscan import audio_candidates
 from registry.errors import InvalidRequest, NotFound
 from registry.media import limits as media_limits
-from registry.models import ContentRevocation, KeyRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
+from registry.models import (
+    ContentRevocation,
+    KeyRevocation,
+    LocalFeatureSet,
+    MediaHash,
+    Publisher,
+    Registration,
+    VideoTrack,
+)
 from registry.publishers import is_verified, now_utc
 from registry.render import (
     PdqDistance,
@@ -265,12 +273,14 @@ class _References:
     statuses: dict[str, RegistrationStatus]
     hashes: dict[str, list[HashRecord]]  # searched algorithms' stored hashes, for the distance every match reports
     features: dict[str, bytes]  # stored local features, as blobs
+    sounds: dict[str, bytes]  # stored sound fingerprints of videos, as blobs
 
     @classmethod
     def read(cls, session: Session, registration_ids: set[str]) -> _References:
         searched = [alg for alg, algorithm in ALGORITHMS.items() if algorithm.searched]
         hashes: dict[str, list[HashRecord]] = {}
         features: dict[str, bytes] = {}
+        sounds: dict[str, bytes] = {}
         for ids in _chunks(registration_ids):
             for row in session.exec(
                 select(MediaHash).where(col(MediaHash.registration_id).in_(ids), col(MediaHash.alg).in_(searched))
@@ -284,7 +294,16 @@ class _References:
                     )
                 ).all()
             )
-        return cls(registration_status(session, registration_ids), hashes, features)
+            sounds.update(
+                (registration_id, blob)
+                for registration_id, blob in session.exec(
+                    select(VideoTrack.registration_id, VideoTrack.audio).where(
+                        col(VideoTrack.registration_id).in_(ids), col(VideoTrack.audio).is_not(None)
+                    )
+                ).all()
+                if blob is not None
+            )
+        return cls(registration_status(session, registration_ids), hashes, features, sounds)
 
 
 def _analyse(
@@ -316,6 +335,7 @@ def _analyse(
             candidate.reference_id,
             references.features.get(candidate.reference_id),
             registry.store.path(references.statuses[candidate.reference_id].registration.content_sha256),
+            references.sounds.get(candidate.reference_id),
         )
         for candidate in candidates
     ]

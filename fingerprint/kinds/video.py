@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -51,6 +51,14 @@ _POSTER_SIDE = WORKING_SIDE
 # Hashes of a whole file rather than of pixels: looked up by value (`lookup --alg`), never searched by a check.
 WHOLE_FILE_HASHES: dict[str, int] = {VIDEOHASH: VIDEOHASH_BITS}
 MatchedBy = Literal["frames", "audio"]
+
+
+@runtime_checkable
+class SoundSource(Protocol):
+    """A `ReferenceSource` that also has the originals' stored sound fingerprints (the registry's); without one, or
+    without a stored fingerprint, the analysis decodes the original's sound track."""
+
+    def sound(self, reference_id: str) -> AudioFingerprint | None: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -159,12 +167,15 @@ class VideoKind:
             ]
             found = locate(query.frames, original, hits, duration=media.duration)
             if found is not None:
-                matches.append(self._analysed(candidate.reference_id, media, original, found, strong, query.audio))
+                sound = _original_sound(references, candidate.reference_id, original)
+                analysed = self._analysed(candidate.reference_id, media, original, found, strong, query.audio, sound)
+                matches.append(analysed)
         if not matches and query.audio is not None:
             framed_ids = {c.reference_id for c in framed}
             unframed = sorted(c.reference_id for c in candidates if c.reference_id not in framed_ids)[:limit]
             heard = (
-                _by_sound(reference_id, references.original(reference_id), query.audio) for reference_id in unframed
+                _by_sound(reference_id, _original_sound(references, reference_id, None), query.audio)
+                for reference_id in unframed
             )
             matches = [match for match in heard if match is not None]
         return sorted(matches, key=lambda m: (-m.timeline.matched_share, m.reference_id))
@@ -186,6 +197,7 @@ class VideoKind:
         found: Timeline,
         strong: int,
         query_audio: AudioFingerprint | None,
+        original_audio: AudioFingerprint | None,
     ) -> VideoMatch:
         frame = self._best_pair(media, original, found, strong)
         span_frames: list[DerivativeMatch | None] = []
@@ -195,7 +207,7 @@ class VideoKind:
             span_frames.append(None if pair is None else dataclasses.replace(pair, localisation=None))
             if pair is not None and pair.localisation is not None:
                 pictures.append(SpanPicture(span, pair.localisation))
-        audio = _heard_over(sound_of(original), query_audio, found.segments)
+        audio = _heard_over(original_audio, query_audio, found.segments)
         # Another sound over matching frames is a doctored clip; sound stripped or silenced adds nothing, so alone it
         # leaves a copy (a muted excerpt is still the original's footage).
         swapped = audio is not None and any(span.kind == "audio_altered" for span in audio.spans)
@@ -269,6 +281,16 @@ def sound_of(media: VideoMedia) -> AudioFingerprint | None:
     return None if audio is None else fingerprint_audio(audio)
 
 
+def _original_sound(
+    references: ReferenceSource, reference_id: str, original: VideoMedia | None
+) -> AudioFingerprint | None:
+    """The original's stored sound fingerprint, else its decoded track's (registered before sound was stored)."""
+    stored = references.sound(reference_id) if isinstance(references, SoundSource) else None
+    if stored is not None:
+        return stored
+    return sound_of(original if original is not None else references.original(reference_id))
+
+
 def _heard_over(
     reference: AudioFingerprint | None, query: AudioFingerprint | None, segments: Sequence[Segment]
 ) -> AudioFindings | None:
@@ -290,10 +312,9 @@ def _heard_over(
     return _findings(compared, query_has_audio=query is not None, matched_by="frames")
 
 
-def _by_sound(reference_id: str, original: VideoMedia, query: AudioFingerprint) -> VideoMatch | None:
+def _by_sound(reference_id: str, reference: AudioFingerprint | None, query: AudioFingerprint) -> VideoMatch | None:
     """A clip no frame of which matches, placed in the original by its sound alone: the picture was replaced, so the
     verdict is `altered`; the timeline has the one segment the sound spans and no frame profile."""
-    reference = sound_of(original)
     heard = None if reference is None else match_audio(reference, query)
     if reference is None or heard is None:
         return None
