@@ -37,9 +37,18 @@ from fingerprint.kinds import Fingerprint, MatchCandidate
 from fingerprint.kinds.video import WHOLE_FILE_HASHES
 from registry import views, work
 from registry.assessment import draw_heatmap
+from registry.audioscan import audio_candidates
 from registry.errors import InvalidRequest, NotFound
 from registry.media import limits as media_limits
-from registry.models import ContentRevocation, KeyRevocation, LocalFeatureSet, MediaHash, Publisher, Registration
+from registry.models import (
+    ContentRevocation,
+    KeyRevocation,
+    LocalFeatureSet,
+    MediaHash,
+    Publisher,
+    Registration,
+    VideoTrack,
+)
 from registry.publishers import is_verified, now_utc
 from registry.render import (
     PdqDistance,
@@ -288,6 +297,9 @@ def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: Che
     if fp.frames is not None:
         # frame hits within the strong radius only: temporal alignment, not a looser radius, finds the rest
         found += registry.index.search_frames(fp.frames, policy.strong, min_quality=policy.min_quality)
+    if mode == "full" and fp.audio is not None and not any(e.at is not None for c in found for e in c.hashes):
+        # no frame matched: the sound alone may still name the original (its picture replaced)
+        found += audio_candidates(session, fp.audio)
     merged: dict[str, MatchCandidate] = {}
     for candidate in found:
         known = merged.get(candidate.reference_id)
@@ -308,12 +320,14 @@ class _References:
     statuses: dict[str, RegistrationStatus]
     hashes: dict[str, list[HashRecord]]  # searched algorithms' stored hashes, for the distance every match reports
     features: dict[str, bytes]  # stored local features, as blobs
+    sounds: dict[str, bytes]  # stored sound fingerprints of videos, as blobs
 
     @classmethod
     def read(cls, session: Session, registration_ids: set[str]) -> _References:
         searched = [alg for alg, algorithm in ALGORITHMS.items() if algorithm.searched]
         hashes: dict[str, list[HashRecord]] = {}
         features: dict[str, bytes] = {}
+        sounds: dict[str, bytes] = {}
         for ids in _chunks(registration_ids):
             for row in session.exec(
                 select(MediaHash).where(col(MediaHash.registration_id).in_(ids), col(MediaHash.alg).in_(searched))
@@ -327,7 +341,16 @@ class _References:
                     )
                 ).all()
             )
-        return cls(registration_status(session, registration_ids), hashes, features)
+            sounds.update(
+                (registration_id, blob)
+                for registration_id, blob in session.exec(
+                    select(VideoTrack.registration_id, VideoTrack.audio).where(
+                        col(VideoTrack.registration_id).in_(ids), col(VideoTrack.audio).is_not(None)
+                    )
+                ).all()
+                if blob is not None
+            )
+        return cls(registration_status(session, registration_ids), hashes, features, sounds)
 
 
 def _analyse(
@@ -359,6 +382,7 @@ def _analyse(
             candidate.reference_id,
             references.features.get(candidate.reference_id),
             registry.store.path(references.statuses[candidate.reference_id].registration.content_sha256),
+            references.sounds.get(candidate.reference_id),
         )
         for candidate in candidates
     ]

@@ -101,12 +101,14 @@ class LocalFeatureSet(SQLModel, table=True):
 
 class VideoTrack(SQLModel, table=True):
     """A video original's frame track (`fingerprint.video.track.FrameTrack` blob): its sampled frames' PDQ hashes
-    by time. The match index numbers each frame `id * FRAMES_PER_TRACK + frame`, so it rebuilds from this table."""
+    by time. The match index numbers each frame `id * FRAMES_PER_TRACK + frame`, so it rebuilds from this table.
+    `audio` is its sound track's fingerprint (`fingerprint.audio.AudioFingerprint` blob), None without a track."""
 
     __tablename__ = "video_track"
     id: int | None = Field(default=None, primary_key=True)
     registration_id: str = Field(foreign_key="registration.id", unique=True, max_length=40)
     data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    audio: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class MediaHash(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +14,8 @@ from fingerprint.algorithms import PDQ_VARIANTS, HashRecord
 from fingerprint.compare import AlteredRegion, DerivativeMatch, Transform
 from fingerprint.geometry import Rect
 from fingerprint.kinds import Fingerprint
-from fingerprint.kinds.video import VideoMatch
+from fingerprint.kinds.video import AudioFindings, VideoMatch
+from fingerprint.video.align import Segment
 from registry import views
 from registry.models import ContentRevocation, KeyRevocation, Publisher, Registration
 from registry.publishers import is_verified
@@ -175,6 +177,31 @@ def video_match(status: RegistrationStatus, match: VideoMatch, now: datetime) ->
                 distance=None if d < 0 else int(d),
             )
             for t, o, d in zip(found.times, found.original_times, found.distances, strict=True)
+        ],
+        audio=None if match.audio is None else _audio_view(match.audio, found.segments),
+    )
+
+
+def _audio_view(audio: AudioFindings, segments: Sequence[Segment]) -> views.AudioView:
+    """The sound findings, each span with the original seconds the segment it falls in puts under it."""
+
+    def original_t(t: float) -> float | None:
+        segment = next((s for s in segments if s.start - 1e-6 <= t <= s.end + 1e-6), None)
+        return None if segment is None else round(segment.original_start + segment.speed * (t - segment.start), 3)
+
+    return views.AudioView(
+        similarity=audio.similarity,
+        query_has_audio=audio.query_has_audio,
+        matched_by=audio.matched_by,
+        spans=[
+            views.AudioSpanView(
+                kind=span.kind,
+                start=span.start,
+                end=span.end,
+                original_start=original_t(span.start),
+                original_end=original_t(span.end),
+            )
+            for span in audio.spans
         ],
     )
 

@@ -102,7 +102,8 @@ def register(
         session.add_all(hashes)
         session.add_all(LocalFeatureSet(registration_id=registration.id, data=blob) for blob in features)
         if fp.frames is not None:
-            session.add(VideoTrack(registration_id=registration.id, data=fp.frames.to_bytes()))
+            audio = None if fp.audio is None else fp.audio.to_bytes()
+            session.add(VideoTrack(registration_id=registration.id, data=fp.frames.to_bytes(), audio=audio))
     registry.index.sync(session)
     view = _registration_view(session, registration, hashes, now)
     return views.RegistrationReceiptView(**dict(view), receipt=log.receipt(session, registration.log_index))

@@ -143,6 +143,26 @@ class SpanView(_View):
     regions: list[RegionView] = []  # where that frame differs, in query pixels and original pixels
 
 
+class AudioSpanView(_View):
+    """Video: query seconds whose sound is not the original's: another sound over the original's frames
+    (`audio_altered`, a voice swap) or the original's sound stripped or silenced (`audio_missing`)."""
+
+    kind: Literal["audio_altered", "audio_missing"]
+    start: float
+    end: float
+    original_start: float | None  # the original seconds the clip shows there
+    original_end: float | None
+
+
+class AudioView(_View):
+    """Video: the clip's sound against the original's over the stretch the clip shows."""
+
+    similarity: float | None  # share of the clip's spectral peaks the original has too; None: no sound on either side
+    query_has_audio: bool  # False: the clip has no sound track at all
+    matched_by: Literal["frames", "audio"]  # what placed the clip: its frames, or its sound alone (picture replaced)
+    spans: list[AudioSpanView] = []
+
+
 class FrameDistanceView(_View):
     """Video: one sampled query frame, the original time it was aligned with and their PDQ distance."""
 
@@ -175,6 +195,7 @@ class MatchView(_View):
     spans: list[SpanView] = []
     matched_share: float | None = None  # of the query's sampled frames that match the original: the decision
     profile: list[FrameDistanceView] = []
+    audio: AudioView | None = None  # None for images, and for a video whose original has no sound track
 
 
 class PictureView(_View):

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fingerprint.audio import AudioFingerprint
 from fingerprint.compare import DerivativeMatch
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, MatchCandidate
@@ -28,11 +29,13 @@ _DECODED_ORIGINALS = 8
 
 @dataclass(frozen=True, slots=True)
 class ReferenceData:
-    """What the analysis of one candidate needs: its stored local features and where its original is kept."""
+    """What the analysis of one candidate needs: its stored local features, where its original is kept and, for a
+    video, its stored sound fingerprint (None: no track, or registered before sound was stored)."""
 
     reference_id: str
     features: bytes | None
     original: Path
+    sound: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,10 @@ class _Originals:
 
     def original(self, reference_id: str) -> Any:
         return _decoded_original(self.references[reference_id].original, self.limits)
+
+    def sound(self, reference_id: str) -> AudioFingerprint | None:
+        blob = self.references[reference_id].sound
+        return None if blob is None else AudioFingerprint.from_bytes(blob)
 
 
 @lru_cache(maxsize=_DECODED_ORIGINALS)

@@ -91,10 +91,7 @@ def mux(
     with av.open(buffer, mode="w", format=container) as out:
         video = out.add_stream("libx264" if container == "mp4" else "libvpx", rate=2)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        audio = None
-        if samples is not None:
-            audio = out.add_stream(codec, rate=codec_rate or rate, layout="mono")
-            audio.bit_rate = bitrate
+        audio = None if samples is None else add_sound(out, codec=codec, rate=codec_rate or rate, bitrate=bitrate)
         for i in range(max(1, int(duration * 2))):
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 + (i * 7) % 180, np.uint8), format="rgb24")
             frame.pts = i
@@ -102,20 +99,34 @@ def mux(
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if audio is not None and samples is not None:
-            resampler = av.AudioResampler(format=audio.format.name, layout="mono", rate=codec_rate or rate)
-            step = rate // 10
-            for begin in range(0, len(samples), step):
-                chunk = samples[begin : begin + step].astype(np.float32)[None, :]
-                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-                frame.rate = rate
-                frame.pts = begin + round(audio_delay * rate)
-                frame.time_base = Fraction(1, rate)
-                for converted in resampler.resample(frame):
-                    out.mux(audio.encode(converted))
-            for converted in resampler.resample(None):
-                out.mux(audio.encode(converted))
-            out.mux(audio.encode(None))
+            write_sound(out, audio, samples, rate=rate, delay=audio_delay)
     return buffer.getvalue()
+
+
+def add_sound(out: av.container.OutputContainer, *, codec: str, rate: int, bitrate: int = 48_000) -> av.AudioStream:
+    """A mono audio stream in `out` (before anything is muxed), for `write_sound`."""
+    stream = out.add_stream(codec, rate=rate, layout="mono")
+    stream.bit_rate = bitrate
+    return stream
+
+
+def write_sound(
+    out: av.container.OutputContainer, stream: av.AudioStream, samples: np.ndarray, *, rate: int, delay: float = 0.0
+) -> None:
+    """Encode `samples` (at `rate`) into `stream`, starting `delay` seconds into the container, and flush it."""
+    resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=stream.rate)
+    step = rate // 10
+    for begin in range(0, len(samples), step):
+        chunk = samples[begin : begin + step].astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+        frame.rate = rate
+        frame.pts = begin + round(delay * rate)
+        frame.time_base = Fraction(1, rate)
+        for converted in resampler.resample(frame):
+            out.mux(stream.encode(converted))
+    for converted in resampler.resample(None):
+        out.mux(stream.encode(converted))
+    out.mux(stream.encode(None))
 
 
 def change_tempo(samples: np.ndarray, factor: float, *, rate: int = RATE) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from audioclips import RATE, add_sound, write_sound
 
 _DATA = Path(__file__).parent / "data"
 SHOT_SECONDS = 4.0
@@ -132,12 +133,18 @@ def _unrelated_frame(t: float) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(crop), (320, 180), interpolation=cv2.INTER_AREA)
 
 
-def encode(clip: Clip) -> bytes:
-    """The clip as MP4/H.264 or WebM/VP9 bytes, the same bytes on every run."""
+def encode(clip: Clip, sound: np.ndarray | None = None) -> bytes:
+    """The clip as MP4/H.264 or WebM/VP9 bytes, the same bytes on every run; `sound` (mono samples at
+    `audioclips.RATE` from clip time 0) adds an AAC or Opus track."""
     out = io.BytesIO()
     with av.open(out, mode="w", format=clip.container, options={"fflags": "+bitexact"}) as container:
         codec = "libx264" if clip.container == "mp4" else "libvpx-vp9"
         stream = container.add_stream(codec, rate=clip.fps)
+        audio = (
+            None
+            if sound is None
+            else add_sound(container, codec="aac" if clip.container == "mp4" else "libopus", rate=RATE)
+        )
         turns = clip.rotate // 90
         stream.width, stream.height = (clip.height, clip.width) if turns % 2 else (clip.width, clip.height)
         stream.pix_fmt = "yuv420p"
@@ -154,6 +161,8 @@ def encode(clip: Clip) -> bytes:
             frame.pts = index
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+        if audio is not None and sound is not None:
+            write_sound(container, audio, sound, rate=RATE)
     return _rotated(out.getvalue(), clip.rotate) if clip.rotate else out.getvalue()
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fingerprint.algorithms import HashRecord
+from fingerprint.audio import AudioFingerprint
 from fingerprint.compare import DerivativeMatch, ReferenceSource
 from fingerprint.features import LocalFeatures
 from fingerprint.media import MAX_BITS_PER_SAMPLE, MAX_DECODED_BYTES, MAX_JPEG_SCANS
@@ -44,7 +45,8 @@ class Fingerprint:
     `features` the local features where the kind has them (a reference one set, a query one per orientation
     and inset);
     `facts` kind-specific metadata (an image's dimensions and trim box); `frames` a video's frame track (an
-    original's is stored and indexed by time, a query's is what the index is searched with).
+    original's is stored and indexed by time, a query's is what the index is searched with); `audio` a video's
+    sound track fingerprint (None without a track): an original's is stored, a query's is compared with it.
     """
 
     kind: str
@@ -55,6 +57,7 @@ class Fingerprint:
     features: tuple[LocalFeatures, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
     frames: FrameTrack | None = None
+    audio: AudioFingerprint | None = None
 
     def of(self, alg: str) -> tuple[HashRecord, ...]:
         return tuple(record for record in self.hashes if record.alg == alg)

@@ -5,6 +5,10 @@ in the middle), which name the video in views and lookups. A check searches the 
 candidate's hits place the clip in the original (`fingerprint.video.match.locate`), and the image analysis then runs
 on aligned frame pairs: the best-matched pair tells the transform (crop, mirror, scale), and the worst frame of each
 altered span tells where in the picture it was changed.
+
+The sound track is fingerprinted beside the frames (`fingerprint.audio`). Once the frames have placed the clip, its
+sound is compared with the original's over each aligned segment (a voice swap over matching frames is `altered`);
+when no frame matches, the sound alone can still name the original (the picture was replaced).
 """
 
 from __future__ import annotations
@@ -12,10 +16,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from fingerprint.algorithms import CANONICAL, PDQ_VARIANTS, HashRecord, for_kind
+from fingerprint.audio import (
+    AudioComparison,
+    AudioFingerprint,
+    AudioSpan,
+    compare_segment,
+    extract_audio,
+    fingerprint_audio,
+    match_audio,
+)
 from fingerprint.compare import Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict
 from fingerprint.compare import analyse as analyse_images
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
@@ -23,7 +37,7 @@ from fingerprint.geometry import Rect
 from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
 from fingerprint.kinds.image import hash_pixels
 from fingerprint.media import WORKING_SIDE, CanonicalImage
-from fingerprint.video.align import FrameHit, Span, Timeline
+from fingerprint.video.align import FrameHit, Segment, Span, Timeline
 from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sniff_video
 from fingerprint.video.match import frame_at, locate, track_of
 from fingerprint.video.timeline import render_timeline
@@ -36,6 +50,15 @@ _ANALYSIS_SIDE = 640
 _POSTER_SIDE = WORKING_SIDE
 # Hashes of a whole file rather than of pixels: looked up by value (`lookup --alg`), never searched by a check.
 WHOLE_FILE_HASHES: dict[str, int] = {VIDEOHASH: VIDEOHASH_BITS}
+MatchedBy = Literal["frames", "audio"]
+
+
+@runtime_checkable
+class SoundSource(Protocol):
+    """A `ReferenceSource` that also has the originals' stored sound fingerprints (the registry's); without one, or
+    without a stored fingerprint, the analysis decodes the original's sound track."""
+
+    def sound(self, reference_id: str) -> AudioFingerprint | None: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -46,11 +69,28 @@ class SpanPicture:
     localisation: Localisation
 
 
+@dataclass(frozen=True, slots=True)
+class AudioFindings:
+    """The clip's sound against the original's where the clip shows it.
+
+    `similarity` is the share of the clip's spectral peaks the original has too, over all compared seconds (None
+    when neither side has sound there); `spans` are `audio_altered` (another sound over matching frames) and
+    `audio_missing` (the original's sound stripped or silenced), in query seconds; `matched_by` says what placed the
+    clip in the original: its `frames`, or its `audio` alone when no frame matched (the picture was replaced).
+    """
+
+    similarity: float | None
+    spans: tuple[AudioSpan, ...]
+    query_has_audio: bool
+    matched_by: MatchedBy = "frames"
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class VideoMatch:
     """A clip verified against one original: where it sits (`timeline`), what was done to the picture (`frame`, the
     best-matched frame pair analysed as images), and each span's worst frame analysed against the original frame it
-    stands for (`span_frames`, in span order; None for inserted footage, which has no original frame)."""
+    stands for (`span_frames`, in span order; None for inserted footage, which has no original frame); `audio` the
+    sound compared over the alignment (None when the original has no sound track)."""
 
     reference_id: str
     verdict: Verdict
@@ -58,6 +98,7 @@ class VideoMatch:
     frame: DerivativeMatch | None
     span_frames: tuple[DerivativeMatch | None, ...]
     localisation: tuple[SpanPicture, ...] | None = field(default=None, repr=False)
+    audio: AudioFindings | None = None
 
 
 class VideoKind:
@@ -80,20 +121,22 @@ class VideoKind:
         )
 
     def reference(self, media: VideoMedia, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
-        """The frame track, the poster's image hashes and the whole file's `videohash` (a lookup key: a query is
-        never hashed with it, it cannot find excerpts); `local=False` leaves out the track (the CLI's `hash`)."""
+        """The frame track, the sound's fingerprint, the poster's image hashes and the whole file's `videohash` (a
+        lookup key: a query is never hashed with it, it cannot find excerpts); `local=False` leaves out the track and
+        the sound (the CLI's `hash`)."""
         poster = self._poster(media)
         hashes = tuple(record for algorithm in for_kind("image") for record in algorithm.reference(poster))
         hashes += (HashRecord(VIDEOHASH, CANONICAL, videohash(media.data)),)
         frames = track_of(media, self._fps(media, reference=True), reference=True) if local else None
-        return self._fingerprint(media, sha256, size, hashes, frames)
+        return self._fingerprint(media, sha256, size, hashes, frames, sound_of(media) if local else None)
 
     def query(self, media: VideoMedia, *, sha256: str, size: int, local: bool) -> Fingerprint:
-        """The poster's query hashes and the clip's frame track, whatever `local` says: fast mode searches frames."""
+        """The poster's query hashes, the clip's frame track and its sound's fingerprint, whatever `local` says:
+        fast mode searches frames."""
         poster = self._poster(media)
         hashes = tuple(record for algorithm in for_kind("image") for record in algorithm.query(poster))
         frames = track_of(media, self._fps(media, reference=False), reference=False)
-        return self._fingerprint(media, sha256, size, hashes, frames)
+        return self._fingerprint(media, sha256, size, hashes, frames, sound_of(media))
 
     def analyse(
         self,
@@ -106,12 +149,13 @@ class VideoKind:
         limit: int,
         exhaustive: bool = True,
     ) -> list[VideoMatch]:
-        """Align the clip with each candidate that has frame hits (most query frames hit first), up to `limit`."""
+        """Align the clip with each candidate that has frame hits (most query frames hit first), up to `limit`;
+        when none aligns, place its sound in the other candidates' (the picture replaced, the sound kept)."""
         if query.frames is None:
             return []
+        framed = [c for c in candidates if any(e.at is not None for e in c.hashes)]
         ranked = sorted(
-            (c for c in candidates if any(e.at is not None for e in c.hashes)),
-            key=lambda c: (-len({e.query_at for e in c.hashes if e.at is not None}), c.reference_id),
+            framed, key=lambda c: (-len({e.query_at for e in c.hashes if e.at is not None}), c.reference_id)
         )
         matches = []
         for candidate in ranked[:limit]:
@@ -123,17 +167,37 @@ class VideoKind:
             ]
             found = locate(query.frames, original, hits, duration=media.duration)
             if found is not None:
-                matches.append(self._analysed(candidate.reference_id, media, original, found, strong))
+                sound = _original_sound(references, candidate.reference_id, original)
+                analysed = self._analysed(candidate.reference_id, media, original, found, strong, query.audio, sound)
+                matches.append(analysed)
+        if not matches and query.audio is not None:
+            framed_ids = {c.reference_id for c in framed}
+            unframed = sorted(c.reference_id for c in candidates if c.reference_id not in framed_ids)[:limit]
+            heard = (
+                _by_sound(reference_id, _original_sound(references, reference_id, None), query.audio)
+                for reference_id in unframed
+            )
+            matches = [match for match in heard if match is not None]
         return sorted(matches, key=lambda m: (-m.timeline.matched_share, m.reference_id))
 
     def render(self, match: VideoMatch, *, label: str) -> bytes:
         pictures = match.localisation or ()
-        return render_timeline(match.timeline, [(p.span, p.localisation) for p in pictures], label=label)
+        audio = () if match.audio is None else match.audio.spans
+        return render_timeline(
+            match.timeline, [(p.span, p.localisation) for p in pictures], label=label, audio_spans=audio
+        )
 
     # --- helpers --------------------------------------------------------------------------------------------------
 
     def _analysed(
-        self, reference_id: str, media: VideoMedia, original: VideoMedia, found: Timeline, strong: int
+        self,
+        reference_id: str,
+        media: VideoMedia,
+        original: VideoMedia,
+        found: Timeline,
+        strong: int,
+        query_audio: AudioFingerprint | None,
+        original_audio: AudioFingerprint | None,
     ) -> VideoMatch:
         frame = self._best_pair(media, original, found, strong)
         span_frames: list[DerivativeMatch | None] = []
@@ -143,7 +207,11 @@ class VideoKind:
             span_frames.append(None if pair is None else dataclasses.replace(pair, localisation=None))
             if pair is not None and pair.localisation is not None:
                 pictures.append(SpanPicture(span, pair.localisation))
-        verdict: Verdict = "altered" if found.spans else "copy"
+        audio = _heard_over(original_audio, query_audio, found.segments)
+        # Another sound over matching frames is a doctored clip; sound stripped or silenced adds nothing, so alone it
+        # leaves a copy (a muted excerpt is still the original's footage).
+        swapped = audio is not None and any(span.kind == "audio_altered" for span in audio.spans)
+        verdict: Verdict = "altered" if found.spans or swapped else "copy"
         return VideoMatch(
             reference_id,
             verdict,
@@ -151,6 +219,7 @@ class VideoKind:
             None if frame is None else dataclasses.replace(frame, localisation=None),
             tuple(span_frames),
             tuple(pictures),
+            audio,
         )
 
     def _best_pair(
@@ -185,6 +254,7 @@ class VideoKind:
         size: int,
         hashes: tuple[HashRecord, ...],
         frames: FrameTrack | None,
+        audio: AudioFingerprint | None,
     ) -> Fingerprint:
         return Fingerprint(
             kind=self.name,
@@ -193,6 +263,7 @@ class VideoKind:
             size=size,
             hashes=hashes,
             frames=frames,
+            audio=audio,
             facts={
                 "width": media.width,
                 "height": media.height,
@@ -202,6 +273,82 @@ class VideoKind:
                 "frames": 0 if frames is None else len(frames),
             },
         )
+
+
+def sound_of(media: VideoMedia) -> AudioFingerprint | None:
+    """The fingerprint of the video's first sound track, as far as the duration cap; None without a track."""
+    audio = extract_audio(media.data, max_seconds=media.limits.max_video_seconds)
+    return None if audio is None else fingerprint_audio(audio)
+
+
+def _original_sound(
+    references: ReferenceSource, reference_id: str, original: VideoMedia | None
+) -> AudioFingerprint | None:
+    """The original's stored sound fingerprint, else its decoded track's (registered before sound was stored)."""
+    stored = references.sound(reference_id) if isinstance(references, SoundSource) else None
+    if stored is not None:
+        return stored
+    return sound_of(original if original is not None else references.original(reference_id))
+
+
+def _heard_over(
+    reference: AudioFingerprint | None, query: AudioFingerprint | None, segments: Sequence[Segment]
+) -> AudioFindings | None:
+    """The clip's sound over each aligned segment against the original sound it should be; None when the
+    original has none (nothing can be missing or changed)."""
+    if reference is None:
+        return None
+    compared = [
+        compare_segment(
+            reference,
+            query,
+            query_start=segment.start,
+            query_end=segment.end,
+            original_start=segment.original_start,
+            speed=segment.speed,
+        )
+        for segment in segments
+    ]
+    return _findings(compared, query_has_audio=query is not None, matched_by="frames")
+
+
+def _by_sound(reference_id: str, reference: AudioFingerprint | None, query: AudioFingerprint) -> VideoMatch | None:
+    """A clip no frame of which matches, placed in the original by its sound alone: the picture was replaced, so the
+    verdict is `altered`; the timeline has the one segment the sound spans and no frame profile."""
+    heard = None if reference is None else match_audio(reference, query)
+    if reference is None or heard is None:
+        return None
+    original_start = heard.offset + heard.speed * heard.start
+    segment = Segment(
+        start=round(heard.start, 3),
+        end=round(heard.end, 3),
+        original_start=round(original_start, 3),
+        original_end=round(heard.offset + heard.speed * heard.end, 3),
+        speed=round(heard.speed, 4),
+        matched_share=0.0,
+        query_variant="identity",
+        variant=CANONICAL,
+    )
+    compared = compare_segment(
+        reference, query, query_start=heard.start, query_end=heard.end, original_start=original_start, speed=heard.speed
+    )
+    empty = np.zeros(0)
+    timeline = Timeline((segment,), (), empty, empty, np.zeros(0, np.int32), 0.0)
+    audio = _findings([compared], query_has_audio=True, matched_by="audio")
+    return VideoMatch(reference_id, "altered", timeline, None, (), (), audio)
+
+
+def _findings(compared: Sequence[AudioComparison], *, query_has_audio: bool, matched_by: MatchedBy) -> AudioFindings:
+    """Segments' comparisons as one finding: spans in time order, similarity weighted by each segment's length."""
+    judged = [(c.similarity, len(c.profile)) for c in compared if c.similarity is not None]
+    weight = sum(steps for _, steps in judged)
+    similarity = sum(value * steps for value, steps in judged) / weight if weight else None
+    return AudioFindings(
+        similarity=None if similarity is None else round(similarity, 4),
+        spans=tuple(sorted((span for c in compared for span in c.spans), key=lambda span: span.start)),
+        query_has_audio=query_has_audio,
+        matched_by=matched_by,
+    )
 
 
 class _FramePair:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from audioclips import RATE, VOICES, speech, swap
 from conftest import wait_ready
 from fastapi.testclient import TestClient
 from test_cli import provreg
@@ -49,6 +50,27 @@ def test_register_footage_then_check_clips_over_http(client: TestClient) -> None
     (span,) = altered["matches"][0]["spans"]
     assert span["kind"] == "altered" and span["regions"]
     (picture,) = altered["comparisons"]
+    assert client.get(picture["url"]).content.startswith(b"\x89PNG")
+
+
+def test_a_voice_swap_shows_in_the_json_and_on_the_timeline_picture(client: TestClient) -> None:
+    voice = speech(ORIGINAL.duration, seed=1)
+    registered = Newsroom(client).upload(encode(ORIGINAL, voice))
+    assert registered.status_code == 201, registered.text
+    sound = voice[round(EXCERPT.offset * RATE) : round((EXCERPT.offset + EXCERPT.duration) * RATE)]
+    donor = speech(EXCERPT.duration, seed=7, voice=VOICES[1])
+    response = _check(client, encode(EXCERPT, swap(sound, donor, 2.0, 4.0)), pictures="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["verdict"] == "altered"
+    (match,) = body["matches"]
+    audio = match["audio"]
+    assert set(audio) == {"similarity", "query_has_audio", "matched_by", "spans"}
+    assert audio["matched_by"] == "frames" and audio["query_has_audio"] is True and 0 < audio["similarity"] < 1
+    (span,) = audio["spans"]
+    assert set(span) == {"kind", "start", "end", "original_start", "original_end"}
+    assert span["kind"] == "audio_altered" and min(span["end"], 4.0) - max(span["start"], 2.0) >= 1.0
+    (picture,) = body["comparisons"]
     assert client.get(picture["url"]).content.startswith(b"\x89PNG")
 
 
