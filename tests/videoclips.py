@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -44,7 +45,20 @@ def original_frame(t: float, width: int = 320, height: int = 180) -> np.ndarray:
     shot = min(int(t // SHOT_SECONDS), len(_SHOTS) - 1)
     name, start, end, zoom = _SHOTS[shot]
     u = min(max((t - shot * SHOT_SECONDS) / SHOT_SECONDS, 0.0), 1.0)
-    photo = _photo(name)
+    return pan(_photo(name), start, end, zoom, u, width, height)
+
+
+def pan(
+    photo: np.ndarray,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    zoom: tuple[float, float],
+    u: float,
+    width: int,
+    height: int,
+) -> np.ndarray:
+    """A frame `u` (0-1) of the way through a shot that pans from `start` to `end` (window centres as shares of
+    the photo) while the window's height goes from `zoom[0]` to `zoom[1]` of the photo's shorter side."""
     ph, pw = photo.shape[:2]
     cx = (start[0] + (end[0] - start[0]) * u) * pw
     cy = (start[1] + (end[1] - start[1]) * u) * ph
@@ -102,12 +116,17 @@ class Clip:
     # a phone's way: the pixels are stored turned this many degrees counter-clockwise, and the container's display
     # matrix says to turn them back, so a decoder that honours it shows the clip upright
     rotate: int = 0
+    # other original footage (an RGB frame for each original time), as the benchmark's minutes-long originals;
+    # None is the 20 s test footage above
+    footage: Callable[[float], np.ndarray] | None = None
+    # H.264 with x264's usual B-frames (as cameras and platforms encode) rather than low-latency P-frames only
+    bframes: bool = False
 
     def frame(self, t: float) -> np.ndarray:
         if self.unrelated or any(a <= t < b for a, b in self.inserted):
             source = _unrelated_frame(t)
         else:
-            source = original_frame(self.offset + self.speed * t)
+            source = (self.footage or original_frame)(self.offset + self.speed * t)
         if self.portrait:
             h, w = source.shape[:2]
             cw = round(h * 9 / 16)
@@ -150,7 +169,7 @@ def encode(clip: Clip, sound: np.ndarray | None = None) -> bytes:
         stream.pix_fmt = "yuv420p"
         options = {"crf": str(clip.crf), "threads": "1"}
         if codec == "libx264":
-            options |= {"preset": "veryfast", "tune": "zerolatency"}
+            options |= {"preset": "veryfast"} if clip.bframes else {"preset": "veryfast", "tune": "zerolatency"}
         else:
             options |= {"b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "0"}
         stream.codec_context.options = options

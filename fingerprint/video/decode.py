@@ -25,6 +25,10 @@ MAX_VIDEO_FRAMES = 36_000  # decoded frames: 10 minutes at 60 fps
 MAX_VIDEO_PIXELS = 3840 * 2160
 MAX_VIDEO_BYTES = 200_000_000
 
+# Sampling at most this share of the stream's frame rate skips non-reference frames (B-frames), which nothing else
+# is decoded from: 1.5-1.8x faster decoding of footage with B-frames. Denser sampling (a check's decoding of an
+# original around a placement) decodes every frame.
+SPARSE_RATIO = 4
 _MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"dash", b"qt  "}
 _EBML = b"\x1a\x45\xdf\xa3"
 _CONTAINER_ERRORS = (av.FFmpegError, EOFError)
@@ -123,7 +127,8 @@ def sample(
 ) -> Iterator[SampledFrame]:
     """Frames at `fps` (the first frame at or after each tick of the grid) between `start` and `end` seconds,
     upright and scaled so the longer side is at most `max_side`. One decoding pass from the keyframe before `start`;
-    the caps are enforced as it goes.
+    the caps are enforced as it goes. Sparse sampling (`SPARSE_RATIO`) takes the first *reference* frame at or after
+    each tick: a frame or two later than the grid on footage with B-frames, its time still exact.
     """
     tick = math.ceil(max(start, 0.0) * fps - 1e-6)
     next_time = tick / fps
@@ -133,6 +138,10 @@ def sample(
         with av.open(io.BytesIO(video.data), mode="r") as container:
             stream = container.streams.video[0]
             stream.codec_context.thread_count = 1
+            if video.fps and fps * SPARSE_RATIO <= video.fps:
+                # no frame depends on a non-reference frame: skipping them changes nothing else, and the grid's
+                # ticks are far enough apart that the next reference frame is still near each one
+                stream.codec_context.skip_frame = "NONREF"
             origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
             if start > 0:
                 container.seek(round((origin + start) / stream.time_base), stream=stream, backward=True)

@@ -79,6 +79,23 @@ def test_frames_are_sampled_at_the_rate_asked_and_look_like_the_clip() -> None:
     assert np.abs(frames[5].pixels.astype(int) - truth).mean() < 8
 
 
+def test_sparse_sampling_skips_b_frames_and_keeps_frames_exact() -> None:
+    """At a quarter of the clip's rate or less only reference frames are decoded: each sampled frame is exactly the
+    frame a full decode shows at its time, at most a few frames after its tick, and some tick lands on a skipped
+    B-frame (so the skip happened)."""
+    clip = dataclasses.replace(EXCERPT, bframes=True)
+    video = probe(encode(clip), VideoLimits())
+    every = {round(frame.time, 4): frame.pixels for frame in sample(video, 1000, max_side=256)}
+    assert len(every) == 90
+    sparse = list(sample(video, 2, max_side=256))
+    assert len(sparse) == 12
+    for n, frame in enumerate(sparse):
+        assert n / 2 - 1e-6 <= frame.time <= n / 2 + 3 / clip.fps + 1e-6
+        assert np.array_equal(frame.pixels, every[round(frame.time, 4)])
+    first_at_tick = [min(t for t in every if t >= n / 2 - 1e-6) for n in range(12)]
+    assert [round(frame.time, 4) for frame in sparse] != first_at_tick
+
+
 def test_rotation_metadata_is_honoured() -> None:
     clip = dataclasses.replace(EXCERPT, rotate=90)
     video = probe(encode(clip), VideoLimits())
