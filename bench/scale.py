@@ -101,6 +101,7 @@ def postgres(base: Path) -> Iterator[str]:
 
 
 def admin(url: str, *statements: str) -> None:
+    """Statements outside a transaction (CREATE/DROP DATABASE cannot run inside one)."""
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
@@ -130,8 +131,13 @@ def fill(settings: Settings, codes: np.ndarray) -> dict[str, float]:
                 connection.execute(
                     insert(MediaHash),
                     [
-                        {"registration_id": ids[n], "alg": "pdq", "variant": "canonical", "value": code.tobytes()}
-                        | {"quality": 100}
+                        {
+                            "registration_id": ids[n],
+                            "alg": "pdq",
+                            "variant": "canonical",
+                            "value": code.tobytes(),
+                            "quality": 100,
+                        }
                         for n, code in enumerate(codes[first : first + INSERT_CHUNK], start=first)
                     ],
                 )
@@ -255,6 +261,7 @@ def register_and_poll(base: str, count: int, polls: int, workers: int) -> dict[s
 def serve_and_measure(
     data_dir: Path, env: dict[str, str], workers: int, codes: np.ndarray, args: argparse.Namespace
 ) -> dict[str, Any]:
+    """One `provreg serve` on the filled registry: start-up, registrations with staleness polls, check load, memory."""
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     with running_server(data_dir, ADMIN_TOKEN, env=env, workers=workers, ready_timeout_s=900) as (base, process):
@@ -273,7 +280,10 @@ def serve_and_measure(
     }
 
 
-def run_size(backend: Backend, size: int, largest: bool, base: Path, pg_admin: str | None, args: Any) -> list[dict]:
+def run_size(
+    backend: Backend, size: int, largest: bool, base: Path, pg_admin: str | None, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Fill one fresh registry to `size` and measure a server on it (and, on PostgreSQL at the largest size, 4)."""
     rng = np.random.default_rng(size)
     codes = rng.integers(0, 256, size=(size, 32), dtype=np.uint8)
     data_dir = base / f"{backend.name}-{size}"
@@ -293,8 +303,8 @@ def run_size(backend: Backend, size: int, largest: bool, base: Path, pg_admin: s
         print(f"  {backend.name} size={size:,} workers={workers}", flush=True)
         measured = serve_and_measure(data_dir, env, workers, codes, args)
         runs.append({"backend": backend.name, "size": size, "fill": filled, **measured})
-    if backend.postgres:
-        admin(pg_admin or "", f"DROP DATABASE IF EXISTS scale_{backend.index}_{size} WITH (FORCE)")
+    if pg_admin is not None and backend.postgres:
+        admin(pg_admin, f"DROP DATABASE IF EXISTS scale_{backend.index}_{size} WITH (FORCE)")
     return runs
 
 
