@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -91,20 +91,36 @@ def server_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def running_server(data_dir: Path, admin_token: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`provreg serve` on a free loopback port, yielded once /readyz answers 200; stopped (SIGTERM, then kill)."""
+def running_server(
+    data_dir: Path,
+    admin_token: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    workers: int = 1,
+    ready_timeout_s: float = 120,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`provreg serve` on a free loopback port, yielded once /readyz answers 200; stopped (SIGTERM, then kill).
+
+    `env` adds settings (a PostgreSQL URL, the index backend) to this process's environment for the server.
+    """
     import socket
 
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "PROVREG_RATE_LIMIT_ENABLED": "false", "PROVREG_ADMIN_TOKEN": admin_token}
+    server_env = {
+        **os.environ,
+        "PROVREG_RATE_LIMIT_ENABLED": "false",
+        "PROVREG_ADMIN_TOKEN": admin_token,
+        **(env or {}),
+    }
     provreg = str(Path(sys.executable).with_name("provreg"))
     command = [provreg, "--data-dir", str(data_dir), "serve", "--host", HOST, "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command += ["--workers", str(workers)]
+    process = subprocess.Popen(command, env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://{HOST}:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline and process.poll() is None:
             try:
                 if httpx2.get(f"{base}/readyz", timeout=2).status_code == 200:
@@ -113,7 +129,7 @@ def running_server(data_dir: Path, admin_token: str) -> Iterator[tuple[str, subp
                 pass
             time.sleep(0.2)
         else:
-            raise SystemExit("the server did not become ready within 120 s")
+            raise SystemExit(f"the server did not become ready within {ready_timeout_s:.0f} s")
         yield base, process
     finally:
         process.terminate()
@@ -124,10 +140,10 @@ def running_server(data_dir: Path, admin_token: str) -> Iterator[tuple[str, subp
             process.wait()
 
 
-def create_publisher(base: str, admin_token: str) -> PublisherClient:
+def create_publisher(base: str, admin_token: str, name: str = "Load Test Newsroom") -> PublisherClient:
     key = Ed25519PrivateKey.generate()
     body = {
-        "name": "Load Test Newsroom",
+        "name": name,
         "public_key": base64.b64encode(raw_public_key(key)).decode(),
         "verification": {"method": "bench", "verified_by": "bench/load.py"},
     }

@@ -186,10 +186,8 @@ def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> 
         "content_sha256": sha256,
         "media_type": "image/jpeg",
         "size": size,
-        "width": 4000,
-        "height": 3000,
-        "trim_box": "[0, 0, 4000, 3000]",
-        "pdq_quality": 100,
+        "kind": "image",
+        "facts": '{"height": 3000, "trim_box": [0, 0, 4000, 3000], "width": 4000}',
         "created_at": now,
     }
     return event, row
