@@ -7,7 +7,8 @@ function that loads the learned model (module-level, e.g. `detector.model.load_d
 worker process loads the model once, on its first assessment.
 
 A video is assessed from `PROVREG_DETECTOR_VIDEO_FRAMES` frames spread evenly over it, decoded in one streaming pass
-under the video's own caps (`fingerprint.video.decode.sample`): a bounded cost however long the video is.
+under the video's own caps (`fingerprint.video.decode.sample`): the analysis costs the same however long the video
+is; only the decoding pass grows with it, and the caps bound that.
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def sampled_frames(video: VideoMedia, count: int) -> list[np.ndarray]:
     return [frame.pixels for frame in islice(sample(video, rate, max_side=MAX_SIDE), count)]
 
 
-def draw_heatmap(media: CanonicalImage, assessment: Assessment) -> bytes:
-    """The heat-map picture of an assessment (a media-pool task: top-level, picklable)."""
-    return heatmap_png(media.pixels, assessment)
+def draw_heatmap(media: Any, assessment: Assessment) -> bytes | None:
+    """The heat-map picture of an assessment (a media-pool task: top-level, picklable). None for a video: the frame
+    its heat-map was found on is not kept, and decoding the video again to find it would cost a second pass."""
+    return heatmap_png(media.pixels, assessment) if isinstance(media, CanonicalImage) else None
 
 
 @cache

@@ -97,12 +97,13 @@ def test_the_assessment_runs_in_the_media_pool(registry: Registry) -> None:
 
 
 def test_an_unregistered_video_is_assessed_from_a_bounded_number_of_frames(registry: Registry) -> None:
-    view = _check(registry, encode_clip(Clip(duration=6.0)))
+    view = _check(registry, encode_clip(Clip(duration=6.0)), keep_pictures=True)
     assert view.verdict == "unregistered" and view.assessment is not None
     assessment = view.assessment
     assert assessment.frames == registry.settings.detector_video_frames == 16
     assert assessment.model_version is not None and "too_few_frames" not in assessment.ood_flags
     assert any(s.name == "flagged_frames" for s in assessment.signals)
+    assert assessment.heatmap is None and view.warnings == []  # a video's heat-map frame is not kept to draw on
     short = _check(registry, encode_clip(Clip(duration=0.4))).assessment  # 6 frames at 15 fps
     assert short is not None and short.frames == 6 and "too_few_frames" in short.ood_flags
     assert short.verdict == "inconclusive"
