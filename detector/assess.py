@@ -60,8 +60,10 @@ def assess(rgb: np.ndarray, *, scorer: Scorer | None = None) -> Assessment:
     return _assessment(frame, verdict, reason, p, interval, signals, frame.flags, scorer, frames=1)
 
 
-def assess_video(frames: Sequence[np.ndarray], *, scorer: Scorer | None = None) -> Assessment:
-    """Assess a video from at most MAX_VIDEO_FRAMES of its frames, sampled evenly.
+def assess_video(
+    frames: Sequence[np.ndarray], *, scorer: Scorer | None = None, max_frames: int = MAX_VIDEO_FRAMES
+) -> Assessment:
+    """Assess a video from at most `max_frames` of its frames, sampled evenly.
 
     The probability is the mean of the VIDEO_TOP_K highest frame probabilities (a manipulation often shows in part
     of a clip only); a signal fires for the video when it fired on at least VIDEO_FLAGGED_SHARE of the frames, and
@@ -69,7 +71,7 @@ def assess_video(frames: Sequence[np.ndarray], *, scorer: Scorer | None = None) 
     """
     if not frames:
         raise ValueError("a video assessment needs at least one frame")
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), MAX_VIDEO_FRAMES)).round().astype(int))
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max_frames)).round().astype(int))
     examined = [_examine(_bounded(frames[i]), scorer) for i in picks]
     top = sorted(examined, key=lambda f: -f.suspicion)[:VIDEO_TOP_K]
     p = interval = None

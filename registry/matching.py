@@ -11,7 +11,8 @@
 - references: one batched read of everything the analysis and the views need about those registrations;
 - analyse: the kind verifies each candidate against its original (transform, altered regions);
 - fallback assessment: when nothing registered matches, or only `related` originals, the detector's assessment
-  (`Registry.assessor`, see registry.assessment), in full mode;
+  (`Registry.assessor`, see registry.assessment), in full mode; an assessment that fails (a bug, or a worker over
+  its limits) is dropped with a warning and logged: it never fails the check it would only have added to;
 - render: the public views, and the comparison pictures from the same analysis when asked for.
 
 `mode="fast"` skips local features and analysis: strong hash hits and byte-identical files only, with no transform
@@ -21,6 +22,7 @@ or regions, for a platform's first pass over everything it ingests.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -38,7 +40,7 @@ from fingerprint.kinds.video import WHOLE_FILE_HASHES
 from registry import views, work
 from registry.assessment import draw_heatmap
 from registry.audioscan import audio_candidates
-from registry.errors import InvalidRequest, NotFound
+from registry.errors import ClientGone, InvalidRequest, NotFound, NotReady, RegistryError
 from registry.media import limits as media_limits
 from registry.models import (
     ContentRevocation,
@@ -61,6 +63,7 @@ from registry.render import (
 )
 from registry.runtime import Registry
 
+log = logging.getLogger(__name__)
 MAX_LOOKUP_RESULTS = 1000
 CheckMode = Literal["full", "fast"]
 _CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
@@ -157,6 +160,12 @@ def check_pictures(
     return outcome.view, pictures
 
 
+def _dropped(exc: Exception) -> str:
+    """The check's warning for a failed assessment: a domain error's own (safe) message, never a traceback."""
+    reason = str(exc) if isinstance(exc, RegistryError) else "an internal error (logged)"
+    return f"the manipulation assessment was dropped: {reason}; the match result stands without it"
+
+
 def run_check(
     *,
     session: Session,
@@ -195,14 +204,20 @@ def run_check(
     view = check_view(fp, matches, found.warnings, max_matches)
     if registry.assessor is None or any(match.verdict != "related" for match in matches):
         return CheckOutcome(view, analysed.pictures)
-    assessment = registry.run_media(registry.assessor, media, fp, cancelled=cancelled)
+    try:
+        assessment = registry.run_media(registry.assessor, media, fp, cancelled=cancelled)
+        heatmap = (
+            registry.run_media(draw_heatmap, media, assessment, cancelled=cancelled)
+            if pictures and assessment is not None and assessment.heatmap is not None
+            else None
+        )
+    except (ClientGone, NotReady):
+        raise  # nobody is waiting for the answer, or the server is stopping: not the assessment's failure
+    except Exception as exc:
+        log.warning("check %s: the fallback assessment failed and was dropped", sha256[:12], exc_info=True)
+        return CheckOutcome(view.model_copy(update={"warnings": [*view.warnings, _dropped(exc)]}), analysed.pictures)
     if assessment is None:
         return CheckOutcome(view, analysed.pictures)
-    heatmap = (
-        registry.run_media(draw_heatmap, media, assessment, cancelled=cancelled)
-        if pictures and assessment.heatmap is not None
-        else None
-    )
     view = view.model_copy(update={"assessment": assessment_view(assessment, fp)})
     return CheckOutcome(view, analysed.pictures, assessment, heatmap)
 

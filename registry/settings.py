@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     detector: Literal["on", "off"] = Field(
         default="on", description="assess media no registered original matches (the check's `assessment`)"
     )
+    detector_video_frames: int = Field(
+        default=16, ge=1, le=64, description="frames of a video the assessment samples, evenly spread, however long"
+    )
     statement_max_age_seconds: int = Field(default=600, gt=0, description="how old created_at may be")
     statement_max_skew_seconds: int = Field(default=120, ge=0, description="how far in the future it may be")
     # Signed documents are logged for ever, so they are bounded before anything is stored (registry.statements).

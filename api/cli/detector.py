@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.common import JsonOption, app, emit_json, stderr, stdout
+from api.cli.common import JsonOption, app, emit_json, fail_cleanly, open_registry, stderr, stdout
 
 if TYPE_CHECKING:
     from detector.synth import Photo
@@ -39,12 +39,25 @@ SizeOption = Annotated[int, typer.Option(min=32, max=512, help="model input side
 EpochsOption = Annotated[int, typer.Option(min=1, help="passes over the training samples")]
 
 
+REGISTRY_SOURCE = "this registry's registered originals (the realistic source of faces in production)"
+
+
 def _photos(photos_dir: Path | None) -> list[Photo]:
     from detector import synth
 
     photos = synth.package_photos() if photos_dir is None else synth.directory_photos(photos_dir)
     source = "bundled package photos" if photos_dir is None else str(photos_dir)
     stderr.print(f"{len(photos)} real source photos from {source}", highlight=False)
+    return photos
+
+
+def _registry_photos(ctx: typer.Context) -> list[Photo]:
+    from detector.synth import Photo
+    from registry.originals import registered_photos
+
+    with fail_cleanly(), open_registry(ctx, writes=False) as registry:
+        photos = [Photo(f"registration:{rid}", rgb) for rid, rgb in registered_photos(registry)]
+    stderr.print(f"{len(photos)} real source photos from {REGISTRY_SOURCE}", highlight=False)
     return photos
 
 
@@ -56,12 +69,21 @@ def _recipe(size: int, samples: int, epochs: int, seed: int = 0) -> Recipe:
 
 @detector_app.command()
 def train(
+    ctx: typer.Context,
     out: Annotated[
         Path | None,
         typer.Option(file_okay=False, help="where to write NAME.pt and NAME.json  [default: the package's weights]"),
     ] = None,
     name: Annotated[str, typer.Option(help="file name stem of the weights")] = "sbi-effnetlite0",
     photos_dir: PhotosOption = None,
+    from_registry: Annotated[
+        bool,
+        typer.Option(
+            "--from-registry",
+            help="train on the still images registered in --data-dir by verified publishers and not revoked: "
+            "the realistic source of faces in production",
+        ),
+    ] = False,
     size: SizeOption = 64,
     samples: Annotated[int, typer.Option(min=16, help="training samples (half real, half pseudo-fake)")] = 2400,
     epochs: EpochsOption = 4,
@@ -72,7 +94,8 @@ def train(
     """Train on pseudo-fakes made from real photos, calibrate, set the 5%-false-positive threshold, save.
 
     The model never sees a real deepfake: the fakes are self-blends, colour-matched splices, local warps, region
-    re-synthesis and random-decoder passes of the source photos.
+    re-synthesis and random-decoder passes of the source photos. With --from-registry the source photos are this
+    registry's own registered originals, the realistic source of faces in production.
     """
     import torch
     from rich.progress import Progress
@@ -81,12 +104,14 @@ def train(
     from detector import synth
     from detector.train import train_model
 
+    if from_registry and photos_dir is not None:
+        raise typer.BadParameter("give --photos-dir or --from-registry, not both", param_hint="--from-registry")
     torch.set_num_threads(1)
-    photos = _photos(photos_dir)
+    photos = _registry_photos(ctx) if from_registry else _photos(photos_dir)
     try:
         train_set, calibration, _ = synth.split_photos(photos, seed=seed, calibration=calibration_photos, test=0)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--photos-dir") from None
+        raise typer.BadParameter(str(exc), param_hint="--from-registry" if from_registry else "--photos-dir") from None
     recipe = _recipe(size, samples, epochs, seed=seed)
     with Progress(console=stderr, transient=True, disable=as_json) as progress:
         task = progress.add_task("training", total=None)
@@ -99,16 +124,28 @@ def train(
     extra = {
         "command": shlex.join(["provreg", *sys.argv[1:]]),
         "recipe": recipe.as_dict(),
+        "source": REGISTRY_SOURCE if from_registry else str(photos_dir or "bundled package photos"),
         "train_photos": [p.name for p in train_set],
         "calibration_photos": [p.name for p in calibration],
         "torch": torch.__version__,
     }
     weights, meta = model_io.save(model, out or model_io.WEIGHTS_DIR, name, extra)
-    summary = {"weights": str(weights), "meta": str(meta), "version": model.version, "threshold": model.threshold}
+    summary = {
+        "weights": str(weights),
+        "meta": str(meta),
+        "version": model.version,
+        "threshold": model.threshold,
+        "source": extra["source"],
+        "photos": len(photos),
+    }
     if as_json:
         emit_json(summary)
     else:
-        stdout.print(f"{model.version}: threshold {model.threshold:.3f}, saved {weights} and {meta}", highlight=False)
+        stdout.print(
+            f"{model.version}: trained on {len(photos)} photos from {extra['source']}; "
+            f"threshold {model.threshold:.3f}, saved {weights} and {meta}",
+            highlight=False,
+        )
 
 
 @detector_app.command()

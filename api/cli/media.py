@@ -166,8 +166,9 @@ def _print_assessment(assessment: dict[str, Any]) -> None:
     if assessment["p_manipulated"] is not None:
         low, high = assessment["interval"]
         probability = f", p={assessment['p_manipulated']:.2f} [{low:.2f}-{high:.2f}] ({assessment['model_version']})"
+    frames = f" ({assessment['frames']} frames)" if assessment["frames"] > 1 else ""
     stdout.print(
-        f"  assessment: [{colour}]{assessment['verdict']}[/{colour}]{probability}: {assessment['reason']}",
+        f"  assessment{frames}: [{colour}]{assessment['verdict']}[/{colour}]{probability}: {assessment['reason']}",
         highlight=False,
     )
     for signal in assessment["signals"]:

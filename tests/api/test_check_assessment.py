@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from splices import spliced_astronaut
 from typer.testing import CliRunner
+from videoclips import Clip
+from videoclips import encode as encode_clip
 
 from api.app import create_app
 from api.cli import app
@@ -69,3 +71,17 @@ def test_cli_check_shows_the_assessment_and_draws_the_heat_map(tmp_path: Path) -
     assert "assessment: inconclusive" in result.stdout and "jpeg_grid_misalignment" in result.stdout
     assert "not on real deepfakes" in result.stdout
     assert (out / "doctored--heatmap.png").exists() and f"picture: {out / 'doctored--heatmap.png'}" in result.stdout
+
+
+def test_cli_check_shows_a_video_assessment_with_its_frames(tmp_path: Path) -> None:
+    data_dir = tmp_path / "registry"
+    query = tmp_path / "clip.mp4"
+    query.write_bytes(encode_clip(Clip(duration=2.0)))
+    assert runner.invoke(app, ["--data-dir", str(data_dir), "init"]).exit_code == 0
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "check", str(query), "--json"])
+    assert result.exit_code == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert line["verdict"] == "unregistered" and line["assessment"]["frames"] == 16 and line["warnings"] == []
+    result = runner.invoke(app, ["--data-dir", str(data_dir), "check", str(query)])
+    assert result.exit_code == 0, result.stderr
+    assert "assessment (16 frames): " in result.stdout

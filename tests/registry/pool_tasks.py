@@ -41,6 +41,16 @@ def divide_by_zero() -> float:
     return 1 / 0
 
 
+def broken_assessor(media: object, fp: object) -> None:
+    """An assessor with a bug."""
+    raise ZeroDivisionError("a bug in the assessor")
+
+
+def burning_assessor(media: object, fp: object) -> None:
+    """An assessor that runs its worker past the CPU-time limit."""
+    burn_cpu()
+
+
 def grow(size: int) -> int:
     """Leave `size` bytes resident in the worker after the task, as a fragmented heap would."""
     kept = bytearray(size)

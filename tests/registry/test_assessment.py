@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import io
+import logging
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import photo_bytes
 from PIL import Image
+from pool_tasks import broken_assessor, burning_assessor
 from splices import jpeg_bytes, pixels, spliced_astronaut
+from videoclips import Clip, original_frame
+from videoclips import encode as encode_clip
 
 from detector.model import load_default
+from fingerprint.video.decode import VideoLimits, probe
 from registry import matching, views
-from registry.assessment import DetectorAssessor, assessor_for
+from registry.assessment import DetectorAssessor, assessor_for, sampled_frames
 from registry.pool import MediaPool
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -88,3 +94,53 @@ def test_the_assessment_runs_in_the_media_pool(registry: Registry) -> None:
     assert pooled.assessment is not None and here.assessment is not None
     assert pooled.assessment.model_dump(exclude={"heatmap"}) == here.assessment.model_dump(exclude={"heatmap"})
     assert pooled.assessment.heatmap is not None
+
+
+def test_an_unregistered_video_is_assessed_from_a_bounded_number_of_frames(registry: Registry) -> None:
+    view = _check(registry, encode_clip(Clip(duration=6.0)), keep_pictures=True)
+    assert view.verdict == "unregistered" and view.assessment is not None
+    assessment = view.assessment
+    assert assessment.frames == registry.settings.detector_video_frames == 16
+    assert assessment.model_version is not None and "too_few_frames" not in assessment.ood_flags
+    assert any(s.name == "flagged_frames" for s in assessment.signals)
+    assert assessment.heatmap is None and view.warnings == []  # a video's heat-map frame is not kept to draw on
+    short = _check(registry, encode_clip(Clip(duration=0.4))).assessment  # 6 frames at 15 fps
+    assert short is not None and short.frames == 6 and "too_few_frames" in short.ood_flags
+    assert short.verdict == "inconclusive"
+
+
+def test_video_frames_are_spread_evenly_over_the_whole_video() -> None:
+    video = probe(encode_clip(Clip(duration=10.0)), VideoLimits())
+    frames = sampled_frames(video, 4)
+    assert len(frames) == 4
+    for frame, t in zip(frames, (0.0, 2.5, 5.0, 7.5), strict=True):
+        errors = {u: np.abs(frame.astype(int) - original_frame(u).astype(int)).mean() for u in (t, t + 1.0, t - 1.0)}
+        assert min(errors, key=errors.__getitem__) == t, errors
+    assert DetectorAssessor(video_frames=4)(video, None).frames == 4  # type: ignore[union-attr]
+
+
+def test_a_failing_assessment_is_dropped_with_a_warning(registry: Registry, caplog: pytest.LogCaptureFixture) -> None:
+    registry.assessor = broken_assessor
+    with caplog.at_level(logging.WARNING, logger="registry.matching"):
+        view = _check(registry, spliced_astronaut())
+    assert view.verdict == "unregistered" and view.assessment is None
+    assert view.warnings == [
+        "the manipulation assessment was dropped: an internal error (logged); the match result stands without it"
+    ]
+    assert "ZeroDivisionError: a bug in the assessor" in caplog.text
+
+
+def test_an_assessment_over_the_workers_limits_is_dropped_with_a_warning(registry: Registry) -> None:
+    registry.assessor = burning_assessor
+    settings = registry.settings
+    registry.pool = MediaPool(
+        workers=1, queue=1, cpu_seconds=2, memory_bytes=settings.media_memory_bytes, wall_seconds=60
+    )
+    try:
+        view = _check(registry, spliced_astronaut())
+    finally:
+        registry.pool.close()
+        registry.pool = None
+    assert view.verdict == "unregistered" and view.assessment is None
+    (warning,) = view.warnings
+    assert "assessment was dropped" in warning and "PROVREG_MEDIA_CPU_SECONDS" in warning
