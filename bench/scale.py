@@ -28,11 +28,8 @@ server run. Results go to bench/results/scale.json.
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# bench/detector.py would shadow the `detector` package the registry imports: look in bench/ last.
-sys.path.append(sys.path.pop(0))
 
 import argparse
 import json

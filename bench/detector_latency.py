@@ -1,7 +1,7 @@
 """Latency of the committed manipulation model on one thread: `score` per image (issue 11 target: <= 50 ms at
 224 px) and a whole video assessment per 10 s of video (target: <= 1 s).
 
-    python bench/detector.py [--rounds N] [--video-rounds N] [--out FILE]
+    python bench/detector_latency.py [--rounds N] [--video-rounds N] [--out FILE]
 
 Inputs: crops of the bundled test photos at 224 px, plus a 1024 px photo (resizing to the model's input is part of
 `score`). The model runs two views (the image and its mirror) per call. Video: 10 s test clips (tests/videoclips.py,
