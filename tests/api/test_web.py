@@ -15,6 +15,8 @@ import pytest
 from conftest import PublisherHandle, encode, photo, photo_bytes, wait_ready
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from videoclips import DOCTORED, ORIGINAL
+from videoclips import encode as encode_clip
 
 from api.app import create_app
 from api.client import new_statement, sign_statement
@@ -144,6 +146,25 @@ def test_check_card_says_who_and_what_changed_and_the_evidence_verifies_offline(
     assert verified.entry["registration_id"] == registration_id
     assert f"at size {verified.checkpoint.size}" in text and "provreg verify receipt.json" in text
     assert 'download="receipt-' in text and "data:application/json;base64," in text
+
+
+def test_a_checked_video_links_each_span_to_its_frame_pair(client: TestClient) -> None:
+    newsroom = make_newsroom(client)
+    registration_id = register(client, newsroom, encode_clip(ORIGINAL))
+    token = csrf_of(client.get("/").text)
+    card = client.post(
+        "/check", params={"partial": "true"}, data={"csrf": token}, files={"file": ("clip.mp4", encode_clip(DOCTORED))}
+    )
+    assert card.status_code == 200, card.text
+    assert "A doctored version" in card.text and 'class="strip-altered strip-link"' in card.text
+    link = re.search(r'class="span-link" id="span-1-1" href="(/frames/[^"]+)"', card.text)
+    assert link is not None and link.group(1).endswith(f"/{registration_id}/1.png")
+    pair = client.get(link.group(1))
+    assert pair.status_code == 200 and pair.headers["content-type"] == "image/png"
+    width, height = result.png_size(pair.content)
+    assert width > 3 * 200 and height > 100, "three frames side by side"
+    assert client.get(link.group(1).replace("/1.png", "/9.png")).status_code == 404
+    assert client.get("/frames/" + "x" * 32 + f"/{registration_id}/1.png").status_code == 404
 
 
 def test_check_errors_are_sentences_on_the_page(client: TestClient) -> None:
@@ -339,6 +360,13 @@ def test_the_card_shows_video_spans_and_the_classifier_when_a_check_carries_them
     assert "83% likely manipulated" in card and "face boundary blending" in card
     assert "A classifier can be wrong." in card
     assert 'src="/v1/check/pictures/heat"' in card
+    assert 'class="span-link"' not in card, "no frame pair without a kept check"
+    linked = dataclasses.replace(checked, frames_id="f" * 32, heatmap=b"\x89PNG-heat")
+    card = templates.get_template("_card.html").render(checked=linked)
+    assert 'href="/frames/ffffffffffffffffffffffffffffffff/reg_v/1.png"' in card and 'data-span="span-1-1"' in card
+    package = templates.get_template("_card.html").render(checked=linked, embedded=True)
+    assert "/v1/check/pictures/heat" not in package and "/frames/" not in package, "the package links nowhere"
+    assert 'src="data:image/png;base64,iVBORy1oZWF0"' in package
     plain = templates.get_template("_card.html").render(
         checked=result.CheckResult(
             view=views.CheckView(**{**view.model_dump(exclude={"assessment", "matches"}), "matches": []}),
