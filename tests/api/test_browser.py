@@ -28,6 +28,8 @@ from conftest import (
     photo_bytes,
     running_server,
 )
+from videoclips import DOCTORED, ORIGINAL
+from videoclips import encode as encode_clip
 
 from api.client import HttpTransport
 from registry.keys import generate_private_key, save_private_key
@@ -130,6 +132,30 @@ def test_check_an_altered_photo_see_the_regions_and_verify_the_evidence_offline(
         env={**os.environ, "PROVREG_DATA_DIR": str(tmp_path / "no-registry-here")},
     )
     assert offline.returncode == 0 and offline.stdout.startswith("OK: registration " + original), offline.stderr
+
+
+def test_a_doctored_video_shows_its_timeline_and_the_frame_pair_of_the_altered_span(
+    page: Any, server: str, newsroom: PublisherHandle, tmp_path: Path
+) -> None:
+    with HttpTransport.connect(server, newsroom.api_key) as transport:
+        newsroom.client(transport).register(encode_clip(ORIGINAL), {"title": "Launch footage"})
+    clip = tmp_path / "doctored.mp4"
+    clip.write_bytes(encode_clip(DOCTORED))
+    page.goto(server + "/")
+    page.set_input_files("#check-file", str(clip))
+    page.locator("#verdict").wait_for(timeout=120_000)
+    assert page.locator("#verdict").inner_text().startswith("A doctored version")
+    assert page.locator("svg.strip rect.strip-altered").count() == 1
+    span = page.get_by_role("link", name=re.compile(r"altered in \d+ region"))
+    span.focus()
+    page.keyboard.press("Enter")  # from the keyboard: the list is the accessible form of the strip
+    pair = page.locator("figure.pair img")
+    pair.wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelector('figure.pair img').naturalWidth > 600", timeout=60_000)
+    assert page.evaluate("document.activeElement.id") == "pair-1"
+    assert "altered" in (pair.get_attribute("alt") or "")
+    assert page.locator("figure.pair figcaption").inner_text().startswith("Original | this file | changed regions")
+    assert page.url == server + "/", "the pair opens in place"
 
 
 def test_the_check_page_works_from_the_keyboard_alone(page: Any, server: str, original: str, tmp_path: Path) -> None:
