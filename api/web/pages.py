@@ -27,6 +27,7 @@ from registry.log.receipts import verify_receipt
 from registry.models import Publisher
 from registry.pictures import PictureStore
 from registry.runtime import Registry
+from registry.statements import DOMAINS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -169,6 +170,7 @@ def _log_page(
         status=status,
         checkpoint=checkpoint,
         keys=transparency.log_keys(keyring=registry.keyring),
+        statement_domains={kind: domain.decode() for kind, domain in DOMAINS.items()},  # for the in-browser check
         **context,
     )
 

@@ -9,6 +9,7 @@ result card is saved there as check-card.png (the README's screenshot).
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -149,12 +150,11 @@ def test_a_doctored_video_shows_its_timeline_and_the_frame_pair_of_the_altered_s
     span = page.get_by_role("link", name=re.compile(r"altered in \d+ region"))
     span.focus()
     page.keyboard.press("Enter")  # from the keyboard: the list is the accessible form of the strip
-    pair = page.locator("figure.pair img")
-    pair.wait_for(timeout=60_000)
-    page.wait_for_function("document.querySelector('figure.pair img').naturalWidth > 600", timeout=60_000)
+    caption = page.locator("figure.pair figcaption")
+    sync_api.expect(caption).to_have_text(re.compile(r"^Original \| this file \| changed regions"), timeout=60_000)
     assert page.evaluate("document.activeElement.id") == "pair-1"
-    assert "altered" in (pair.get_attribute("alt") or "")
-    assert page.locator("figure.pair figcaption").inner_text().startswith("Original | this file | changed regions")
+    pair = page.locator("figure.pair img")
+    assert "altered" in (pair.get_attribute("alt") or "") and pair.evaluate("img => img.naturalWidth") > 600
     assert page.url == server + "/", "the pair opens in place"
 
 
@@ -222,5 +222,21 @@ def test_directory_and_log_pages(page: Any, server: str, original: str) -> None:
     page.goto(server + "/log")
     receipt = httpx.get(f"{server}/v1/registrations/{original}/receipt").text
     page.get_by_label("Paste the receipt").fill(receipt)
-    page.get_by_role("button", name="Verify on the server").click()
+    page.get_by_role("button", name="Verify in this browser").click()
+    verdict = page.locator("#browser-result")
+    expect = f"Verified in this browser: registration {original} is entry "
+    sync_api.expect(verdict).to_have_class("ok")
+    assert verdict.inner_text().startswith(expect) and page.evaluate("document.activeElement.id") == "browser-result"
+    entry = json.loads(receipt)["entry"]
+    tampered = receipt.replace(entry["registration_id"], entry["registration_id"][:-1] + "x", 1)
+    signature = json.loads(receipt)["proof"].rstrip("\n").rsplit(" ", 1)[1]  # the checkpoint's, after its key ID
+    chunk = signature[12:20]
+    forged = receipt.replace(chunk, "AAAAAAAA" if chunk != "AAAAAAAA" else "BBBBBBBB", 1)
+    assert forged != receipt
+    for bad, reason in ((tampered, "the inclusion proof does not lead"), (forged, "does not verify")):
+        page.get_by_label("Paste the receipt").fill(bad)
+        page.get_by_role("button", name="Verify in this browser").click()
+        sync_api.expect(verdict).to_have_text(re.compile("^This receipt does not verify: .*" + reason))
+    page.get_by_label("Paste the receipt").fill(receipt)
+    page.get_by_role("button", name="Verify on the server").click()  # the fallback: the same verdict, server-side
     assert "The receipt is valid" in page.locator("#verified").inner_text()

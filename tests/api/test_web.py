@@ -187,6 +187,10 @@ def test_directory_and_log_page_verify_a_pasted_receipt(client: TestClient) -> N
 
     log = client.get("/log")
     assert client.get("/v1/log/checkpoint").text.splitlines()[0] in log.text
+    vkeys = [key["vkey"] for key in client.get("/v1/log/key").json()["keys"]]
+    assert all(f'data-vkey="{vkey}"' in log.text for vkey in vkeys), "the in-browser check trusts the listed keys"
+    assert '"registration": "provreg/registration/v1\\n"' in html.unescape(log.text)
+    assert 'src="/static/receipt.js"' in log.text and client.get("/static/receipt.js").status_code == 200
     receipt = client.get(f"/v1/registrations/{registration_id}/receipt").text
     ok = client.post("/log/verify", data={"csrf": csrf_of(log.text), "receipt": receipt})
     assert ok.status_code == 200 and "The receipt is valid" in ok.text and registration_id in ok.text
