@@ -148,9 +148,13 @@ def test_a_doctored_video_shows_its_timeline_and_the_frame_pair_of_the_altered_s
     assert page.locator("#verdict").inner_text().startswith("A doctored version")
     assert page.locator("svg.strip rect.strip-altered").count() == 1
     span = page.get_by_role("link", name=re.compile(r"altered in \d+ region"))
+    caption = page.locator("figure.pair figcaption")
+    page.locator("svg.strip rect.strip-link").click()  # the strip's span, by mouse, opens the same pair
+    sync_api.expect(caption).to_have_text(re.compile(r"^Original \| this file \| changed regions"), timeout=60_000)
+    assert span.get_attribute("aria-current") == "true"
+    page.locator("figure.pair").evaluate("figure => { figure.hidden = true; }")
     span.focus()
     page.keyboard.press("Enter")  # from the keyboard: the list is the accessible form of the strip
-    caption = page.locator("figure.pair figcaption")
     sync_api.expect(caption).to_have_text(re.compile(r"^Original \| this file \| changed regions"), timeout=60_000)
     assert page.evaluate("document.activeElement.id") == "pair-1"
     pair = page.locator("figure.pair img")

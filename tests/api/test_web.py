@@ -15,19 +15,22 @@ import pytest
 from conftest import PublisherHandle, encode, photo, photo_bytes, wait_ready
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from videoclips import DOCTORED, ORIGINAL
+from videoclips import DOCTORED, ORIGINAL, Clip
 from videoclips import encode as encode_clip
 
 from api.app import create_app
 from api.client import new_statement, sign_statement
 from api.web import result, words
+from api.web.frames import Pair, render_pair
 from api.web.pages import templates
 from api.web.security import CONTENT_SECURITY_POLICY
 from registry import matching, views
+from registry.errors import NotFound
 from registry.keys import raw_public_key
 from registry.log.keyring import LogKeyring
 from registry.log.note import Verifier
 from registry.log.receipts import verify_receipt
+from registry.media import limits
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -165,6 +168,16 @@ def test_a_checked_video_links_each_span_to_its_frame_pair(client: TestClient) -
     assert width > 3 * 200 and height > 100, "three frames side by side"
     assert client.get(link.group(1).replace("/1.png", "/9.png")).status_code == 404
     assert client.get("/frames/" + "x" * 32 + f"/{registration_id}/1.png").status_code == 404
+
+
+def test_a_span_of_footage_the_original_lacks_is_drawn_beside_an_empty_panel(settings: Settings) -> None:
+    clip = encode_clip(Clip(duration=1.0, width=128, height=72))
+    pair = Pair("reg_i", "0" * 64, "inserted", 0.5, None, [(10, 10, 40, 20)])
+    png = render_pair(clip, Path("/nowhere/original.mp4"), limits(settings), pair)  # the original is never read
+    assert result.png_size(png)[0] == 3 * 128 + 4 * 8
+    late = dataclasses.replace(pair, query_t=30.0)
+    with pytest.raises(NotFound, match="cannot be drawn"):
+        render_pair(clip, Path("/nowhere/original.mp4"), limits(settings), late)
 
 
 def test_check_errors_are_sentences_on_the_page(client: TestClient) -> None:
