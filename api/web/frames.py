@@ -43,11 +43,11 @@ class Pair:
     regions: list[tuple[int, int, int, int]]  # x, y, w, h in query pixels
 
 
-def pairs_of(view: views.CheckView, matches: dict[str, views.RegistrationView]) -> dict[str, list[Pair]]:
+def pairs_of(view: views.CheckView, registrations: dict[str, views.RegistrationView]) -> dict[str, list[Pair]]:
     """Each detailed video match's spans as pairs, by registration id."""
     found: dict[str, list[Pair]] = {}
     for match in view.matches:
-        registration = matches.get(match.registration_id)
+        registration = registrations.get(match.registration_id)
         if registration is None or not match.spans:
             continue
         found[match.registration_id] = [
@@ -110,6 +110,8 @@ def render_pair(query: bytes, original: Path, limits: DecodeLimits, pair: Pair) 
         source = None if source_media is None else frame_at(source_media, pair.original_t, max_side=PANEL_SIDE).pixels
     except ValueError as exc:  # a time past the last frame: the file is not what the check saw
         raise NotFound(f"the frame pair cannot be drawn: {exc}") from None
+    except FileNotFoundError:  # the original left the store (never a path in the answer)
+        raise NotFound("the frame pair cannot be drawn: the original is no longer stored") from None
     height, width = shown.shape[:2]
     if source is None:
         source = np.full_like(shown, _ABSENT)
