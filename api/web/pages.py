@@ -19,6 +19,7 @@ from api.deps import RegistryDep, SessionDep
 from api.errors import status_for
 from api.routers.matching import with_picture_urls
 from api.web import result, words
+from api.web.frames import MAX_PAIRS_PER_MATCH, FramePairs, pairs_of
 from api.web.security import PAGE_HEADERS, Guard, load_secret
 from registry import directory, matching, publishers, service, transparency
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
@@ -26,6 +27,7 @@ from registry.log.receipts import verify_receipt
 from registry.models import Publisher
 from registry.pictures import PictureStore
 from registry.runtime import Registry
+from registry.statements import DOMAINS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -37,6 +39,7 @@ templates.env.globals.update(
     warnings_for=words.warnings_for,
     data_uri=result.data_uri,
     displayable=result.DISPLAYABLE,
+    max_pairs=MAX_PAIRS_PER_MATCH,
 )
 STYLE = (Path(__file__).parent / "static" / "style.css").read_text()
 # The evidence file is opened from disk later: its own styles are inline, its pictures data: URIs.
@@ -115,6 +118,9 @@ def _gather(*, session: Session, registry: Registry, **found: Any) -> result.Che
     """Everything the card shows, and the evidence package kept for download."""
     view = with_picture_urls(found.pop("view"))
     checked = result.gather(session=session, registry=registry, view=view, checked_at=datetime.now(UTC), **found)
+    pairs = pairs_of(view, checked.registrations)
+    if pairs:  # a video with spans: what drawing their frame pairs later needs
+        checked.frames_id = FramePairs(registry).keep(checked.query, pairs)
     package = templates.get_template("evidence.html").render(checked=checked, style=STYLE)
     checked.evidence_id, _ = _evidence_store(registry).keep(package.encode())
     return checked
@@ -132,6 +138,14 @@ def evidence(evidence_id: str, registry: RegistryDep) -> Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@router.get("/frames/{frames_id}/{registration_id}/{number}.png")
+async def frame_pair(frames_id: str, registration_id: str, number: int, registry: RegistryDep) -> Response:
+    """One span's frame pair of a video checked on the page (original | this file | regions), while it is kept."""
+    registry.admit_media()
+    png = await run_in_threadpool(FramePairs(registry).render, frames_id, registration_id, number)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=600"})
 
 
 # --- publishers and the log -------------------------------------------------------------------------------------
@@ -156,6 +170,7 @@ def _log_page(
         status=status,
         checkpoint=checkpoint,
         keys=transparency.log_keys(keyring=registry.keyring),
+        statement_domains={kind: domain.decode() for kind, domain in DOMAINS.items()},  # for the in-browser check
         **context,
     )
 

@@ -8,6 +8,7 @@ the store of originals and the kept comparison pictures; the card and the packag
 from __future__ import annotations
 
 import base64
+import contextlib
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +80,8 @@ class CheckResult:
     evidence: dict[str, Evidence] = field(default_factory=dict)
     log_keys: views.LogKeysView | None = None
     evidence_id: str | None = None
+    frames_id: str | None = None  # where a video's frame pairs are drawn from (`api/web/frames.py`)
+    heatmap: bytes | None = None  # the assessment's heat-map PNG, embedded in the evidence package
     problems: list[str] = field(default_factory=list)  # receipts that did not verify: said, never hidden
 
     @property
@@ -110,6 +113,9 @@ def gather(
         result.comparisons[picture.registration_id] = Comparison(
             picture.registration_id, picture.url or "", png, width, height
         )
+    if view.assessment is not None and view.assessment.heatmap is not None:
+        with contextlib.suppress(NotFound):  # expired: the package says there is no heat-map
+            result.heatmap = registry.pictures.get(view.assessment.heatmap.id)
     for match in view.matches[:MAX_DETAILED]:
         registration = service.get_registration(session=session, registration_id=match.registration_id)
         result.registrations[match.registration_id] = registration

@@ -9,6 +9,7 @@ result card is saved there as check-card.png (the README's screenshot).
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -28,6 +29,8 @@ from conftest import (
     photo_bytes,
     running_server,
 )
+from videoclips import DOCTORED, ORIGINAL
+from videoclips import encode as encode_clip
 
 from api.client import HttpTransport
 from registry.keys import generate_private_key, save_private_key
@@ -132,6 +135,33 @@ def test_check_an_altered_photo_see_the_regions_and_verify_the_evidence_offline(
     assert offline.returncode == 0 and offline.stdout.startswith("OK: registration " + original), offline.stderr
 
 
+def test_a_doctored_video_shows_its_timeline_and_the_frame_pair_of_the_altered_span(
+    page: Any, server: str, newsroom: PublisherHandle, tmp_path: Path
+) -> None:
+    with HttpTransport.connect(server, newsroom.api_key) as transport:
+        newsroom.client(transport).register(encode_clip(ORIGINAL), {"title": "Launch footage"})
+    clip = tmp_path / "doctored.mp4"
+    clip.write_bytes(encode_clip(DOCTORED))
+    page.goto(server + "/")
+    page.set_input_files("#check-file", str(clip))
+    page.locator("#verdict").wait_for(timeout=120_000)
+    assert page.locator("#verdict").inner_text().startswith("A doctored version")
+    assert page.locator("svg.strip rect.strip-altered").count() == 1
+    span = page.get_by_role("link", name=re.compile(r"altered in \d+ region"))
+    caption = page.locator("figure.pair figcaption")
+    page.locator("svg.strip rect.strip-link").click()  # the strip's span, by mouse, opens the same pair
+    sync_api.expect(caption).to_have_text(re.compile(r"^Original \| this file \| changed regions"), timeout=60_000)
+    assert span.get_attribute("aria-current") == "true"
+    page.locator("figure.pair").evaluate("figure => { figure.hidden = true; }")
+    span.focus()
+    page.keyboard.press("Enter")  # from the keyboard: the list is the accessible form of the strip
+    sync_api.expect(caption).to_have_text(re.compile(r"^Original \| this file \| changed regions"), timeout=60_000)
+    assert page.evaluate("document.activeElement.id") == "pair-1"
+    pair = page.locator("figure.pair img")
+    assert "altered" in (pair.get_attribute("alt") or "") and pair.evaluate("img => img.naturalWidth") > 600
+    assert page.url == server + "/", "the pair opens in place"
+
+
 def test_the_check_page_works_from_the_keyboard_alone(page: Any, server: str, original: str, tmp_path: Path) -> None:
     page.goto(server + "/")
     reached = []
@@ -196,5 +226,21 @@ def test_directory_and_log_pages(page: Any, server: str, original: str) -> None:
     page.goto(server + "/log")
     receipt = httpx.get(f"{server}/v1/registrations/{original}/receipt").text
     page.get_by_label("Paste the receipt").fill(receipt)
-    page.get_by_role("button", name="Verify on the server").click()
+    page.get_by_role("button", name="Verify in this browser").click()
+    verdict = page.locator("#browser-result")
+    expect = f"Verified in this browser: registration {original} is entry "
+    sync_api.expect(verdict).to_have_class("ok")
+    assert verdict.inner_text().startswith(expect) and page.evaluate("document.activeElement.id") == "browser-result"
+    entry = json.loads(receipt)["entry"]
+    tampered = receipt.replace(entry["registration_id"], entry["registration_id"][:-1] + "x", 1)
+    signature = json.loads(receipt)["proof"].rstrip("\n").rsplit(" ", 1)[1]  # the checkpoint's, after its key ID
+    chunk = signature[12:20]
+    forged = receipt.replace(chunk, "AAAAAAAA" if chunk != "AAAAAAAA" else "BBBBBBBB", 1)
+    assert forged != receipt
+    for bad, reason in ((tampered, "the inclusion proof does not lead"), (forged, "does not verify")):
+        page.get_by_label("Paste the receipt").fill(bad)
+        page.get_by_role("button", name="Verify in this browser").click()
+        sync_api.expect(verdict).to_have_text(re.compile("^This receipt does not verify: .*" + reason))
+    page.get_by_label("Paste the receipt").fill(receipt)
+    page.get_by_role("button", name="Verify on the server").click()  # the fallback: the same verdict, server-side
     assert "The receipt is valid" in page.locator("#verified").inner_text()

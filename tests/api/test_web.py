@@ -15,17 +15,22 @@ import pytest
 from conftest import PublisherHandle, encode, photo, photo_bytes, wait_ready
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from videoclips import DOCTORED, ORIGINAL, Clip
+from videoclips import encode as encode_clip
 
 from api.app import create_app
 from api.client import new_statement, sign_statement
 from api.web import result, words
+from api.web.frames import Pair, render_pair
 from api.web.pages import templates
 from api.web.security import CONTENT_SECURITY_POLICY
 from registry import matching, views
+from registry.errors import NotFound
 from registry.keys import raw_public_key
 from registry.log.keyring import LogKeyring
 from registry.log.note import Verifier
 from registry.log.receipts import verify_receipt
+from registry.media import limits
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -146,6 +151,35 @@ def test_check_card_says_who_and_what_changed_and_the_evidence_verifies_offline(
     assert 'download="receipt-' in text and "data:application/json;base64," in text
 
 
+def test_a_checked_video_links_each_span_to_its_frame_pair(client: TestClient) -> None:
+    newsroom = make_newsroom(client)
+    registration_id = register(client, newsroom, encode_clip(ORIGINAL))
+    token = csrf_of(client.get("/").text)
+    card = client.post(
+        "/check", params={"partial": "true"}, data={"csrf": token}, files={"file": ("clip.mp4", encode_clip(DOCTORED))}
+    )
+    assert card.status_code == 200, card.text
+    assert "A doctored version" in card.text and 'class="strip-altered strip-link"' in card.text
+    link = re.search(r'class="span-link" id="span-1-1" href="(/frames/[^"]+)"', card.text)
+    assert link is not None and link.group(1).endswith(f"/{registration_id}/1.png")
+    pair = client.get(link.group(1))
+    assert pair.status_code == 200 and pair.headers["content-type"] == "image/png"
+    width, height = result.png_size(pair.content)
+    assert width > 3 * 200 and height > 100, "three frames side by side"
+    assert client.get(link.group(1).replace("/1.png", "/9.png")).status_code == 404
+    assert client.get("/frames/" + "x" * 32 + f"/{registration_id}/1.png").status_code == 404
+
+
+def test_a_span_of_footage_the_original_lacks_is_drawn_beside_an_empty_panel(settings: Settings) -> None:
+    clip = encode_clip(Clip(duration=1.0, width=128, height=72))
+    pair = Pair("reg_i", "0" * 64, "inserted", 0.5, None, [(10, 10, 40, 20)])
+    png = render_pair(clip, Path("/nowhere/original.mp4"), limits(settings), pair)  # the original is never read
+    assert result.png_size(png)[0] == 3 * 128 + 4 * 8
+    late = dataclasses.replace(pair, query_t=30.0)
+    with pytest.raises(NotFound, match="cannot be drawn"):
+        render_pair(clip, Path("/nowhere/original.mp4"), limits(settings), late)
+
+
 def test_check_errors_are_sentences_on_the_page(client: TestClient) -> None:
     token = csrf_of(client.get("/").text)
     garbage = client.post("/check", data={"csrf": token}, files={"file": ("broken.jpg", b"\xff\xd8\xff\x00garbage")})
@@ -166,6 +200,10 @@ def test_directory_and_log_page_verify_a_pasted_receipt(client: TestClient) -> N
 
     log = client.get("/log")
     assert client.get("/v1/log/checkpoint").text.splitlines()[0] in log.text
+    vkeys = [key["vkey"] for key in client.get("/v1/log/key").json()["keys"]]
+    assert all(f'data-vkey="{vkey}"' in log.text for vkey in vkeys), "the in-browser check trusts the listed keys"
+    assert '"registration": "provreg/registration/v1\\n"' in html.unescape(log.text)
+    assert 'src="/static/receipt.js"' in log.text and client.get("/static/receipt.js").status_code == 200
     receipt = client.get(f"/v1/registrations/{registration_id}/receipt").text
     ok = client.post("/log/verify", data={"csrf": csrf_of(log.text), "receipt": receipt})
     assert ok.status_code == 200 and "The receipt is valid" in ok.text and registration_id in ok.text
@@ -339,6 +377,13 @@ def test_the_card_shows_video_spans_and_the_classifier_when_a_check_carries_them
     assert "83% likely manipulated" in card and "face boundary blending" in card
     assert "A classifier can be wrong." in card
     assert 'src="/v1/check/pictures/heat"' in card
+    assert 'class="span-link"' not in card, "no frame pair without a kept check"
+    linked = dataclasses.replace(checked, frames_id="f" * 32, heatmap=b"\x89PNG-heat")
+    card = templates.get_template("_card.html").render(checked=linked)
+    assert 'href="/frames/ffffffffffffffffffffffffffffffff/reg_v/1.png"' in card and 'data-span="span-1-1"' in card
+    package = templates.get_template("_card.html").render(checked=linked, embedded=True)
+    assert "/v1/check/pictures/heat" not in package and "/frames/" not in package, "the package links nowhere"
+    assert 'src="data:image/png;base64,iVBORy1oZWF0"' in package
     plain = templates.get_template("_card.html").render(
         checked=result.CheckResult(
             view=views.CheckView(**{**view.model_dump(exclude={"assessment", "matches"}), "matches": []}),

@@ -54,6 +54,31 @@
     request.send(data);
   }
 
+  // A video's timeline: a span's link shows its frame pair under the list instead of leaving the page; the strip's
+  // coloured spans (drawn for the eye, hidden from assistive technology) click through to the same links.
+  function showPair(link) {
+    const figure = document.getElementById(link.dataset.target);
+    if (!figure) return false;
+    const picture = figure.querySelector("img");
+    const caption = figure.querySelector("figcaption");
+    caption.textContent = "Loading the frame pair for " + link.dataset.caption + "…";
+    picture.alt = "The original's frame, this file's frame and the changed regions, " + link.dataset.caption;
+    picture.onerror = () => { caption.textContent = "The frame pair could not be drawn (the check may have expired). Check the file again."; };
+    picture.onload = () => { caption.textContent = "Original | this file | changed regions: " + link.dataset.caption; };
+    picture.src = link.href;
+    figure.hidden = false;
+    for (const other of document.querySelectorAll(".span-link[aria-current]")) other.removeAttribute("aria-current");
+    link.setAttribute("aria-current", "true");
+    figure.focus();
+    return true;
+  }
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest(".span-link");
+    const strip = event.target.closest(".strip-link");
+    const target = link || (strip && document.getElementById(strip.dataset.span));
+    if (target && showPair(target)) event.preventDefault();
+  });
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (input.files.length) send(input.files[0]);
