@@ -346,6 +346,14 @@ def test_the_card_shows_video_spans_and_the_classifier_when_a_check_carries_them
                 kind="altered", start=1.5, end=4.0, original_start=31.5, original_end=34.0, distance=70, frame=2.0
             )
         ],
+        audio=views.AudioView(
+            similarity=0.45,
+            query_has_audio=True,
+            matched_by="frames",
+            spans=[
+                views.AudioSpanView(kind="audio_altered", start=5.0, end=7.0, original_start=35.0, original_end=37.0)
+            ],
+        ),
     )
     view = views.CheckView(
         verdict="altered",
@@ -374,6 +382,7 @@ def test_the_card_shows_video_spans_and_the_classifier_when_a_check_carries_them
     checked = result.CheckResult(view=view, file_name="clip.mp4", query=b"", checked_at=datetime.now(UTC))
     card = templates.get_template("_card.html").render(checked=checked)
     assert "0.0 to 9.0 s: the original's 30.0 to 39.0 s" in card and "1.5 to 4.0 s: altered" in card
+    assert "5.0 to 7.0 s: the sound is not the original" in card
     assert "83% likely manipulated" in card and "face boundary blending" in card
     assert "A classifier can be wrong." in card
     assert 'src="/v1/check/pictures/heat"' in card
