@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     job_workers: int = Field(default=1, gt=0, description="worker processes (and threads) that run jobs")
     job_queue: int = Field(default=8, ge=0, description="jobs that may wait for a worker before 503")
     job_cpu_seconds: float = Field(default=3600, gt=0, description="CPU time one job's media work may use")
+    job_memory_bytes: int = Field(default=3 * 1024**3, gt=0, description="address space of one job worker")
     job_wall_seconds: float = Field(default=7200, gt=0, description="wall-clock time one job's media work may take")
     match_threshold: int = Field(
         default=DEFAULT_STRONG, ge=0, le=MAX_DISTANCE, description="strong: PDQ distance still called a copy"

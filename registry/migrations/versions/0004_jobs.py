@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("owner_publisher_id", sa.String(length=40), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("result", sa.String(), nullable=True),
         sa.Column("error", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(["owner_publisher_id"], ["publisher.id"]),
