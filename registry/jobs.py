@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select, update
 
 from registry import views
-from registry.errors import NotFound, Overloaded, RegistryError
+from registry.errors import NotFound, NotReady, Overloaded, RegistryError
 from registry.media import prepare_worker
 from registry.models import Job, Publisher
 from registry.pool import MediaPool
@@ -53,36 +53,45 @@ class JobTask(Protocol):
 class JobRunner:
     """`workers` jobs at a time and `queue` more waiting; beyond that, `Overloaded` (503) at once."""
 
-    def __init__(self, registry: Registry, pool: TaskRunner, *, workers: int, queue: int) -> None:
-        self.registry, self.pool = registry, pool
+    def __init__(self, registry: Registry, *, workers: int, queue: int) -> None:
+        self.registry = registry
         self.workers, self.queue = workers, queue
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="provreg-job")
         self._lock = threading.Lock()
         self._pending: set[str] = set()
+        self._pool: MediaPool | None = None
         self._closing = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="provreg-job-heartbeat", daemon=True)
 
     @classmethod
     def start(cls, registry: Registry) -> JobRunner:
-        """A runner with its own worker pool sized by the `PROVREG_JOB_*` settings; interrupted jobs marked failed."""
-        settings = registry.settings
-        pool = MediaPool(
-            workers=settings.job_workers,
-            queue=settings.job_queue,
-            cpu_seconds=settings.job_cpu_seconds,
-            memory_bytes=settings.job_memory_bytes,
-            wall_seconds=settings.job_wall_seconds,
-            initializer=prepare_worker,
-            recycle_bytes=settings.media_recycle_bytes,
-            settings="PROVREG_JOB",
-        )
-        runner = cls(registry, pool, workers=settings.job_workers, queue=settings.job_queue)
+        """A runner sized by the `PROVREG_JOB_*` settings; jobs a restart interrupted are marked failed now."""
+        runner = cls(registry, workers=registry.settings.job_workers, queue=registry.settings.job_queue)
         with registry.session() as session:
             failed = fail_interrupted(session, now_utc())
         if failed:
             log.warning("%d jobs were interrupted by a restart and are marked failed", failed)
         runner._heartbeat.start()
         return runner
+
+    def _media_pool(self) -> MediaPool:
+        """The jobs' own worker processes, started with the first job: most servers never run one."""
+        with self._lock:
+            if self._closing.is_set():
+                raise NotReady("the server is shutting down; submit the job again once it is back")
+            if self._pool is None:
+                settings = self.registry.settings
+                self._pool = MediaPool(
+                    workers=settings.job_workers,
+                    queue=settings.job_queue,
+                    cpu_seconds=settings.job_cpu_seconds,
+                    memory_bytes=settings.job_memory_bytes,
+                    wall_seconds=settings.job_wall_seconds,
+                    initializer=prepare_worker,
+                    recycle_bytes=settings.media_recycle_bytes,
+                    settings="PROVREG_JOB",
+                )
+            return self._pool
 
     def submit(self, *, kind: str, owner: str | None, task: JobTask) -> views.JobView:
         """Record a queued job and start it when a thread is free; its view is what `202` answers."""
@@ -112,11 +121,11 @@ class JobRunner:
         """Stop: running jobs stop waiting for their media work, queued ones never start; both end failed."""
         self._closing.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        close = getattr(self.pool, "close", None)
-        if close is not None:
-            close()
         with self._lock:
             pending, self._pending = list(self._pending), set()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
         if pending:
             with self.registry.session() as session:
                 _fail(session, pending, INTERRUPTED, now_utc())
@@ -124,7 +133,7 @@ class JobRunner:
     def _run(self, job_id: str, task: JobTask) -> None:
         self._update(job_id, state="running", progress=STARTED)
         try:
-            result = task(self.pool, self._closing, lambda done: self._update(job_id, progress=done))
+            result = task(self._media_pool(), self._closing, lambda done: self._update(job_id, progress=done))
         except RegistryError as exc:
             self._finish(job_id, error={"code": exc.code, "message": exc.message, **_json_safe(exc.details)})
         except Exception as exc:
