@@ -12,18 +12,28 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from conftest import ADMIN_TOKEN, PublisherHandle, create_publisher_over_http, encode, photo, running_server, wait_ready
+from conftest import (
+    ADMIN_TOKEN,
+    PublisherHandle,
+    create_publisher_over_http,
+    encode,
+    make_publisher,
+    photo,
+    running_server,
+    wait_ready,
+)
 from fastapi.testclient import TestClient
 from test_http import Newsroom
 from videoclips import Clip
 from videoclips import encode as encode_video
 
 from api.app import create_app
-from api.client import HttpTransport, PublisherClient
+from api.client import HttpTransport, LocalTransport, PublisherClient
 from registry import errors, jobs, views
 from registry.models import Job
 from registry.publishers import now_utc
 from registry.runtime import Registry
+from registry.service import FINGERPRINTED
 from registry.settings import Settings
 
 FOOTAGE = Clip(duration=3.0, width=128, height=72)  # "long" once PROVREG_SYNC_VIDEO_SECONDS is 1
@@ -150,3 +160,11 @@ def _signed_form(newsroom: Newsroom, content: bytes) -> dict[str, str]:
     handle = PublisherHandle(newsroom.id, newsroom.key_id, newsroom.key, newsroom.api_key)
     statement, signature = handle.signed(content)
     return {"statement": statement, "signature": signature}
+
+
+def test_a_local_registration_reports_its_stages(registry: Registry) -> None:
+    handle = make_publisher(registry, "Daily Planet")
+    client = handle.client(LocalTransport(registry))
+    seen: list[float] = []
+    receipt = client.register(encode_video(FOOTAGE), progress=seen.append)
+    assert receipt.fingerprints.kind == "video" and seen == [FINGERPRINTED]
