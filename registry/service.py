@@ -123,6 +123,7 @@ def register_in_background(
 ) -> views.JobView:
     """`register` as a job: the request is checked now (a bad one fails at once, not in a job), the original is
     stored, and the fingerprinting and the write run in the background. Poll the job with `jobs.get_job`."""
+    registry.require_writable()  # a store that failed its audit refuses now, not in a job
     submitted = now_utc()
     request = _authorise_registration(session, registry, statement, signature, content, caller, submitted)
     sha256 = registry.store.put(content)  # held on disk, not in memory, while the job waits
