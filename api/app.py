@@ -12,7 +12,8 @@ from api.limits import BodySizeLimit
 from api.observe import RequestContext
 from api.openapi import document_errors
 from api.ratelimit import RateLimit, RateLimiter
-from api.routers import batch, health, log, matching, publishers, registrations
+from api.routers import batch, health, jobs, log, matching, publishers, registrations
+from registry.jobs import JobRunner
 from registry.media import prepare_worker
 from registry.pool import MediaPool
 from registry.runtime import Registry
@@ -37,11 +38,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             initializer=prepare_worker,
             recycle_bytes=settings.media_recycle_bytes,
         )
+        app.state.jobs = JobRunner.start(registry)
         registry.load_in_background()
         try:
             yield
         finally:
             registry.pool.close()  # first: requests still waiting on media work end now, with 503
+            app.state.jobs.close()
             registry.close()
 
     app = FastAPI(
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.router,
         publishers.router,
         registrations.router,
+        jobs.router,
         matching.router,
         batch.router,
         log.router,

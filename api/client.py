@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from fingerprint.kinds import sniff
 from registry import errors, views
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from registry.runtime import Registry
 
 ViewT = TypeVar("ViewT", bound=BaseModel)
+Progress = Callable[[float], None]
 
 
 # --- statements -------------------------------------------------------------------------------------------------
@@ -99,7 +101,11 @@ def registration_statement(
 class Transport(Protocol):
     """Delivers signed statements to a registry and returns its answer as a view."""
 
-    def register(self, request: SignedStatement, content: bytes) -> views.RegistrationReceiptView: ...
+    def register(
+        self, request: SignedStatement, content: bytes, progress: Progress | None = None
+    ) -> views.RegistrationReceiptView:
+        """`progress` hears the fraction done (0-1) as the registration moves through its stages."""
+        ...
 
     def revoke_registration(self, request: SignedStatement) -> views.RevocationView: ...
 
@@ -132,10 +138,14 @@ class LocalTransport:
 
     # The service modules are imported on use: a client that only speaks HTTP need not load the matching stack.
 
-    def register(self, request: SignedStatement, content: bytes) -> views.RegistrationReceiptView:
+    def register(
+        self, request: SignedStatement, content: bytes, progress: Progress | None = None
+    ) -> views.RegistrationReceiptView:
         from registry import service
 
-        return self._call(service.register, statement=request.text, signature=request.signature, content=content)
+        return self._call(
+            service.register, statement=request.text, signature=request.signature, content=content, progress=progress
+        )
 
     def revoke_registration(self, request: SignedStatement) -> views.RevocationView:
         from registry import service
@@ -188,9 +198,11 @@ class HttpTransport:
     `client` is any `httpx2.Client` whose `base_url` is the registry (FastAPI's TestClient is one).
     """
 
-    def __init__(self, client: httpx2.Client, api_key: str) -> None:
+    def __init__(self, client: httpx2.Client, api_key: str, *, poll_seconds: float = 1.0) -> None:
+        """`poll_seconds`: how often a registration that runs as a job (`202`) is polled until it ends."""
         self.client = client
         self._auth = {"Authorization": f"Bearer {api_key}"}
+        self.poll_seconds = poll_seconds
 
     @classmethod
     def connect(cls, base_url: str, api_key: str, *, timeout_s: float = 60.0) -> HttpTransport:
@@ -207,14 +219,35 @@ class HttpTransport:
     ) -> None:
         self.close()
 
-    def register(self, request: SignedStatement, content: bytes) -> views.RegistrationReceiptView:
+    def register(
+        self, request: SignedStatement, content: bytes, progress: Progress | None = None
+    ) -> views.RegistrationReceiptView:
+        """One request, or (a long video: `202`) a job polled until it ends, so no request has to outlast it."""
         media_type = request.statement.get("content", {}).get("media_type", "application/octet-stream")
-        return self._post(
+        answer = self._post(
             "/v1/registrations",
-            views.RegistrationReceiptView,
+            _RegistrationAnswer,
             files={"file": ("original", content, media_type)},
             data={"statement": request.text, "signature": request.signature},
         )
+        if isinstance(answer.root, views.JobAcceptedView):
+            return self._await_job(answer.root.url, answer.root.job, views.RegistrationReceiptView, progress)
+        return answer.root
+
+    def _await_job(self, url: str, job: views.JobView, view: type[ViewT], progress: Progress | None) -> ViewT:
+        """Poll a job until it is done (its result as `view`) or failed (its error raised as a domain error)."""
+        while True:
+            if progress is not None:
+                progress(job.progress)
+            if job.state == "done" and job.result is not None:
+                return _parsed(url, view, job.result)
+            if job.state == "failed":
+                error = dict(job.error or {"code": "error", "message": "the job failed without saying why"})
+                code, message = error.pop("code"), error.pop("message")
+                cls = _error_class(code) or UnexpectedResponse
+                raise cls(message, **error)
+            time.sleep(self.poll_seconds)
+            job = self._request("GET", url, views.JobView)
 
     def revoke_registration(self, request: SignedStatement) -> views.RevocationView:
         return self._post(
@@ -238,17 +271,32 @@ class HttpTransport:
         )
 
     def _post(self, path: str, view: type[ViewT], **kwargs: Any) -> ViewT:
+        return self._request("POST", path, view, **kwargs)
+
+    def _request(self, method: str, path: str, view: type[ViewT], **kwargs: Any) -> ViewT:
         try:
-            response = self.client.post(path, headers=self._auth, **kwargs)
+            response = self.client.request(method, path, headers=self._auth, **kwargs)
         except httpx2.TransportError as exc:
             raise RegistryUnreachable(f"cannot reach the registry at {self.client.base_url}: {exc}") from None
         if response.is_success:
             try:
-                return view.model_validate(response.json())
-            except (ValueError, ValidationError) as exc:
-                problem = f"{path} answered {response.status_code} with an unreadable body: {exc}"
+                body = response.json()
+            except ValueError as exc:
+                problem = f"{path} answered {response.status_code} with a body that is not JSON: {exc}"
                 raise UnexpectedResponse(problem) from None
+            return _parsed(f"{path} answered {response.status_code}", view, body)
         raise _remote_error(path, response)
+
+
+class _RegistrationAnswer(RootModel[views.JobAcceptedView | views.RegistrationReceiptView]):
+    """`POST /v1/registrations` answers a receipt (`201`) or a job to poll (`202`)."""
+
+
+def _parsed(source: str, view: type[ViewT], body: Any) -> ViewT:
+    try:
+        return view.model_validate(body)
+    except ValidationError as exc:
+        raise UnexpectedResponse(f"{source} with an unreadable body: {exc}") from None
 
 
 def _remote_error(path: str, response: httpx2.Response) -> errors.RegistryError:
@@ -282,9 +330,15 @@ class PublisherClient:
         return key_id(raw_public_key(self.private_key))
 
     def register(
-        self, content: bytes, metadata: Mapping[str, Any] | None = None, *, media_type: str | None = None
+        self,
+        content: bytes,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        media_type: str | None = None,
+        progress: Progress | None = None,
     ) -> views.RegistrationReceiptView:
-        """Register `content` as an original of this publisher's; the answer carries its log receipt."""
+        """Register `content` as an original of this publisher's; the answer carries its log receipt.
+        `progress` hears the fraction done: worth showing for a long video."""
         statement = registration_statement(
             publisher_id=self.publisher_id,
             key_id=self.key_id,
@@ -292,7 +346,7 @@ class PublisherClient:
             metadata=metadata,
             media_type=media_type,
         )
-        return self.transport.register(sign_statement(self.private_key, statement), content)
+        return self.transport.register(sign_statement(self.private_key, statement), content, progress)
 
     def revoke_registration(self, registration_id: str, reason: str = "") -> views.RevocationView:
         fields = {"type": "content_revocation", "key_id": self.key_id, "registration_id": registration_id}

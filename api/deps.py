@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from registry import publishers
 from registry.errors import Unauthenticated
+from registry.jobs import JobRunner
 from registry.models import Publisher
 from registry.runtime import Registry
 
@@ -51,6 +52,21 @@ def current_publisher(request: Request, session: SessionDep, credentials: Bearer
 
 
 CurrentPublisher = Annotated[Publisher, Depends(current_publisher)]
+
+
+def optional_publisher(request: Request, session: SessionDep, credentials: BearerDep) -> Publisher | None:
+    """The publisher a key names when one is sent (a wrong key is still 401); None for anonymous callers."""
+    return None if credentials is None else current_publisher(request, session, credentials)
+
+
+OptionalPublisher = Annotated[Publisher | None, Depends(optional_publisher)]
+
+
+async def get_jobs(request: Request) -> JobRunner:
+    return request.app.state.jobs
+
+
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 
 
 def require_admin(request: Request, credentials: BearerDep) -> None:

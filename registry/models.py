@@ -178,3 +178,24 @@ class LogAuditMark(SQLModel, table=True):
     __tablename__ = "log_audit_mark"
     id: int = Field(default=1, primary_key=True)  # one row
     note: str
+
+
+class Job(SQLModel, table=True):
+    """Long media work (registering an hour of footage) run in the background, polled at `GET /v1/jobs/{id}`.
+
+    Kept in the database so a restart cannot lose one silently: a queued or running job whose process stopped
+    renewing `heartbeat_at` is marked failed. With several API processes any of them answers the poll.
+    """
+
+    __tablename__ = "job"
+    id: str = Field(primary_key=True, max_length=64)  # unguessable: it is the only credential of a check's job
+    kind: str = Field(max_length=20)  # "registration"
+    state: str = Field(max_length=10)  # queued | running | done | failed
+    progress: float = 0.0
+    owner_publisher_id: str | None = Field(default=None, foreign_key="publisher.id", index=True, max_length=40)
+    created_at: datetime = _utc()
+    finished_at: datetime | None = _utc(default=None, nullable=True)
+    # Renewed while a live process holds the job; a stale one belongs to a process that is gone (registry.jobs).
+    heartbeat_at: datetime = _utc()
+    result: str | None = None  # JSON: the body the synchronous call answers
+    error: str | None = None  # JSON: {"code", "message", ...details}, as the synchronous call's error body

@@ -132,14 +132,17 @@ class MediaPool:
         wall_seconds: float,
         initializer: Callable[[], None] | None = None,
         recycle_bytes: int | None = None,
+        settings: str = "PROVREG_MEDIA",
     ) -> None:
-        """`recycle_bytes`: a worker whose resident memory exceeds this after a task is replaced by a fresh one."""
+        """`recycle_bytes`: a worker whose resident memory exceeds this after a task is replaced by a fresh one.
+        `settings`: the prefix of the settings that size this pool, named in its errors (jobs have their own)."""
         if workers < 1 or queue < 0 or cpu_seconds <= 0 or memory_bytes <= 0 or wall_seconds <= 0:
             raise ConfigurationError("the media pool needs at least one worker and positive limits")
         self.workers, self.queue = workers, queue
         self.cpu_seconds, self.memory_bytes, self.wall_seconds = cpu_seconds, memory_bytes, wall_seconds
         self.initializer = initializer
         self.recycle_bytes = recycle_bytes
+        self.settings = settings
         self._lock = threading.Condition()
         self._closed = False
         self._waiting = 0
@@ -196,7 +199,7 @@ class MediaPool:
         if not self._idle and self._waiting >= self.queue and not self._closed:
             raise Overloaded(
                 f"all {self.workers} media workers are busy and {self._waiting} requests are waiting; retry "
-                "shortly (settings PROVREG_MEDIA_WORKERS, PROVREG_MEDIA_QUEUE)"
+                f"shortly (settings {self.settings}_WORKERS, {self.settings}_QUEUE)"
             )
 
     def _acquire(self, cancelled: threading.Event | None) -> _Worker:
@@ -246,7 +249,7 @@ class MediaPool:
                     raise _shutting_down()
                 raise ConfigurationError(
                     f"a media worker could not start (exit status {worker.process.exitcode}); is "
-                    f"PROVREG_MEDIA_MEMORY_BYTES ({self.memory_bytes}) too small for the media libraries?"
+                    f"{self.settings}_MEMORY_BYTES ({self.memory_bytes}) too small for the media libraries?"
                 )
             worker.started = True
         worker.conn.send((fn, args))
@@ -274,7 +277,7 @@ class MediaPool:
                 worker.kill()
                 raise MediaTooExpensive(
                     f"the media took longer than {self.wall_seconds:g} s to process "
-                    "(setting PROVREG_MEDIA_WALL_SECONDS)",
+                    f"(setting {self.settings}_WALL_SECONDS)",
                     limit="wall_seconds",
                     limit_value=self.wall_seconds,
                 )
@@ -286,7 +289,7 @@ class MediaPool:
         if worker.process.exitcode == -signal.SIGXCPU:
             return MediaTooExpensive(
                 f"the media took more than {self.cpu_seconds:g} s of CPU time to process "
-                "(setting PROVREG_MEDIA_CPU_SECONDS)",
+                f"(setting {self.settings}_CPU_SECONDS)",
                 limit="cpu_seconds",
                 limit_value=self.cpu_seconds,
             )
@@ -297,7 +300,7 @@ class MediaPool:
     def _memory_error(self) -> MediaTooExpensive:
         return MediaTooExpensive(
             f"the media needs more than {self.memory_bytes} bytes of memory to process "
-            "(setting PROVREG_MEDIA_MEMORY_BYTES)",
+            f"(setting {self.settings}_MEMORY_BYTES)",
             limit="memory_bytes",
             limit_value=self.memory_bytes,
         )

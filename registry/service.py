@@ -10,22 +10,29 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from fingerprint.algorithms import CANONICAL, HashRecord
+from fingerprint.kinds import KINDS
 from registry import views, work
 from registry.errors import AlreadyRegistered, Conflict, InvalidStatement, NotFound
 from registry.log import store as log
 from registry.matching import registration_status
 from registry.media import limits as media_limits
 from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration, VideoTrack
-from registry.publishers import authorise_statement, is_verified, new_id, now_utc, signed_write
-from registry.runtime import Registry
+from registry.publishers import SignedRequest, authorise_statement, is_verified, new_id, now_utc, signed_write
+from registry.runtime import Registry, TaskRunner
 from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json
+
+if TYPE_CHECKING:
+    from registry.jobs import JobRunner
+
+FINGERPRINTED = 0.9  # a registration's progress once its media work is done: what is left is one transaction
 
 # --- registration -----------------------------------------------------------------------------------------------
 
@@ -40,30 +47,26 @@ def register(
     caller: Publisher | None = None,
     now: datetime | None = None,
     cancelled: threading.Event | None = None,
+    submitted: datetime | None = None,
+    pool: TaskRunner | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> views.RegistrationReceiptView:
     """Verify a publisher's signed statement about `content`, store the original, log it, make it matchable.
 
     `caller` is the publisher an API key authenticated (None for local CLI use, where access to the data
     directory is the authority). All CPU work (decoding, hashes, local features) happens before the write
-    transaction (in the worker pool when there is one; `cancelled` stops waiting for it), so concurrent writers
-    wait for each other's rows only.
+    transaction (in `pool`, else the registry's worker pool when there is one; `cancelled` stops waiting for it),
+    so concurrent writers wait for each other's rows only. `submitted`: when a job was submitted, the time its
+    statement is judged at (freshness, verification), so a queue does not turn a valid statement stale.
+    `progress` hears the fraction done after each stage.
     """
     now = now or now_utc()
-    request = authorise_statement(
-        session=session,
-        registry=registry,
-        statement=statement,
-        model=RegistrationStatement,
-        signature=signature,
-        caller=caller,
-        now=now,
-    )
+    request = _authorise_registration(session, registry, statement, signature, content, caller, submitted or now)
     claimed = request.claim.content
-    if len(content) != claimed.size or hashlib.sha256(content).hexdigest() != claimed.sha256:
-        raise InvalidStatement("uploaded bytes do not match the statement's content.sha256 and size")
-    fp = registry.run_media(
-        work.reference_fingerprint, content, media_limits(registry.settings), claimed.sha256, cancelled=cancelled
-    )
+    run = registry.run_media if pool is None else pool.run
+    fp = run(work.reference_fingerprint, content, media_limits(registry.settings), claimed.sha256, cancelled=cancelled)
+    if progress is not None:
+        progress(FINGERPRINTED)
     if fp.media_type != claimed.media_type:
         raise InvalidStatement(f"statement says {claimed.media_type}, but the file is {fp.media_type}")
     features = [feature.to_bytes() for feature in fp.features]
@@ -107,6 +110,73 @@ def register(
     registry.index.sync(session)
     view = _registration_view(session, registration, hashes, now)
     return views.RegistrationReceiptView(**dict(view), receipt=log.receipt(session, registration.log_index))
+
+
+def register_in_background(
+    *,
+    session: Session,
+    registry: Registry,
+    jobs: JobRunner,
+    statement: bytes | str,
+    signature: str,
+    content: bytes,
+    caller: Publisher | None = None,
+) -> views.JobView:
+    """`register` as a job: the request is checked now (a bad one fails at once, not in a job), the original is
+    stored, and the fingerprinting and the write run in the background. Poll the job with `jobs.get_job`."""
+    registry.require_writable()  # a store that failed its audit refuses now, not in a job
+    submitted = now_utc()
+    request = _authorise_registration(session, registry, statement, signature, content, caller, submitted)
+    sha256 = registry.store.put(content)  # held on disk, not in memory, while the job waits
+
+    def task(pool: TaskRunner, cancelled: threading.Event, progress: Callable[[float], None]) -> BaseModel:
+        with registry.session() as job_session:
+            return register(
+                session=job_session,
+                registry=registry,
+                statement=statement,
+                signature=signature,
+                content=registry.store.get(sha256),
+                caller=caller,
+                cancelled=cancelled,
+                submitted=submitted,
+                pool=pool,
+                progress=progress,
+            )
+
+    return jobs.submit(kind="registration", owner=request.publisher.id, task=task)
+
+
+def runs_long(*, registry: Registry, content: bytes, cancelled: threading.Event | None = None) -> bool:
+    """Whether registering `content` should be a job: a video longer than PROVREG_SYNC_VIDEO_SECONDS."""
+    if KINDS["video"].sniff(content) is None:  # magic bytes only: safe here, and spares images a trip to a worker
+        return False
+    seconds = registry.run_media(work.video_seconds, content, media_limits(registry.settings), cancelled=cancelled)
+    return seconds > registry.settings.sync_video_seconds
+
+
+def _authorise_registration(
+    session: Session,
+    registry: Registry,
+    statement: bytes | str,
+    signature: str,
+    content: bytes,
+    caller: Publisher | None,
+    now: datetime,
+) -> SignedRequest[RegistrationStatement]:
+    request = authorise_statement(
+        session=session,
+        registry=registry,
+        statement=statement,
+        model=RegistrationStatement,
+        signature=signature,
+        caller=caller,
+        now=now,
+    )
+    claimed = request.claim.content
+    if len(content) != claimed.size or hashlib.sha256(content).hexdigest() != claimed.sha256:
+        raise InvalidStatement("uploaded bytes do not match the statement's content.sha256 and size")
+    return request
 
 
 def hash_rows(registration_id: str, records: Iterable[HashRecord]) -> list[MediaHash]:

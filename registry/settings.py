@@ -62,6 +62,15 @@ class Settings(BaseSettings):
         default=768 * 1024**2, gt=0, description="resident memory after which a worker is replaced by a fresh one"
     )
     media_wall_seconds: float = Field(default=60, gt=0, description="wall-clock time one task may take (422)")
+    # Long work runs as a job (registry.jobs): its own workers, under these longer limits.
+    sync_video_seconds: float = Field(
+        default=120, gt=0, description="a registered video longer than this runs as a job (202) instead of inline"
+    )
+    job_workers: int = Field(default=1, gt=0, description="worker processes (and threads) that run jobs")
+    job_queue: int = Field(default=8, ge=0, description="jobs that may wait for a worker before 503")
+    job_cpu_seconds: float = Field(default=3600, gt=0, description="CPU time one job's media work may use")
+    job_memory_bytes: int = Field(default=3 * 1024**3, gt=0, description="address space of one job worker")
+    job_wall_seconds: float = Field(default=7200, gt=0, description="wall-clock time one job's media work may take")
     match_threshold: int = Field(
         default=DEFAULT_STRONG, ge=0, le=MAX_DISTANCE, description="strong: PDQ distance still called a copy"
     )

@@ -83,6 +83,30 @@ class RegistrationReceiptView(RegistrationView):
     receipt: dict[str, Any]  # {"log_index", "entry", "proof"}: verify offline with `provreg verify`
 
 
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+class JobView(_View):
+    """Long work run in the background (`GET /v1/jobs/{id}`): when done, `result` is the body the synchronous
+    call answers; when failed, `error` is its error body's `error` object (`code`, `message`, details)."""
+
+    id: str
+    kind: Literal["registration"]
+    state: JobState
+    progress: float  # 0-1: a stage, not a promise of time left
+    created_at: datetime
+    finished_at: datetime | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class JobAcceptedView(_View):
+    """The `202` answer to a request that runs as a job: poll `url` (also the `Location` header)."""
+
+    job: JobView
+    url: str
+
+
 class RectView(_View):
     x: int
     y: int

@@ -57,6 +57,12 @@ def reference_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, loc
     return decoded.kind.reference(decoded.media, sha256=sha256, size=len(content), local=local)
 
 
+def video_seconds(content: bytes, limits: DecodeLimits) -> float:
+    """A video's declared duration, from its container: nothing is decoded, the caps are checked."""
+    duration: float = decode_with(content, limits).media.duration
+    return duration
+
+
 def analyse(
     kind: str,
     media: Any,

@@ -186,21 +186,37 @@ def register(
     source_url: Annotated[str | None, typer.Option(help="metadata source_url for every file")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Sign and register originals with the publisher's key; each gets a receipt from the log."""
+    """Sign and register originals with the publisher's key; each gets a receipt from the log.
+
+    One file (a long video, say) shows its registration's stages on a progress bar; several show the batch's."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
     from registry import errors, service
     from registry.keys import load_private_key
 
     with fail_cleanly():
         private_key = load_private_key(key)
         files = expand(paths)
-        with open_registry(ctx, writes=True) as registry:
+        stages = Progress(
+            TextColumn("registering {task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+            disable=as_json or len(files) != 1,
+        )
+        with open_registry(ctx, writes=True) as registry, stages:
             client = local_client(registry, private_key)
             metadata = {k: v for k, v in (("title", title), ("source_url", source_url)) if v is not None}
 
             def register_one(path: Path) -> dict[str, Any]:
                 content = path.read_bytes()
+                task = stages.add_task(path.name, total=1.0)
                 try:
-                    registration = client.register(content, metadata)
+                    registration = client.register(
+                        content, metadata, progress=lambda done: stages.update(task, completed=done)
+                    )
                 except errors.AlreadyRegistered as exc:
                     existing = exc.details["registration_id"]
                     with registry.session() as session:
@@ -211,6 +227,8 @@ def register(
                         "receipt": receipt,
                         "already_registered": True,
                     }
+                finally:
+                    stages.remove_task(task)
                 return {
                     "registration_id": registration.id,
                     "sha256": registration.content.sha256,
