@@ -1,7 +1,7 @@
 """jobs: long media work (a long video's registration) run in the background and polled
 
-Revision ID: 0004_jobs
-Revises: 0003_video_track
+Revision ID: 0005_jobs
+Revises: 0004_video_audio_fingerprint
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_jobs"
-down_revision: str | None = "0003_video_track"
+revision = "0005_jobs"
+down_revision: str | None = "0004_video_audio_fingerprint"
 branch_labels = None
 depends_on = None
 
