@@ -112,6 +112,7 @@ def test_metrics_against_known_values() -> None:
 
 def test_smoke_training_learns_self_blends_on_unseen_photos(photos: list[synth.Photo]) -> None:
     """A few hundred 64 px samples: held-out self-blend AUC above 0.75 (issue 11, item 6)."""
+    assert len(photos) == 18, "the test extra installs scikit-image, scikit-learn and matplotlib: their 18 photos"
     train, calibration, test_photos = synth.split_photos(photos, seed=0, calibration=3, test=4)
     recipe = Recipe(size=64, train_samples=320, calibration_samples=100, epochs=4, families=("self_blend",))
     model = train_model(train, calibration, recipe)
