@@ -14,8 +14,8 @@ What "repeats" means at registration, cheaply and truly:
   strong radius of an earlier original's stored PDQ hashes (canonical or centred crops): what a fast check of the
   new file's own hash would call a copy;
 - videos: the same bytes, or one placement in time (the check's own frame votes, `fingerprint.video.align`) that at
-  least half of the new video's trustworthy sampled frames support, each within the strong radius of an earlier
-  original's frame: most of its footage is that original's.
+  least half of the new video's trustworthy sampled frames (64 at most, evenly spaced) support, each within the
+  strong radius of an earlier original's frame: most of its footage is that original's.
 Mirrored copies, heavy crops and sound alone are not looked for at registration; a check still finds them.
 """
 
@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from fingerprint.algorithms import CANONICAL, HashRecord
@@ -38,8 +40,10 @@ from registry.runtime import Registry
 
 # The earliest prior registrations kept per registration: the first is what matters, a few more show a pattern.
 MAX_PRIORS = 10
-# Share of a new video's trustworthy frames one placement in an earlier original must explain to repeat it.
+# Share of a new video's trustworthy frames one placement in an earlier original must explain to repeat it, and
+# how many of its frames (evenly spaced) are searched for it: an hour of footage costs what a 16 s check does.
 _VIDEO_SHARE = 0.5
+_VIDEO_FRAMES = 64
 _PDQ = "pdq"
 
 
@@ -49,9 +53,10 @@ class Prior:
     exact: bool  # the same bytes
 
 
-def newest_registration(session: Session) -> int:
-    """The log index of the latest registration (-1: none): a prior search is current while this stays put."""
-    return session.exec(select(func.max(Registration.log_index))).one() or -1
+def newest_registration(session: Session, kind: str) -> int:
+    """The log index of the latest registration of `kind` (-1: none): a prior search stays current while this
+    stays put."""
+    return session.exec(select(func.max(Registration.log_index)).where(Registration.kind == kind)).one() or -1
 
 
 def find_priors(*, session: Session, registry: Registry, fp: Fingerprint, publisher_id: str) -> list[Prior]:
@@ -84,14 +89,23 @@ def prior_rows(registration_id: str, priors: Iterable[Prior]) -> list[PriorRegis
 def read_priors(
     session: Session, registration_ids: Iterable[str]
 ) -> dict[str, tuple[views.PriorRegistrationView, ...]]:
-    """The stored prior registrations of each registration, earliest first, one query per 500 ids."""
+    """The stored prior registrations of each registration, earliest first, one query per 500 ids.
+
+    The table is derived (like the hashes, it is not in the log): a row the log contradicts (a "prior" that is not
+    earlier, or is the same publisher's) is never shown."""
+    later = aliased(Registration)
     found: dict[str, list[views.PriorRegistrationView]] = {}
     for ids in id_chunks(registration_ids):
         rows = session.exec(
             select(PriorRegistration, Registration, Publisher)
             .join(Registration, col(Registration.id) == col(PriorRegistration.prior_id))
+            .join(later, col(later.id) == col(PriorRegistration.registration_id))
             .join(Publisher, col(Publisher.id) == col(Registration.publisher_id))
-            .where(col(PriorRegistration.registration_id).in_(ids))
+            .where(
+                col(PriorRegistration.registration_id).in_(ids),
+                col(Registration.log_index) < col(later.log_index),
+                col(Registration.publisher_id) != col(later.publisher_id),
+            )
             .order_by(col(Registration.log_index))
         ).all()
         for prior, registration, publisher in rows:
@@ -159,9 +173,10 @@ def _canonical_pdq(records: Sequence[HashRecord], policy: MatchPolicy) -> int | 
 
 
 def _similar_pictures(registry: Registry, fp: Fingerprint, policy: MatchPolicy) -> set[str]:
-    """Originals with a stored PDQ hash within the strong radius of `fp`'s canonical one."""
+    """Originals with a stored PDQ hash within the strong radius of `fp`'s canonical one. Not for footage: its
+    poster frame alone does not make two videos one."""
     canonical = next((r for r in fp.of(_PDQ) if r.variant == CANONICAL), None)
-    if canonical is None or not policy.trusted(canonical.quality):
+    if fp.frames is not None or canonical is None or not policy.trusted(canonical.quality):
         return set()
     hits = registry.index.search(_PDQ, [canonical], policy.strong, min_quality=policy.min_quality)
     return {candidate.reference_id for candidate in hits}
@@ -172,11 +187,14 @@ def _similar_footage(registry: Registry, fp: Fingerprint, policy: MatchPolicy) -
     track = fp.frames
     if track is None or CANONICAL not in track.variants:
         return set()
-    trusted = int((track.qualities >= policy.min_quality).sum())
-    if trusted == 0:
+    trusted = np.flatnonzero(track.qualities >= policy.min_quality)
+    if len(trusted) == 0:
         return set()
-    upright = FrameTrack(track.times, track.variant(CANONICAL)[:, None, :], track.qualities, (CANONICAL,))
-    needed = max(MIN_MATCHED_FRAMES, _VIDEO_SHARE * trusted)
+    chosen = trusted[np.unique(np.linspace(0, len(trusted) - 1, min(len(trusted), _VIDEO_FRAMES)).round().astype(int))]
+    upright = FrameTrack(
+        track.times[chosen], track.variant(CANONICAL)[chosen, None, :], track.qualities[chosen], (CANONICAL,)
+    )
+    needed = max(MIN_MATCHED_FRAMES, _VIDEO_SHARE * len(chosen))
     found = set()
     for candidate in registry.index.search_frames(upright, policy.strong, min_quality=policy.min_quality):
         hits = [

@@ -75,8 +75,8 @@ def register(
 
     publisher = request.publisher
     # Searched before the write lock, so writers do not wait on the index; searched again under it only when a
-    # registration was committed meanwhile, so every earlier registration in the log is weighed.
-    searched_at = newest_registration(session)
+    # registration of the same kind was committed meanwhile, so every earlier one in the log is weighed.
+    searched_at = newest_registration(session, fp.kind)
     priors = find_priors(session=session, registry=registry, fp=fp, publisher_id=publisher.id)
     with signed_write(session, registry, request, now) as log_signed:
         existing = session.exec(
@@ -88,7 +88,7 @@ def register(
             raise AlreadyRegistered(
                 f"this publisher registered these bytes already as {existing}", registration_id=existing
             )
-        if newest_registration(session) != searched_at:
+        if newest_registration(session, fp.kind) != searched_at:
             priors = find_priors(session=session, registry=registry, fp=fp, publisher_id=publisher.id)
         registration_id = new_id("reg")
         entry = log_signed("registration", registration_id, registration_id=registration_id)

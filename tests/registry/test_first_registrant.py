@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 from api.client import LocalTransport
 from fingerprint.kinds.image import fingerprint_image
 from registry import matching, service
+from registry.precedence import Prior, prior_rows
 from registry.runtime import Registry
 
 pytestmark = pytest.mark.backends  # every test on SQLite and on PostgreSQL
@@ -107,7 +108,12 @@ def test_later_registrations_of_the_same_content_name_the_first(registry: Regist
     assert [(p.registration_id, p.exact) for p in resaved.prior_registrations] == [(first.id, False), (own.id, False)]
     with registry.session() as session:
         stored = service.get_registration(session=session, registration_id=resaved.id)
-    assert stored.prior_registrations == resaved.prior_registrations
+        assert stored.prior_registrations == resaved.prior_registrations
+        # the table is derived, not logged: rows the log contradicts (a later "prior", the same publisher's) are
+        # never shown
+        session.add_all(prior_rows(first.id, [Prior(same.id, True), Prior(own.id, False)]))
+        session.commit()
+        assert service.get_registration(session=session, registration_id=first.id).prior_registrations == []
 
 
 def test_a_copy_of_a_withdrawn_original_leads_with_the_withdrawal(
