@@ -75,7 +75,8 @@ def test_register_folder_then_check_transformed_copies(
     registered = {Path(line["file"]).stem: line for line in json_lines(out)}
     assert set(registered) == set(PHOTOS[:3])
     for line in registered.values():
-        assert set(line) == {"file", "registration_id", "sha256", "receipt"}
+        assert set(line) == {"file", "registration_id", "sha256", "receipt", "prior_registrations"}
+        assert line["prior_registrations"] == []  # nobody registered these photos before
 
     queries = tmp_path / "queries"
     queries.mkdir()
