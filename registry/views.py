@@ -62,6 +62,18 @@ class FingerprintsView(_View):
     hashes: dict[str, str] = {}  # every algorithm's canonical hash, hex, by algorithm name
 
 
+class PriorRegistrationView(_View):
+    """An earlier registration, by another publisher, of the content a registration repeats: found when that
+    registration was made (`registry.precedence`), so the first registrant stays named on every later copy."""
+
+    registration_id: str
+    publisher: str  # the publisher's name
+    publisher_id: str
+    log_index: int  # earlier than the registration that names it: the log orders who registered first
+    created_at: datetime
+    exact: bool  # the same bytes; otherwise a strong perceptual match (see README, "first registrant")
+
+
 class RegistrationView(_View):
     id: str
     log_index: int
@@ -75,6 +87,9 @@ class RegistrationView(_View):
     fingerprints: FingerprintsView
     revoked: bool = False
     revocation_log_index: int | None = None
+    # earlier registrations of this content by other publishers, earliest first (at most 10); empty for the first
+    # registrant, and for registrations made before revision 0006 unless the same bytes were registered earlier
+    prior_registrations: list[PriorRegistrationView] = []
 
 
 class RegistrationReceiptView(RegistrationView):
@@ -220,6 +235,12 @@ class MatchView(_View):
     matched_share: float | None = None  # of the query's sampled frames that match the original: the decision
     profile: list[FrameDistanceView] = []
     audio: AudioView | None = None  # None for images, and for a video whose original has no sound track
+    # the registration's log entry: matches of equal strength, and near-duplicate registrations of one content,
+    # are listed earliest first (None only in views not made by a check)
+    log_index: int | None = None
+    # earlier registrations of this content by other publishers (as on the registration's own view): this match
+    # is a later registration of content someone else registered first
+    prior_registrations: list[PriorRegistrationView] = []
 
 
 class PictureView(_View):
@@ -286,6 +307,9 @@ class CheckView(_View):
     comparisons: list[PictureView] = []  # comparison pictures, only when asked for (`pictures=true`)
     # full mode, when nothing registered matches (or only `related` originals): the detector's assessment
     assessment: AssessmentView | None = None
+    # the best match (the first that is not `related`) was withdrawn by its publisher: `verdict` still says what the
+    # file is (a copy of it, or altered from it), but nobody stands behind that original any more; lead with this
+    withdrawn: bool = False
 
 
 class LookupMatchView(_View):
@@ -299,6 +323,7 @@ class LookupMatchView(_View):
     created_at: datetime
     revoked: bool = False
     key_compromised: bool = False
+    log_index: int | None = None  # near-duplicates are listed together, earliest registration first
 
 
 class LookupView(_View):

@@ -155,7 +155,7 @@ class VideoKind:
             return []
         framed = [c for c in candidates if any(e.at is not None for e in c.hashes)]
         ranked = sorted(
-            framed, key=lambda c: (-len({e.query_at for e in c.hashes if e.at is not None}), c.reference_id)
+            framed, key=lambda c: (c.rank, -len({e.query_at for e in c.hashes if e.at is not None}), c.reference_id)
         )
         matches = []
         for candidate in ranked[:limit]:
