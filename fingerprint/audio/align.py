@@ -108,9 +108,10 @@ def best_local_share(
     times, bins = _peaks_between(query, start, end)
     if len(times) == 0:
         return 0.0, 0
-    mapped = _mapped_bins(bins, alignment.pitch)
     rows = _frames(reference, alignment.original_time(times))
-    counts = _lag_counts(reference, rows, mapped, _lags(reference, search), PEAK_TOLERANCE_FRAMES)
+    lags = _lags(reference, search)
+    grid = _PeakGrid(reference, rows, lags, PEAK_TOLERANCE_FRAMES)
+    counts = grid.counts(rows, _mapped_bins(bins, alignment.pitch), lags)
     return float(counts.max() / len(times)), len(times)
 
 
@@ -144,12 +145,13 @@ def _search(
     order = sorted(range(-steps, steps + 1), key=abs)
     speeds = speed * (1 + SPEED_STEP * np.array(order))
     lags = _lags(reference, search)
+    rows = [_frames(reference, original_start + candidate * (times - query_start)) for candidate in speeds]
+    grid = _PeakGrid(reference, np.concatenate(rows), lags, COARSE_FRAMES)
     best: tuple[int, float, float, int] | None = None  # count, speed, pitch, lag
     for pitched in (False, True):
-        for candidate in speeds:
+        for index, candidate in enumerate(speeds):
             pitch = float(candidate) if pitched else 1.0
-            rows = _frames(reference, original_start + candidate * (times - query_start))
-            counts = _lag_counts(reference, rows, _mapped_bins(bins, pitch), lags, COARSE_FRAMES)
+            counts = grid.counts(rows[index], _mapped_bins(bins, pitch), lags)
             at = int(np.argmax(counts))
             if best is None or counts[at] > best[0]:
                 best = (int(counts[at]), float(candidate), pitch, int(lags[at]))
@@ -210,33 +212,28 @@ def _mapped_bins(bins: np.ndarray, pitch: float) -> np.ndarray:
     return bins if pitch == 1.0 else np.rint(bins / pitch).astype(np.int64)
 
 
-def _lag_counts(
-    reference: AudioFingerprint, frames: np.ndarray, bins: np.ndarray, lags: np.ndarray, tolerance: int
-) -> np.ndarray:
-    """For each lag (frames), how many query peaks at `frames + lag`, `bins` have an original peak within
-    `tolerance` frames and PEAK_TOLERANCE_BINS bins."""
-    rows = np.rint(frames).astype(np.int64)
-    first = int(rows.min() + lags.min()) - tolerance
-    last = int(rows.max() + lags.max()) + tolerance + 1
-    grid = _presence(reference, first, last, tolerance)
-    at = rows[:, None] + lags[None, :] - first
-    column = np.clip(bins, 0, grid.shape[1] - 1)[:, None]
-    return grid[at, column].sum(axis=0)
+class _PeakGrid:
+    """Where the original has a peak within `tolerance` frames and PEAK_TOLERANCE_BINS bins, over the frames that
+    query peaks at `frames` can reach at `lags`: built once, asked for every hypothesis."""
 
+    def __init__(self, reference: AudioFingerprint, frames: np.ndarray, lags: np.ndarray, tolerance: int) -> None:
+        self.first = int(np.floor(frames.min())) + int(lags.min()) - tolerance - 1
+        last = int(np.ceil(frames.max())) + int(lags.max()) + tolerance + 2
+        pad = 2 * tolerance
+        grid = np.zeros((last - self.first + 2 * pad, 256 + 2 * PEAK_TOLERANCE_BINS), dtype=bool)
+        peaks = reference.frames.astype(np.int64)
+        sel = (peaks >= self.first - tolerance) & (peaks < last + tolerance)
+        rows = peaks[sel] - self.first + pad
+        cols = reference.bins[sel].astype(np.int64) + PEAK_TOLERANCE_BINS
+        for dt in range(-tolerance, tolerance + 1):
+            for df in range(-PEAK_TOLERANCE_BINS, PEAK_TOLERANCE_BINS + 1):
+                grid[rows + dt, cols + df] = True
+        self.grid = grid[pad : pad + last - self.first, PEAK_TOLERANCE_BINS : PEAK_TOLERANCE_BINS + 256]
 
-def _presence(reference: AudioFingerprint, first: int, last: int, tolerance: int) -> np.ndarray:
-    """(frames first..last, 256 bins) where the original has a peak within `tolerance` frames and the bin
-    tolerance; rows outside the fingerprint are empty."""
-    pad = 2 * tolerance
-    grid = np.zeros((last - first + 2 * pad, 256 + 2 * PEAK_TOLERANCE_BINS), dtype=bool)
-    frames = reference.frames.astype(np.int64)
-    sel = (frames >= first - tolerance) & (frames < last + tolerance)
-    rows = frames[sel] - first + pad
-    cols = reference.bins[sel].astype(np.int64) + PEAK_TOLERANCE_BINS
-    for dt in range(-tolerance, tolerance + 1):
-        for df in range(-PEAK_TOLERANCE_BINS, PEAK_TOLERANCE_BINS + 1):
-            grid[rows + dt, cols + df] = True
-    return grid[pad : pad + last - first, PEAK_TOLERANCE_BINS : PEAK_TOLERANCE_BINS + 256]
+    def counts(self, frames: np.ndarray, bins: np.ndarray, lags: np.ndarray) -> np.ndarray:
+        """For each lag (frames), how many query peaks at `frames + lag`, `bins` the original has."""
+        at = np.rint(frames).astype(np.int64)[:, None] + lags[None, :] - self.first
+        return self.grid[at, np.clip(bins, 0, 255)[:, None]].sum(axis=0)
 
 
 def _nearest(reference: AudioFingerprint, frames: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

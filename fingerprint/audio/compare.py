@@ -253,7 +253,9 @@ def compare_segment(
     # Halfway between how well this clip's genuine stretches agree (codecs differ) and zero, within bounds.
     genuine = float(np.nanpercentile(profile, 75)) if judged.any() else 0.0
     threshold = float(np.clip(genuine / 2, *ALTERED_BELOW))
-    altered = judged & ~missing & (profile < threshold)
+    # Where the sound aligned nowhere near the picture's, every judged window is a candidate, whatever chance
+    # agreement a window of another sound reaches (the confirmation below still has the last word).
+    altered = judged & ~missing & ((profile < threshold) | (found is None))
     # A run of low windows is another sound only if, over at least MIN_ALTERED seconds, even its own best
     # alignment near the picture's leaves most of its peaks unexplained: a codec's bad half second dips to the
     # threshold, and a stretch the picture's alignment got wrong agrees once moved; another voice stays far below.
