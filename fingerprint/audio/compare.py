@@ -234,7 +234,8 @@ def compare_segment(
             original_start=original_start,
         )
     # The clip's loudness where the original's is, so that a quieter or louder copy is neither missing nor added.
-    q_level = _loudness_at(query, centres) - _gain(_loudness_at(query, centres), ref_loud, ref_active)
+    q_loud = _loudness_at(query, centres)
+    q_level = q_loud - _gain(q_loud, ref_loud, ref_active)
     q_times, q_bins = _peaks_near(query, query_start, query_end)
     agree = agreement(reference, q_times, q_bins, alignment)
     # Peaks per window around each step centre, by cumulative counts over sorted peak times.
@@ -258,10 +259,10 @@ def compare_segment(
     # Where the sound aligned nowhere near the picture's, every judged window is a candidate, whatever chance
     # agreement a window of another sound reaches (the confirmation below still has the last word).
     altered = judged & ~missing & ((profile < threshold) | (found is None))
-    # A run of low windows is another sound only if, over at least MIN_ALTERED seconds, even its own best
-    # alignment near the picture's leaves most of its peaks unexplained: a codec's bad half second dips to the
-    # threshold, and a stretch the picture's alignment got wrong agrees once moved; another voice stays far below.
-    # Runs of low windows join across pauses and silenced steps (a replaced track has its own pauses).
+    # Runs of low windows join across pauses and silenced steps (a replacing sound has its own pauses). A run is
+    # another sound only if, over at least MIN_ALTERED seconds, even its own best alignment near the picture's
+    # leaves most of its peaks unexplained: a codec's bad half second dips to the threshold, and a stretch the
+    # picture's alignment got wrong agrees once moved; another voice stays far below.
     candidates = _spans(
         altered,
         centres,
