@@ -188,9 +188,13 @@ def video_match(status: RegistrationStatus, match: VideoMatch, now: datetime) ->
 
 
 def _audio_view(audio: AudioFindings, segments: Sequence[Segment]) -> views.AudioView:
-    """The sound findings, each span with the original seconds the segment it falls in puts under it."""
+    """The sound findings, each span with the original seconds under it: where the sound's own alignment puts them,
+    else (no sound aligned there) where the picture's does."""
 
     def original_t(t: float) -> float | None:
+        heard = next((s for s in audio.segments if s.lag is not None and s.start - 1e-6 <= t <= s.end + 1e-6), None)
+        if heard is not None:
+            return round(heard.original_start + heard.speed * (t - heard.start), 3)
         segment = next((s for s in segments if s.start - 1e-6 <= t <= s.end + 1e-6), None)
         return None if segment is None else round(segment.original_start + segment.speed * (t - segment.start), 3)
 
@@ -207,6 +211,18 @@ def _audio_view(audio: AudioFindings, segments: Sequence[Segment]) -> views.Audi
                 original_end=original_t(span.end),
             )
             for span in audio.spans
+        ],
+        segments=[
+            views.AudioSegmentView(
+                start=segment.start,
+                end=segment.end,
+                original_start=segment.original_start,
+                original_end=segment.original_end,
+                speed=segment.speed,
+                lag=segment.lag,
+                similarity=segment.similarity,
+            )
+            for segment in audio.segments
         ],
     )
 

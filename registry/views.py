@@ -193,13 +193,33 @@ class AudioSpanView(_View):
     original_end: float | None
 
 
+class AudioSegmentView(_View):
+    """Video: the sound over one aligned segment (one per `segments` entry, in the same order), compared at the
+    sound's own alignment, which it searches within 0.5 s and a few percent of speed of the picture's."""
+
+    start: float  # query seconds: the segment's, as in `segments`
+    end: float
+    original_start: float  # the original seconds the clip's sound plays there, as the sound's own alignment places it
+    original_end: float
+    speed: float  # original seconds per query second of the sound (the picture's where `lag` is None)
+    # original seconds by which the sound sits later than the picture's alignment at `start` (negative: earlier);
+    # None when the sound did not align near the picture's (not the original's sound, or none): then the original
+    # times are the picture's
+    lag: float | None
+    similarity: float | None  # as AudioView.similarity, over this segment's peaks only
+
+
 class AudioView(_View):
     """Video: the clip's sound against the original's over the stretch the clip shows."""
 
-    similarity: float | None  # share of the clip's spectral peaks the original has too; None: no sound on either side
+    # share of the clip's spectral peaks (over all segments) the original has too, within 32 ms and 16 Hz of where
+    # each segment's sound alignment puts them: 0.5-0.9 for the original's sound re-encoded, below 0.2 for another
+    # sound; None: no sound on either side
+    similarity: float | None
     query_has_audio: bool  # False: the clip has no sound track at all
     matched_by: Literal["frames", "audio"]  # what placed the clip: its frames, or its sound alone (picture replaced)
     spans: list[AudioSpanView] = []
+    segments: list[AudioSegmentView] = []  # per aligned segment (with no sound track: lag and similarity None)
 
 
 class FrameDistanceView(_View):
