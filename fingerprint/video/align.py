@@ -56,8 +56,8 @@ SpanKind = Literal["altered", "inserted"]
 class ClipSource(Protocol):
     """The clip itself, for what its sampled track cannot tell."""
 
-    def frames(self, start: float, end: float) -> FrameTrack:
-        """Every frame from `start` to `end` seconds, unpruned, each at its own time (upright and mirrored codes)."""
+    def frames(self, stretches: Sequence[tuple[float, float]]) -> FrameTrack:
+        """Every frame inside the stretches (seconds), unpruned, each at its own time (upright and mirrored codes)."""
         ...
 
     def shows(self, t: float, original_t: float, query_variant: str) -> bool:
@@ -448,7 +448,7 @@ class _Spans:
         explained = bool(shown.any()) if inserted else bool(shown.mean() >= _ELSEWHERE_SHARE)
         if explained:
             return None
-        start, end = self._start(i), self._end(j)
+        start, end = self._ends(i, j)
         if inserted:
             return Span("inserted", round(start, 3), round(end, 3), None, None, -1, float(self.times[i]))
         peak = int(judged[np.argmax(self.frame_distances[judged])])
@@ -473,36 +473,28 @@ class _Spans:
         candidate = self.used[int(self.owner[peak])]
         return self.clip.shows(float(self.times[peak]), float(self.original_times[peak]), candidate.query_variant)
 
-    def _start(self, i: int) -> float:
-        """The first differing frame of the clip before sampled frame `i`, back to the last sampled one."""
-        reference = self._fit(i - 1, i)
-        after = float(self.times[i - 1]) if i > 0 else -1.0
-        start = float(self.times[i])
-        frames = self._between(after, start)
-        if reference is None or frames is None:
-            return start
-        changed = self._changed(reference, frames)
-        for k in range(len(frames) - 1, -1, -1):
-            if changed[k] is None:
+    def _ends(self, i: int, j: int) -> tuple[float, float]:
+        """The span of sampled frames `i` to `j` on the clip's own frames: its first differing frame (back to the
+        last sampled frame before it) and the first frame after it that no longer differs (or the next sampled
+        one), from one decoding pass over both stretches."""
+        start, end = float(self.times[i]), _frame_end(self.times, j, self.duration)
+        before = (float(self.times[i - 1]) if i > 0 else -1.0, start)
+        after = (float(self.times[j]), end if j + 1 < len(self.times) else end + 1e-3)
+        stretches = [(a, b) for a, b in (before, after) if b - a >= 1e-3]
+        if self.clip is None or not stretches:
+            return start, end
+        frames = self.clip.frames([(max(0.0, a), b) for a, b in stretches])
+        lead = self._changed(self._fit(i - 1, i), frames, *before)
+        for t, changed in reversed(lead):
+            if changed is None:
                 continue
-            if not changed[k]:
+            if not changed:
                 break
-            start = float(frames.times[k])
-        return start
-
-    def _end(self, j: int) -> float:
-        """The first frame of the clip after sampled frame `j` that no longer differs (or the next sampled one)."""
-        last = j + 1 >= len(self.times)
-        reference = self._fit(j + 1, j)
-        end = _frame_end(self.times, j, self.duration)
-        frames = self._between(float(self.times[j]), end if not last else end + 1e-3)
-        if reference is None or frames is None:
-            return end
-        changed = self._changed(reference, frames)
-        for k in range(len(frames)):
-            if changed[k] is False:
-                return float(frames.times[k])
-        return end
+            start = t
+        for t, changed in self._changed(self._fit(j + 1, j), frames, *after):
+            if changed is False:
+                return start, t
+        return start, end
 
     def _fit(self, outside: int, inside: int) -> TemporalFit | None:
         """The alignment to judge the frames between two sampled frames by: the segment's beyond the span if there
@@ -512,22 +504,19 @@ class _Spans:
                 return self.used[int(self.owner[index])]
         return None
 
-    def _between(self, after: float, before: float) -> FrameTrack | None:
-        """The clip's frames strictly between two times (None when none, or no way to decode them)."""
-        if self.clip is None or before - after < 1e-3:
-            return None
-        frames = self.clip.frames(max(0.0, after), before)
+    def _changed(
+        self, reference: TemporalFit | None, frames: FrameTrack, after: float, before: float
+    ) -> list[tuple[float, bool | None]]:
+        """The clip's frames strictly between two times, each with whether it differs from the original frame its
+        time shows (None when flat: it cannot tell); none without an alignment to judge them by."""
         keep = (frames.times > after + 1e-6) & (frames.times < before - 1e-6)
-        if not keep.any():
-            return None
-        return FrameTrack(frames.times[keep], frames.codes[keep], frames.qualities[keep], frames.variants)
-
-    def _changed(self, reference: TemporalFit, frames: FrameTrack) -> list[bool | None]:
-        """Per frame: differs from the original frame its time shows, or None when flat (it cannot tell)."""
-        found, _ = reference.compare(frames.variant(reference.query_variant), frames.times)
+        if reference is None or not keep.any():
+            return []
+        times = frames.times[keep]
+        found, _ = reference.compare(frames.variant(reference.query_variant)[keep], times)
         return [
-            None if quality < _QUALITY else bool(distance > MATCH_DISTANCE)
-            for distance, quality in zip(found, frames.qualities, strict=True)
+            (float(t), None if quality < _QUALITY else bool(distance > MATCH_DISTANCE))
+            for t, distance, quality in zip(times, found, frames.qualities[keep], strict=True)
         ]
 
 

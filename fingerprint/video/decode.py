@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import av
@@ -132,6 +132,7 @@ def sample(
     start: float = 0.0,
     end: float = math.inf,
     spread: bool = False,
+    within: Sequence[tuple[float, float]] | None = None,
 ) -> Iterator[SampledFrame]:
     """Frames at `fps` (the first frame at or after each tick of the grid) between `start` and `end` seconds,
     upright and scaled so the longer side is at most `max_side`. One decoding pass from the keyframe before `start`;
@@ -143,6 +144,9 @@ def sample(
     original's registration at 2) otherwise take the same frames everywhere or nowhere, by the offset alone, and
     under a fast camera move frames a few hundredths of a second apart no longer hash alike; spread, some sampled
     frames of the clip are always the very frames the other sampling took.
+
+    `within`: only frames inside these stretches (seconds) are taken; the others are decoded in the same pass, never
+    converted (both ends of a span, in one pass).
     """
 
     def tick_time(k: int) -> float:
@@ -181,7 +185,7 @@ def sample(
                 _check_duration(t, limits)
                 if t > end:
                     break
-                if t + 1e-6 < next_time:
+                if t + 1e-6 < next_time or (within is not None and not any(a <= t <= b for a, b in within)):
                     continue
                 yield SampledFrame(t, _upright(frame, video.rotation, max_side))
                 tick = first_tick(t, tick + 1)

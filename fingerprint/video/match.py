@@ -92,8 +92,10 @@ class _Clip:
     media: VideoMedia
     verify: Shows | None
 
-    def frames(self, start: float, end: float) -> FrameTrack:
-        return query_track(sample(self.media, NATIVE_FPS, max_side=HASH_SIDE, start=start, end=end), prune=False)
+    def frames(self, stretches: Sequence[tuple[float, float]]) -> FrameTrack:
+        start, end = min(a for a, _ in stretches), max(b for _, b in stretches)
+        found = sample(self.media, NATIVE_FPS, max_side=HASH_SIDE, start=start, end=end, within=stretches)
+        return query_track(found, prune=False)
 
     def shows(self, t: float, original_t: float, query_variant: str) -> bool:
         return self.verify is not None and self.verify(t, original_t, query_variant)
