@@ -49,6 +49,9 @@ _DTW_MIN_SHARE = 0.8  # below this share of the query's frames matched by the li
 _DTW_MIN_GAIN = 2  # frames DTW must match beyond the linear fit to be preferred
 _QUALITY = 50  # PDQ quality below which a frame's distance says nothing (a black or flat frame)
 _ELSEWHERE_SHARE = 0.5  # an altered run most of whose frames show the original at other times is no edit
+_ELSEWHERE_GAP = 1.0  # seconds from its aligned time beyond which a frame's match is footage from elsewhere
+_LONE_MARGIN = 10  # a lone frame over MATCH_DISTANCE is an edit only this far over it
+_NOISE_MARGIN = 4  # bits above a clip's own noise (median + 3 MAD of its matched frames) that a span grows over
 
 SpanKind = Literal["altered", "inserted"]
 
@@ -104,7 +107,7 @@ class TemporalFit:
     aligned: np.ndarray  # (n,) float64, the original time each query frame shows (on the line, or the DTW path)
     original_times: np.ndarray  # (n,) float64, native time of the original frame it is compared with
     distances: np.ndarray  # (n,) int32, PDQ distance to that frame: the likest one within the fit's uncertainty
-    nearest: np.ndarray  # (n,) int32, distance to the likest frame anywhere in the window
+    elsewhere: np.ndarray  # (n,) bool, matches a frame of the window far from its aligned time
     warped: bool  # aligned frame by frame (DTW) rather than by one speed and offset
     window: FrameTrack  # the original's frames it was fitted on, unpruned
 
@@ -235,12 +238,11 @@ def fit(query: FrameTrack, original: FrameTrack, hypothesis: Hypothesis) -> Temp
         cost, original.times, times, speed, offset, _FIT_SPEED_STEP / _FINE, _FIT_SPEED_STEP,
         _FIT_OFFSET_STEP / _FINE, _FIT_OFFSET_STEP, anchor=offset,
     )  # fmt: skip
-    nearest = raw.min(axis=1).astype(np.int32) if raw.size else np.full(len(times), 256, np.int32)
     aligned = offset + speed * times
     frame_distances, frame_times = _nearby(raw, original.times, aligned)
     linear = TemporalFit(
         speed, offset, hypothesis.query_variant, hypothesis.variant, times, aligned, frame_times, frame_distances,
-        nearest, warped=False, window=original,
+        _elsewhere_in(raw, original.times, aligned), warped=False, window=original,
     )  # fmt: skip
     matched = int(np.sum(linear.distances <= MATCH_DISTANCE))
     if matched >= _DTW_MIN_SHARE * len(times):
@@ -254,7 +256,7 @@ def fit(query: FrameTrack, original: FrameTrack, hypothesis: Hypothesis) -> Temp
     frame_distances, frame_times = _nearby(raw, original.times, aligned)
     warped = TemporalFit(
         warped_speed, warped_offset, hypothesis.query_variant, hypothesis.variant, times, aligned, frame_times,
-        frame_distances, nearest, warped=True, window=original,
+        frame_distances, _elsewhere_in(raw, original.times, aligned), warped=True, window=original,
     )  # fmt: skip
     # DTW may bend the path anywhere: it has to explain clearly more frames than one speed and offset do
     return warped if np.sum(warped.distances <= MATCH_DISTANCE) > matched + _DTW_MIN_GAIN else linear
@@ -266,12 +268,12 @@ def timeline(
     *,
     duration: float,
     min_share: float = MIN_MATCHED_SHARE,
-    hit_times: Sequence[float] = (),
+    hits: Sequence[FrameHit] = (),
     clip: ClipSource | None = None,
 ) -> Timeline | None:
     """Segments and spans from the fits (best first); None when too little of the query matches.
 
-    `hit_times`: query frames the index found near some frame of this original (footage of it, wherever it sits);
+    `hits`: the index's hits in this original (its footage, wherever it sits);
     `clip`: the clip itself, to place each span's ends between the sampled frames and to tell heavily changed
     footage from inserted footage (without it span ends stay on sampled frames, and PDQ alone tells)."""
     n = len(query)
@@ -301,7 +303,7 @@ def timeline(
     if not used or share < min_share:
         return None
     segments = [_segment(query.times, owner == k, candidate, trusted, duration) for k, candidate in enumerate(used)]
-    elsewhere = _elsewhere(query.times, owner, used, hit_times)
+    elsewhere = _elsewhere(query.times, owner, used, hits)
     spans = _Spans(query, owner, used, frame_distances, original_times, trusted, elsewhere, duration, clip)
     order = np.argsort([segment.start for segment in segments], kind="stable")
     return Timeline(
@@ -378,14 +380,26 @@ def _segment(
 
 
 def _elsewhere(
-    times: np.ndarray, owner: np.ndarray, used: Sequence[TemporalFit], hit_times: Sequence[float]
+    times: np.ndarray, owner: np.ndarray, used: Sequence[TemporalFit], hits: Sequence[FrameHit]
 ) -> np.ndarray:
-    """Query frames that show this original somewhere, if not where their alignment says: the index found them
-    near one of its frames, or they match a frame of a fit's window (at another time)."""
-    found = np.isin(np.round(times, 6), np.round(np.asarray(hit_times, dtype=np.float64), 6))
-    for candidate in used:
-        found |= candidate.nearest <= MATCH_DISTANCE
+    """Query frames that show this original, if not where their alignment says (more than `_ELSEWHERE_GAP` from
+    it, or anywhere for frames outside every segment): the index found them near one of its frames, or they match
+    a frame of a fit's window."""
+    found = np.zeros(len(times), dtype=bool)
+    index = {round(float(t), 6): k for k, t in enumerate(times)}
+    for hit in hits:
+        k = index.get(round(hit.query_time, 6))
+        if k is not None:
+            found[k] |= owner[k] < 0 or abs(hit.time - used[int(owner[k])].aligned[k]) > _ELSEWHERE_GAP
+    for number, candidate in enumerate(used):
+        found |= candidate.elsewhere & ((owner < 0) | (owner == number))
     return found
+
+
+def _elsewhere_in(raw: np.ndarray, window_times: np.ndarray, aligned: np.ndarray) -> np.ndarray:
+    """Per query frame: whether it matches a frame of the window more than `_ELSEWHERE_GAP` from its aligned time."""
+    far = np.abs(window_times[None, :] - aligned[:, None]) > _ELSEWHERE_GAP
+    return ((raw <= MATCH_DISTANCE) & far).any(axis=1)
 
 
 class _Spans:
@@ -410,24 +424,40 @@ class _Spans:
         self.frame_distances, self.original_times = frame_distances, original_times
         self.trusted, self.elsewhere = trusted, elsewhere
         self.duration, self.clip = duration, clip
+        self.low = MATCH_DISTANCE  # what still counts as changed beside a span: set from the clip's noise
 
     def found(self) -> tuple[Span, ...]:
-        state = np.where(self.owner < 0, 2, np.where(self.frame_distances > MATCH_DISTANCE, 1, 0))
-        state[~self.trusted & (self.owner >= 0)] = 0  # a flat frame inside a segment is neither matched nor altered
+        covered = self.owner >= 0
+        state = np.where(covered, np.where(self._altered(), 1, 0), 2)
+        state[~self.trusted & covered] = 0  # a flat frame inside a segment is neither matched nor altered
         spans: list[Span] = []
-        i = 0
-        while i < len(self.times):
-            if state[i] == 0:
-                i += 1
-                continue
-            j = i
-            while j + 1 < len(self.times) and state[j + 1] == state[i]:
-                j += 1
+        for i, j in _runs(state):
             span = self._span(i, j, covered=state[i] == 1)
             if span is not None:
                 spans.append(span)
-            i = j + 1
         return tuple(spans)
+
+    def _altered(self) -> np.ndarray:
+        """Frames of a segment that differ: runs over `MATCH_DISTANCE` (a lone frame only when well over it: a
+        lone frame just over is re-encoding noise), grown over the neighbouring frames of their segment still
+        clearly above this clip's own noise (hysteresis: a change over low-contrast content sinks under the
+        threshold without going away)."""
+        covered = (self.owner >= 0) & self.trusted
+        over = covered & (self.frame_distances > MATCH_DISTANCE)
+        grown = np.zeros_like(over)
+        for i, j in _runs(over.astype(np.int8)):
+            if over[i] and (j > i or self.frame_distances[i] > MATCH_DISTANCE + _LONE_MARGIN):
+                grown[i : j + 1] = True
+        clean = self.frame_distances[covered & ~over]
+        noise = float(np.median(clean) + 3 * np.median(np.abs(clean - np.median(clean)))) if len(clean) else 0.0
+        self.low = int(np.clip(noise + _NOISE_MARGIN, MATCH_DISTANCE // 2, MATCH_DISTANCE))
+        above = covered & (self.frame_distances > self.low)
+        for order in (range(1, len(grown)), range(len(grown) - 2, -1, -1)):
+            for k in order:
+                near = k - 1 if order.step == 1 else k + 1
+                if above[k] and grown[near] and self.owner[k] == self.owner[near]:
+                    grown[k] = True
+        return grown
 
     def _span(self, i: int, j: int, *, covered: bool) -> Span | None:
         run = np.arange(i, j + 1)
@@ -435,10 +465,6 @@ class _Spans:
         if len(judged) == 0:
             return None
         if covered:
-            worst = int(self.frame_distances[run].max())
-            # a lone frame just over the threshold is re-encoding noise, not an edit
-            if j == i and worst <= MATCH_DISTANCE + 10:
-                return None
             inserted = bool(np.median(self.frame_distances[run]) >= INSERTED_DISTANCE) and not self._shows(judged)
         else:
             inserted = True
@@ -448,7 +474,7 @@ class _Spans:
         explained = bool(shown.any()) if inserted else bool(shown.mean() >= _ELSEWHERE_SHARE)
         if explained:
             return None
-        start, end = self._ends(i, j)
+        start, end = self._ends(i, j, inserted=inserted)
         if inserted:
             return Span("inserted", round(start, 3), round(end, 3), None, None, -1, float(self.times[i]))
         peak = int(judged[np.argmax(self.frame_distances[judged])])
@@ -473,7 +499,7 @@ class _Spans:
         candidate = self.used[int(self.owner[peak])]
         return self.clip.shows(float(self.times[peak]), float(self.original_times[peak]), candidate.query_variant)
 
-    def _ends(self, i: int, j: int) -> tuple[float, float]:
+    def _ends(self, i: int, j: int, *, inserted: bool) -> tuple[float, float]:
         """The span of sampled frames `i` to `j` on the clip's own frames: its first differing frame (back to the
         last sampled frame before it) and the first frame after it that no longer differs (or the next sampled
         one), from one decoding pass over both stretches."""
@@ -484,17 +510,27 @@ class _Spans:
         if self.clip is None or not stretches:
             return start, end
         frames = self.clip.frames([(max(0.0, a), b) for a, b in stretches])
-        lead = self._changed(self._fit(i - 1, i), frames, *before)
+        lead = self._changed(self._fit(i - 1, i), frames, *before, self._threshold(i, i - 1, inserted=inserted))
         for t, changed in reversed(lead):
             if changed is None:
                 continue
             if not changed:
                 break
             start = t
-        for t, changed in self._changed(self._fit(j + 1, j), frames, *after):
+        trail = self._changed(self._fit(j + 1, j), frames, *after, self._threshold(j, j + 1, inserted=inserted))
+        for t, changed in trail:
             if changed is False:
                 return start, t
         return start, end
+
+    def _threshold(self, inside: int, outside: int, *, inserted: bool) -> float:
+        """The distance over which a frame between two sampled ones differs: halfway between their distances (a
+        change fades in and out of PDQ with the content under it; re-encoding disturbs frames right after a
+        change), never under the clip's noise nor over `MATCH_DISTANCE`."""
+        if inserted or not 0 <= outside < len(self.times) or self.frame_distances[outside] < 0:
+            return MATCH_DISTANCE
+        halfway = (self.frame_distances[inside] + self.frame_distances[outside]) / 2
+        return float(min(MATCH_DISTANCE, max(self.low, halfway)))
 
     def _fit(self, outside: int, inside: int) -> TemporalFit | None:
         """The alignment to judge the frames between two sampled frames by: the segment's beyond the span if there
@@ -505,19 +541,35 @@ class _Spans:
         return None
 
     def _changed(
-        self, reference: TemporalFit | None, frames: FrameTrack, after: float, before: float
+        self, reference: TemporalFit | None, frames: FrameTrack, after: float, before: float, threshold: float
     ) -> list[tuple[float, bool | None]]:
-        """The clip's frames strictly between two times, each with whether it differs from the original frame its
-        time shows (None when flat: it cannot tell); none without an alignment to judge them by."""
+        """The clip's frames strictly between two times, each with whether it is over `threshold` from the
+        original frame its time shows (None when flat: it cannot tell); none without an alignment to judge by."""
         keep = (frames.times > after + 1e-6) & (frames.times < before - 1e-6)
         if reference is None or not keep.any():
             return []
         times = frames.times[keep]
         found, _ = reference.compare(frames.variant(reference.query_variant)[keep], times)
         return [
-            (float(t), None if quality < _QUALITY else bool(distance > MATCH_DISTANCE))
+            (float(t), None if quality < _QUALITY else bool(distance > threshold))
             for t, distance, quality in zip(times, found, frames.qualities[keep], strict=True)
         ]
+
+
+def _runs(state: np.ndarray) -> list[tuple[int, int]]:
+    """First and last index of each run of equal non-zero values."""
+    found = []
+    i = 0
+    while i < len(state):
+        if state[i] == 0:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(state) and state[j + 1] == state[i]:
+            j += 1
+        found.append((i, j))
+        i = j + 1
+    return found
 
 
 def _nearby(raw: np.ndarray, window_times: np.ndarray, aligned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

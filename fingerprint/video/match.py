@@ -81,8 +81,7 @@ def locate(
     windows, placed = _windows(found, query, clip.duration)
     tracks = [_native(original, start, end, variants) for start, end, variants in windows]
     fits = [fit(query, tracks[k], hypothesis) for hypothesis, k in zip(found, placed, strict=True) if len(tracks[k])]
-    hit_times = sorted({hit.query_time for hit in hits})
-    return timeline(query, fits, duration=clip.duration, hit_times=hit_times, clip=_Clip(clip, shows))
+    return timeline(query, fits, duration=clip.duration, hits=hits, clip=_Clip(clip, shows))
 
 
 @dataclass(frozen=True, slots=True)
