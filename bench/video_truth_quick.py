@@ -16,7 +16,8 @@ Reported per frame rate: faithful excerpts that are `copy` with no altered or in
 >= 98%), spans claimed on faithful excerpts, segment speeds inconsistent with their own times; painted excerpts'
 temporal IoU of the altered spans with the truth (target: median >= 0.85), and whether each caught span's
 representative frame (`frame`, whose regions are reported) lies inside the painted time and has a region over the
-box (target: 100%). Timing: one check of a 12 s 720p excerpt of a 60 s 720p original at 30 and 60 fps (median of
+box (target: 100%); an 8 s clip of footage over other photographs at each rate must stay `unregistered`. Timing: one
+check of a 12 s 720p excerpt of a 60 s 720p original at 30 and 60 fps (median of
 three, one thread). Media are cached in `--cache` (the same bytes for a before/after comparison).
 """
 
@@ -78,6 +79,18 @@ PHOTOS = (
     "/usr/share/wallpapers/BytheWater/contents/images/2560x1440.jpg",
     "/usr/share/wallpapers/Grey/contents/images/2560x1440.jpg",
 )
+# Other photographs, for footage no original shows (it must stay `unregistered`).
+UNRELATED_PHOTOS = (
+    "/usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg",
+    "/usr/share/backgrounds/Picture_0B_by_freespace.jpg",
+    "/usr/share/backgrounds/mate/nature/Aqua.jpg",
+    "/usr/share/backgrounds/mate/nature/FreshFlower.jpg",
+    "/usr/share/backgrounds/mate/nature/RainDrops.jpg",
+    "/usr/share/backgrounds/mate/nature/Storm.jpg",
+    "/usr/share/backgrounds/mate/nature/TwoWings.jpg",
+    "/usr/share/wallpapers/ColdRipple/contents/images/2560x1440.jpg",
+    "/usr/share/wallpapers/OneStandsOut/contents/images/2560x1440.jpg",
+)
 RATES = ("23.976", "24", "25", "29.97", "30", "50", "60", "vfr")
 SIZE = (1280, 720)
 
@@ -94,14 +107,16 @@ class Footage:
     """Shots of 2.5-5 s over the photos: a window panning a quarter to half its width per second (sideways, now and
     then diagonally), zooming in or out on some shots; a cut between shots."""
 
-    def __init__(self, seed: int, duration: float, size: tuple[int, int] = SIZE) -> None:
+    def __init__(
+        self, seed: int, duration: float, size: tuple[int, int] = SIZE, photos: tuple[str, ...] = PHOTOS
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.size = size
         self.starts: list[float] = []
         self.shots: list[tuple[np.ndarray, float, float, float, float, float, float, float]] = []
         at = 0.0
         while at < duration + 2:
-            photo = _photo(PHOTOS[int(rng.integers(len(PHOTOS)))])
+            photo = _photo(photos[int(rng.integers(len(photos)))])
             length = float(rng.uniform(2.5, 5.0))
             pace = float(rng.uniform(0.25, 0.5)) * (1 if rng.random() < 0.5 else -1)
             rise = float(rng.uniform(-0.1, 0.1))
@@ -369,8 +384,24 @@ def corpus(cache: Path, rates: tuple[str, ...], faithful: int, painted: int, dur
     return made
 
 
-def evaluate(registry: Registry, made: dict[str, object]) -> tuple[list[dict[str, object]], dict[str, object]]:
-    desk = Desk(registry)
+def unrelated(desk: Desk, cache: Path, rates: tuple[str, ...]) -> list[dict[str, object]]:
+    """Footage over photos no original shows, at each rate, re-encoded as a platform would: every one must stay
+    `unregistered` (checked once every original is registered)."""
+    rows = []
+    for n, rate in enumerate(rates):
+        source, path = cache / f"unrelated_{rate}_source.mp4", cache / f"unrelated_{rate}.mp4"
+        if not path.exists():
+            footage = Footage(seed=200 + n, duration=10.0, photos=UNRELATED_PHOTOS)
+            source.write_bytes(render(footage, rate, 10.0, seed=200 + n))
+            cut(source, Recipe(offset=0.5, length=8.0, height=480, codec="h264", crf=23), path)
+        view, seconds = check(desk.registry, path.read_bytes())
+        rows.append({"rate": rate, "clip": path.name, "verdict": view.verdict, "check_s": round(seconds, 2)})
+        print(f"{rate:>6} unrelated{'':<32} {view.verdict}", file=sys.stderr)
+    return rows
+
+
+def evaluate(desk: Desk, made: dict[str, object]) -> tuple[list[dict[str, object]], dict[str, object]]:
+    registry = desk.registry
     rows = []
     for rate, (original, excerpts) in made.items():  # type: ignore[misc]
         expected = desk.register(original.read_bytes(), f"footage {rate}")
@@ -427,9 +458,9 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     return summary
 
 
-def timing(registry: Registry, cache: Path) -> dict[str, object]:
+def timing(desk: Desk, cache: Path) -> dict[str, object]:
     """One check of a 12 s 720p excerpt (H.264 CRF 23) of a 60 s 720p original at 30 and 60 fps."""
-    desk = Desk(registry)
+    registry = desk.registry
     figures: dict[str, object] = {}
     for n, rate in enumerate(("30", "60")):
         original = cache / f"timing_{rate}.mp4"
@@ -469,16 +500,23 @@ def main() -> None:
         registry = Registry.open(settings)
         registry.load()
         try:
-            rows, summary = evaluate(registry, made)
-            times = {} if args.no_timing else timing(registry, cache)
+            desk = Desk(registry)
+            rows, summary = evaluate(desk, made)
+            others = unrelated(desk, cache, rates)
+            summary["unrelated"] = {
+                "clips": len(others),
+                "unregistered": sum(row["verdict"] == "unregistered" for row in others),
+            }
+            rows += others
+            times = {} if args.no_timing else timing(desk, cache)
         finally:
             registry.close()
     header = ["rate", "faithful", "clean", "w/ spans", "inserted", "painted", "IoU med", "frame hits", "speed bad"]
     columns = ("faithful", "clean_copy_share", "faithful_with_spans", "faithful_with_inserted", "painted")
     columns += ("painted_iou_median", "representative_frame_hits", "speed_inconsistent")
-    table = [[rate, *(s[c] for c in columns)] for rate, s in summary.items() if rate != "all"]
+    table = [[rate, *(s[c] for c in columns)] for rate, s in summary.items() if rate not in ("all", "unrelated")]
     print_table("video truth, quick", header, table)
-    print(summary["all"], times)
+    print(summary["all"], summary["unrelated"], times)
     write_json(
         args.out,
         {"machine": machine_info(["av", "numpy", "pdqhash"]), "summary": summary, "timing": times, "rows": rows},
