@@ -17,8 +17,8 @@ Reported per frame rate: faithful excerpts that are `copy` with no altered or in
 temporal IoU of the altered spans with the truth (target: median >= 0.85), and whether each caught span's
 representative frame (`frame`, whose regions are reported) lies inside the painted time and has a region over the
 box (target: 100%); an 8 s clip of footage over other photographs at each rate must stay `unregistered`. Timing: one
-check of a 12 s 720p excerpt of a 60 s 720p original at 30 and 60 fps (median of
-three, one thread). Media are cached in `--cache` (the same bytes for a before/after comparison).
+check of a 12 s 720p excerpt of a 60 s 720p original at 30 and 60 fps (median of three, one thread). Media are
+cached in `--cache` (the same bytes for a before/after comparison).
 """
 
 from __future__ import annotations
