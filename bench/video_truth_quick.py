@@ -488,6 +488,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="keep the media here (default: a temp dir)")
     parser.add_argument("--rates", default=",".join(RATES))
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--painted-only", action="store_true", help="check only the painted excerpts")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     rates = tuple(rate for rate in args.rates.split(",") if rate)  # none: the timing alone
@@ -496,6 +497,8 @@ def main() -> None:
         cache = args.cache or Path(scratch) / "media"
         cache.mkdir(parents=True, exist_ok=True)
         made = corpus(cache, rates, faithful, painted, duration=24.0)
+        if args.painted_only:
+            made = {rate: (source, [e for e in clips if e[0].paint]) for rate, (source, clips) in made.items()}
         settings = Settings(_env_file=None, data_dir=Path(scratch) / "data", database_url=None)
         registry = Registry.open(settings)
         registry.load()
