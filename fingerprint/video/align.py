@@ -220,7 +220,7 @@ def fit(query: FrameTrack, original: FrameTrack, hypothesis: Hypothesis) -> Temp
     its native time)."""
     times = query.times
     raw = distances(query.variant(hypothesis.query_variant), original.variant(hypothesis.variant))
-    cost = np.minimum(raw, _CLIP).astype(np.float32)
+    cost = np.minimum(raw, _CLIP).astype(np.uint8)
     speed, offset = hypothesis.speed, hypothesis.offset
     for _ in range(_RECENTRE):
         # a best speed or offset at the grid's edge means the truth may lie beyond it: search again around it
@@ -634,18 +634,18 @@ def _dtw(cost: np.ndarray, original_times: np.ndarray, times: np.ndarray) -> np.
     spacing = float(np.median(np.diff(original_times))) if m > 1 else 1.0
     reach = max(1, int(np.ceil(2 * SPEEDS[-1] * step / max(spacing, 1e-3))))
     total = cost[0].astype(np.float64)
-    back = np.zeros((n, m), dtype=np.int64)
+    steps = np.zeros((n, m), dtype=np.uint8 if reach < 256 else np.int32)  # frames back to the previous step
     for i in range(1, n):
         previous = np.full((reach + 1, m), np.inf)
         for k in range(reach + 1):
             previous[k, k:] = total[: m - k] if k else total
         best = np.argmin(previous, axis=0)
-        back[i] = np.arange(m) - best
+        steps[i] = best
         total = cost[i] + previous[best, np.arange(m)]
     path = np.empty(n, dtype=np.int64)
     path[-1] = int(np.argmin(total))
     for i in range(n - 1, 0, -1):
-        path[i - 1] = back[i, path[i]]
+        path[i - 1] = path[i] - int(steps[i, path[i]])
     return path
 
 

@@ -24,6 +24,8 @@ REFERENCE_VARIANTS = ("canonical", "portrait")
 QUERY_VARIANTS = ("identity", "flip_horizontal")
 _MAGIC = b"PVT1"
 _CODE_BYTES = 32
+_BLOCK_BYTES = 1 << 23  # XOR bytes per block of `distances`
+_POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
 # one frame's pixels -> its codes in the track's variant order, and its PDQ quality
 _Hasher = Callable[[np.ndarray], tuple[list[np.ndarray], int]]
 
@@ -109,11 +111,16 @@ def query_track(frames: Iterable[SampledFrame], *, prune: bool = True) -> FrameT
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamming distances between every code of `a` (m, 32) and of `b` (n, 32): an (m, n) int array."""
+    """Hamming distances between every code of `a` (m, 32) and of `b` (n, 32): an (m, n) int array, computed a block
+    of rows at a time (a check compares a clip's frames with every frame of a stretch of the original)."""
+    found = np.zeros((len(a), len(b)), dtype=np.int32)
     if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.int32)
-    xor = np.bitwise_xor(a[:, None, :], b[None, :, :])
-    return np.unpackbits(xor, axis=2).sum(axis=2, dtype=np.int32)
+        return found
+    rows = max(1, _BLOCK_BYTES // (len(b) * _CODE_BYTES))
+    for start in range(0, len(a), rows):
+        xor = np.bitwise_xor(a[start : start + rows, None, :], b[None, :, :])
+        found[start : start + rows] = _POPCOUNT[xor].sum(axis=2, dtype=np.int32)
+    return found
 
 
 def _track(frames: Iterable[SampledFrame], hashes: _Hasher, variants: tuple[str, ...], *, prune: bool) -> FrameTrack:
