@@ -322,7 +322,14 @@ def iou(spans: list[tuple[float, float]], truth: tuple[float, float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def score(view: views.CheckView, expected: str, recipe: Recipe, size: tuple[int, int]) -> dict[str, object]:
+def score(
+    view: views.CheckView,
+    expected: str,
+    recipe: Recipe,
+    size: tuple[int, int],
+    painted: tuple[float, float] | None = None,
+) -> dict[str, object]:
+    """`painted`: the painted frames' times as measured in the file (`painted_frames`), else the recipe's."""
     match = next((m for m in view.matches if m.registration_id == expected), None)
     row: dict[str, object] = {"verdict": view.verdict, "found": match is not None}
     if match is None:
@@ -339,7 +346,8 @@ def score(view: views.CheckView, expected: str, recipe: Recipe, size: tuple[int,
     if recipe.paint is None:
         row["clean_copy"] = view.verdict == "copy" and not match.spans
         return row
-    truth = recipe.paint
+    truth = painted or recipe.paint
+    row["truth"] = [round(v, 3) for v in truth]
     altered = [s for s in match.spans if s.kind == "altered"]
     row["iou"] = round(iou([(s.start, s.end) for s in altered], truth), 3)
     w, h = size
@@ -356,6 +364,33 @@ def score(view: views.CheckView, expected: str, recipe: Recipe, size: tuple[int,
 def _overlaps(region: views.RegionView, box: tuple[float, float, float, float]) -> bool:
     x, y, w, h = box
     return min(region.x + region.w, x + w) > max(region.x, x) and min(region.y + region.h, y + h) > max(region.y, y)
+
+
+_FILL = np.array([0x3A, 0x6E, 0xA5])  # drawbox's colour
+
+
+def painted_frames(data: bytes, box: tuple[float, float, float, float]) -> tuple[float, float] | None:
+    """When the box is on screen, read from the clip's own frames (times from its first frame, as a check reads
+    them): the first painted frame's time and the next unpainted frame's (ffmpeg's `between(t, a, b)` and a
+    re-encode can each move the truth by a frame)."""
+    times, painted = [], []
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        origin = stream.start_time or 0
+        for frame in container.decode(stream):
+            pixels = frame.to_ndarray(format="rgb24", width=160, height=90)
+            x, y, w, h = box
+            patch = pixels[round((y + h * 0.35) * 90) : round((y + h * 0.65) * 90), round((x + w * 0.35) * 160) :]
+            patch = patch[:, : max(1, round(w * 0.3 * 160))]
+            times.append(float((frame.pts - origin) * stream.time_base))
+            painted.append(bool(np.abs(patch.reshape(-1, 3).mean(axis=0) - _FILL).max() < 25))
+    if not any(painted):
+        return None
+    first = painted.index(True)
+    last = len(painted) - 1 - painted[::-1].index(True)
+    step = times[-1] - times[-2] if len(times) > 1 else 0.04
+    return times[first], times[last + 1] if last + 1 < len(times) else times[last] + step
 
 
 def _size(data: bytes) -> tuple[int, int]:
@@ -409,7 +444,8 @@ def evaluate(desk: Desk, made: dict[str, object]) -> tuple[list[dict[str, object
             data = path.read_bytes()
             view, seconds = check(registry, data)
             row = {"rate": rate, "clip": path.name, "recipe": recipe.describe(), "check_s": round(seconds, 2)}
-            row |= score(view, expected, recipe, _size(data))
+            painted = None if recipe.paint is None else painted_frames(data, recipe.box)
+            row |= score(view, expected, recipe, _size(data), painted)
             rows.append(row)
             print(_line(row), file=sys.stderr)
     return rows, summarise(rows)

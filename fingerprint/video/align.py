@@ -428,8 +428,13 @@ class _Spans:
 
     def found(self) -> tuple[Span, ...]:
         covered = self.owner >= 0
-        state = np.where(covered, np.where(self._altered(), 1, 0), 2)
-        state[~self.trusted & covered] = 0  # a flat frame inside a segment is neither matched nor altered
+        altered = self._altered()
+        # a flat frame inside a segment is neither matched nor altered, but between two altered frames it does not
+        # cut their span in two (a large flat box painted over a picture can make the frame flat)
+        for i, j in _runs((covered & ~self.trusted).astype(np.int8)):
+            if 0 < i and j + 1 < len(altered) and altered[i - 1] and altered[j + 1]:
+                altered[i : j + 1] = self.owner[i - 1] == self.owner[j + 1]
+        state = np.where(covered, np.where(altered, 1, 0), 2)
         spans: list[Span] = []
         for i, j in _runs(state):
             span = self._span(i, j, covered=state[i] == 1)
