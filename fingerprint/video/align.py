@@ -8,9 +8,10 @@
    (frames dropped or repeated, speed drifting), subsequence DTW aligns frame by frame instead. Each query frame is
    then compared with the original frames shown within the fit's time uncertainty of its aligned time (always the
    two either side of it): a difference that a frame half an interval away explains is motion, not an edit.
-3. `timeline`: frames whose aligned distance exceeds `MATCH_DISTANCE` form `altered` spans, and frames that look
-   like nothing in the original `inserted` ones; a span's ends are then found on the clip's own frames between the
-   sampled ones (`ClipFrames`), so they fall on real frame times.
+3. `timeline`: frames whose aligned distance exceeds `MATCH_DISTANCE` form `altered` spans (grown over their
+   neighbours still clearly above the clip's own noise), and frames that look like nothing in the original
+   `inserted` ones; a span's ends are then found on the clip's own frames between the sampled ones (`ClipSource`),
+   so they fall on real frame times.
 
 A match is decided on the share of the *query's* frames matched, never on the share of the original covered: an
 excerpt of a long original covers little of it by construction.
@@ -424,7 +425,10 @@ class _Spans:
         self.frame_distances, self.original_times = frame_distances, original_times
         self.trusted, self.elsewhere = trusted, elsewhere
         self.duration, self.clip = duration, clip
-        self.low = MATCH_DISTANCE  # what still counts as changed beside a span: set from the clip's noise
+        # what still counts as changed beside a span: clearly above the clip's own noise (its matched frames')
+        clean = frame_distances[(owner >= 0) & trusted & (frame_distances <= MATCH_DISTANCE)]
+        noise = float(np.median(clean) + 3 * np.median(np.abs(clean - np.median(clean)))) if len(clean) else 0.0
+        self.low = int(np.clip(noise + _NOISE_MARGIN, MATCH_DISTANCE // 2, MATCH_DISTANCE))
 
     def found(self) -> tuple[Span, ...]:
         covered = self.owner >= 0
@@ -432,7 +436,7 @@ class _Spans:
         # a flat frame inside a segment is neither matched nor altered, but between two altered frames it does not
         # cut their span in two (a large flat box painted over a picture can make the frame flat)
         for i, j in _runs((covered & ~self.trusted).astype(np.int8)):
-            if 0 < i and j + 1 < len(altered) and altered[i - 1] and altered[j + 1]:
+            if i > 0 and j + 1 < len(altered) and altered[i - 1] and altered[j + 1]:
                 altered[i : j + 1] = self.owner[i - 1] == self.owner[j + 1]
         state = np.where(covered, np.where(altered, 1, 0), 2)
         spans: list[Span] = []
@@ -453,9 +457,6 @@ class _Spans:
         for i, j in _runs(over.astype(np.int8)):
             if over[i] and (j > i or self.frame_distances[i] > MATCH_DISTANCE + _LONE_MARGIN):
                 grown[i : j + 1] = True
-        clean = self.frame_distances[covered & ~over]
-        noise = float(np.median(clean) + 3 * np.median(np.abs(clean - np.median(clean)))) if len(clean) else 0.0
-        self.low = int(np.clip(noise + _NOISE_MARGIN, MATCH_DISTANCE // 2, MATCH_DISTANCE))
         above = covered & (self.frame_distances > self.low)
         for order in (range(1, len(grown)), range(len(grown) - 2, -1, -1)):
             for k in order:
