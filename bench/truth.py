@@ -349,6 +349,7 @@ def judge_video(query: VideoQuery, view: View, ids: dict[str, str]) -> dict[str,
     elif query.kind == "painted" and truth and query.box:
         on_truth = [s for s in match.get("spans", []) if _touches((s["start"], s["end"]), truth)]
         row["iou"] = round(_union_iou(picture, truth), 3)
+        row["iou_of_touching_spans"] = round(_union_iou([(s["start"], s["end"]) for s in on_truth], truth), 3)
         row["shows_change"] = any(
             _overlap((r["x"], r["y"], r["w"], r["h"]), query.box) > 0 for s in on_truth for r in s.get("regions", [])
         )
@@ -432,7 +433,8 @@ def video_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "segment_right": _rate(sum(r["segment_right"] for r in segmented), len(segmented)),
         "segment_flags_right": _rate(sum(r["segment_flags_right"] for r in segmented), len(segmented)),
         "painted": len(painted),
-        "painted_iou_median": _median([r.get("iou", 0.0) for r in painted]),
+        "painted_iou_median": _median([r.get("iou", 0.0) for r in painted]),  # every picture span counts
+        "painted_iou_of_touching_spans_median": _median([r.get("iou_of_touching_spans", 0.0) for r in painted]),
         "painted_shows_change": _rate(sum(bool(r.get("shows_change")) for r in painted), len(painted)),
         "painted_frame_in_span": _rate(sum(bool(r.get("frame_in_span")) for r in painted), len(painted)),
         "painted_called_altered": _rate(sum(r["verdict"] == "altered" for r in painted), len(painted)),
