@@ -483,6 +483,7 @@ def floods_section(corpus: Corpus, quick: bool, started: float) -> dict[str, Any
             for what, path in plan.checks:
                 view, seconds = check(registry, path)
                 ids = [m["registration_id"] for m in view["matches"]]
+                later = [m for m in view["matches"] if m["registration_id"] != first]
                 rows.append(
                     {
                         "original": plan.original.name,
@@ -492,6 +493,10 @@ def floods_section(corpus: Corpus, quick: bool, started: float) -> dict[str, Any
                         "first_in_answer": first in ids,
                         "position": ids.index(first) if first in ids else None,
                         "matches": len(ids),
+                        # later near-copies whose match names the first registration (None: no such field)
+                        "later_naming_first": _rate(sum(_names(m, first) for m in later), len(later))
+                        if later and any("prior_registrations" in m for m in later)
+                        else None,
                         **seconds,
                     }
                 )
@@ -507,6 +512,9 @@ def floods_section(corpus: Corpus, quick: bool, started: float) -> dict[str, Any
         "copies_refused": len(registrations) - len(accepted),
         "copies_naming_first_registration": _rate(sum(r["prior_registrations"] for r in with_field), len(with_field))
         if with_field
+        else None,
+        "checks_whose_later_matches_all_name_first": sum(r["later_naming_first"] == 1.0 for r in rows)
+        if any(r["later_naming_first"] is not None for r in rows)
         else None,
         "latency": _latency(rows),
         "checks_detail": rows,
@@ -529,9 +537,13 @@ def _register_copy(registry: Registry, signer: Signer, path: Path, what: str, fi
     except RegistryError as exc:
         return {"copy": what, "accepted": False, "reason": type(exc).__name__, "prior_registrations": None}
     dumped = receipt.model_dump(mode="json")
-    prior = dumped.get("prior_registrations")
-    named = None if prior is None else any(first in str(entry) for entry in prior)
+    named = _names(dumped, first) if "prior_registrations" in dumped else None
     return {"copy": what, "accepted": True, "prior_registrations": named}
+
+
+def _names(view: View, first: str) -> bool:
+    """Whether a registration or match view lists `first` among its `prior_registrations`."""
+    return any(first in str(entry) for entry in view.get("prior_registrations") or [])
 
 
 # --- targets and report -------------------------------------------------------------------------------------------
