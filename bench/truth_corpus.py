@@ -75,11 +75,15 @@ class Corpus:
         path = self.root / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"partial-{path.name}")
+            # runs sharing the cache may make the same file at once: each writes its own, the same bytes win
+            partial = path.with_name(f"partial-{os.getpid()}-{path.name}")
             started = time.perf_counter()
             labels = make(partial)
             if labels is not None:
-                (self.root / f"{name}.json").write_text(json.dumps(labels))
+                sidecar = self.root / f"{name}.json"
+                partial_labels = sidecar.with_name(f"partial-{os.getpid()}-{sidecar.name}")
+                partial_labels.write_text(json.dumps(labels))
+                os.replace(partial_labels, sidecar)
             os.replace(partial, path)
             self.made_s += time.perf_counter() - started
             print(f"[{time.perf_counter() - self._clock:7.1f} s] made {name}", file=sys.stderr, flush=True)
