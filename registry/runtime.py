@@ -85,8 +85,12 @@ class Registry:
         with self.session() as session:
             report = audit_and_mark(session, self.keyring, full=full, now=datetime.now(UTC))
             if report.ok and report.uncommitted and self.log_problem is None:
-                report.backfilled = commit_uncommitted(session, self.keyring, report.uncommitted, datetime.now(UTC))
-                log.info("committed the fingerprint rows of %d earlier registrations to the log", report.backfilled)
+                try:
+                    report.backfilled = commit_uncommitted(session, self.keyring, report.uncommitted, datetime.now(UTC))
+                except Exception:  # their rows stay pinned by the mark; the next passing audit tries again
+                    log.exception("committing the fingerprint rows of earlier registrations failed")
+                else:
+                    log.info("committed the fingerprint rows of %d earlier registrations", report.backfilled)
         if not report.ok:
             self.log_problem = "; ".join(report.problems[:3])
             log.error("the transparency log failed its audit; writes are refused: %s", self.log_problem)

@@ -97,7 +97,7 @@ def register(
             kind=fp.kind,
             facts=json.dumps(dict(fp.facts), sort_keys=True),
             created_at=now,
-            log_index=log.size(session),  # this writer holds the write lock: the entry logged below gets it
+            log_index=log.size(session),  # provisional: the entry is logged after the rows it commits to
         )
         session.add(registration)
         session.flush()
@@ -109,9 +109,12 @@ def register(
         session.add_all(rows)
         session.flush()  # the rows' ids, which the entry commits to with the rows (registry.log.fingerprints)
         entry = log_signed(
-            "registration", registration_id, registration_id=registration_id, fingerprint_rows=commitment(rows)
+            "registration",
+            registration_id,
+            registration_id=registration_id,
+            fingerprint_rows=commitment([registration, *rows]),
         )
-        assert entry["log_index"] == registration.log_index
+        registration.log_index = entry["log_index"]  # the same, unless another event was logged in between
     registry.index.sync(session)
     view = _registration_view(session, registration, hashes, now)
     return views.RegistrationReceiptView(**dict(view), receipt=log.receipt(session, registration.log_index))

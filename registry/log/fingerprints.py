@@ -1,7 +1,8 @@
 """Fingerprint rows and used nonces as audited state: what decides a verdict is committed in the log.
 
 A registration's log entry commits to its fingerprint rows (`fingerprint_rows`: per table, the row count and a
-SHA-256 over its rows in id order, ids included, so neither a swapped value nor a renumbered row passes). Rows
+SHA-256 over its rows in id order, ids included, so neither a swapped value nor a renumbered row passes) and to
+the facts the registry measured from the original (its `registration` row's kind and facts). Rows
 added later (`provreg reindex`), and the rows of registrations logged before entries committed to them, are
 committed by a `fingerprint_rows` entry of their own (kind FINGERPRINT_KIND); a registration's latest committing
 entry supersedes its earlier ones. Used nonces need no commitment: every signed entry carries its statement's.
@@ -45,22 +46,32 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 @dataclass(frozen=True, slots=True)
 class RowTable:
-    """A table of fingerprint rows: one registration owns each row; `content` is what a commitment covers."""
+    """A table of rows the registry measured from originals: `owner` names the registration a row belongs to,
+    `key` orders the rows as they were written, `content` is what a commitment covers besides the key (`keyed`)."""
 
     model: Any
     content: tuple[str, ...]
+    owner: str = "registration_id"
+    key: str = "id"
+    keyed: bool = True
 
     def columns(self) -> list[Any]:
-        return [getattr(self.model, name) for name in self.content]
+        return [getattr(self.model, name) for name in (self.key, self.owner, *self.content)]
+
+    def committed(self, key: object, values: Sequence[object]) -> tuple[object, ...]:
+        return (key, *values) if self.keyed else tuple(values)
 
 
 ROW_TABLES: dict[str, RowTable] = {
     "media_hash": RowTable(MediaHash, ("alg", "variant", "value", "quality")),
     "local_features": RowTable(LocalFeatureSet, ("data",)),
     "video_track": RowTable(VideoTrack, ("data", "audio")),
+    # What the registry measured about the original itself (an image's size and trim box), which views report.
+    # The rest of the row is what the entry says (registry.log.derive); its log index is the entry's, not content.
+    "registration": RowTable(Registration, ("kind", "facts"), owner="id", key="log_index", keyed=False),
 }
-"""Every table whose rows the check reads as a registration's fingerprint: hashes, local features, frame tracks
-and sound fingerprints. A new one belongs here, or the audit does not cover it."""
+"""Every table whose rows a check reads as what the registry measured from an original: hashes, local features,
+frame tracks, sound fingerprints, an original's facts. A new one belongs here, or the audit does not cover it."""
 
 _TABLE_OF = {spec.model: name for name, spec in ROW_TABLES.items()}
 
@@ -94,9 +105,9 @@ def commitment(rows: Iterable[SQLModel]) -> dict[str, dict[str, Any]]:
         by_table.setdefault(_TABLE_OF[type(row)], []).append(row)
     result = {}
     for table, owned in by_table.items():
-        hasher = _digest_hasher(table)
-        for row in sorted(owned, key=lambda row: row.id):
-            _feed(hasher, (row.id, *(getattr(row, name) for name in ROW_TABLES[table].content)))
+        spec, hasher = ROW_TABLES[table], _digest_hasher(table)
+        for row in sorted(owned, key=lambda row: getattr(row, spec.key)):
+            _feed(hasher, spec.committed(getattr(row, spec.key), [getattr(row, name) for name in spec.content]))
         result[table] = {"rows": len(owned), "sha256": hasher.hexdigest()}
     return dict(sorted(result.items()))
 
@@ -108,7 +119,7 @@ def read_commitments(session: Session, registration_ids: Iterable[str]) -> dict[
     for start in range(0, len(wanted), _BATCH):
         batch = wanted[start : start + _BATCH]
         for table, spec in ROW_TABLES.items():
-            for registration_id, digest in _digests(session, table, col(spec.model.registration_id).in_(batch)):
+            for registration_id, digest in _digests(session, table, col(getattr(spec.model, spec.owner)).in_(batch)):
                 result[registration_id][table] = digest
     return {registration_id: dict(sorted(rows.items())) for registration_id, rows in result.items()}
 
@@ -122,18 +133,17 @@ def _digests(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(registration, its digest of `table`) for every registration with rows there, from one ordered read."""
     spec = ROW_TABLES[table]
-    query = select(spec.model.registration_id, spec.model.id, *spec.columns()).order_by(
-        col(spec.model.registration_id), col(spec.model.id)
-    )
+    key, owned_by = spec.columns()[:2]
+    query = select(*spec.columns()).order_by(col(owned_by), col(key))
     if where is not None:
         query = query.where(where)
     owner, hasher, count = None, None, 0
-    for registration_id, *values in _stream(session, query):
+    for row_key, registration_id, *values in _stream(session, query):
         if registration_id != owner:
             if owner is not None:
                 yield owner, {"rows": count, "sha256": hasher.hexdigest()}
             owner, hasher, count = registration_id, _digest_hasher(table), 0
-        _feed(hasher, values)
+        _feed(hasher, spec.committed(row_key, values))
         count += 1
     if owner is not None:
         yield owner, {"rows": count, "sha256": hasher.hexdigest()}
@@ -227,7 +237,7 @@ def _pin_table(session: Session, table: str, marked: TablePin | None) -> tuple[T
     hasher = _pin_hasher(table)
     below = TablePin(-1, 0, hasher.hexdigest())
     count, max_id, owners = 0, -1, set()
-    query = select(spec.model.id, spec.model.registration_id, *spec.columns()).order_by(col(spec.model.id))
+    query = select(*spec.columns()).order_by(col(spec.columns()[0]))
     for row_id, registration_id, *values in _stream(session, query):
         if row_id > limit >= max_id:
             below = TablePin(limit, count, hasher.hexdigest())

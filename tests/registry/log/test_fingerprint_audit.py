@@ -116,6 +116,8 @@ TAMPERS = {
     "SELECT {video}, data FROM local_features WHERE registration_id = {astronaut}",
     "video frame track deleted": "DELETE FROM video_track WHERE registration_id = {video}",
     "sound fingerprint erased": "UPDATE video_track SET audio = NULL WHERE registration_id = {video}",
+    "original's measured size changed": "UPDATE registration SET facts = "
+    '\'{{"height": 90, "trim_box": [0, 0, 160, 90], "width": 160}}\' WHERE id = {rocket}',
     "used nonce deleted": "DELETE FROM used_nonce WHERE rowid = (SELECT max(rowid) FROM used_nonce)",
     "used nonce changed": "UPDATE used_nonce SET nonce = 'x' || nonce "
     "WHERE rowid = (SELECT min(rowid) FROM used_nonce)",
@@ -168,8 +170,8 @@ def test_a_registration_entry_commits_to_its_rows(copy: tuple[Registry, dict[str
         entries = {name: log_store.entry(session, _log_index(session, ids[name])) for name in ids}
     for name, entry in entries.items():
         assert entry[FIELD] == stored[ids[name]]
-    assert set(entries["rocket"][FIELD]) == {"media_hash", "local_features"}
-    assert set(entries["video"][FIELD]) == {"media_hash", "video_track"}
+    assert set(entries["rocket"][FIELD]) == {"media_hash", "local_features", "registration"}
+    assert set(entries["video"][FIELD]) == {"media_hash", "video_track", "registration"}
     assert entries["rocket"][FIELD]["media_hash"]["rows"] == 6
 
 
@@ -275,7 +277,8 @@ def test_an_earlier_data_directory_has_its_rows_committed_once(
         ]
         assert [entry["registration_id"] for entry in backfill] == old
         assert all(entry["reason"] == "backfill" for entry in backfill)
-        assert [entry[FIELD] for entry in backfill] == list(read_commitments(session, old).values())
+        stored = read_commitments(session, old)
+        assert [entry[FIELD] for entry in backfill] == [stored[registration_id] for registration_id in old]
     again = restarted.audit_log(full=False)  # full once more: the mark counted them as uncommitted
     assert again.ok and again.full and again.uncommitted == [] and again.backfilled == 0
     assert restarted.audit_log(full=False).start == again.size  # incremental from now on
