@@ -1,11 +1,11 @@
 """Fingerprint rows and used nonces as audited state: what decides a verdict is committed in the log.
 
-A registration's log entry commits to its fingerprint rows (`fingerprint_rows`: per table, the row count and a
-SHA-256 over its rows in id order, ids included, so neither a swapped value nor a renumbered row passes) and to
-the facts the registry measured from the original (its `registration` row's kind and facts). Rows
-added later (`provreg reindex`), and the rows of registrations logged before entries committed to them, are
-committed by a `fingerprint_rows` entry of their own (kind FINGERPRINT_KIND); a registration's latest committing
-entry supersedes its earlier ones. Used nonces need no commitment: every signed entry carries its statement's.
+A registration's log entry commits to the rows the registry measured from its original (`fingerprint_rows`: per
+table of ROW_TABLES, the row count and a SHA-256 over its rows in id order, ids included, so neither a swapped
+value nor a renumbered row passes). Rows added later (`provreg reindex`), and the rows of registrations logged
+before entries committed to them, are committed by an entry of their own (FINGERPRINT_KIND); a registration's
+latest committing entry supersedes its earlier ones. Used nonces need no commitment: every signed entry carries
+its statement's.
 
 The full audit recomputes every registration's digests against its latest commitment and holds the used-nonce
 rows against the nonces of the signed entries. The incremental audit does not reread old entries, so the signed
