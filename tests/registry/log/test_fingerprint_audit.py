@@ -18,9 +18,11 @@ from audioclips import speech
 from conftest import ADMIN_TOKEN, PublisherHandle, encode, make_publisher, photo, photo_bytes
 from sqlalchemy import text
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 from videoclips import Clip
 from videoclips import encode as encode_video
 
+from api.cli import app
 from api.client import LocalTransport
 from fingerprint import algorithms
 from registry import errors, matching, reindex
@@ -161,6 +163,17 @@ def test_the_issues_attack_is_named(copy: tuple[Registry, dict[str, str]]) -> No
     assert view.matches[0].distance == 0
     problems = " | ".join(_full(registry).problems)
     assert f"media_hash rows of {ids['rocket']}" in problems and f"media_hash rows of {ids['astronaut']}" in problems
+
+
+def test_provreg_audit_no_longer_says_ok(copy: tuple[Registry, dict[str, str]]) -> None:
+    registry, ids = copy
+    data_dir = str(registry.settings.data_dir)
+    clean = CliRunner().invoke(app, ["--data-dir", data_dir, "audit", "--json"])
+    assert clean.exit_code == 0, clean.stderr
+    assert json.loads(clean.stdout)["fingerprinted"] == len(ids)
+    _tamper(registry, TAMPERS["used nonce deleted"], ids)
+    tampered = CliRunner().invoke(app, ["--data-dir", data_dir, "audit"])
+    assert tampered.exit_code == 10 and "has no used_nonce row" in tampered.stderr
 
 
 def test_a_registration_entry_commits_to_its_rows(copy: tuple[Registry, dict[str, str]]) -> None:
