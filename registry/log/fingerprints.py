@@ -19,6 +19,7 @@ reads every fingerprint row: an edit in place is only seen by reading what was e
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,16 +78,42 @@ _TABLE_OF = {spec.model: name for name, spec in ROW_TABLES.items()}
 
 
 def _feed(hasher: Any, values: Iterable[object]) -> None:
-    """Each value typed and length-prefixed, so no two different rows feed the same bytes."""
+    """Each value typed and length-prefixed, so no two different rows feed the same bytes (what entries commit to).
+
+    A value of a type no column holds (SQLite stores whatever it is given) is fed by its repr under its own tag:
+    it differs from the committed value, which the audit then reports, rather than stopping the audit."""
     for value in values:
         if value is None:
             hasher.update(b"n")
-        elif isinstance(value, int):
+            continue
+        if type(value) is int:
             hasher.update(b"i" + value.to_bytes(8, "big", signed=True))
+            continue
+        if isinstance(value, str):
+            tag, data = b"s", value.encode()
+        elif isinstance(value, bytes | memoryview):
+            tag, data = b"b", bytes(value)
         else:
-            data = value.encode() if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
-            hasher.update((b"s" if isinstance(value, str) else b"b") + len(data).to_bytes(8, "big"))
-            hasher.update(data)
+            tag, data = b"?", repr(value).encode()
+        hasher.update(tag + len(data).to_bytes(8, "big"))
+        hasher.update(data)
+
+
+def _plain(value: object) -> list[str]:
+    """JSON for what `json` cannot encode: a blob as `[hex]`, anything else as `["?", repr]` (never a string, so no
+    text passes for a blob)."""
+    if isinstance(value, bytes | memoryview):
+        return [bytes(value).hex()]
+    return ["?", repr(value)]
+
+
+_PIN_JSON = json.JSONEncoder(separators=(",", ":"), default=_plain)
+
+
+def _pin_lines(rows: list[tuple[Any, ...]]) -> bytes:
+    """Rows as the pins encode them, each a JSON array and a comma: unambiguous (an array ends where it ends) and,
+    one call into json's C encoder per chunk, many times cheaper than `_feed`; every audit pins every row."""
+    return (_PIN_JSON.encode(rows)[1:-1] + ",").encode() if rows else b""
 
 
 def _digest_hasher(table: str) -> Any:
@@ -230,32 +257,46 @@ class Pins:
 
 
 def _pin_table(session: Session, table: str, marked: TablePin | None) -> tuple[TablePin, TablePin, set[str]]:
-    """One read in id order: the pin of every row, the pin of the rows up to `marked.max_id`, and the owners of
+    """One read in key order: the pin of every row, the pin of the rows up to `marked.max_id`, and the owners of
     the rows past it. A pin over a prefix is the hash state at that prefix, so one hash serves both."""
     spec = ROW_TABLES[table]
     limit = -1 if marked is None else marked.max_id
     hasher = _pin_hasher(table)
-    below = TablePin(-1, 0, hasher.hexdigest())
+    below = None
     count, max_id, owners = 0, -1, set()
     query = select(*spec.columns()).order_by(col(spec.columns()[0]))
-    for row_id, registration_id, *values in _stream(session, query):
-        if row_id > limit >= max_id:
-            below = TablePin(limit, count, hasher.hexdigest())
-        if row_id > limit:
-            owners.add(registration_id)
-        _feed(hasher, (row_id, registration_id, *values))
-        count, max_id = count + 1, row_id
-    if max_id <= limit:
+    for chunk in _stream(session, query).partitions():
+        rows = list(map(tuple, chunk))
+        split = _past(rows, limit)
+        hasher.update(_pin_lines(rows[:split]))
+        count += split
+        if split < len(rows):
+            if below is None:
+                below = TablePin(limit, count, hasher.hexdigest())
+            hasher.update(_pin_lines(rows[split:]))
+            count += len(rows) - split
+            owners.update(row[1] for row in rows[split:])
+        max_id = max([max_id, *(row[0] for row in rows if type(row[0]) is int)])
+    if below is None:
         below = TablePin(limit, count, hasher.hexdigest())
     return TablePin(max_id, count, hasher.hexdigest()), below, owners
 
 
+def _past(rows: Sequence[tuple[Any, ...]], limit: int) -> int:
+    """Where rows in key order pass `limit`: SQLite orders a key some tampering made text after every number."""
+    for position, row in enumerate(rows):
+        if type(row[0]) is not int or row[0] > limit:
+            return position
+    return len(rows)
+
+
 def _nonce_pin(nonces: Iterable[tuple[str, str]]) -> TablePin:
-    hasher = hashlib.sha256(b"provreg/nonce-pin/v1\n")
-    ordered = sorted(nonces)
-    for pair in ordered:
-        _feed(hasher, pair)
-    return TablePin(-1, len(ordered), hasher.hexdigest())
+    try:
+        ordered = sorted(nonces)
+    except TypeError:  # a tampered row holds a blob, which does not compare with text: a set no pin was made of
+        ordered = sorted(nonces, key=repr)
+    encoded = _PIN_JSON.encode(ordered).encode()
+    return TablePin(-1, len(ordered), hashlib.sha256(b"provreg/nonce-pin/v1\n" + encoded).hexdigest())
 
 
 # --- the checks ---------------------------------------------------------------------------------------------------
@@ -310,9 +351,11 @@ def check_since(session: Session, commitments: Commitments, marked: Pins, report
     for (publisher_id, nonce), index in commitments.nonces.items():
         if (publisher_id, nonce) not in used:
             _nonce_gone(publisher_id, index, report)
-    if _nonce_pin(used - commitments.nonces.keys()) != marked.nonces:
+    before = used - commitments.nonces.keys()
+    if _nonce_pin(before) != marked.nonces:
         report.add("the used nonces the last audit passed were changed, deleted or inserted since")
-    return Pins(tables, _nonce_pin(used), marked.uncommitted + len(commitments.uncommitted))
+    now = marked.nonces if before == used else _nonce_pin(used)
+    return Pins(tables, now, marked.uncommitted + len(commitments.uncommitted))
 
 
 def _compare(
@@ -341,7 +384,7 @@ def _compare(
 
 def _used_nonces(session: Session) -> set[tuple[str, str]]:
     query = select(UsedNonce.publisher_id, UsedNonce.nonce)
-    return {(publisher_id, nonce) for publisher_id, nonce in _stream(session, query)}
+    return {tuple(row) for chunk in _stream(session, query).partitions() for row in chunk}  # type: ignore[misc]
 
 
 def _nonce_gone(publisher_id: str, index: int, report: AuditReport) -> None:
