@@ -72,7 +72,9 @@ ROW_TABLES: dict[str, RowTable] = {
     "registration": RowTable(Registration, ("kind", "facts"), owner="id", key="log_index", keyed=False),
 }
 """Every table whose rows a check reads as what the registry measured from an original: hashes, local features,
-frame tracks, sound fingerprints, an original's facts. A new one belongs here, or the audit does not cover it."""
+frame tracks, sound fingerprints, an original's facts. A new one belongs here, or the audit does not cover it; and
+whatever fills it for registrations already logged must log their new commitments (`events`), as reindex does.
+Editing a table's `content` changes every digest already logged: that needs a new commitment version."""
 
 _TABLE_OF = {spec.model: name for name, spec in ROW_TABLES.items()}
 
