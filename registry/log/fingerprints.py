@@ -48,13 +48,15 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 @dataclass(frozen=True, slots=True)
 class RowTable:
     """A table of rows the registry measured from originals: `owner` names the registration a row belongs to,
-    `key` orders the rows as they were written, `content` is what a commitment covers besides the key (`keyed`)."""
+    `key` orders the rows as they were written, `content` is what a commitment covers besides the key (`keyed`).
+    `blobs`: its rows are mostly large blobs, which pins hash as they are rather than as JSON (`_pin`)."""
 
     model: Any
     content: tuple[str, ...]
     owner: str = "registration_id"
     key: str = "id"
     keyed: bool = True
+    blobs: bool = False
 
     def columns(self) -> list[Any]:
         return [getattr(self.model, name) for name in (self.key, self.owner, *self.content)]
@@ -65,8 +67,8 @@ class RowTable:
 
 ROW_TABLES: dict[str, RowTable] = {
     "media_hash": RowTable(MediaHash, ("alg", "variant", "value", "quality")),
-    "local_features": RowTable(LocalFeatureSet, ("data",)),
-    "video_track": RowTable(VideoTrack, ("data", "audio")),
+    "local_features": RowTable(LocalFeatureSet, ("data",), blobs=True),
+    "video_track": RowTable(VideoTrack, ("data", "audio"), blobs=True),
     # What the registry measured about the original itself (an image's size and trim box), which views report.
     # The rest of the row is what the entry says (registry.log.derive); its log index is the entry's, not content.
     "registration": RowTable(Registration, ("kind", "facts"), owner="id", key="log_index", keyed=False),
@@ -112,10 +114,15 @@ def _plain(value: object) -> list[str]:
 _PIN_JSON = json.JSONEncoder(separators=(",", ":"), default=_plain)
 
 
-def _pin_lines(rows: list[tuple[Any, ...]]) -> bytes:
-    """Rows as the pins encode them, each a JSON array and a comma: unambiguous (an array ends where it ends) and,
-    one call into json's C encoder per chunk, many times cheaper than `_feed`; every audit pins every row."""
-    return (_PIN_JSON.encode(rows)[1:-1] + ",").encode() if rows else b""
+def _pin(hasher: Any, rows: list[tuple[Any, ...]], blobs: bool) -> None:
+    """Feed rows as pins encode them. Every audit pins every row, so small rows go as JSON arrays, each followed by
+    a comma (unambiguous: an array ends where it ends), one call into json's C encoder per chunk, many times cheaper
+    than `_feed`; rows of large blobs go through `_feed`, which hashes the blob itself rather than its hex."""
+    if blobs:
+        for row in rows:
+            _feed(hasher, row)
+    elif rows:
+        hasher.update((_PIN_JSON.encode(rows)[1:-1] + ",").encode())
 
 
 def _digest_hasher(table: str) -> Any:
@@ -270,12 +277,12 @@ def _pin_table(session: Session, table: str, marked: TablePin | None) -> tuple[T
     for chunk in _stream(session, query).partitions():
         rows = list(map(tuple, chunk))
         split = _past(rows, limit)
-        hasher.update(_pin_lines(rows[:split]))
+        _pin(hasher, rows[:split], spec.blobs)
         count += split
         if split < len(rows):
             if below is None:
                 below = TablePin(limit, count, hasher.hexdigest())
-            hasher.update(_pin_lines(rows[split:]))
+            _pin(hasher, rows[split:], spec.blobs)
             count += len(rows) - split
             owners.update(row[1] for row in rows[split:])
         max_id = max([max_id, *(row[0] for row in rows if type(row[0]) is int)])
