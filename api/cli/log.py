@@ -146,7 +146,8 @@ def audit(
     """Recompute the log from its stored entries and hold every node, checkpoint and state row against it.
 
     Every column that mirrors an entry (kind, subject, registrations, revocations, publishers and their keys)
-    is derived again from the hashed entry. A passing audit signs a mark the start-up audit continues from.
+    is derived again from the hashed entry, and every registration's fingerprint rows and every used nonce are
+    held against what the entries commit to. A passing audit signs a mark the start-up audit continues from.
     """
     from api.cli.exits import EXIT_CODES
     from registry import errors, transparency
@@ -158,6 +159,19 @@ def audit(
     elif report.ok:
         checked = "" if report.start == 0 else f" (entries from {report.start} rechecked)"
         stdout.print(f"OK: {report.size} entries and {report.checkpoints} checkpoints are consistent{checked}")
+        if report.start == 0:
+            fingerprinted = report.fingerprinted
+            stdout.print(f"the fingerprint rows of {fingerprinted} registrations and the used nonces match the log")
+        else:
+            stdout.print(
+                "the fingerprint rows and used nonces match the last audit's mark, and the rows of the "
+                f"{report.fingerprinted} registrations committed since match their entries"
+            )
+        if report.backfilled:
+            stdout.print(
+                f"committed the fingerprint rows of {report.backfilled} registrations logged before entries "
+                "committed to them (once, after upgrading)"
+            )
     else:
         for problem in report.problems:
             stderr.print(f"[red]✗[/red] {problem}", highlight=False)
