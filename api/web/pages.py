@@ -55,6 +55,11 @@ def _guard(request: Request) -> Guard:
     return state.web_guard
 
 
+def signed_in_publisher(request: Request) -> str | None:
+    """The publisher signed in on the pages, if any (blocking: call it from a worker thread)."""
+    return _guard(request).session_publisher(request)
+
+
 def _evidence_store(registry: Registry) -> PictureStore:
     settings = registry.settings
     return PictureStore(settings.data_dir / "evidence", settings.picture_ttl_seconds, suffix=".html")
