@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, metrics, web
+from api.admission import MediaAdmission
 from api.deps import holds_valid_credential
 from api.limits import BodyCaps, BodySizeLimit
 from api.observe import RequestContext
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admin_token = admin_token
     app.state.metrics = metrics.Metrics()
     app.state.rate_limiter = RateLimiter.from_settings(settings)
-    # Last added runs first: request context, then the rate limit, then the upload cap.
+    # Last added runs first: request context, then the rate limit, then the body caps, then admission for media.
+    app.add_middleware(MediaAdmission, places=settings.media_workers + settings.media_queue)
     app.add_middleware(BodySizeLimit, caps=BodyCaps.from_settings(settings), authenticated=holds_valid_credential)
     if app.state.rate_limiter is not None:
         app.add_middleware(RateLimit, limiter=app.state.rate_limiter)

@@ -21,6 +21,10 @@ from registry.settings import Settings
 
 BATCH_PATH = "/v1/check/batch"
 JSON_TYPES = ("application/json",)
+# An answer given before the body was read closes the connection after it (`BodySizeLimit` adds this to any such
+# answer): otherwise the server goes on reading and discarding the rest of the body, in pure Python (uvicorn's h11),
+# which for a 300 MB body kept its event loop busy long after the refusal.
+CLOSE = {"Connection": "close"}
 
 
 class BodyTooLarge(Exception):
@@ -55,28 +59,26 @@ class BodyCaps:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BodyCaps:
-        def capped(what: str, name: str) -> BodyCap:
-            """`name`'s setting for authenticated callers, and `anonymous_<name>`'s (never above it) for the rest."""
-            authenticated, anonymous = getattr(settings, name), getattr(settings, f"anonymous_{name}")
-            setting, anonymous_setting = f"PROVREG_{name.upper()}", f"PROVREG_ANONYMOUS_{name.upper()}"
-            return BodyCap(what, min(anonymous, authenticated), authenticated, setting, anonymous_setting)
+        def capped(what: str, name: str, unit: int = 1, per_unit: str = "") -> BodyCap:
+            """The cap `name`'s settings set (times `unit`) for anonymous and for authenticated callers."""
+            anonymous, anonymous_setting = caller_limit(settings, name, anonymous=True)
+            authenticated, setting = caller_limit(settings, name, anonymous=False)
+            return BodyCap(
+                what, anonymous * unit, authenticated * unit, setting + per_unit, anonymous_setting + per_unit
+            )
 
-        item = settings.batch_item_max_bytes
+        document = settings.max_document_bytes
         return cls(
             upload=capped("upload limit", "max_upload_bytes"),
             batch=capped("batch limit", "batch_max_bytes"),
-            json_batch=BodyCap(
+            json_batch=capped(
                 "JSON batch limit",
-                item * min(settings.anonymous_batch_max_items, settings.batch_max_items),
-                item * settings.batch_max_items,
-                "PROVREG_BATCH_MAX_ITEMS x PROVREG_BATCH_ITEM_MAX_BYTES",
-                "PROVREG_ANONYMOUS_BATCH_MAX_ITEMS x PROVREG_BATCH_ITEM_MAX_BYTES",
+                "batch_max_items",
+                settings.batch_item_max_bytes,
+                " x PROVREG_BATCH_ITEM_MAX_BYTES",
             ),
             document=BodyCap(
-                "limit for a body that is not multipart",
-                settings.max_document_bytes,
-                settings.max_document_bytes,
-                "PROVREG_MAX_DOCUMENT_BYTES",
+                "limit for a body that is not multipart", document, document, "PROVREG_MAX_DOCUMENT_BYTES"
             ),
         )
 
@@ -135,14 +137,16 @@ class BodySizeLimit:
             return
 
         received = 0
+        body_read = not _has_body(scope)
         exceeded = False
         response_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
+            nonlocal received, exceeded, body_read
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_read = not message.get("more_body", False)
                 if not await limit.allows(received):
                     exceeded = True
                     raise BodyTooLarge(limit.message())
@@ -152,6 +156,8 @@ class BodySizeLimit:
             nonlocal response_started
             if exceeded and not response_started:
                 return  # the app is answering a body it never fully saw; our 413 replaces that answer
+            if message["type"] == "http.response.start" and not body_read:
+                message = _closing(message)
             response_started = True
             await send(message)
 
@@ -161,7 +167,17 @@ class BodySizeLimit:
             await self._reject(scope, receive, send, limit)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: _Limit) -> None:
-        await error_response(413, "too_large", limit.message())(scope, receive, send)
+        await error_response(413, "too_large", limit.message(), CLOSE)(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    headers = dict(scope["headers"])
+    return b"transfer-encoding" in headers or headers.get(b"content-length", b"0").strip() not in (b"0", b"")
+
+
+def _closing(start: Message) -> Message:
+    headers = [(name, value) for name, value in start.get("headers", []) if name.lower() != b"connection"]
+    return {**start, "headers": [*headers, (b"connection", b"close")]}
 
 
 class _Limit:

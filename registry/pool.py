@@ -10,10 +10,10 @@ that is killed and replaced when it goes over a limit or its caller gives up, wh
 
 Every worker has its own pipe (so one dying never breaks another, unlike `concurrent.futures.ProcessPoolExecutor`)
 and comes from the "forkserver" context, because forking a parent that has threads, faiss and SQLite is unsafe.
-A worker's standard error goes to a file of its own, logged by the parent after each task; when a worker dies, its
-last words and its exit status say why: the CPU limit (SIGXCPU), memory (MemoryError, or a native library's own
-out-of-memory message before it aborted), a kill from outside (SIGKILL: the system's out-of-memory killer, most
-often), or a crash (any other signal or exit status).
+A worker's standard error goes to a file of its own, logged (INFO) by the parent after each task; when a worker
+dies, its last words and its exit status say why: the CPU limit (SIGXCPU), memory (MemoryError, or a native
+library's own out-of-memory message before it aborted), a kill from outside (SIGKILL: the system's out-of-memory
+killer, most often), or a crash (any other signal or exit status).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _worker_main(
                 return  # a process that ran out of memory may hold it fragmented: the parent starts a fresh one
             reply = (_FAILED, MediaWorkFailed(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         # A worker that has grown large keeps that memory (allocators rarely give it back): it asks to be replaced.
-        retire = recycle_bytes is not None and _resident_bytes() > recycle_bytes
+        retire = recycle_bytes is not None and resident_bytes() > recycle_bytes
         try:
             conn.send((*reply, retire))
         except Exception as exc:  # an unpicklable result is the task's bug, not a reason to hang the caller
@@ -119,7 +119,8 @@ def _out_of_memory(exc: Exception) -> bool:
     return isinstance(exc, MemoryError) or any(word in str(exc) for word in _OUT_OF_MEMORY_WORDS)
 
 
-def _resident_bytes() -> int:
+def resident_bytes() -> int:
+    """This process's resident memory now, from /proc (Linux)."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
@@ -308,7 +309,7 @@ class MediaPool:
         if reply is None:
             raise self._death_error(worker)
         if said := worker.said():
-            log.warning("media worker %s wrote: %s", worker.process.pid, said)
+            log.info("media worker %s wrote: %s", worker.process.pid, said)  # libraries' notices and warnings
         return reply
 
     def _await(self, worker: _Worker, seconds: float, cancelled: threading.Event | None) -> Any | None:

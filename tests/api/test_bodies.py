@@ -1,4 +1,5 @@
-"""Request bodies are bounded while they stream in, by their type and their sender, and refused before the rest is read.
+"""Request bodies are bounded while they stream in, by their type and their sender, and refused before the rest is read;
+requests with media are admitted at the door, before their bodies are read.
 
 The freeze these guard against (issue 18): a 120 MB JSON batch was read whole (cap 1 GiB) and parsed on the event
 loop before its 1000-item limit was looked at, stopping every route for seconds. Here bodies are streamed to the app
@@ -9,13 +10,16 @@ the whole body. Limits are small so that the bodies are too.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
+import anyio
 import pytest
+from anyio.from_thread import BlockingPortal
 from conftest import PublisherHandle, make_publisher, photo_bytes, wait_ready
 from fastapi.testclient import TestClient
 
+from api import admission
 from api.app import create_app
 from api.jsonstream import ArrayItems, ArrayRefused
 from registry.runtime import Registry
@@ -57,32 +61,57 @@ def client(limited: Settings, newsroom: PublisherHandle) -> Iterator[TestClient]
 
 @dataclass
 class Streamed:
-    status: int
-    body: bytes
-    chunks_read: int
+    status: int = 0
+    body: bytearray = field(default_factory=bytearray)
+    chunks_read: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def stream(client: TestClient, path: str, chunks: Iterator[bytes], headers: dict[str, str]) -> Streamed:
     """POST `chunks` to the app through ASGI, one `http.request` message each, without a Content-Length (as a
     chunked upload arrives), and count how many the app asked for before it answered."""
-    read = 0
-    status = 0
-    body = bytearray()
+    result = Streamed()
+    portal = client.portal
+    assert portal is not None
+    portal.call(asgi_post, client, path, chunks, headers, result)
+    return result
+
+
+async def asgi_post(
+    client: TestClient,
+    path: str,
+    chunks: Iterator[bytes],
+    headers: dict[str, str],
+    result: Streamed,
+    stall: anyio.Event | None = None,
+) -> None:
+    """The request behind `stream`; with `stall`, the body's end waits for that event (a slow upload). Once the body
+    has ended, `receive` waits for the answer's end and says the client left, as a server does."""
+    ended = False
+    answered = anyio.Event()
 
     async def receive() -> dict[str, object]:
-        nonlocal read
+        nonlocal ended
+        if ended:
+            await answered.wait()
+            return {"type": "http.disconnect"}
         chunk = next(chunks, None)
         if chunk is None:
+            if stall is not None:
+                await stall.wait()
+            ended = True
             return {"type": "http.request", "body": b"", "more_body": False}
-        read += 1
+        result.chunks_read += 1
         return {"type": "http.request", "body": chunk, "more_body": True}
 
     async def send(message: dict[str, object]) -> None:
-        nonlocal status
         if message["type"] == "http.response.start":
-            status = int(message["status"])  # type: ignore[call-overload]
+            result.status = int(message["status"])  # type: ignore[call-overload]
+            result.headers = {name.decode(): value.decode() for name, value in message["headers"]}  # type: ignore[attr-defined]
         elif message["type"] == "http.response.body":
-            body.extend(message.get("body", b""))  # type: ignore[arg-type]
+            result.body.extend(message.get("body", b""))  # type: ignore[arg-type]
+            if not message.get("more_body", False):
+                answered.set()
 
     path_only, _, query = path.partition("?")
     scope = {
@@ -95,15 +124,13 @@ def stream(client: TestClient, path: str, chunks: Iterator[bytes], headers: dict
         "raw_path": path_only.encode(),
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+        + [(b"transfer-encoding", b"chunked")],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
         "state": {},
     }
-    portal = client.portal
-    assert portal is not None
-    portal.call(client.app, scope, receive, send)
-    return Streamed(status, bytes(body), read)
+    await client.app(scope, receive, send)
 
 
 def json_list(first: bytes, *, then: bytes) -> Iterator[bytes]:
@@ -122,6 +149,10 @@ def test_an_endless_json_batch_is_refused_after_its_item_limit_not_after_the_bod
     result = stream(client, "/v1/check/batch?mode=fast", items, {"Content-Type": "application/json"})
     assert result.status == 422 and "PROVREG_ANONYMOUS_BATCH_MAX_ITEMS" in error_of(result)["message"]
     assert result.chunks_read == 5, f"read {result.chunks_read} chunks of a body refused at its 4th item's end"
+    # uvicorn would go on reading and discarding the rest of the body, in Python, unless the connection closes.
+    assert result.headers["connection"] == "close"
+    whole = stream(client, "/v1/check/batch?mode=fast", iter([b"[", ITEM, b"]"]), {"Content-Type": "application/json"})
+    assert whole.status == 200 and "connection" not in whole.headers
 
 
 @pytest.mark.parametrize(
@@ -182,6 +213,7 @@ def test_a_json_or_form_body_is_held_to_the_document_cap_before_it_is_parsed(cli
     endless = json_list(b'{"statement": "', then=b"x" * CHUNK)
     revoke = stream(client, "/v1/registrations/reg_x/revoke", endless, {"Content-Type": "application/json"})
     assert revoke.status == 413 and "PROVREG_MAX_DOCUMENT_BYTES" in error_of(revoke)["message"]
+    assert revoke.headers["connection"] == "close"
     assert revoke.chunks_read <= 2
     form = stream(
         client,
@@ -192,6 +224,50 @@ def test_a_json_or_form_body_is_held_to_the_document_cap_before_it_is_parsed(cli
     assert form.status == 413 and form.chunks_read <= 2
     untyped = stream(client, "/v1/publishers", json_list(b"\0", then=b"\0" * CHUNK), {})
     assert untyped.status == 413 and untyped.chunks_read <= 2
+
+
+def test_uploads_past_what_the_media_workers_take_are_refused_before_their_bodies_are_read(
+    limited: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """40 simultaneous uploads were all received, spooled and read into memory before 30 were refused (503)."""
+    limited.media_workers, limited.media_queue = 1, 1
+    trims: list[int] = []
+    monkeypatch.setattr(admission, "give_back_free_heap", lambda: trims.append(1))
+    monkeypatch.setattr(admission, "QUIET_SECONDS", 0.0)
+    multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+    with TestClient(create_app(limited)) as client:
+        wait_ready(client)
+        portal = client.portal
+        assert portal is not None
+        stall = portal.call(anyio.Event)
+        start = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+        held = [Streamed() for _ in range(2)]
+        running = [
+            portal.start_task_soon(asgi_post, client, "/v1/check", iter([start]), multipart, result, stall)
+            for result in held
+        ]
+        run_until(portal, lambda: sum(r.chunks_read for r in held) == 2)
+        refused = stream(client, "/v1/check", json_list(b"--b\r\n", then=b"x" * CHUNK), multipart)
+        assert refused.status == 503 and error_of(refused)["code"] == "overloaded" and refused.chunks_read == 0
+        assert json.loads(client.get("/healthz").text) == {"status": "ok"}
+        assert trims == []
+        portal.call(stall.set)
+        for future in running:
+            future.result()
+        assert [r.status for r in held] == [422, 422]  # the stalled bodies ended without their closing boundary
+        run_until(portal, lambda: bool(trims))  # the quiet after the last one (none here), then a worker thread
+        assert trims == [1], "the heap is given back once the last upload has left, not once per upload"
+        assert client.post("/v1/check", files={"file": ("c.jpg", photo_bytes("coffee"))}).status_code == 200
+
+
+def run_until(portal: BlockingPortal, done: Callable[[], bool], turns: int = 2000) -> None:
+    """Let the app's event loop run until `done()`: a number of turns, never a deadline, so that a busy machine
+    only makes the wait longer, and a wait that never ends fails instead of hanging."""
+    for _ in range(turns):
+        if done():
+            return
+        portal.call(anyio.sleep, 0.05)
+    raise AssertionError(f"not done after {turns} turns of the event loop")
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,7 @@ def test_native_libraries_out_of_memory_is_memory(pool: MediaPool, task: Callabl
 
 
 def test_what_a_worker_writes_is_logged_by_the_server(pool: MediaPool, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="registry.pool"):
+    with caplog.at_level(logging.INFO, logger="registry.pool"):
         assert pool.run(pool_tasks.chatter, "a decoder's warning") == len("a decoder's warning")
         with pytest.raises(MediaWorkerCrashed):
             pool.run(pool_tasks.die_of, signal.SIGSEGV)
