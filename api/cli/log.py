@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -48,11 +47,10 @@ def verify(
     Accepts a bare receipt or any JSON object carrying one under "receipt" (a `register --json` line, the
     API's 201 body).
     """
-    from registry.log.receipts import verify_receipt
+    from registry.log.receipts import unwrap_receipt, verify_receipt
 
     with fail_cleanly():
-        text = sys.stdin.read() if str(receipt_file) == "-" else _read(receipt_file)
-        text = _unwrap(text)
+        text = unwrap_receipt(_read(receipt_file))
         verifiers = _verifiers(ctx, vkey)
         pinned = None if publisher_key is None else _public_key(publisher_key)
         result = verify_receipt(text, verifiers, publisher_key=pinned)
@@ -84,22 +82,22 @@ def verify(
 
 
 def _read(path: Path) -> str:
-    from registry.errors import InvalidRequest
+    """The file's (or stdin's) text, read no further than the largest receipt wrapper there can be."""
+    from registry.errors import InvalidRequest, VerificationFailed
+    from registry.log.receipts import WRAPPER_LIMITS
 
+    limit = WRAPPER_LIMITS.max_bytes
     try:
-        return path.read_text()
+        if str(path) == "-":
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:
+            with path.open("rb") as handle:
+                raw = handle.read(limit + 1)
+        if len(raw) > limit:
+            raise VerificationFailed(f"{path} is over {limit:,} bytes: no receipt is that long")
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"cannot read {path}: {exc}") from None
-
-
-def _unwrap(text: str) -> str:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        return text  # let the strict verifier say what is wrong
-    if isinstance(obj, dict) and isinstance(obj.get("receipt"), dict):
-        return json.dumps(obj["receipt"])
-    return text
 
 
 def _verifiers(ctx: typer.Context, vkeys: list[str] | None) -> list[Verifier]:

@@ -3,7 +3,6 @@ sentence, with what the user typed kept in the form, and the status the JSON API
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +22,7 @@ from api.web.frames import MAX_PAIRS_PER_MATCH, FramePairs, pairs_of
 from api.web.security import PAGE_HEADERS, Guard, load_secret
 from registry import directory, matching, publishers, service, transparency
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
-from registry.log.receipts import verify_receipt
+from registry.log.receipts import unwrap_receipt, verify_receipt
 from registry.models import Publisher
 from registry.pictures import PictureStore
 from registry.runtime import Registry
@@ -54,6 +53,11 @@ def _guard(request: Request) -> Guard:
     if getattr(state, "web_guard", None) is None:
         state.web_guard = Guard(load_secret(state.registry.settings.data_dir))
     return state.web_guard
+
+
+def signed_in_publisher(request: Request) -> str | None:
+    """The publisher signed in on the pages, if any (blocking: call it from a worker thread)."""
+    return _guard(request).session_publisher(request)
 
 
 def _evidence_store(registry: Registry) -> PictureStore:
@@ -193,19 +197,10 @@ def verify(
         _guard(request).check_csrf(request, csrf)
         if not receipt.strip():
             raise InvalidRequest("paste a receipt first: the JSON `provreg receipt` prints")
-        verified = verify_receipt(_unwrap(receipt), registry.keyring.verifiers)
+        verified = verify_receipt(unwrap_receipt(receipt), registry.keyring.verifiers)
     except RegistryError as exc:
         return _log_page(request, registry, session, status=status_for(exc), error=_sentence(exc), receipt=receipt)
     return _log_page(request, registry, session, verified=verified, receipt=receipt)
-
-
-def _unwrap(text: str) -> str:
-    """A bare receipt, or the one inside a registration's 201 body or a `register --json` line."""
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        return text  # the strict verifier says what is wrong with it
-    return json.dumps(obj["receipt"]) if isinstance(obj, dict) and isinstance(obj.get("receipt"), dict) else text
 
 
 # --- publishing -------------------------------------------------------------------------------------------------
