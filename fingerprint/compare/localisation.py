@@ -48,8 +48,18 @@ _WORD_GAP_SHARE = 0.025
 _MIN_OVERLAP_SHARE = 0.05
 
 
-def localise(query: CanonicalImage, original: CanonicalImage, alignment: Alignment) -> Localisation:
-    """Where the query's content differs from the original's, beyond global colour, sharpness and geometry."""
+def localise(
+    query: CanonicalImage,
+    original: CanonicalImage,
+    alignment: Alignment,
+    *,
+    within: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Localisation:
+    """Where the query's content differs from the original's, beyond global colour, sharpness and geometry.
+
+    `within` limits the comparison to where the query shows the original (a composite's or a framed crop's
+    footprint): a (h, w) bool mask on a grid of the query and that grid's pixel -> query full-size map.
+    """
     for name, image in (("query", query), ("original", original)):
         pixels = image.pixels
         if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8 or min(pixels.shape[:2]) < 8:
@@ -60,12 +70,17 @@ def localise(query: CanonicalImage, original: CanonicalImage, alignment: Alignme
     pixels, to_reference = _prescale(query.pixels, to_reference)
     warped, overlap = _warp(pixels, to_reference, (width, height))
     if overlap.sum() < _MIN_OVERLAP_SHARE * height * width:
-        empty, heat = np.zeros((height, width), bool), np.zeros((height, width), np.float32)
-        return Localisation((), 0.0, empty, heat, overlap, warped, reference, False, False)
+        return _nothing(overlap, warped, reference)
     refined = _refine(warped, reference, overlap, to_reference)
     if refined is not None:
         to_reference = refined
         warped, overlap = _warp(pixels, to_reference, (width, height))
+    if within is not None:
+        mask, mask_to_full = within
+        to_mask = np.linalg.inv(reference_to_full) @ alignment.homography @ mask_to_full
+        overlap &= cv2.warpPerspective(mask.astype(np.uint8), to_mask, (width, height), flags=cv2.INTER_NEAREST) > 0
+        if overlap.sum() < _MIN_OVERLAP_SHARE * height * width:
+            return _nothing(overlap, warped, reference)
 
     softened = blur(reference.astype(np.float32), query_blur(warped, reference, overlap))
     query_values, reference_values, grayscale, changed = match_colour(warped, softened, overlap)
@@ -85,6 +100,12 @@ def localise(query: CanonicalImage, original: CanonicalImage, alignment: Alignme
     heat = (score / threshold).astype(np.float32)
     fraction = round(float(kept.sum() / overlap.sum()), 5)
     return Localisation(regions, fraction, kept, heat, overlap, warped, reference, grayscale, changed)
+
+
+def _nothing(overlap: np.ndarray, warped: np.ndarray, reference: np.ndarray) -> Localisation:
+    """Too little overlap to say anything about alterations."""
+    empty, heat = np.zeros(overlap.shape, bool), np.zeros(overlap.shape, np.float32)
+    return Localisation((), 0.0, empty, heat, overlap, warped, reference, False, False)
 
 
 def _warp(pixels: np.ndarray, to_reference: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
