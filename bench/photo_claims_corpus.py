@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -86,8 +86,7 @@ class LabelledQuery:
     verdict: str  # the verdict it must get: copy or altered
     expected: frozenset[str] = frozenset()  # claims it must make
     allowed: frozenset[str] = frozenset()  # claims it may make besides those
-    footprint: tuple[int, int, int, int] | None = None  # composites: the original's content in query pixels, x0 y0 x1 y1
-    extra: dict[str, object] = field(default_factory=dict)
+    footprint: tuple[int, int, int, int] | None = None  # where the original is in the query: x0 y0 x1 y1 pixels
 
 
 def load_photo(path: str, side: int = SIDE) -> np.ndarray:
@@ -159,6 +158,10 @@ def _perspective(p: np.ndarray, r: np.random.Generator) -> np.ndarray:
     return warped[int(0.15 * h) : int(0.85 * h), int(0.15 * w) : int(0.85 * w)]
 
 
+def _grayscale(p: np.ndarray, r: np.random.Generator) -> np.ndarray:
+    return np.asarray(ImageOps.grayscale(Image.fromarray(p)).convert("RGB"))
+
+
 def _photometric(p: np.ndarray, r: np.random.Generator) -> np.ndarray:
     image = ImageEnhance.Brightness(Image.fromarray(p)).enhance(r.uniform(1.15, 1.3))
     return np.asarray(ImageEnhance.Contrast(image).enhance(r.uniform(1.2, 1.4)))
@@ -170,8 +173,7 @@ BENIGN: dict[str, tuple[Callable[[np.ndarray, np.random.Generator], np.ndarray],
     "resize": (lambda p, r: _fit(p, int(p.shape[1] * 0.55), int(p.shape[0] * 0.55)), {"scale"}, set()),
     "rotate_crop": (_rotate_crop, {"rotation", "cropped"}, set()),
     "mirror": (lambda p, r: p[:, ::-1].copy(), {"flipped"}, set()),
-    "grayscale": (lambda p, r: np.asarray(ImageOps.grayscale(Image.fromarray(p)).convert("RGB")), {"grayscale"},
-                  {"photometric"}),  # fmt: skip
+    "grayscale": (_grayscale, {"grayscale"}, {"photometric"}),
     "photometric": (_photometric, {"photometric"}, set()),
     "stretch": (lambda p, r: _fit(p, int(p.shape[1] * 1.25), p.shape[0]), {"aspect"}, {"scale"}),
     "perspective": (_perspective, {"perspective", "cropped"}, {"scale", "aspect", "rotation"}),
@@ -200,7 +202,7 @@ def benign(index: int, pixels: np.ndarray, seed: int) -> list[LabelledQuery]:
 
 
 def _words(r: np.random.Generator, n: int) -> str:
-    vocabulary = "the a council said on monday that river flood water report city news photo reader share".split()
+    vocabulary = ("the", "a", "council", "said", "on", "monday", "that", "river", "flood", "water", "report", "city")
     return " ".join(str(r.choice(vocabulary)) for _ in range(n))
 
 
@@ -288,7 +290,8 @@ def _window(photo: np.ndarray, r: np.random.Generator) -> tuple[np.ndarray, tupl
     draw = ImageDraw.Draw(screen)
     draw.rectangle((0, height - 48, width, height), fill=(32, 32, 36))  # task bar
     for i in range(6):
-        draw.ellipse((20 + 60 * i, height - 40, 52 + 60 * i, height - 8), fill=tuple(int(c) for c in r.integers(60, 255, 3)))
+        icon = tuple(int(c) for c in r.integers(60, 255, 3))
+        draw.ellipse((20 + 60 * i, height - 40, 52 + 60 * i, height - 8), fill=icon)
     wx, wy = int(r.uniform(40, 300)), int(r.uniform(20, 120))
     ww, wh = int(r.uniform(0.55, 0.8) * width), int(r.uniform(0.6, 0.8) * height)
     chrome = (int(r.integers(40, 70)),) * 3 if r.random() < 0.5 else (int(r.integers(220, 245)),) * 3
@@ -446,4 +449,3 @@ def edits(index: int, pixels: np.ndarray, donor: np.ndarray, seed: int) -> list[
         )
         for j, (name, make) in enumerate(EDITS.items())
     ]
-
