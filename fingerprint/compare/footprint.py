@@ -134,8 +134,15 @@ def _compare(
     side_on_grid = float(np.sqrt(abs(np.linalg.det(jacobian)))) * max(original.width, original.height)
     reference, reference_to_full = _shrunk(original.pixels, pixel_to_full(original), max(16, round(1.5 * side_on_grid)))
     to_small = to_grid @ reference_to_full
-    warped = cv2.warpPerspective(reference, to_small, (width, height), flags=cv2.INTER_LINEAR)
-    cover = cv2.warpPerspective(np.full(reference.shape[:2], 255, np.uint8), to_small, (width, height)) == 255
+    # the original's whole frame: its trimmed borders are uniform, so they are filled with its edge colours
+    warped = cv2.warpPerspective(
+        reference, to_small, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    frame = np.array([[0, 0], [original.width, 0], [original.width, original.height], [0, original.height]])
+    cover = np.zeros((height, width), np.uint8)
+    corners = np.clip(project(to_grid, frame), -1e5, 1e5)  # far outside the grid is as good as infinitely far
+    cv2.fillPoly(cover, [np.round(corners * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    cover = cover > 0
     # windows straddling the frame's edge compare the original with its surroundings: no evidence either way
     core = cv2.erode(cover.astype(np.uint8), _disk(_WINDOW), borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
     q, o = (
@@ -194,7 +201,7 @@ def _self_error(query: CanonicalImage, original: CanonicalImage, outer: np.ndarr
     scale = _SELF_SIDE / max(height, width)
     size = (max(8, round(width * scale)), max(8, round(height * scale)))
     shown = cv2.resize(query.pixels, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    enlarged = _covering(original.pixels, query, size).astype(np.float32)
+    enlarged = _covering(original, query, size).astype(np.float32)
     mask = cv2.resize(outer.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     mask = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0  # pixels mixed with the footprint's edge do not count
     if mask.sum() < 20:
@@ -208,14 +215,19 @@ def _self_error(query: CanonicalImage, original: CanonicalImage, outer: np.ndarr
     return best
 
 
-def _covering(pixels: np.ndarray, query: CanonicalImage, size: tuple[int, int]) -> np.ndarray:
-    """The original scaled to cover the query's full frame, centred (`object-fit: cover`), cut to the query's
-    trimmed box, at `size`."""
+def _covering(original: CanonicalImage, query: CanonicalImage, size: tuple[int, int]) -> np.ndarray:
+    """The original's whole frame scaled to cover the query's full frame, centred (`object-fit: cover`), cut to the
+    query's trimmed box, at `size`. The original's trimmed borders are uniform: its edge colours fill them."""
     scale = 2 * _SELF_SIDE / max(query.width, query.height)
     frame = (max(8, round(query.width * scale)), max(8, round(query.height * scale)))
-    h, w = pixels.shape[:2]
-    fit = max(frame[0] / w, frame[1] / h)
-    enlarged = cv2.resize(pixels, (max(frame[0], round(w * fit)), max(frame[1], round(h * fit))), cv2.INTER_AREA)
+    fit = max(frame[0] / original.width, frame[1] / original.height)
+    enlarged_size = (max(frame[0], round(original.width * fit)), max(frame[1], round(original.height * fit)))
+    pixels, to_full = _shrunk(original.pixels, pixel_to_full(original), max(enlarged_size))
+    to_enlarged = np.diag([fit, fit, 1.0]) @ to_full
+    to_enlarged[:2, 2] -= 0.5  # to pixel centres
+    enlarged = cv2.warpAffine(
+        pixels, to_enlarged[:2], enlarged_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     top, left = (enlarged.shape[0] - frame[1]) // 2, (enlarged.shape[1] - frame[0]) // 2
     x0, y0, x1, y1 = query.trim_box.scaled(scale, scale).corners()
     cut = enlarged[top + y0 : top + max(y1, y0 + 1), left + x0 : left + max(x1, x0 + 1)]

@@ -12,9 +12,10 @@ import math
 import cv2
 import numpy as np
 
-from fingerprint.compare.photometry import blur, match_colour, query_blur
+from fingerprint.compare.photometry import blur, colour_changed, match_colour, query_blur
 from fingerprint.compare.types import Alignment, AlteredRegion, Localisation
-from fingerprint.features import pixel_to_full
+from fingerprint.compare.verification import REPROJECTION_PX
+from fingerprint.features import FEATURE_SIDE, pixel_to_full
 from fingerprint.geometry import Rect, homography_jacobian, project
 from fingerprint.media import CanonicalImage
 
@@ -28,7 +29,10 @@ LOCALISE_SIDE = 768
 _TOLERANCE_RADIUS = 2
 _DENOISE_SIGMA = 1.0
 # ECC refinement: iterations, the smallest side worth halving for, and the largest correction it may make (pixels):
-# a bigger one means ECC wandered off (edits and flat areas can mislead it), not that RANSAC was that wrong.
+# a bigger one means ECC wandered off (edits and flat areas can mislead it), not that RANSAC was that wrong. A query
+# that shows the original small (a photo on a page) is magnified into the original's frame, and so is its keypoint
+# error: the limit is then the keypoint reprojection tolerance, in the query's feature pixels, so magnified (a photo
+# at a fifth of its size on a page needed 10 of the original's pixels, and was otherwise left with false regions).
 _ECC_ITERATIONS = 40
 _ECC_SIDE_MIN = 200
 _ECC_MAX_SHIFT = 8.0
@@ -67,11 +71,16 @@ def localise(
     reference, reference_to_full = _shrunk(original.pixels, pixel_to_full(original), LOCALISE_SIDE)
     height, width = reference.shape[:2]
     to_reference = np.linalg.inv(reference_to_full) @ alignment.homography @ pixel_to_full(query)
+    jacobian, _ = homography_jacobian(
+        to_reference / to_reference[2, 2], query.pixels.shape[1] / 2, query.pixels.shape[0] / 2
+    )
+    feature_pixel = max(query.pixels.shape[:2]) / FEATURE_SIDE  # query pixels
+    max_shift = max(_ECC_MAX_SHIFT, REPROJECTION_PX * feature_pixel * math.sqrt(abs(np.linalg.det(jacobian))))
     pixels, to_reference = _prescale(query.pixels, to_reference)
     warped, overlap = _warp(pixels, to_reference, (width, height))
     if overlap.sum() < _MIN_OVERLAP_SHARE * height * width:
         return _nothing(overlap, warped, reference)
-    refined = _refine(warped, reference, overlap, to_reference)
+    refined = _refine(warped, reference, overlap, to_reference, max_shift)
     if refined is not None:
         to_reference = refined
         warped, overlap = _warp(pixels, to_reference, (width, height))
@@ -97,6 +106,8 @@ def localise(
     for _, component in found:
         kept |= component
     regions = tuple(region for region, _ in found)
+    if regions and not grayscale:
+        changed = colour_changed(reference_values, softened, overlap & ~kept)
     heat = (score / threshold).astype(np.float32)
     fraction = round(float(kept.sum() / overlap.sum()), 5)
     return Localisation(regions, fraction, kept, heat, overlap, warped, reference, grayscale, changed)
@@ -118,7 +129,7 @@ def _warp(pixels: np.ndarray, to_reference: np.ndarray, size: tuple[int, int]) -
 
 
 def _refine(
-    warped: np.ndarray, reference: np.ndarray, overlap: np.ndarray, to_reference: np.ndarray
+    warped: np.ndarray, reference: np.ndarray, overlap: np.ndarray, to_reference: np.ndarray, max_shift: float
 ) -> np.ndarray | None:
     """Keypoint homographies are off by a pixel or two; an affine ECC correction on intensities (at half size)
     brings that to a fraction.
@@ -148,7 +159,7 @@ def _refine(
     corners = np.array(
         [[0, 0], [reference.shape[1], 0], [reference.shape[1], reference.shape[0]], [0, reference.shape[0]]]
     )
-    if np.abs(project(step, corners) - corners).max() > _ECC_MAX_SHIFT:
+    if np.abs(project(step, corners) - corners).max() > max_shift:
         return None
     return np.linalg.inv(step) @ to_reference
 

@@ -13,6 +13,8 @@ import math
 import numpy as np
 
 from fingerprint.compare.types import Alignment, Transform
+from fingerprint.compare.verification import REPROJECTION_PX
+from fingerprint.features import FEATURE_SIDE
 from fingerprint.geometry import Rect, homography_jacobian, project
 
 __all__ = ["describe_transform", "visible"]
@@ -20,8 +22,10 @@ __all__ = ["describe_transform", "visible"]
 # A query showing less than this share of the original is cropped; one whose area is less than this share the
 # original's content is framed (padding, screenshot chrome, the corners a rotation adds).
 _FULL_SHARE = 0.97
-# The spread of plain re-saves (PNG, JPEG q40-95, WebP) of real photos: scale and aspect within 0.1%, rotation within
-# 0.1 degree. Anything inside these bands is reported as no change.
+# Scale, aspect and rotation within these bands are reported as no change: the spread of plain re-saves (PNG, JPEG
+# q40-95, WebP) of real photos is within 0.1% and 0.1 degree, and a keypoint alignment is only as precise as its
+# reprojection tolerance over the footprint's size (a rotation that moves the footprint's corners by less than that
+# is not evidence of one: a photo at a fifth of its size on a page came out turned by 0.6-0.9 degrees).
 _SCALE_TOLERANCE = 0.01
 _ROTATION_TOLERANCE = 0.3
 
@@ -56,6 +60,9 @@ def describe_transform(
     crop, crop_area = visible(project(to_original, _quad(footprint or Rect(0, 0, qw, qh))), ow, oh)
     content, content_area = visible(project(to_query, _quad(Rect(0, 0, ow, oh))), qw, qh)
     content = footprint or content
+    # query pixels an alignment may be off by (whole-query keypoints are found at FEATURE_SIDE), over the footprint
+    noise = REPROJECTION_PX * max(qw, qh) / FEATURE_SIDE
+    short, long = max(1, min(content.w, content.h)), max(1, content.w, content.h)
     # perspective is judged where the original is shown: far outside it a tiny projective term grows large
     denominators = _quad(content) @ to_original[2, :2] + to_original[2, 2]
     return Transform(
@@ -63,9 +70,9 @@ def describe_transform(
         cropped=crop_area < _FULL_SHARE * ow * oh,
         content=content,
         framed=content_area < _FULL_SHARE * qw * qh if framed is None else framed,
-        scale=_snapped(float(math.sqrt(abs(np.linalg.det(jacobian)))), 1.0, _SCALE_TOLERANCE, 4),
-        aspect_change=_snapped(float(columns[0] / columns[1]), 1.0, _SCALE_TOLERANCE, 4),
-        rotation=_snapped(rotation, 0.0, _ROTATION_TOLERANCE, 2),
+        scale=_snapped(float(math.sqrt(abs(np.linalg.det(jacobian)))), 1.0, max(_SCALE_TOLERANCE, noise / long), 4),
+        aspect_change=_snapped(float(columns[0] / columns[1]), 1.0, max(_SCALE_TOLERANCE, noise / long), 4),
+        rotation=_snapped(rotation, 0.0, max(_ROTATION_TOLERANCE, math.degrees(noise / short)), 2),
         flipped=flipped,
         perspective=bool(np.ptp(denominators) > 0.02 * np.abs(denominators).mean()),
         photometric_change=photometric_change,
