@@ -1,6 +1,6 @@
 """Benchmark of what-was-done claims on real photographs: re-saves, benign edits, framings, composites, local edits.
 
-    python bench/photo_claims.py [--photos N] [--out FILE]
+    python bench/photo_claims.py [--photos N] [--out FILE] [--statistics]
 
 Registers photographs from Debian's wallpaper packages through a real `Registry` (bench/photo_claims_corpus.py lists
 them) and checks every labelled query through `registry.matching.check`, as a platform would. For each claim type
@@ -8,6 +8,10 @@ them) and checks every labelled query through `registry.matching.check`, as a pl
 often the claim was made where it is false, and how often a claim that was due was missed; for each family of
 queries the verdicts; for framings and composites how well `transform.content` finds the original's footprint; and
 the `score` each verdict came with. One thread. Writes bench/results/photo_claims.json and prints the tables.
+
+`--statistics` measures instead the two numbers the surroundings rule decides on (`fingerprint.compare.footprint`:
+the band's uniformity and the error against the photo's own blurred enlargement) for every framing and composite,
+on the analysis the registry runs (bench/derivatives.py's registry, one original per photo), and prints their ranges.
 """
 
 from __future__ import annotations
@@ -105,12 +109,45 @@ def queries(count: int) -> tuple[list[bytes], list[LabelledQuery]]:
     return originals, made
 
 
+def surroundings_statistics(count: int) -> dict[str, dict[str, list[float]]]:
+    """The surroundings rule's two statistics per kind of framing or composite, on the registry's own analysis."""
+    from bench.derivatives import MAX_PIXELS, BenchRegistry
+    from fingerprint.compare.footprint import find_surroundings
+    from fingerprint.media import WORKING_SIDE, load_image
+
+    originals, labelled = queries(count)
+    registry = BenchRegistry()
+    ids = [registry.register(data) for data in originals]
+    measured: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for query in labelled:
+        if query.family not in ("framed", "composite"):
+            continue
+        match = next((m for m in registry.check(query.data)[0] if m.reference_id == ids[query.source]), None)
+        if match is None:
+            continue
+        image = load_image(query.data, max_pixels=MAX_PIXELS, max_side=WORKING_SIDE)
+        found = find_surroundings(image, registry.original(ids[query.source]), match.alignment)
+        kind = query.name.split("/", 1)[1]
+        measured[kind]["uniformity"].append(round(found.uniformity, 3))
+        measured[kind]["self_error"].append(round(min(found.self_error, 999.0), 1))
+        measured[kind]["share"].append(round(found.share, 3))
+        print(kind, found.kind, round(found.uniformity, 3), round(found.self_error, 1), file=sys.stderr, flush=True)
+    for kind, values in sorted(measured.items()):
+        ranges = " | ".join(f"{min(v)}-{max(v)} (median {statistics.median(v)})" for v in values.values())
+        print(f"| {kind} | {len(values['share'])} | {ranges} |")
+    return {kind: dict(values) for kind, values in measured.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=len(PHOTOS), help="register only the first N photographs")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--statistics", action="store_true", help="measure the surroundings rule's statistics")
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    if args.statistics:
+        args.out.write_text(json.dumps(surroundings_statistics(args.photos), indent=1) + "\n")
+        return
     originals, labelled = queries(args.photos)
     rows = []
     with tempfile.TemporaryDirectory() as directory:
