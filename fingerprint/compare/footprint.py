@@ -26,6 +26,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from fingerprint.compare.localisation import disk, shrunk
 from fingerprint.compare.transform import visible
 from fingerprint.compare.types import Alignment
 from fingerprint.features import pixel_to_full
@@ -91,9 +92,9 @@ class Surroundings:
 
 def find_surroundings(query: CanonicalImage, original: CanonicalImage, alignment: Alignment) -> Surroundings:
     """The footprint of the original in the query and the kind of content around it."""
-    small, grid_to_full = _shrunk(query.pixels, pixel_to_full(query), _GRID_SIDE)
+    small, grid_to_full = shrunk(query.pixels, pixel_to_full(query), _GRID_SIDE)
     cover, disagree = _compare(small, grid_to_full, original, alignment)
-    foreign = cv2.morphologyEx(disagree.astype(np.uint8), cv2.MORPH_CLOSE, _disk(_CLOSE))
+    foreign = cv2.morphologyEx(disagree.astype(np.uint8), cv2.MORPH_CLOSE, disk(_CLOSE))
     foreign = _filled(foreign) & cover
     count, labels, stats, _ = cv2.connectedComponentsWithStats(foreign.astype(np.uint8), connectivity=8)
     big = np.r_[False, stats[1:, cv2.CC_STAT_AREA] >= _MIN_FOREIGN * foreign.size]
@@ -103,9 +104,9 @@ def find_surroundings(query: CanonicalImage, original: CanonicalImage, alignment
     outer = ~_filled(footprint)
     full_area = float(query.width * query.height)
     cell_area = query.trim_box.area / outer.size
-    shrunk = footprint.any() and (outer & cover).sum() * cell_area / full_area >= _MIN_SHRINK
-    content = _box(footprint, grid_to_full, query) if shrunk else None
-    if shrunk:
+    taken_off = footprint.any() and (outer & cover).sum() * cell_area / full_area >= _MIN_SHRINK
+    content = _box(footprint, grid_to_full, query) if taken_off else None
+    if taken_off:
         share = (full_area - query.trim_box.area + outer.sum() * cell_area) / full_area
     else:  # the projected frame is exact where nothing was taken off it
         w, h = original.width, original.height
@@ -132,7 +133,7 @@ def _compare(
     to_grid = np.linalg.inv(grid_to_full) @ np.linalg.inv(alignment.homography)  # original full size -> grid
     jacobian, _ = homography_jacobian(to_grid / to_grid[2, 2], original.width / 2, original.height / 2)
     side_on_grid = float(np.sqrt(abs(np.linalg.det(jacobian)))) * max(original.width, original.height)
-    reference, reference_to_full = _shrunk(original.pixels, pixel_to_full(original), max(16, round(1.5 * side_on_grid)))
+    reference, reference_to_full = shrunk(original.pixels, pixel_to_full(original), max(16, round(1.5 * side_on_grid)))
     to_small = to_grid @ reference_to_full
     # the original's whole frame: its trimmed borders are uniform, so they are filled with its edge colours
     warped = cv2.warpPerspective(
@@ -144,7 +145,7 @@ def _compare(
     cv2.fillPoly(cover, [np.round(corners * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
     cover = cover > 0
     # windows straddling the frame's edge compare the original with its surroundings: no evidence either way
-    core = cv2.erode(cover.astype(np.uint8), _disk(_WINDOW), borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
+    core = cv2.erode(cover.astype(np.uint8), disk(_WINDOW), borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
     q, o = (
         cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
         for image in (small, warped)
@@ -173,7 +174,7 @@ def _surroundings_uniformity(query: CanonicalImage, footprint: np.ndarray, grid_
     shown[y0:y1, x0:x1] = True
     *_, w, h = cv2.boundingRect(inside.astype(np.uint8))
     reach = max(2, round(_BAND_SHARE * min(w, h)))
-    band = (cv2.dilate(inside.astype(np.uint8), _disk(2 * reach + 1)) > 0) & ~inside
+    band = (cv2.dilate(inside.astype(np.uint8), disk(2 * reach + 1)) > 0) & ~inside
     if not band.any():
         return 1.0
     in_pixels = band & shown
@@ -222,7 +223,7 @@ def _covering(original: CanonicalImage, query: CanonicalImage, size: tuple[int, 
     frame = (max(8, round(query.width * scale)), max(8, round(query.height * scale)))
     fit = max(frame[0] / original.width, frame[1] / original.height)
     enlarged_size = (max(frame[0], round(original.width * fit)), max(frame[1], round(original.height * fit)))
-    pixels, to_full = _shrunk(original.pixels, pixel_to_full(original), max(enlarged_size))
+    pixels, to_full = shrunk(original.pixels, pixel_to_full(original), max(enlarged_size))
     to_enlarged = np.diag([fit, fit, 1.0]) @ to_full
     to_enlarged[:2, 2] -= 0.5  # to pixel centres
     enlarged = cv2.warpAffine(
@@ -251,21 +252,6 @@ def _bands(content: Rect, query: CanonicalImage) -> tuple[Rect, ...]:
         Rect.from_corners(x1, y0, width, y1),
     )
     return tuple(band for band in bands if band.area >= 0.01 * width * height)
-
-
-def _shrunk(pixels: np.ndarray, to_full: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """`pixels` at most `side` on the longer side, with its pixel -> full-size map."""
-    factor = max(pixels.shape[:2]) / side
-    if factor <= 1:
-        return pixels, to_full
-    size = (max(1, round(pixels.shape[1] / factor)), max(1, round(pixels.shape[0] / factor)))
-    fx, fy = pixels.shape[1] / size[0], pixels.shape[0] / size[1]
-    small_to_pixels = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1.0]])
-    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), to_full @ small_to_pixels
-
-
-def _disk(size: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
 def _filled(mask: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from fingerprint.features import FEATURE_SIDE, pixel_to_full
 from fingerprint.geometry import Rect, homography_jacobian, project
 from fingerprint.media import CanonicalImage
 
-__all__ = ["LOCALISE_SIDE", "MIN_REGION_SHARE", "localise"]
+__all__ = ["LOCALISE_SIDE", "MIN_REGION_SHARE", "disk", "localise", "shrunk"]
 
 # Measurements behind each threshold are in docs/derivatives.md.
 
@@ -68,7 +68,7 @@ def localise(
         pixels = image.pixels
         if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8 or min(pixels.shape[:2]) < 8:
             raise ValueError(f"{name} pixels must be an (h, w, 3) uint8 RGB array of at least 8x8")
-    reference, reference_to_full = _shrunk(original.pixels, pixel_to_full(original), LOCALISE_SIDE)
+    reference, reference_to_full = shrunk(original.pixels, pixel_to_full(original), LOCALISE_SIDE)
     height, width = reference.shape[:2]
     to_reference = np.linalg.inv(reference_to_full) @ alignment.homography @ pixel_to_full(query)
     jacobian, _ = homography_jacobian(
@@ -124,7 +124,7 @@ def _warp(pixels: np.ndarray, to_reference: np.ndarray, size: tuple[int, int]) -
     warped = cv2.warpPerspective(pixels, to_reference, size, flags=cv2.INTER_LINEAR)
     coverage = cv2.warpPerspective(np.full(pixels.shape[:2], 255, np.uint8), to_reference, size)
     # Erode from the frame's edges too: interpolation blends a rotated or rescaled query's edge with its fill.
-    margin = _disk(2 * _TOLERANCE_RADIUS + 3)
+    margin = disk(2 * _TOLERANCE_RADIUS + 3)
     return warped, cv2.erode(coverage, margin, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 255
 
 
@@ -164,7 +164,7 @@ def _refine(
     return np.linalg.inv(step) @ to_reference
 
 
-def _shrunk(pixels: np.ndarray, to_full: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+def shrunk(pixels: np.ndarray, to_full: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
     """`pixels` at most `side` on the longer side, with its pixel -> full-size map."""
     factor = max(pixels.shape[:2]) / side
     if factor <= 1:
@@ -188,14 +188,15 @@ def _prescale(pixels: np.ndarray, to_reference: np.ndarray) -> tuple[np.ndarray,
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), to_reference @ small_to_pixels
 
 
-def _disk(size: int) -> np.ndarray:
+def disk(size: int) -> np.ndarray:
+    """An elliptical structuring element `size` pixels across."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
 def _tolerant_difference(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Per-pixel difference that forgives a shift of up to `_TOLERANCE_RADIUS` pixels, in both directions."""
     query, reference = blur(query, _DENOISE_SIGMA), blur(reference, _DENOISE_SIGMA)
-    kernel = _disk(2 * _TOLERANCE_RADIUS + 1)
+    kernel = disk(2 * _TOLERANCE_RADIUS + 1)
     result = np.zeros(query.shape[:2], np.float32)
     for a, b in ((query, reference), (reference, query)):
         high = cv2.dilate(b, kernel).reshape(b.shape)
@@ -226,7 +227,7 @@ def _regions_mask(score: np.ndarray, threshold: float, overlap: np.ndarray) -> n
     seeded[0] = False
     mask = seeded[labels].astype(np.uint8)
     gap = max(3, round(_WORD_GAP_SHARE * max(score.shape)))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disk(gap | 1))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disk(gap | 1))
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros_like(mask)
     cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
