@@ -10,7 +10,7 @@ from conftest import encode, photo
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from api.web import words
-from registry import matching, views
+from registry import matching, render, views
 from registry.runtime import Registry
 
 
@@ -139,3 +139,15 @@ def test_an_altered_match_never_scores_as_a_copy(registry: Registry, catalogue: 
     assert 0.8 < match.score <= 0.99
     assert match.score == pytest.approx(1 - match.altered_fraction, abs=0.01)
     assert not words.score_words(match).startswith("100%")
+
+
+def test_score_means_the_unchanged_share_of_the_query_whatever_the_verdict() -> None:
+    assert render.match_score("copy", 1.0) == 1.0
+    assert render.match_score("altered", 1.0) == 0.99  # an altered region too small to count still is one
+    assert render.match_score("altered", 0.4) == 0.4  # a composite: the original is 40% of the picture
+    assert render.match_score("related", 0.97) == 0.0  # a different photograph: nothing in it is the original's
+    related = views.MatchView(
+        registration_id="reg_1", publisher="P", publisher_id="pub_1", verified=True, distance=84, score=0.0,
+        variant="identity", exact=False, verdict="related",
+    )  # fmt: skip
+    assert words.score_words(related).startswith("none: a different photograph")
