@@ -135,17 +135,17 @@ def _compare(
     side_on_grid = float(np.sqrt(abs(np.linalg.det(jacobian)))) * max(original.width, original.height)
     reference, reference_to_full = shrunk(original.pixels, pixel_to_full(original), max(16, round(1.5 * side_on_grid)))
     to_small = to_grid @ reference_to_full
-    # the original's whole frame: its trimmed borders are uniform, so they are filled with its edge colours
-    warped = cv2.warpPerspective(
-        reference, to_small, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
+    warped = cv2.warpPerspective(reference, to_small, (width, height), flags=cv2.INTER_LINEAR)
+    # the original's whole frame, its trimmed borders included: the query shows them too
     frame = np.array([[0, 0], [original.width, 0], [original.width, original.height], [0, original.height]])
     cover = np.zeros((height, width), np.uint8)
     corners = np.clip(project(to_grid, frame), -1e5, 1e5)  # far outside the grid is as good as infinitely far
     cv2.fillPoly(cover, [np.round(corners * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
     cover = cover > 0
-    # windows straddling the frame's edge compare the original with its surroundings: no evidence either way
-    core = cv2.erode(cover.astype(np.uint8), disk(_WINDOW), borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
+    # windows straddling the edge of the original's content compare it with something else: no evidence either way;
+    # nor is its trimmed border, uniform only within the trim's tolerance (a faint sky, not the edge colour)
+    shown = cv2.warpPerspective(np.full(reference.shape[:2], 255, np.uint8), to_small, (width, height)) == 255
+    core = cv2.erode(shown.astype(np.uint8), disk(_WINDOW), borderType=cv2.BORDER_CONSTANT, borderValue=1) > 0
     q, o = (
         cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
         for image in (small, warped)
