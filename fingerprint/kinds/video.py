@@ -220,13 +220,20 @@ class VideoKind:
         original_audio: AudioFingerprint | None,
     ) -> VideoMatch:
         frame = self._best_pair(media, original, found, strong)
+        spans: list[Span] = []
         span_frames: list[DerivativeMatch | None] = []
         pictures: list[SpanPicture] = []
         for span in found.spans:
             pair = self._span_pair(media, original, found, span) if span.kind == "altered" else None
+            if pair is not None and pair.verdict == "copy":
+                # its most changed frame is the original's picture to the image analysis (keypoints, local
+                # differences): frame hashes pushed apart by re-encoding low-detail content, not an edit
+                continue
+            spans.append(span)
             span_frames.append(None if pair is None else dataclasses.replace(pair, localisation=None))
             if pair is not None and pair.localisation is not None:
                 pictures.append(SpanPicture(span, pair.localisation))
+        found = dataclasses.replace(found, spans=tuple(spans))
         audio = _heard_over(original_audio, query_audio, found.segments)
         # Another sound over matching frames is a doctored clip; sound stripped or silenced adds nothing, so alone it
         # leaves a copy (a muted excerpt is still the original's footage).
