@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
@@ -20,12 +20,12 @@ from api.errors import status_for
 from api.routers.matching import with_picture_urls
 from api.web import result, words
 from api.web.frames import MAX_PAIRS_PER_MATCH, FramePairs, pairs_of
+from api.web.kept import KeptChecks
 from api.web.security import PAGE_HEADERS, SESSION_SECONDS, Guard, load_secret
 from registry import directory, matching, publishers, service, transparency, websessions
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
 from registry.log.receipts import verify_receipt
 from registry.models import Publisher
-from registry.pictures import PictureStore
 from registry.runtime import Registry
 from registry.statements import DOMAINS
 
@@ -54,11 +54,6 @@ def _guard(request: Request) -> Guard:
     if getattr(state, "web_guard", None) is None:
         state.web_guard = Guard(load_secret(state.registry.settings.data_dir))
     return state.web_guard
-
-
-def _evidence_store(registry: Registry) -> PictureStore:
-    settings = registry.settings
-    return PictureStore(settings.data_dir / "evidence", settings.picture_ttl_seconds, suffix=".html")
 
 
 def page(request: Request, registry: Registry, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -117,22 +112,26 @@ async def check(
 
 
 def _gather(*, session: Session, registry: Registry, **found: Any) -> result.CheckResult:
-    """Everything the card shows, and the evidence package kept for download."""
+    """Everything the card shows, and what drawing its evidence package and frame pairs later needs, kept."""
     view = with_picture_urls(found.pop("view"))
-    checked = result.gather(session=session, registry=registry, view=view, checked_at=datetime.now(UTC), **found)
+    checked = result.gather(
+        session=session, registry=registry, view=view, checked_at=datetime.now(UTC), package=False, **found
+    )
     pairs = pairs_of(view, checked.registrations)
-    if pairs:  # a video with spans: what drawing their frame pairs later needs
-        checked.frames_id = FramePairs(registry).keep(checked.query, pairs)
-    package = templates.get_template("evidence.html").render(checked=checked, style=STYLE)
-    checked.evidence_id, _ = _evidence_store(registry).keep(package.encode())
+    checked.evidence_id = KeptChecks(registry).keep(checked, pairs)
+    if pairs:  # a video with spans: its frame pairs are drawn from the same kept check
+        checked.frames_id = checked.evidence_id
     return checked
 
 
 @router.get("/evidence/{evidence_id}")
-def evidence(evidence_id: str, registry: RegistryDep) -> Response:
-    """The evidence package of a check made on the page, as a download, until it expires."""
-    return Response(
-        _evidence_store(registry).get(evidence_id),
+def evidence(evidence_id: str, registry: RegistryDep, session: SessionDep) -> Response:
+    """The evidence package of a check made on the page, as a download, until it expires: drawn now from what the
+    check kept, streamed as it renders (each original it names is embedded)."""
+    checked = KeptChecks(registry).result(session=session, check_id=evidence_id)
+    package = templates.get_template("evidence.html").generate(checked=checked, style=STYLE)
+    return StreamingResponse(
+        (chunk.encode() for chunk in package),
         media_type="text/html; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="provreg-evidence-{evidence_id[:12]}.html"',
