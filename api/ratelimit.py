@@ -96,11 +96,20 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, *, anonymous: BucketPolicy, publisher: BucketPolicy, buckets: Buckets, callers: Callers) -> None:
+    def __init__(
+        self,
+        *,
+        anonymous: BucketPolicy,
+        publisher: BucketPolicy,
+        buckets: Buckets,
+        callers: Callers,
+        engine: Engine | None = None,
+    ) -> None:
         self.anonymous = anonymous
         self.publisher = publisher
         self.buckets = buckets
         self.callers = callers
+        self._engine = engine  # its own connections (the callers' lookups, shared buckets), closed with it
 
     @classmethod
     def from_settings(cls, settings: Settings, admin_token: str) -> RateLimiter | None:
@@ -114,6 +123,7 @@ class RateLimiter:
             publisher=BucketPolicy(settings.rate_limit_publisher_per_minute / 60, settings.rate_limit_publisher_burst),
             buckets=buckets,
             callers=Callers(admin_token=admin_token, lookup=lambda credential: _publisher_of(engine, credential)),
+            engine=engine,
         )
 
     def blocks(self, credential: str | None) -> bool:
@@ -138,6 +148,8 @@ class RateLimiter:
 
     def close(self) -> None:
         self.buckets.close()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def _publisher_of(engine: Engine, credential: str) -> str | None:

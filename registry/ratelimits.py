@@ -78,8 +78,10 @@ class MemoryBuckets:
 
 
 # One round trip: the INSERT ... ON CONFLICT DO UPDATE ... WHERE updates (and returns) the row only when the request
-# is granted; otherwise the second SELECT reads the unchanged row for the wait. The database's clock is the one
-# clock every process shares; `now()` is fixed for the statement.
+# is granted, deciding on the row as locked; otherwise the second SELECT reads the row for the wait. That read is the
+# statement's snapshot, which may predate a concurrent grant, so its wait is only an estimate, never below a
+# millisecond: only the first branch grants. The database's clock is the one clock every process shares; `now()` is
+# fixed for the statement.
 _TAKE = text(
     """
     WITH clock AS (SELECT extract(epoch FROM now())::float8 AS now),
@@ -92,7 +94,7 @@ _TAKE = text(
     )
     SELECT wait FROM granted
     UNION ALL
-    SELECT b.tat + :interval - (clock.now + :burst * :interval)
+    SELECT greatest(b.tat + :interval - (clock.now + :burst * :interval), 0.001)
     FROM rate_bucket AS b, clock
     WHERE b.bucket = :bucket AND NOT EXISTS (SELECT 1 FROM granted)
     """
@@ -125,8 +127,8 @@ class SharedBuckets:
             ).scalar()
             if self._sweep_due():
                 connection.execute(_SWEEP)
-        # No row: another process created the bucket in the same instant; it was full, so one interval is right.
-        return policy.interval if wait is None else max(0.0, float(wait))
+        # No row: another process created the bucket after this statement's snapshot; one interval is the estimate.
+        return policy.interval if wait is None else float(wait)
 
     def _sweep_due(self) -> bool:
         now = time.monotonic()
