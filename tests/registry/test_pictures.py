@@ -102,3 +102,13 @@ def test_concurrent_keepers_never_overshoot_together(tmp_path: Path) -> None:
     with ThreadPoolExecutor(8) as pool:
         seen = list(pool.map(keep, range(40)))
     assert max(seen) <= 5000 and sum(store.usage().bytes.values()) <= 5000
+
+
+def test_files_kept_or_removed_by_another_process_are_counted_at_once(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    mine = _keep(store, "alice", 300)
+    assert store.usage().bytes["picture"] == 300
+    (store.directory / ("x" * 40 + ".png")).write_bytes(bytes(200))  # another worker's
+    assert store.usage().bytes["picture"] == 500
+    (store.directory / f"{mine}.png").unlink()  # evicted by another worker
+    assert store.usage().bytes["picture"] == 200
