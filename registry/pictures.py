@@ -129,11 +129,9 @@ class PictureStore:
     def keep(self, data: bytes) -> tuple[str, datetime]:
         """Keep `data` for the current owner (`kept_for`), making room under the caps; its id and expiry."""
         picture_id = _tag(_owner.get()) + secrets.token_urlsafe(24)
-        expires = time.time() + self.ttl_seconds
         if not self.fits(len(data)):
             TALLY.add("refused", KINDS.get(self.suffix, "other"))
-            return picture_id, datetime.fromtimestamp(time.time(), UTC)
-        self.directory.mkdir(parents=True, exist_ok=True)
+            return picture_id, datetime.now(UTC)  # never written: its id answers 404, as an expired one does
         target = self.directory / f"{picture_id}{self.suffix}"
         with self._locked():
             self._make_room(picture_id[:_TAG], len(data))
@@ -170,13 +168,13 @@ class PictureStore:
         """Drop expired files, then the owner's oldest beyond its cap, then anyone's oldest beyond the total."""
         cutoff = time.time() - self.ttl_seconds
         listed = sorted(self._files())  # oldest first
-        self._drop([found for found in listed if found.mtime < cutoff], "expired")
+        self._drop([found for found in listed if found.mtime < cutoff])
         live = [found for found in listed if found.mtime >= cutoff]
         mine = [found for found in live if found.name.startswith(owner_tag)] if owner_tag else []
         doomed = self._beyond(mine, size, self.quota.client_bytes)
         live = [found for found in live if found.name not in doomed]
         doomed |= self._beyond(live, size, self.quota.total_bytes)
-        self._drop([found for found in listed if found.name in doomed], "evicted")
+        self._drop([found for found in listed if found.name in doomed], evicted=True)
 
     @staticmethod
     def _beyond(oldest_first: list[_File], size: int, cap: int) -> set[str]:
@@ -190,12 +188,12 @@ class PictureStore:
             doomed.add(found.name)
         return doomed
 
-    def _drop(self, files: list[_File], reason: str) -> None:
+    def _drop(self, files: list[_File], *, evicted: bool = False) -> None:
         for found in files:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.directory, found.name))
-            if reason == "evicted":
-                TALLY.add(reason, found.kind)
+            if evicted:
+                TALLY.add("evicted", found.kind)
 
     def _files(self) -> list[_File]:
         """The directory's kept files. A kept file is never changed once renamed into place, so each process stats

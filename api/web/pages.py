@@ -263,6 +263,7 @@ def sign_in(
         if not api_key.strip():
             raise Unauthenticated("enter the API key the registry's operator gave you")
         key = publishers.authenticated_key(session=session, api_key=api_key.strip())
+        websessions.end(session=session, token=guard.session_token(request))  # this browser's previous one
         token = websessions.start(session=session, key=key, lifetime=timedelta(seconds=SESSION_SECONDS))
     except RegistryError as exc:
         # The key itself is never sent back into the page.

@@ -72,6 +72,9 @@ def test_a_session_is_one_browsers_and_forged_or_old_style_cookies_open_nothing(
     assert first != second and desk_opens(client, first) and desk_opens(client, second)
     client.post("/publish/sign-out", data={"csrf": csrf_of(client.get("/publish").text)})
     assert not desk_opens(client, first) and desk_opens(client, second)  # signing out ends that browser's only
+    browser = TestClient(client.app)
+    earlier = sign_in(browser, newsroom.api_key)
+    assert sign_in(browser, newsroom.api_key) != earlier and not desk_opens(client, earlier)  # signing in again
     assert not desk_opens(client, f"{newsroom.id}.9999999999.forged")
     assert not desk_opens(client, second[:-1] + ("A" if second[-1] != "A" else "B"))
 
