@@ -115,9 +115,12 @@ class RateLimiter:
     def from_settings(cls, settings: Settings, admin_token: str) -> RateLimiter | None:
         if not settings.rate_limit_enabled:
             return None
-        engine = make_engine(settings.sqlalchemy_url, pool_size=THREADS, max_overflow=0)
-        shared = engine.dialect.name == "postgresql"
-        buckets = SharedBuckets(engine.execution_options(isolation_level="AUTOCOMMIT")) if shared else MemoryBuckets()
+        buckets: Buckets
+        if settings.sqlalchemy_url.startswith("postgresql"):
+            buckets = SharedBuckets.connect(settings.sqlalchemy_url, connections=THREADS)
+            engine = buckets.engine
+        else:
+            buckets, engine = MemoryBuckets(), make_engine(settings.sqlalchemy_url)
         return cls(
             anonymous=BucketPolicy(settings.rate_limit_anonymous_per_minute / 60, settings.rate_limit_anonymous_burst),
             publisher=BucketPolicy(settings.rate_limit_publisher_per_minute / 60, settings.rate_limit_publisher_burst),

@@ -216,7 +216,7 @@ class WebSession(SQLModel, table=True):
 
 
 class RateBucket(SQLModel, table=True):
-    """One caller's rate limit on PostgreSQL, shared by every API process (api/ratelimit.py).
+    """One caller's rate limit on PostgreSQL, shared by every API process (api/ratelimit.py); UNLOGGED there.
 
     `tat` is the generic cell rate algorithm's theoretical arrival time, in the database's epoch seconds: a caller
     may send a request while `tat - now` leaves room for one more within its burst. A row whose `tat` has passed is a

@@ -5,7 +5,7 @@ arrival time `tat`. A request at `now` is granted when `max(tat, now) + interval
 `tat` moves on by one interval (`interval = 1 / per_second`); a caller idle long enough has `tat <= now`, a full
 bucket, so such rows are swept. One number per caller makes the shared version a single UPSERT per request.
 
-    buckets = open_buckets(settings.sqlalchemy_url)
+    buckets = SharedBuckets.connect(url, connections=4)      # or MemoryBuckets() where one process serves
     wait = buckets.take("address:192.0.2.1", BucketPolicy(per_second=5, burst=60))   # 0: granted
 """
 
@@ -17,9 +17,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from registry.db import make_engine
 
@@ -102,11 +102,17 @@ _TAKE = text(
 _SWEEP = text("DELETE FROM rate_bucket WHERE tat < extract(epoch FROM now())")
 
 
+def _no_synchronous_commit(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    dbapi_connection.commit()
+
+
 class SharedBuckets:
     """Buckets in PostgreSQL's `rate_bucket` table, so N API processes give a caller its rate once, not N times.
 
-    Its own small engine (`connections` at most, autocommit), so rate checks never wait behind the requests' own
-    database work; full buckets are swept every `sweep_seconds` by whichever process gets there first.
+    Its own small engine (`connect`), so rate checks never wait behind the requests' own database work; full
+    buckets are swept every `sweep_seconds` by whichever process gets there first.
     """
 
     def __init__(self, engine: Engine, *, sweep_seconds: float = 60.0) -> None:
@@ -117,8 +123,11 @@ class SharedBuckets:
 
     @classmethod
     def connect(cls, url: str, *, connections: int) -> SharedBuckets:
-        engine = make_engine(url, pool_size=connections, max_overflow=0).execution_options(isolation_level="AUTOCOMMIT")
-        return cls(engine)
+        """Its own engine: `connections` at most, each statement its own transaction, committed without waiting
+        for the disk (the table is UNLOGGED too: a crash may forget a few seconds of buckets, which is harmless)."""
+        engine = make_engine(url, pool_size=connections, max_overflow=0)
+        event.listen(engine, "connect", _no_synchronous_commit)
+        return cls(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
     def take(self, bucket: str, policy: BucketPolicy) -> float:
         with self.engine.connect() as connection:
@@ -140,10 +149,3 @@ class SharedBuckets:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def open_buckets(url: str, *, connections: int = 4) -> Buckets:
-    """Shared buckets on PostgreSQL, where several processes may serve; in-process ones on SQLite, where one does."""
-    if url.startswith("postgresql"):
-        return SharedBuckets.connect(url, connections=connections)
-    return MemoryBuckets()
