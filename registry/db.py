@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
 from registry.errors import ConfigurationError
+
+ID_CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -90,3 +93,10 @@ def take_write_lock(session: Session) -> None:
     on that.
     """
     session.execute(text("UPDATE write_lock SET generation = generation + 1 WHERE id = 1"))
+
+
+def id_chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    """Distinct `values`, sorted, in lists of at most ID_CHUNK: one `IN (...)` query each."""
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), ID_CHUNK):
+        yield ordered[start : start + ID_CHUNK]

@@ -21,6 +21,7 @@ or regions, for a platform's first pass over everything it ingests.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -35,11 +36,12 @@ from sqlmodel import Session, col, select
 from detector import Assessment
 from fingerprint.algorithms import ALGORITHMS, HashRecord
 from fingerprint.hashes import HashValue
-from fingerprint.kinds import Fingerprint, MatchCandidate
+from fingerprint.kinds import Fingerprint, HashEvidence, MatchCandidate
 from fingerprint.kinds.video import WHOLE_FILE_HASHES
 from registry import views, work
 from registry.assessment import draw_heatmap
 from registry.audioscan import audio_candidates
+from registry.db import id_chunks
 from registry.errors import ClientGone, InvalidRequest, NotFound, NotReady, RegistryError
 from registry.media import limits as media_limits
 from registry.models import (
@@ -51,6 +53,8 @@ from registry.models import (
     Registration,
     VideoTrack,
 )
+from registry.policy import MatchPolicy
+from registry.precedence import Groups, near_duplicate_groups, read_priors
 from registry.publishers import is_verified, now_utc
 from registry.render import (
     PdqDistance,
@@ -60,13 +64,13 @@ from registry.render import (
     check_view,
     exact_match,
     global_match,
+    listed_together,
 )
 from registry.runtime import Registry
 
 log = logging.getLogger(__name__)
 MAX_LOOKUP_RESULTS = 1000
 CheckMode = Literal["full", "fast"]
-_CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -78,9 +82,12 @@ LOOKUP_ALGORITHMS = lookup_algorithms()
 
 
 def registration_status(session: Session, registration_ids: Iterable[str]) -> dict[str, RegistrationStatus]:
-    """Registrations with their publisher and any content or key revocation, one query per 500 ids."""
+    """Registrations with their publisher, any content or key revocation and their prior registrations, two
+    queries per 500 ids."""
     found: dict[str, RegistrationStatus] = {}
-    for ids in _chunks(registration_ids):
+    registration_ids = set(registration_ids)
+    priors = read_priors(session, registration_ids)
+    for ids in id_chunks(registration_ids):
         query = (
             select(Registration, Publisher, ContentRevocation, KeyRevocation)
             .join(Publisher, col(Publisher.id) == col(Registration.publisher_id))
@@ -89,7 +96,7 @@ def registration_status(session: Session, registration_ids: Iterable[str]) -> di
             .where(col(Registration.id).in_(ids))
         )
         for row in session.exec(query).all():
-            found[row[0].id] = RegistrationStatus(*row)
+            found[row[0].id] = RegistrationStatus(*row, priors=priors.get(row[0].id, ()))
     return found
 
 
@@ -187,21 +194,19 @@ def run_check(
     sha256 = hashlib.sha256(content).hexdigest()
     fp, media = registry.run_media(work.query_fingerprint, content, limits, sha256, mode == "full", cancelled=cancelled)
     registry.index.sync(session)
-    found = _candidates(session, registry, fp, mode)
-    references = _References.read(session, found.registration_ids)
-    found = found.of_kind(fp.kind, references.statuses)
+    found, references, groups = _search(session, registry, fp, mode)
     max_matches = registry.settings.max_matches
     if mode == "fast":
-        return CheckOutcome(_fast_view(fp, found, references, max_matches, now), {})
+        return CheckOutcome(_fast_view(fp, found, references, groups, max_matches, now), {})
 
     exact = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
-    analysed = _analyse(registry, media, fp, found, references, pictures=pictures, cancelled=cancelled)
+    analysed = _analyse(registry, media, fp, found, references, groups, pictures=pictures, cancelled=cancelled)
     matches = exact + [
         analysed_match(references.statuses[r], match, PdqDistance.between(fp, references.hashes.get(r, [])), now)
         for r, match in ((match.reference_id, match) for match in analysed.matches)
         if r not in found.exact
     ]
-    view = check_view(fp, matches, found.warnings, max_matches)
+    view = check_view(fp, matches, found.warnings, max_matches, groups.leaders)
     if registry.assessor is None or any(match.verdict != "related" for match in matches):
         return CheckOutcome(view, analysed.pictures)
     try:
@@ -234,9 +239,8 @@ def check_hashes(
     registry.require_ready()
     fp = _hash_query(hashes, pdq_quality)
     registry.index.sync(session)
-    found = _candidates(session, registry, fp, "fast")
-    references = _References.read(session, found.registration_ids)
-    return _fast_view(fp, found, references, registry.settings.max_matches, now_utc())
+    found, references, groups = _search(session, registry, fp, "fast")
+    return _fast_view(fp, found, references, groups, registry.settings.max_matches, now_utc())
 
 
 def _hash_query(hashes: Mapping[str, str], pdq_quality: int | None) -> Fingerprint:
@@ -260,7 +264,7 @@ def _hash_query(hashes: Mapping[str, str], pdq_quality: int | None) -> Fingerpri
 
 
 def _fast_view(
-    fp: Fingerprint, found: _Found, references: _References, max_matches: int, now: datetime
+    fp: Fingerprint, found: _Found, references: _References, groups: Groups, max_matches: int, now: datetime
 ) -> views.CheckView:
     """Byte-identical registrations and strong hash hits, without analysis."""
     matches = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
@@ -269,7 +273,7 @@ def _fast_view(
         for r, candidate in found.candidates.items()
         if r not in found.exact and r in references.statuses
     ]
-    return check_view(fp, matches, found.warnings, max_matches)
+    return check_view(fp, matches, found.warnings, max_matches, groups.leaders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +291,71 @@ class _Found:
         analysis can read the other's originals."""
         kept = {r: c for r, c in self.candidates.items() if r in statuses and statuses[r].registration.kind == kind}
         return _Found(self.exact, kept, self.warnings)
+
+    def adding(self, candidates: Mapping[str, MatchCandidate]) -> _Found:
+        return _Found(self.exact, {**self.candidates, **candidates}, self.warnings)
+
+
+def _search(
+    session: Session, registry: Registry, fp: Fingerprint, mode: CheckMode
+) -> tuple[_Found, _References, Groups]:
+    """Candidates of the query's kind, what is known about them, and their near-duplicate groups."""
+    found = _candidates(session, registry, fp, mode)
+    references = _References.read(session, found.registration_ids)
+    found = found.of_kind(fp.kind, references.statuses)
+    found, references = _with_first_registrants(session, registry.settings.match_policy, fp, found, references, mode)
+    registrations = [references.statuses[r].registration for r in found.registration_ids if r in references.statuses]
+    return found, references, near_duplicate_groups(registrations, references.hashes, registry.settings.match_policy)
+
+
+def _with_first_registrants(
+    session: Session, policy: MatchPolicy, fp: Fingerprint, found: _Found, references: _References, mode: CheckMode
+) -> tuple[_Found, _References]:
+    """Add the registrations that candidates name as their prior registrations, where the search left them out.
+
+    The index cuts what it returns (descriptor votes keep the best few per query, pgvector its top k), so near-copies
+    that outvote their original could hide it. An added one carries the evidence its own stored hashes give against
+    the query (what the hash search would have found), and in a full check the votes of the copy that named it:
+    votes only choose what keypoints then verify, so they claim nothing.
+    """
+    votes: dict[str, int] = {}
+    for registration_id in found.registration_ids:
+        status = references.statuses.get(registration_id)
+        for prior in () if status is None else status.priors:
+            if prior.registration_id not in found.registration_ids:
+                named = found.candidates.get(registration_id)
+                votes[prior.registration_id] = max(votes.get(prior.registration_id, 0), named.votes if named else 0)
+    if not votes:
+        return found, references
+    more = _References.read(session, set(votes))
+    added = {}
+    for registration_id, borrowed in votes.items():
+        status = more.statuses.get(registration_id)
+        if status is None or status.registration.kind != fp.kind:
+            continue
+        evidence = _stored_evidence(fp, more.hashes.get(registration_id, []), policy, weak=mode == "full")
+        borrowed = borrowed if mode == "full" else 0
+        if evidence or borrowed:
+            added[registration_id] = MatchCandidate(registration_id, evidence, borrowed)
+    return found.adding(added), references.merged(more)
+
+
+def _stored_evidence(
+    fp: Fingerprint, stored: list[HashRecord], policy: MatchPolicy, *, weak: bool
+) -> tuple[HashEvidence, ...]:
+    """The hits the index's hash search makes between the query's trusted hashes and these stored ones."""
+    found = [
+        HashEvidence(alg, theirs.variant, mine.variant, distance)
+        for alg, algorithm in ALGORITHMS.items()
+        if algorithm.searched
+        for mine in fp.of(alg)
+        if policy.trusted(mine.quality)
+        for theirs in stored
+        if theirs.alg == alg
+        and policy.trusted(theirs.quality)
+        and (distance := mine.value.distance(theirs.value)) <= policy.radius(algorithm.bits, weak=weak)
+    ]
+    return tuple(sorted(found, key=lambda e: (e.distance, e.variant)))
 
 
 def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: CheckMode) -> _Found:
@@ -339,16 +408,10 @@ class _References:
 
     @classmethod
     def read(cls, session: Session, registration_ids: set[str]) -> _References:
-        searched = [alg for alg, algorithm in ALGORITHMS.items() if algorithm.searched]
-        hashes: dict[str, list[HashRecord]] = {}
+        hashes = _stored_hashes(session, registration_ids)
         features: dict[str, bytes] = {}
         sounds: dict[str, bytes] = {}
-        for ids in _chunks(registration_ids):
-            for row in session.exec(
-                select(MediaHash).where(col(MediaHash.registration_id).in_(ids), col(MediaHash.alg).in_(searched))
-            ).all():
-                record = HashRecord(row.alg, row.variant, HashValue(row.value), row.quality)
-                hashes.setdefault(row.registration_id, []).append(record)
+        for ids in id_chunks(registration_ids):
             features.update(
                 session.exec(
                     select(LocalFeatureSet.registration_id, LocalFeatureSet.data).where(
@@ -367,6 +430,28 @@ class _References:
             )
         return cls(registration_status(session, registration_ids), hashes, features, sounds)
 
+    def merged(self, other: _References) -> _References:
+        return _References(
+            self.statuses | other.statuses,
+            self.hashes | other.hashes,
+            self.features | other.features,
+            self.sounds | other.sounds,
+        )
+
+
+def _stored_hashes(session: Session, registration_ids: Iterable[str]) -> dict[str, list[HashRecord]]:
+    """The searched algorithms' stored hashes of each registration."""
+    searched = [alg for alg, algorithm in ALGORITHMS.items() if algorithm.searched]
+    hashes: dict[str, list[HashRecord]] = {}
+    for ids in id_chunks(registration_ids):
+        for row in session.exec(
+            select(MediaHash).where(col(MediaHash.registration_id).in_(ids), col(MediaHash.alg).in_(searched))
+        ).all():
+            hashes.setdefault(row.registration_id, []).append(
+                HashRecord(row.alg, row.variant, HashValue(row.value), row.quality)
+            )
+    return hashes
+
 
 def _analyse(
     registry: Registry,
@@ -374,11 +459,15 @@ def _analyse(
     fp: Fingerprint,
     found: _Found,
     references: _References,
+    groups: Groups,
     *,
     pictures: bool,
     cancelled: threading.Event | None,
 ) -> work.Analysed:
-    """Every candidate the kind can verify; byte-identical ones only when their picture is wanted."""
+    """Every candidate the kind can verify; byte-identical ones only when their picture is wanted.
+
+    Each candidate's `rank` is its place in its near-duplicate group: the kind spends its budget on the earliest
+    registration of each content first."""
     skip = set() if pictures else set(found.exact)
     candidates = [
         candidate
@@ -390,6 +479,7 @@ def _analyse(
         for registration_id in found.exact
         if pictures and registration_id not in found.candidates and registration_id in references.statuses
     ]
+    candidates = [dataclasses.replace(c, rank=groups.places.get(c.reference_id, 0)) for c in candidates]
     if not candidates:
         return work.Analysed([], {})
     data = [
@@ -425,12 +515,6 @@ def _global_distance(fp: Fingerprint, candidate: MatchCandidate, stored: list[Ha
     return PdqDistance.between(fp, stored)
 
 
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
-    ordered = sorted(set(values))
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
-
-
 # --- lookup -----------------------------------------------------------------------------------------------------
 
 
@@ -459,7 +543,12 @@ def lookup(
         if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
             raise InvalidRequest("a sha256 value is 64 hexadecimal digits")
         max_distance = 0
-        rows = session.exec(select(Registration.id).where(Registration.content_sha256 == value).limit(limit))
+        rows = session.exec(
+            select(Registration.id)
+            .where(Registration.content_sha256 == value)
+            .order_by(col(Registration.log_index))
+            .limit(limit)
+        )
         best = dict.fromkeys(rows.all(), 0)
     else:
         registry.require_ready()
@@ -474,6 +563,12 @@ def lookup(
         query = HashRecord(alg, "canonical", HashValue.from_hex(value))
         for candidate in registry.index.search(alg, [query], max_distance, min_quality=policy.min_quality):
             best[candidate.reference_id] = min(evidence.distance for evidence in candidate.hashes)
+    statuses = registration_status(session, best)
+    groups = near_duplicate_groups(
+        [status.registration for status in statuses.values()],
+        _stored_hashes(session, statuses),
+        registry.settings.match_policy,
+    )
     matches = [
         views.LookupMatchView(
             registration_id=status.registration.id,
@@ -486,8 +581,10 @@ def lookup(
             created_at=status.registration.created_at,
             revoked=status.revocation is not None,
             key_compromised=status.key_compromised,
+            log_index=status.registration.log_index,
         )
-        for status in registration_status(session, best).values()
+        for status in statuses.values()
     ]
-    matches.sort(key=lambda match: (match.distance, match.created_at))
+    matches.sort(key=lambda match: (match.distance, match.log_index or 0))
+    matches = listed_together(matches, lambda m: groups.leaders.get(m.registration_id, m.registration_id))
     return views.LookupView(alg=alg, hash=value, max_distance=max_distance, matches=matches[:limit])

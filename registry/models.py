@@ -90,6 +90,17 @@ class Registration(SQLModel, table=True):
     log_index: int = Field(unique=True)
 
 
+class PriorRegistration(SQLModel, table=True):
+    """An earlier registration, by another publisher, of the content `registration_id` repeats (the same bytes, or
+    a strong perceptual match), found when `registration_id` was registered (`registry.precedence`). The later one
+    is accepted: pool footage is shared, and only the log can say who came first; its views name the first."""
+
+    __tablename__ = "prior_registration"
+    registration_id: str = Field(foreign_key="registration.id", primary_key=True, max_length=40)
+    prior_id: str = Field(foreign_key="registration.id", primary_key=True, max_length=40)
+    exact: bool  # the same bytes
+
+
 class LocalFeatureSet(SQLModel, table=True):
     """An original's ORB keypoints (`fingerprint.features.LocalFeatures` blob); its id is the descriptor index's id."""
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from registry.publishers import is_verified
 _UNRELATED_DISTANCE = 128
 _CONVINCING_INLIERS = 100
 _PDQ = "pdq"
+_Listed = TypeVar("_Listed", views.MatchView, views.LookupMatchView)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class RegistrationStatus:
     publisher: Publisher
     revocation: ContentRevocation | None
     key_revocation: KeyRevocation | None
+    priors: tuple[views.PriorRegistrationView, ...] = ()  # earlier registrations of this content by others
 
     @property
     def key_compromised(self) -> bool:
@@ -70,6 +73,8 @@ def common(status: RegistrationStatus, now: datetime) -> dict[str, object]:
         "revoked": status.revocation is not None,
         "revocation_log_index": None if status.revocation is None else status.revocation.log_index,
         "key_compromised": status.key_compromised,
+        "log_index": status.registration.log_index,
+        "prior_registrations": list(status.priors),
     }
 
 
@@ -183,9 +188,13 @@ def video_match(status: RegistrationStatus, match: VideoMatch, now: datetime) ->
 
 
 def _audio_view(audio: AudioFindings, segments: Sequence[Segment]) -> views.AudioView:
-    """The sound findings, each span with the original seconds the segment it falls in puts under it."""
+    """The sound findings, each span with the original seconds under it: where the sound's own alignment puts them,
+    else (no sound aligned there) where the picture's does."""
 
     def original_t(t: float) -> float | None:
+        heard = next((s for s in audio.segments if s.lag is not None and s.start - 1e-6 <= t <= s.end + 1e-6), None)
+        if heard is not None:
+            return round(heard.original_start + heard.speed * (t - heard.start), 3)
         segment = next((s for s in segments if s.start - 1e-6 <= t <= s.end + 1e-6), None)
         return None if segment is None else round(segment.original_start + segment.speed * (t - segment.start), 3)
 
@@ -203,27 +212,63 @@ def _audio_view(audio: AudioFindings, segments: Sequence[Segment]) -> views.Audi
             )
             for span in audio.spans
         ],
+        segments=[
+            views.AudioSegmentView(
+                start=segment.start,
+                end=segment.end,
+                original_start=segment.original_start,
+                original_end=segment.original_end,
+                speed=segment.speed,
+                lag=segment.lag,
+                similarity=segment.similarity,
+            )
+            for segment in audio.segments
+        ],
     )
 
 
 def check_view(
-    fp: Fingerprint, matches: list[views.MatchView], warnings: list[str], max_matches: int
+    fp: Fingerprint,
+    matches: list[views.MatchView],
+    warnings: list[str],
+    max_matches: int,
+    leaders: Mapping[str, str] | None = None,
 ) -> views.CheckView:
+    """The answer: matches strongest first, then cut to `max_matches`.
+
+    `leaders` maps each registration to the earliest registration of its near-duplicate group
+    (`registry.precedence`): a group's members that got the same verdict are listed together, where its strongest
+    stands, earliest registration first. Grouping moves no verdict, so a flood of later copies can neither
+    push the first registrant out of the answer nor change what the answer says the file is.
+    """
     # derivatives first: a photograph of the same scene (`related`) is shown, but no original was used to make it
-    matches.sort(key=lambda m: (m.verdict == "related", not m.exact, -m.score, m.distance, m.registration_id))
+    strongest = sorted(
+        matches, key=lambda m: (m.verdict == "related", not m.exact, -m.score, m.distance, m.log_index or 0)
+    )
+    leaders = leaders or {}
+    ordered = listed_together(strongest, lambda m: (leaders.get(m.registration_id, m.registration_id), m.verdict))
     primary = fp.primary()
-    derivative = next((m.verdict for m in matches if m.verdict != "related"), "unregistered")
+    best = next((m for m in ordered if m.verdict != "related"), None)
     return views.CheckView(
-        verdict=derivative,
+        verdict="unregistered" if best is None else best.verdict,
         sha256=fp.sha256,
         media_type=fp.media_type,
         pdq=primary[_PDQ].value.hex(),
         pdq_quality=primary[_PDQ].quality or 0,
-        matches=matches[:max_matches],
+        matches=ordered[:max_matches],
         warnings=warnings,
         kind=fp.kind,
         hashes={alg: record.value.hex() for alg, record in sorted(primary.items())},
+        withdrawn=best is not None and best.revoked,
     )
+
+
+def listed_together(strongest: Sequence[_Listed], group: Callable[[_Listed], Hashable]) -> list[_Listed]:
+    """Each group where its strongest member stands in `strongest`, its members earliest registration first."""
+    groups: dict[Hashable, list[_Listed]] = {}
+    for item in strongest:
+        groups.setdefault(group(item), []).append(item)
+    return [item for members in groups.values() for item in sorted(members, key=lambda m: m.log_index or 0)]
 
 
 def assessment_view(assessment: Assessment, fp: Fingerprint) -> views.AssessmentView:

@@ -25,6 +25,7 @@ from registry.log import store as log
 from registry.matching import registration_status
 from registry.media import limits as media_limits
 from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration, VideoTrack
+from registry.precedence import find_priors, newest_registration, prior_rows
 from registry.publishers import SignedRequest, authorise_statement, is_verified, new_id, now_utc, signed_write
 from registry.runtime import Registry, TaskRunner
 from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json
@@ -73,6 +74,10 @@ def register(
     registry.store.put(content)
 
     publisher = request.publisher
+    # Searched before the write lock, so writers do not wait on the index; searched again under it only when a
+    # registration of the same kind was committed meanwhile, so every earlier one in the log is weighed.
+    searched_at = newest_registration(session, fp.kind)
+    priors = find_priors(session=session, registry=registry, fp=fp, publisher_id=publisher.id)
     with signed_write(session, registry, request, now) as log_signed:
         existing = session.exec(
             select(Registration.id).where(
@@ -83,6 +88,8 @@ def register(
             raise AlreadyRegistered(
                 f"this publisher registered these bytes already as {existing}", registration_id=existing
             )
+        if newest_registration(session, fp.kind) != searched_at:
+            priors = find_priors(session=session, registry=registry, fp=fp, publisher_id=publisher.id)
         registration_id = new_id("reg")
         entry = log_signed("registration", registration_id, registration_id=registration_id)
         registration = Registration(
@@ -104,6 +111,7 @@ def register(
         hashes = hash_rows(registration.id, fp.hashes)
         session.add_all(hashes)
         session.add_all(LocalFeatureSet(registration_id=registration.id, data=blob) for blob in features)
+        session.add_all(prior_rows(registration.id, priors))
         if fp.frames is not None:
             audio = None if fp.audio is None else fp.audio.to_bytes()
             session.add(VideoTrack(registration_id=registration.id, data=fp.frames.to_bytes(), audio=audio))
@@ -270,6 +278,7 @@ def _registration_view(
         log_index=registration.log_index,
         revoked=revocation is not None,
         revocation_log_index=None if revocation is None else revocation.log_index,
+        prior_registrations=list(status.priors),
         publisher=views.PublisherRef(id=publisher.id, name=publisher.name, verified=is_verified(publisher, now)),
         key_id=registration.key_id,
         content=views.ContentView(

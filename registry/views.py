@@ -62,6 +62,18 @@ class FingerprintsView(_View):
     hashes: dict[str, str] = {}  # every algorithm's canonical hash, hex, by algorithm name
 
 
+class PriorRegistrationView(_View):
+    """An earlier registration, by another publisher, of the content a registration repeats: found when that
+    registration was made (`registry.precedence`), so the first registrant stays named on every later copy."""
+
+    registration_id: str
+    publisher: str  # the publisher's name
+    publisher_id: str
+    log_index: int  # earlier than the registration that names it: the log orders who registered first
+    created_at: datetime
+    exact: bool  # the same bytes; otherwise a strong perceptual match (see README, "first registrant")
+
+
 class RegistrationView(_View):
     id: str
     log_index: int
@@ -75,6 +87,9 @@ class RegistrationView(_View):
     fingerprints: FingerprintsView
     revoked: bool = False
     revocation_log_index: int | None = None
+    # earlier registrations of this content by other publishers, earliest first (at most 10); empty for the first
+    # registrant, and for registrations made before revision 0006 unless the same bytes were registered earlier
+    prior_registrations: list[PriorRegistrationView] = []
 
 
 class RegistrationReceiptView(RegistrationView):
@@ -178,13 +193,33 @@ class AudioSpanView(_View):
     original_end: float | None
 
 
+class AudioSegmentView(_View):
+    """Video: the sound over one aligned segment (one per `segments` entry, in the same order), compared at the
+    sound's own alignment, which it searches within 0.5 s and a few percent of speed of the picture's."""
+
+    start: float  # query seconds: the segment's, as in `segments`
+    end: float
+    original_start: float  # the original seconds the clip's sound plays there, as the sound's own alignment places it
+    original_end: float
+    speed: float  # original seconds per query second of the sound (the picture's where `lag` is None)
+    # original seconds by which the sound sits later than the picture's alignment at `start` (negative: earlier);
+    # None when the sound did not align near the picture's (not the original's sound, or none): then the original
+    # times are the picture's
+    lag: float | None
+    similarity: float | None  # as AudioView.similarity, over this segment's peaks only
+
+
 class AudioView(_View):
     """Video: the clip's sound against the original's over the stretch the clip shows."""
 
-    similarity: float | None  # share of the clip's spectral peaks the original has too; None: no sound on either side
+    # share of the clip's spectral peaks (over all segments) the original has too, within 32 ms and 16 Hz of where
+    # each segment's sound alignment puts them: 0.5-0.9 for the original's sound re-encoded, below 0.2 for another
+    # sound; None: no sound on either side
+    similarity: float | None
     query_has_audio: bool  # False: the clip has no sound track at all
     matched_by: Literal["frames", "audio"]  # what placed the clip: its frames, or its sound alone (picture replaced)
     spans: list[AudioSpanView] = []
+    segments: list[AudioSegmentView] = []  # per aligned segment (with no sound track: lag and similarity None)
 
 
 class FrameDistanceView(_View):
@@ -220,6 +255,12 @@ class MatchView(_View):
     matched_share: float | None = None  # of the query's sampled frames that match the original: the decision
     profile: list[FrameDistanceView] = []
     audio: AudioView | None = None  # None for images, and for a video whose original has no sound track
+    # the registration's log entry: matches of equal strength, and near-duplicate registrations of one content,
+    # are listed earliest first (None only in views not made by a check)
+    log_index: int | None = None
+    # earlier registrations of this content by other publishers (as on the registration's own view): this match
+    # is a later registration of content someone else registered first
+    prior_registrations: list[PriorRegistrationView] = []
 
 
 class PictureView(_View):
@@ -286,6 +327,9 @@ class CheckView(_View):
     comparisons: list[PictureView] = []  # comparison pictures, only when asked for (`pictures=true`)
     # full mode, when nothing registered matches (or only `related` originals): the detector's assessment
     assessment: AssessmentView | None = None
+    # the best match (the first that is not `related`) was withdrawn by its publisher: `verdict` still says what the
+    # file is (a copy of it, or altered from it), but nobody stands behind that original any more; lead with this
+    withdrawn: bool = False
 
 
 class LookupMatchView(_View):
@@ -299,6 +343,7 @@ class LookupMatchView(_View):
     created_at: datetime
     revoked: bool = False
     key_compromised: bool = False
+    log_index: int | None = None  # near-duplicates are listed together, earliest registration first
 
 
 class LookupView(_View):

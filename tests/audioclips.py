@@ -1,9 +1,13 @@
-"""Deterministic speech-like audio and small clips that carry it, so audio tests download nothing.
+"""Deterministic speech-like audio, short real recordings and small clips that carry them, so audio tests download
+nothing.
 
 A "voice" is a harmonic source with its own pitch and intonation, shaped by formant resonances that move from
 vowel to vowel, cut into syllables by an envelope, with noise bursts for consonants. Two voices with different
 seeds differ as two speakers reading different text do: pitch, timbre and timing. Clips are muxed with PyAV into
 MP4 (AAC) or WebM (Opus) with a few flat video frames, which is all the audio code needs from a video.
+
+`recorded` loads the real recordings committed in tests/data (`sound-*.opus`, made by `python bench/_sound.py`):
+speech spoken by espeak-ng in two voices and two songs rendered by fluidsynth, 44 s in all.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
+from pathlib import Path
 
 import av
 import numpy as np
 
 RATE = 16_000
+_DATA = Path(__file__).parent / "data"
+RECORDINGS = ("speech", "speech-other", "music", "music-other")
 # (F1, F2, F3) in Hz of a few vowels: a, e, i, o, u
 _VOWELS = np.array([[730, 1090, 2440], [530, 1840, 2480], [270, 2290, 3010], [570, 840, 2410], [300, 870, 2240]])
 _BANDWIDTHS = np.array([90.0, 110.0, 170.0])
@@ -155,3 +163,17 @@ def swap(samples: np.ndarray, donor: np.ndarray, start: float, end: float, *, ra
     out = samples.copy()
     out[round(start * rate) : round(end * rate)] = donor[round(start * rate) : round(end * rate)]
     return out
+
+
+@cache
+def recorded(name: str) -> np.ndarray:
+    """The committed recording `tests/data/sound-<name>.opus` as mono float32 samples at RATE."""
+    with av.open(str(_DATA / f"sound-{name}.opus")) as container:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        chunks = [
+            out.to_ndarray().reshape(-1) for frame in container.decode(audio=0) for out in resampler.resample(frame)
+        ]
+        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    samples = np.concatenate(chunks).astype(np.float32)
+    samples.flags.writeable = False
+    return samples

@@ -121,6 +121,16 @@ def _print_result(result: dict[str, Any]) -> None:
     else:
         note = " (already registered)" if result.get("already_registered") else ""
         stdout.print(f"[green]✓[/green] {name} -> {result['registration_id']}{note}", highlight=False)
+        for prior in result.get("prior_registrations", [])[:1]:
+            stdout.print(f"  {_first_registered(prior)}: this is a later registration of it", highlight=False)
+
+
+def _first_registered(prior: dict[str, Any]) -> str:
+    """'first registered by Daily Planet on 2026-11-03 (reg_..., log entry 3)'."""
+    return (
+        f"first registered by {prior['publisher']} on {str(prior['created_at'])[:10]} "
+        f"({prior['registration_id']}, log entry {prior['log_index']})"
+    )
 
 
 def _print_check(name: str, result: dict[str, Any]) -> None:
@@ -128,16 +138,25 @@ def _print_check(name: str, result: dict[str, Any]) -> None:
         stdout.print(f"[yellow]unregistered[/yellow]  {name}", highlight=False)
     for match in result["matches"][:1]:
         flags = ["verified" if match["verified"] else "NOT verified"]
-        if match["revoked"]:
+        if match["revoked"] and not result.get("withdrawn"):
             flags.append("REVOKED by its publisher")
         if match["key_compromised"]:
             flags.append("signed with a COMPROMISED key")
         colour = "red" if result["verdict"] == "altered" else "green"
+        # a copy of a withdrawn original is still a copy of it, but nobody stands behind it now: that comes first
+        said = (
+            f"[yellow]withdrawn by its publisher[/yellow] ({result['verdict']}, withdrawn in log entry "
+            f"{match['revocation_log_index']})"
+            if result.get("withdrawn")
+            else f"[{colour}]{result['verdict']}[/{colour}]"
+        )
         stdout.print(
-            f"[{colour}]{result['verdict']}[/{colour}]  {name} -> {match['registration_id']} "
+            f"{said}  {name} -> {match['registration_id']} "
             f"({match['publisher']}, {', '.join(flags)}; distance {match['distance']}, {match['variant']})",
             highlight=False,
         )
+        for prior in match.get("prior_registrations", [])[:1]:
+            stdout.print(f"  {_first_registered(prior)}", highlight=False)
         for segment in match.get("segments", []):
             stdout.print(
                 f"  {segment['start']:.2f}-{segment['end']:.2f} s shows the original's "
@@ -233,6 +252,9 @@ def register(
                     "registration_id": registration.id,
                     "sha256": registration.content.sha256,
                     "receipt": registration.receipt,
+                    "prior_registrations": [
+                        prior.model_dump(mode="json") for prior in registration.prior_registrations
+                    ],
                 }
 
             code = run_batch(files, register_one, as_json=as_json, label="registering")

@@ -26,7 +26,8 @@ def day(moment: datetime) -> str:
 
 
 def verdict_sentence(view: views.CheckView, registrations: dict[str, views.RegistrationView]) -> str:
-    """The headline: what the file is, and whose original it comes from."""
+    """The headline: what the file is, and whose original it comes from; a withdrawal comes first, and a later
+    registration of someone else's content names who registered it first."""
     best = next((m for m in view.matches if m.verdict != "related"), None)
     if view.verdict == "unregistered" or best is None:
         if any(m.verdict == "related" for m in view.matches):
@@ -37,12 +38,18 @@ def verdict_sentence(view: views.CheckView, registrations: dict[str, views.Regis
         return "Not registered: this file matches no original in the registry"
     registration = registrations.get(best.registration_id)
     when = f" on {day(registration.created_at)}" if registration is not None else ""
-    whose = f"an original registered by {best.publisher}{when}"
-    if best.verdict == "altered":
-        return f"A doctored version of {whose}"
-    if best.exact:
-        return f"An exact copy of {whose}"
-    return f"A copy of {whose}"
+    what = "a doctored version" if best.verdict == "altered" else "an exact copy" if best.exact else "a copy"
+    if view.withdrawn:
+        whose = f"an original {best.publisher} registered{when} and has since withdrawn"
+        return f"Withdrawn by its publisher: {what} of {whose}"
+    first = f", first registered by {_first(best)}" if best.prior_registrations else ""
+    return f"{what[0].upper()}{what[1:]} of an original registered by {best.publisher}{when}{first}"
+
+
+def _first(match: views.MatchView) -> str:
+    """'Daily Planet on 3 Nov 2026': the earliest registration of this content, by another publisher."""
+    prior = match.prior_registrations[0]
+    return f"{prior.publisher} on {day(prior.created_at)}"
 
 
 def _share(part: float) -> str:
@@ -107,6 +114,12 @@ def warnings_for(match: views.MatchView) -> list[str]:
         said.append(f"{match.publisher} is not a currently verified publisher.")
     if match.revoked:
         said.append(f"{match.publisher} withdrew this registration (log entry {match.revocation_log_index}).")
+    if match.prior_registrations:
+        prior = match.prior_registrations[0]
+        said.append(
+            f"First registered by {_first(match)} (log entry {prior.log_index}, {prior.registration_id}): "
+            f"this is a later registration of the same content by {match.publisher}."
+        )
     if match.key_compromised:
         said.append(f"It was signed with a key {match.publisher} later reported compromised: do not rely on it.")
     return said

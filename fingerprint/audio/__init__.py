@@ -1,4 +1,4 @@
-"""Audio of a video: decode the sound track, fingerprint it, match a clip's sound, compare it over a segment.
+"""Audio of a video: decode the sound track, fingerprint it, match a clip's sound, align and compare it over a segment.
 
 Pure functions, bytes and arrays in, results out; the video kind calls them once it has aligned the frames.
 
@@ -16,6 +16,7 @@ Pure functions, bytes and arrays in, results out; the video kind calls them once
 True
 """
 
+from fingerprint.audio.align import SoundAlignment, align_sound
 from fingerprint.audio.compare import AudioComparison, AudioMatch, AudioSpan, compare_segment, match_audio
 from fingerprint.audio.decode import AUDIO_RATE, Audio, extract_audio
 from fingerprint.audio.landmarks import AudioFingerprint, fingerprint_audio
@@ -27,6 +28,8 @@ __all__ = [
     "AudioFingerprint",
     "AudioMatch",
     "AudioSpan",
+    "SoundAlignment",
+    "align_sound",
     "compare_segment",
     "extract_audio",
     "fingerprint_audio",

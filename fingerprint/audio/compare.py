@@ -2,9 +2,10 @@
 
 `match_audio` finds where a clip's sound sits in an original by offset voting over landmark hashes, under a small
 grid of speed hypotheses, so it works when the picture was replaced. `compare_segment` takes an alignment (from the
-frames or from `match_audio`) and asks, a tenth of a second at a time, whether the query's spectral peaks fall where
-the original's are: where they do not, the sound was replaced (`audio_altered`); where the original speaks and the
-query is silent, it was stripped (`audio_missing`).
+frames or from `match_audio`), lets the sound find its own near it (`align.align_sound`: the picture's is off by a
+frame interval or two, and peaks agree only within 32 ms), and asks, a tenth of a second at a time, whether the
+query's spectral peaks fall where the original's are: where they do not even at their own best lag, the sound was
+replaced (`audio_altered`); where the original has sound and the query is silent, it was stripped (`audio_missing`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-import cv2
 import numpy as np
 
-from fingerprint.audio.landmarks import LOUDNESS_STEP, AudioFingerprint, pair_hashes
+from fingerprint.audio.align import SEARCH_SECONDS, SoundAlignment, agreement, align_sound, best_local_share
+from fingerprint.audio.landmarks import LOUDNESS_STEP, SILENCE_DB, AudioFingerprint, pair_hashes
 
 # Speeds tried, as original seconds per query second. A tempo change (pitch kept, as editors and `atempo` do it)
 # only stretches time: steps of 2.2% leave a 1 s hash pair less than one 16 ms frame off. Resampling also scales
@@ -26,19 +27,25 @@ MIN_VOTES = 12  # aligned hash pairs below which there is no match: unrelated 10
 MIN_SCORE = 0.04  # aligned share of the query's hashes; a re-encoded excerpt scores 0.2-0.6
 _MAX_HITS_PER_HASH = 64  # a hash that common (a steady tone) says little about where the clip sits
 
-# compare_segment: a query peak agrees when the original has a peak within this many frames and bins of it.
-PEAK_TOLERANCE_FRAMES, PEAK_TOLERANCE_BINS = 2, 1
+# compare_segment (peaks agree within `align.PEAK_TOLERANCE_*` at the sound's own alignment):
 WINDOW = 0.6  # seconds of peaks pooled for each step's similarity
-# Share of agreeing peaks under which a window is altered: half the segment's genuine level, within these bounds.
-# Re-encoded originals agree at 0.5-0.9, another voice at 0-0.15.
-ALTERED_BELOW = (0.2, 0.4)
+# Share of agreeing peaks under which a window is low: half the segment's genuine level, within these bounds.
+# Re-encoded originals agree at 0.5-0.9 (AAC and Opus, 24-128 kb/s, 0.8-1.25x), another voice or song at 0-0.2.
+ALTERED_BELOW = (0.2, 0.3)
 MIN_WINDOW_PEAKS = 4  # fewer peaks than this in a window and its similarity is not judged
-SPAN_AGREEMENT_MAX = 0.3  # pooled over an altered span; genuine dips pool at 0.35-0.45, swaps at 0-0.23
+# Pooled over a low stretch at its own best lag within the search: real speech and music re-encoded pool at 0.38
+# or more over 2 s, another voice or song at 0.23 or less (over 1 s: 0.15 and 0.38 at worst).
+SPAN_AGREEMENT_MAX = 0.3
 MIN_SPAN_PEAKS = 10  # an altered span needs this much evidence
+MIN_ALTERED = 1.0  # seconds: another sound for less than this is not claimed
 ACTIVE_DB = -50.0  # louder than this is sound worth comparing (dBFS, 0.1 s RMS)
-SILENT_DB = -65.0  # quieter than this where the original is active is missing sound
+SILENT_DB = -65.0  # quieter than this (after the clip's gain) where the original is active is missing sound
+ADDED_DB = 10.0  # the clip this much louder than the original (after its gain) has sound of its own there
+MIN_GAIN_STEPS = 10  # loudness steps with sound on both sides needed to measure the clip's gain
+MAX_GAIN_DB = 30.0
 MIN_SPAN = 0.4  # seconds: shorter flagged runs are noise
 MAX_GAP = 0.3  # seconds: flagged runs this close are one span
+MAX_BRIDGE = 1.0  # seconds of pause or silence across which runs of another sound are one span
 
 SpanKind = Literal["audio_altered", "audio_missing"]
 
@@ -74,8 +81,12 @@ class AudioSpan:
 class AudioComparison:
     """The query's sound against the original's over one aligned segment.
 
-    `similarity` is the share of the query's peaks that the original has too (None when neither side has sound
-    there); `profile` is the same per `profile_step` seconds from the segment's start (NaN where not judged).
+    `similarity` is the share of the query's peaks that the original has too where the sound's own alignment puts
+    them (None when neither side has sound there); `profile` is the same per `profile_step` seconds from the
+    segment's start (NaN where not judged). `lag` is how many original seconds later than the picture's alignment
+    the sound sits at the segment's start (None when the sound did not align: none, or not the original's), `speed`
+    the sound's original seconds per query second and `original_start` the original time at the segment's start,
+    both as the sound's alignment found them (the picture's without one).
     """
 
     similarity: float | None
@@ -83,6 +94,10 @@ class AudioComparison:
     query_has_audio: bool
     profile_step: float
     profile: tuple[float, ...]
+    lag: float | None
+    speed: float
+    original_start: float
+    peaks: int = 0  # the query's peaks `similarity` is the share of
 
 
 def match_audio(reference: AudioFingerprint, query: AudioFingerprint) -> AudioMatch | None:
@@ -173,17 +188,37 @@ def compare_segment(
     query_end: float,
     original_start: float,
     speed: float = 1.0,
+    search: float = SEARCH_SECONDS,
 ) -> AudioComparison:
-    """Compare sound over query seconds [query_start, query_end], which show original seconds from `original_start`.
+    """Compare sound over query seconds [query_start, query_end], which the picture says show original seconds from
+    `original_start` at `speed` (original seconds per query second).
 
-    `speed` is original seconds per query second. `query` None means the query has no audio track at all.
+    The sound is compared at its own alignment, searched within `search` seconds and a few percent of speed of the
+    picture's (`align_sound`); the picture's is used as it is only when the sound finds none. `query` None means the
+    query has no audio track at all.
     """
     step = LOUDNESS_STEP
     count = max(0, int(np.floor((query_end - query_start) / step + 1e-9)))
     centres = query_start + (np.arange(count) + 0.5) * step
+    found = (
+        None
+        if query is None
+        else align_sound(
+            reference,
+            query,
+            query_start=query_start,
+            query_end=query_end,
+            original_start=original_start,
+            speed=speed,
+            search=search,
+        )
+    )
+    alignment = found or SoundAlignment(query_start, original_start, 0.0, speed, 1.0, 0, 0)
+    mapped = np.asarray(alignment.original_time(centres))
     # Only where the original was fingerprinted (registration may have stopped at its cap) is there anything to say.
-    covered = _covers(reference, original_start + (centres - query_start) * speed)
-    ref_active = covered & (_loudness_at(reference, original_start + (centres - query_start) * speed) > ACTIVE_DB)
+    covered = _covers(reference, mapped)
+    ref_loud = np.where(covered, _loudness_at(reference, mapped), SILENCE_DB)
+    ref_active = ref_loud > ACTIVE_DB
     if query is None:
         # No track at all: the whole segment lacks its sound, pauses included, if the original has any there.
         return AudioComparison(
@@ -194,85 +229,125 @@ def compare_segment(
             query_has_audio=False,
             profile_step=step,
             profile=tuple(float("nan") for _ in range(count)),
+            lag=None,
+            speed=speed,
+            original_start=original_start,
         )
+    # The clip's loudness where the original's is, so that a quieter or louder copy is neither missing nor added.
     q_loud = _loudness_at(query, centres)
-    agree, q_times = _agreeing_peaks(reference, query, query_start, query_end, original_start, speed)
+    q_level = q_loud - _gain(q_loud, ref_loud, ref_active)
+    q_times, q_bins = _peaks_near(query, query_start, query_end)
+    agree = agreement(reference, q_times, q_bins, alignment)
     # Peaks per window around each step centre, by cumulative counts over sorted peak times.
-    order = np.argsort(q_times)
-    q_sorted, agree_cum = q_times[order], np.concatenate([[0], np.cumsum(agree[order])])
-    lo = np.searchsorted(q_sorted, centres - WINDOW / 2)
-    hi = np.searchsorted(q_sorted, centres + WINDOW / 2)
+    agree_cum = np.concatenate([[0], np.cumsum(agree)])
+    lo = np.searchsorted(q_times, centres - WINDOW / 2)
+    hi = np.searchsorted(q_times, centres + WINDOW / 2)
     peaks = hi - lo
     matched = agree_cum[hi] - agree_cum[lo]
-    judged = covered & (peaks >= MIN_WINDOW_PEAKS) & (ref_active | (q_loud > ACTIVE_DB))
+    # Judged where the original has sound, or where the clip has sound clearly louder than the original's there
+    # (a voice over a pause); faint noise against faint noise says nothing.
+    added = (q_level > ACTIVE_DB) & (q_level > ref_loud + ADDED_DB)
+    judged = covered & (peaks >= MIN_WINDOW_PEAKS) & (ref_active | added)
     profile = np.where(judged, matched / np.maximum(peaks, 1), np.nan)
-    q_silent = q_loud < SILENT_DB
-    missing = ref_active & q_silent
-    # Halfway between how well this query's genuine stretches agree (codecs differ) and zero, within bounds.
+    q_silent = q_level < SILENT_DB
+    # Missing where the original has sound and the clip is silent for at least three steps running: at the edge of
+    # a pause, a tempo change (which shortens pauses unevenly) or a step of misalignment leaves slivers.
+    missing = _opened(ref_active & q_silent)
+    # Halfway between how well this clip's genuine stretches agree (codecs differ) and zero, within bounds.
     genuine = float(np.nanpercentile(profile, 75)) if judged.any() else 0.0
     threshold = float(np.clip(genuine / 2, *ALTERED_BELOW))
-    altered = judged & ~missing & (profile < threshold)
-    # A run of low windows is a swap only if its peaks, pooled, mostly disagree: a codec's bad half second dips
-    # to the threshold, another voice stays far below it.
-    altered_spans = [
-        span
-        for span in _spans(altered, centres, step, "audio_altered", query_start, query_end)
-        if _pooled_agreement(agree, q_times, span) <= min(threshold, SPAN_AGREEMENT_MAX)
-    ]
-    spans = sorted(
-        _spans(missing, centres, step, "audio_missing", query_start, query_end, bridge=q_silent & ~ref_active)
-        + altered_spans,
-        key=lambda span: span.start,
+    # Where the sound aligned nowhere near the picture's, every judged window is a candidate, whatever chance
+    # agreement a window of another sound reaches (the confirmation below still has the last word).
+    altered = judged & ~missing & ((profile < threshold) | (found is None))
+    # Runs of low windows join across pauses and silenced steps (a replacing sound has its own pauses). A run is
+    # another sound only if, over at least MIN_ALTERED seconds, even its own best alignment near the picture's
+    # leaves most of its peaks unexplained: a codec's bad half second dips to the threshold, and a stretch the
+    # picture's alignment got wrong agrees once moved; another voice stays far below.
+    candidates = _spans(
+        altered,
+        centres,
+        step,
+        "audio_altered",
+        query_start,
+        query_end,
+        bridge=~judged | missing,
+        max_bridge=MAX_BRIDGE,
+        shortest=MIN_ALTERED,
     )
+    altered_spans = [
+        span for span in candidates if _confirmed(reference, query, alignment, span, search=search, threshold=threshold)
+    ]
+    missing_spans = _spans(missing, centres, step, "audio_missing", query_start, query_end, bridge=q_silent)
+    spans = sorted(_absorbed(altered_spans, missing_spans), key=lambda span: span.start)
     inside = (q_times >= query_start) & (q_times <= query_end)
-    inside &= _covers(reference, original_start + (q_times - query_start) * speed)
+    inside &= _covers(reference, np.asarray(alignment.original_time(q_times)))
     return AudioComparison(
         similarity=float(agree[inside].mean()) if inside.any() else None,
         spans=tuple(spans),
         query_has_audio=True,
         profile_step=step,
         profile=tuple(float(v) for v in profile),
+        lag=None if found is None else round(found.lag, 3),
+        speed=alignment.speed,
+        original_start=float(alignment.original_time(query_start)),
+        peaks=int(inside.sum()),
     )
 
 
-def _agreeing_peaks(
+def _peaks_near(query: AudioFingerprint, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+    """The query's peak times (sorted) and bins within a window's reach of [start, end]."""
+    times = query.peak_times()
+    near = (times >= start - WINDOW) & (times <= end + WINDOW)
+    order = np.argsort(times[near], kind="stable")
+    return times[near][order], query.bins[near][order].astype(np.int64)
+
+
+def _gain(query_loud: np.ndarray, ref_loud: np.ndarray, ref_active: np.ndarray) -> float:
+    """dB by which the clip is louder than the original where both have sound (0 without enough of it)."""
+    both = ref_active & (query_loud > ACTIVE_DB)
+    if both.sum() < MIN_GAIN_STEPS:
+        return 0.0
+    return float(np.clip(np.median(query_loud[both] - ref_loud[both]), -MAX_GAIN_DB, MAX_GAIN_DB))
+
+
+def _opened(flags: np.ndarray) -> np.ndarray:
+    """`flags` without runs shorter than three steps, the rest unchanged."""
+    if len(flags) < 3:
+        return np.zeros_like(flags)
+    padded = np.pad(flags, 1, constant_values=True)
+    eroded = padded[:-2] & padded[1:-1] & padded[2:]
+    padded = np.pad(eroded, 1, constant_values=False)
+    return padded[:-2] | padded[1:-1] | padded[2:]
+
+
+def _confirmed(
     reference: AudioFingerprint,
     query: AudioFingerprint,
-    query_start: float,
-    query_end: float,
-    original_start: float,
-    speed: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each query peak near the segment: whether the original has a peak where the alignment puts it."""
-    q_times = query.peak_times()
-    near = (q_times >= query_start - WINDOW) & (q_times <= query_end + WINDOW)
-    q_times, q_bins = q_times[near], query.bins[near].astype(np.int64)
-    ref_frame = np.rint((original_start + (q_times - query_start) * speed - reference.start) / reference.frame_seconds)
-    ref_frame = ref_frame.astype(np.int64)
-    agree = np.zeros(len(q_times), dtype=bool)
-    if len(q_times) == 0 or len(reference.frames) == 0:
-        return agree, q_times
-    first = max(0, int(ref_frame.min()) - PEAK_TOLERANCE_FRAMES)
-    last = int(ref_frame.max()) + PEAK_TOLERANCE_FRAMES + 1
-    grid = np.zeros((max(1, last - first), 256), dtype=np.uint8)
-    ref_frames = reference.frames.astype(np.int64)
-    sel = (ref_frames >= first) & (ref_frames < last)
-    grid[ref_frames[sel] - first, reference.bins[sel]] = 1
-    kernel = np.ones((2 * PEAK_TOLERANCE_FRAMES + 1, 2 * PEAK_TOLERANCE_BINS + 1), dtype=np.uint8)
-    grid = cv2.dilate(grid, kernel)
-    # A speed change by resampling also moves pitch; accept a peak at either its own bin or the rescaled one.
-    rows = ref_frame - first
-    inside = (rows >= 0) & (rows < grid.shape[0])
-    for bins in [q_bins] if speed == 1.0 else [q_bins, np.rint(q_bins / speed).astype(np.int64)]:
-        column = np.clip(bins, 0, 255)
-        agree[inside] |= grid[rows[inside], column[inside]] > 0
-    return agree, q_times
+    alignment: SoundAlignment,
+    span: AudioSpan,
+    *,
+    search: float,
+    threshold: float,
+) -> bool:
+    """Whether a low stretch is another sound: enough peaks, and at its best lag too few of them agree."""
+    share, peaks = best_local_share(reference, query, alignment, start=span.start, end=span.end, search=search)
+    return peaks >= MIN_SPAN_PEAKS and share <= min(threshold, SPAN_AGREEMENT_MAX)
 
 
-def _pooled_agreement(agree: np.ndarray, times: np.ndarray, span: AudioSpan) -> float:
-    """Share of agreeing peaks inside `span`; 1 (no evidence of a change) with fewer than MIN_SPAN_PEAKS."""
-    inside = (times >= span.start) & (times <= span.end)
-    return float(agree[inside].mean()) if inside.sum() >= MIN_SPAN_PEAKS else 1.0
+def _absorbed(altered: list[AudioSpan], missing: list[AudioSpan]) -> list[AudioSpan]:
+    """Altered spans grown over the missing spans they touch, with the rest of the missing spans: the pauses of a
+    replacing sound, where the original spoke, are part of the replacement, not a separate stripping."""
+    kept: list[AudioSpan] = []
+    grown = list(altered)
+    for gap in missing:
+        touching = [
+            i for i, span in enumerate(grown) if gap.start <= span.end + MAX_GAP and span.start <= gap.end + MAX_GAP
+        ]
+        if not touching:
+            kept.append(gap)
+        for i in touching:
+            grown[i] = AudioSpan(min(grown[i].start, gap.start), max(grown[i].end, gap.end), "audio_altered")
+    return grown + kept
 
 
 def _covers(fingerprint: AudioFingerprint, times: np.ndarray) -> np.ndarray:
@@ -297,17 +372,21 @@ def _spans(
     upper: float,
     *,
     bridge: np.ndarray | None = None,
+    max_bridge: float = np.inf,
+    shortest: float = MIN_SPAN,
 ) -> list[AudioSpan]:
-    """Runs of flagged steps as spans, runs shorter than MIN_SPAN dropped.
+    """Runs of flagged steps as spans, runs shorter than `shortest` seconds dropped.
 
-    Runs merge when closer than MAX_GAP or when every step between them is in `bridge` (a pause of the original
-    inside a stretch where the query is silent is part of the missing sound, not a break in it).
+    Runs merge when closer than MAX_GAP or, up to `max_bridge` seconds apart, when every step between them is in
+    `bridge` (a pause of the original inside a stretch where the query is silent is part of the missing sound, not a
+    break in it).
     """
     runs: list[list[float]] = []
     last = -1
     for index in np.flatnonzero(flags):
         begin, end = centres[index] - step / 2, centres[index] + step / 2
         bridged = bridge is not None and last >= 0 and bool(bridge[last + 1 : index].all())
+        bridged &= (index - last - 1) * step <= max_bridge + 1e-9
         last = index
         if runs and (begin - runs[-1][1] <= MAX_GAP + 1e-9 or bridged):
             runs[-1][1] = end
@@ -316,5 +395,5 @@ def _spans(
     return [
         AudioSpan(start=round(float(max(lower, b)), 3), end=round(float(min(upper, e)), 3), kind=kind)
         for b, e in runs
-        if e - b >= MIN_SPAN - 1e-9
+        if e - b >= shortest - 1e-9
     ]

@@ -49,6 +49,10 @@ class Candidate:
         1.0  # share of each side of the original the hit hash covers (fingerprint.algorithms.pdq.CROP_VARIANTS)
     )
     votes: int = 0
+    # The caller's order of preference, lower first, before distance or votes within each kind of evidence: a caller
+    # that knows some candidates repeat others (the registry: later registrations of one content) ranks those
+    # behind, so a budget is spent on distinct originals first.
+    rank: int = 0
 
     def strong(self, *, strong_distance: int) -> bool:
         """A global hit close enough to accept without keypoints (aligned from its PDQ variant if need be).
@@ -101,8 +105,8 @@ def analyse(
     `WORKING_SIDE`. A PDQ hit within `strong_distance` is strong: it is always examined, and accepted without
     keypoints if need be. Any other PDQ hit is weak (the caller decides how far it searched) and needs keypoints;
     other candidates are examined only up to `max_verified` in all, and `_PER_INSET` more per inset. `max_strong`
-    caps the strong hits examined (the nearest first): a caller that reports at most that many matches need not pay
-    for dozens of near-duplicates.
+    caps the strong hits examined (by the caller's `rank`, then nearest first): a caller that reports at most that
+    many matches need not pay for dozens of near-duplicates.
     `exhaustive=False` stops at weak and vote-only candidates once a match settles it (see `_SETTLED_INLIERS`).
     """
     if max_verified < 0 or (max_strong is not None and max_strong < 0):
@@ -110,18 +114,20 @@ def analyse(
     matches: list[DerivativeMatch] = []
     strong_examined = 0
     budget = max_verified + _PER_INSET * max(0, len(features) - 2)
-    for rank, candidate in enumerate(_ranked(candidates, strong_distance)):
+    for position, candidate in enumerate(_ranked(candidates, strong_distance)):
         strong = candidate.strong(strong_distance=strong_distance)
         if strong:
             if max_strong is not None and strong_examined >= max_strong:
                 continue
             strong_examined += 1
-        elif rank >= budget or (not exhaustive and any(map(_settles, matches))):
+        elif position >= budget or (not exhaustive and any(map(_settles, matches))):
             break
         match = _analyse_one(query, features, candidate, references, strong)
         if match is not None:
             matches.append(match)
-    return sorted(matches, key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.reference_id))
+    return sorted(
+        matches, key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.candidate.rank, m.reference_id)
+    )
 
 
 def _settles(match: DerivativeMatch) -> bool:
@@ -140,16 +146,21 @@ def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candi
             continue
         pdq = min((c for c in (known, candidate) if c.pdq_distance is not None), key=_pdq_key, default=known)
         merged[candidate.reference_id] = Candidate(
-            candidate.reference_id, pdq.pdq_distance, pdq.pdq_variant, pdq.pdq_crop, max(known.votes, candidate.votes)
+            candidate.reference_id,
+            pdq.pdq_distance,
+            pdq.pdq_variant,
+            pdq.pdq_crop,
+            max(known.votes, candidate.votes),
+            min(known.rank, candidate.rank),
         )
 
-    def priority(candidate: Candidate) -> tuple[int, int, int]:
+    def priority(candidate: Candidate) -> tuple[int, int, int, int]:
         distance = candidate.pdq_distance
         if distance is not None and distance <= strong_distance:
-            return (0, distance, -candidate.votes)
+            return (0, candidate.rank, distance, -candidate.votes)
         if distance is not None:
-            return (1, distance, -candidate.votes)
-        return (2, -candidate.votes, 0)
+            return (1, candidate.rank, distance, -candidate.votes)
+        return (2, candidate.rank, -candidate.votes, 0)
 
     # Vote-only candidates far behind the best vote count are random resemblances: not worth a verification.
     floor = _RELATIVE_VOTES * max((c.votes for c in merged.values()), default=0)

@@ -89,6 +89,8 @@ class MatchCandidate:
     reference_id: str
     hashes: tuple[HashEvidence, ...] = ()
     votes: int = 0  # local-descriptor votes
+    # the caller's order among candidates with the same kind of evidence, lower first (see `compare.Candidate`)
+    rank: int = 0
 
     def best(self, alg: str) -> HashEvidence | None:
         return min((e for e in self.hashes if e.alg == alg), key=lambda e: (e.distance, e.query_variant), default=None)

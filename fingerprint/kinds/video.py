@@ -70,19 +70,37 @@ class SpanPicture:
 
 
 @dataclass(frozen=True, slots=True)
+class AudioSegment:
+    """The sound over one aligned segment: query seconds [start, end] play original seconds [original_start,
+    original_end] where the sound's own alignment puts them; `lag` is how many original seconds later than the
+    picture's alignment that is (None when the sound did not align there: the picture's alignment is used);
+    `similarity` the share of the segment's spectral peaks the original has too (None: no sound on either side)."""
+
+    start: float
+    end: float
+    original_start: float
+    original_end: float
+    speed: float  # original seconds per query second, as the sound's alignment found it
+    lag: float | None
+    similarity: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class AudioFindings:
     """The clip's sound against the original's where the clip shows it.
 
-    `similarity` is the share of the clip's spectral peaks the original has too, over all compared seconds (None
-    when neither side has sound there); `spans` are `audio_altered` (another sound over matching frames) and
-    `audio_missing` (the original's sound stripped or silenced), in query seconds; `matched_by` says what placed the
-    clip in the original: its `frames`, or its `audio` alone when no frame matched (the picture was replaced).
+    `similarity` is the share of the clip's spectral peaks the original has too, over all compared segments, each
+    at its sound's own alignment (None when neither side has sound there); `segments` the same per aligned segment;
+    `spans` are `audio_altered` (another sound over matching frames) and `audio_missing` (the original's sound
+    stripped or silenced), in query seconds; `matched_by` says what placed the clip in the original: its `frames`,
+    or its `audio` alone when no frame matched (the picture was replaced).
     """
 
     similarity: float | None
     spans: tuple[AudioSpan, ...]
     query_has_audio: bool
     matched_by: MatchedBy = "frames"
+    segments: tuple[AudioSegment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -155,7 +173,7 @@ class VideoKind:
             return []
         framed = [c for c in candidates if any(e.at is not None for e in c.hashes)]
         ranked = sorted(
-            framed, key=lambda c: (-len({e.query_at for e in c.hashes if e.at is not None}), c.reference_id)
+            framed, key=lambda c: (c.rank, -len({e.query_at for e in c.hashes if e.at is not None}), c.reference_id)
         )
         matches = []
         for candidate in ranked[:limit]:
@@ -294,18 +312,22 @@ def _original_sound(
 def _heard_over(
     reference: AudioFingerprint | None, query: AudioFingerprint | None, segments: Sequence[Segment]
 ) -> AudioFindings | None:
-    """The clip's sound over each aligned segment against the original sound it should be; None when the
-    original has none (nothing can be missing or changed)."""
+    """The clip's sound over each aligned segment against the original sound it should be, each at the sound's own
+    alignment near the picture's; None when the original has none (nothing can be missing or changed)."""
     if reference is None:
         return None
     compared = [
-        compare_segment(
-            reference,
-            query,
-            query_start=segment.start,
-            query_end=segment.end,
-            original_start=segment.original_start,
-            speed=segment.speed,
+        (
+            segment.start,
+            segment.end,
+            compare_segment(
+                reference,
+                query,
+                query_start=segment.start,
+                query_end=segment.end,
+                original_start=segment.original_start,
+                speed=segment.speed,
+            ),
         )
         for segment in segments
     ]
@@ -334,20 +356,34 @@ def _by_sound(reference_id: str, reference: AudioFingerprint | None, query: Audi
     )
     empty = np.zeros(0)
     timeline = Timeline((segment,), (), empty, empty, np.zeros(0, np.int32), 0.0)
-    audio = _findings([compared], query_has_audio=True, matched_by="audio")
+    audio = _findings([(heard.start, heard.end, compared)], query_has_audio=True, matched_by="audio")
     return VideoMatch(reference_id, "altered", timeline, None, (), (), audio)
 
 
-def _findings(compared: Sequence[AudioComparison], *, query_has_audio: bool, matched_by: MatchedBy) -> AudioFindings:
-    """Segments' comparisons as one finding: spans in time order, similarity weighted by each segment's length."""
-    judged = [(c.similarity, len(c.profile)) for c in compared if c.similarity is not None]
-    weight = sum(steps for _, steps in judged)
-    similarity = sum(value * steps for value, steps in judged) / weight if weight else None
+def _findings(
+    compared: Sequence[tuple[float, float, AudioComparison]], *, query_has_audio: bool, matched_by: MatchedBy
+) -> AudioFindings:
+    """Segments' comparisons, each with its query [start, end], as one finding: spans in time order, similarity
+    over all the segments' peaks."""
+    peaks = sum(c.peaks for _, _, c in compared if c.similarity is not None)
+    agreeing = sum(c.similarity * c.peaks for _, _, c in compared if c.similarity is not None)
     return AudioFindings(
-        similarity=None if similarity is None else round(similarity, 4),
-        spans=tuple(sorted((span for c in compared for span in c.spans), key=lambda span: span.start)),
+        similarity=round(agreeing / peaks, 4) if peaks else None,
+        spans=tuple(sorted((span for _, _, c in compared for span in c.spans), key=lambda span: span.start)),
         query_has_audio=query_has_audio,
         matched_by=matched_by,
+        segments=tuple(
+            AudioSegment(
+                start=round(start, 3),
+                end=round(end, 3),
+                original_start=round(c.original_start, 3),
+                original_end=round(c.original_start + c.speed * (end - start), 3),
+                speed=round(c.speed, 4),
+                lag=c.lag,
+                similarity=None if c.similarity is None else round(c.similarity, 4),
+            )
+            for start, end, c in compared
+        ),
     )
 
 

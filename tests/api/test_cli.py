@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def test_register_folder_then_check_transformed_copies(
     registered = {Path(line["file"]).stem: line for line in json_lines(out)}
     assert set(registered) == set(PHOTOS[:3])
     for line in registered.values():
-        assert set(line) == {"file", "registration_id", "sha256", "receipt"}
+        assert set(line) == {"file", "registration_id", "sha256", "receipt", "prior_registrations"}
+        assert line["prior_registrations"] == []  # nobody registered these photos before
 
     queries = tmp_path / "queries"
     queries.mkdir()
@@ -185,8 +187,22 @@ def test_receipt_verify_revoke_rotate_and_audit(key: Path, data_dir: Path, origi
 
     code, out, err = provreg(data_dir, "revoke", registration_id, "--key", str(key), "--reason", "wrong picture")
     assert code == 0 and "revoked" in out, err
+    # another publisher's later registration of the same bytes names the first; a check leads with the withdrawal
+    agency_key = tmp_path / "agency.pem"
+    code, _, err = provreg(data_dir, "publisher", "create", "Pool Agency", "--key-out", str(agency_key))
+    assert code == 0, err
+    code, out, err = provreg(data_dir, "register", str(originals / "coffee.jpg"), "--key", str(agency_key))
+    assert code == 0 and f"first registered by Daily Planet on {datetime.now(UTC):%Y-%m-%d} ({registration_id}" in out
     code, out, _ = provreg(data_dir, "check", str(originals / "coffee.jpg"))
-    assert "REVOKED" in out
+    assert out.startswith("withdrawn by its publisher (copy, withdrawn in log entry") and registration_id in out
+    code, out, _ = provreg(data_dir, "check", str(originals / "coffee.jpg"), "--json")
+    answer = json_lines(out)[0]
+    assert (answer["verdict"], answer["withdrawn"], answer["matches"][0]["registration_id"]) == (
+        "copy",
+        True,
+        registration_id,
+    )
+    assert answer["matches"][1]["prior_registrations"][0]["registration_id"] == registration_id
 
     new_key = tmp_path / "new.pem"
     code, out, err = provreg(data_dir, "publisher", "rotate-key", "--key", str(key), "--new-key-out", str(new_key))

@@ -65,8 +65,12 @@ def test_a_voice_swap_shows_in_the_json_and_on_the_timeline_picture(client: Test
     assert body["verdict"] == "altered"
     (match,) = body["matches"]
     audio = match["audio"]
-    assert set(audio) == {"similarity", "query_has_audio", "matched_by", "spans"}
+    assert set(audio) == {"similarity", "query_has_audio", "matched_by", "spans", "segments"}
     assert audio["matched_by"] == "frames" and audio["query_has_audio"] is True and 0 < audio["similarity"] < 1
+    (heard,) = audio["segments"]
+    assert set(heard) == {"start", "end", "original_start", "original_end", "speed", "lag", "similarity"}
+    assert (heard["start"], heard["end"]) == (match["segments"][0]["start"], match["segments"][0]["end"])
+    assert abs(heard["lag"]) <= 0.2 and heard["similarity"] == audio["similarity"]
     (span,) = audio["spans"]
     assert set(span) == {"kind", "start", "end", "original_start", "original_end"}
     assert span["kind"] == "audio_altered" and min(span["end"], 4.0) - max(span["start"], 2.0) >= 1.0

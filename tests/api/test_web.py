@@ -151,6 +151,100 @@ def test_check_card_says_who_and_what_changed_and_the_evidence_verifies_offline(
     assert 'download="receipt-' in text and "data:application/json;base64," in text
 
 
+def test_the_card_names_the_first_registrant_and_leads_with_a_withdrawal(client: TestClient) -> None:
+    """A later registration of someone else's content says who registered it first; a copy of a withdrawn original
+    leads with the withdrawal, not with the green copy headline."""
+    newsroom, copier = make_newsroom(client), make_newsroom(client, "Copy Desk")
+    first = register(client, newsroom, photo_bytes("coffee"))
+    later = register(client, copier, encode(photo("coffee"), "JPEG", quality=80))
+    assert [p["registration_id"] for p in client.get(f"/v1/registrations/{later}").json()["prior_registrations"]] == [
+        first
+    ]
+    token = csrf_of(client.get("/").text)
+
+    def card_of(content: bytes) -> str:
+        card = client.post(
+            "/check", params={"partial": "true"}, data={"csrf": token}, files={"file": ("q.jpg", content)}
+        )
+        assert card.status_code == 200, card.text
+        return html.unescape(card.text)
+
+    today = words.day(datetime.now(UTC))
+    card = card_of(encode(photo("coffee"), "JPEG", quality=80))  # the copy's own bytes: the first still leads
+    assert 'class="card verdict-copy"' in card
+    assert f"A copy of an original registered by Daily Planet on {today}</h2>" in card
+    assert card.index(first) < card.index(later)
+    assert f"First registered by Daily Planet on {today} (log entry" in card and f"{first}): this is a later" in card
+
+    revocation = sign_statement(
+        newsroom.private_key,
+        new_statement(
+            {
+                "type": "content_revocation",
+                "publisher_id": newsroom.id,
+                "key_id": newsroom.key_id,
+                "registration_id": first,
+                "reason": "wrong file",
+            }
+        ),
+    )
+    revoked = client.post(
+        f"/v1/registrations/{first}/revoke",
+        headers={"Authorization": f"Bearer {newsroom.api_key}"},
+        json=vars_of(revocation),
+    )
+    assert revoked.status_code == 200, revoked.text
+    answer = client.post("/v1/check", files={"file": ("q.jpg", photo_bytes("coffee"))}).json()
+    assert (answer["verdict"], answer["withdrawn"], answer["matches"][0]["registration_id"]) == ("copy", True, first)
+    card = card_of(photo_bytes("coffee"))
+    assert 'class="card verdict-withdrawn"' in card and 'class="card verdict-copy"' not in card
+    headline = re.search(r'<h2 id="verdict">(.*?)</h2>', card, re.S).group(1)  # type: ignore[union-attr]
+    assert headline.startswith("Withdrawn by its publisher: an exact copy of an original Daily Planet registered")
+    assert headline.endswith("and has since withdrawn") and "A copy" not in headline
+    assert f"{first}, withdrawn by its publisher</h3>" in card
+
+
+def test_a_headline_on_a_later_registration_names_the_first() -> None:
+    """When the best match is itself a later registration (its first registrant analysed otherwise, or left out of a
+    database migrated with it), the headline still says who registered the content first."""
+    prior = views.PriorRegistrationView(
+        registration_id="reg_first",
+        publisher="Daily Planet",
+        publisher_id="pub_1",
+        log_index=3,
+        created_at=datetime(2026, 11, 3, tzinfo=UTC),
+        exact=False,
+    )
+    match = views.MatchView(
+        registration_id="reg_later",
+        publisher="Copy Desk",
+        publisher_id="pub_2",
+        verified=True,
+        distance=4,
+        score=0.97,
+        variant="identity",
+        exact=True,
+        log_index=9,
+        prior_registrations=[prior],
+    )
+    view = views.CheckView(
+        verdict="copy",
+        sha256="0" * 64,
+        media_type="image/jpeg",
+        pdq="0" * 64,
+        pdq_quality=100,
+        matches=[match],
+        warnings=[],
+    )
+    assert words.verdict_sentence(view, {}) == (
+        "An exact copy of an original registered by Copy Desk, first registered by Daily Planet on 3 Nov 2026"
+    )
+    assert words.warnings_for(match) == [
+        "First registered by Daily Planet on 3 Nov 2026 (log entry 3, reg_first): "
+        "this is a later registration of the same content by Copy Desk."
+    ]
+
+
 def test_a_checked_video_links_each_span_to_its_frame_pair(client: TestClient) -> None:
     newsroom = make_newsroom(client)
     registration_id = register(client, newsroom, encode_clip(ORIGINAL))

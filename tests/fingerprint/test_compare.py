@@ -280,6 +280,21 @@ def test_strong_hits_examined_are_capped_nearest_first(references: References) -
     assert len(every) == 12
 
 
+def test_the_callers_rank_comes_before_distance_and_votes(references: References) -> None:
+    """A caller that ranks repeats behind (the registry: later registrations of one content) gets its first choice
+    examined, however many nearer repeats there are and whatever the budget."""
+    image = decode(encode(photo("astronaut"), "JPEG", quality=85))
+    copies = {f"reg_{i:02d}": references.images[ASTRONAUT] for i in range(8)}
+    source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
+    features = extract_query_features(image)
+    strong = [Candidate(r, 2 + i, 0, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
+    capped = analyse(image, features, strong, source, strong_distance=STRONG, max_strong=2)
+    assert sorted(m.reference_id for m in capped) == ["reg_00", "reg_07"]
+    voted = [Candidate(r, votes=50 - i, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
+    budgeted = analyse(image, features, voted, source, strong_distance=STRONG, max_verified=1)
+    assert [m.reference_id for m in budgeted] == ["reg_07"]
+
+
 def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) -> None:
     """A check that draws no pictures stops at weak candidates once one match leaves no doubt; strong hits still
     count, and an exhaustive analysis (pictures) still finds every match."""

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import DATA, PHOTOS, PublisherHandle, make_publisher, photo_bytes
+from conftest import DATA, PHOTOS, PublisherHandle, encode, make_publisher, photo, photo_bytes
 from sqlalchemy import Engine, MetaData, create_engine, inspect, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
 from api.cli import app
 from api.client import LocalTransport
-from registry import matching, migrations
+from registry import matching, migrations, service
 from registry.db import make_engine
 from registry.errors import ConfigurationError
 from registry.log.audit import audit
@@ -175,3 +175,31 @@ def test_a_database_from_before_schema_2_is_refused(settings: Settings, engine: 
         connection.execute(text("CREATE TABLE publisher (id VARCHAR(40) PRIMARY KEY)"))
     with pytest.raises(ConfigurationError, match=r"earlier provreg \(schema 1\), which cannot be migrated"):
         Registry.open(settings)
+
+
+def test_prior_registrations_of_the_same_bytes_are_backfilled(settings: Settings, engine: Engine) -> None:
+    """Revision 0006 names, for registrations made before it, the earlier registrations of the same bytes by
+    another publisher; perceptual near-duplicates are not backfilled (README: "first registrant")."""
+    registry = Registry.open(settings)
+    registry.load()
+    newsroom, agency = make_publisher(registry, "Daily Planet"), make_publisher(registry, "Pool Agency")
+    first, same = (
+        handle.client(LocalTransport(registry)).register(photo_bytes("rocket"), {"title": "pool"}).id
+        for handle in (newsroom, agency)
+    )
+    resaved = agency.client(LocalTransport(registry)).register(encode(photo("rocket"), "PNG"), {"title": "png"}).id
+    registry.close()
+    migrations.migrate(engine, "0005_jobs")
+    migrations.migrate(engine)
+    registry = Registry.open(settings)
+    registry.load()
+    with registry.session() as session:
+        priors = {
+            registration_id: [
+                (p.registration_id, p.exact)
+                for p in service.get_registration(session=session, registration_id=registration_id).prior_registrations
+            ]
+            for registration_id in (first, same, resaved)
+        }
+    registry.close()
+    assert priors == {first: [], same: [(first, True)], resaved: []}

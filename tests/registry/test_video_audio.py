@@ -47,6 +47,12 @@ def test_an_excerpt_with_its_own_sound_is_a_copy_and_a_voice_swap_is_altered(reg
     assert match.registration_id == footage and match.audio is not None
     assert match.audio.spans == [] and match.audio.matched_by == "frames" and match.audio.query_has_audio
     assert match.audio.similarity is not None and match.audio.similarity > 0.4
+    # the sound found its own alignment: the original seconds the excerpt shows, at the segment's times
+    (heard,) = match.audio.segments
+    (segment,) = match.segments
+    assert (heard.start, heard.end) == (segment.start, segment.end) and heard.lag is not None
+    assert heard.original_start - heard.start == pytest.approx(EXCERPT.offset, abs=0.05)
+    assert heard.similarity == match.audio.similarity
 
     donor = speech(EXCERPT.duration, seed=7, voice=VOICES[1])
     swapped = _check(registry, encode(EXCERPT, swap(EXCERPT_SOUND, donor, 2.0, 4.0)))
@@ -67,6 +73,7 @@ def test_stripped_sound_is_missing_and_a_replaced_picture_is_found_by_its_sound(
     assert stripped.verdict == "copy"  # nothing was added: a muted excerpt is still the original's footage
     (match,) = stripped.matches
     assert match.audio is not None and not match.audio.query_has_audio and match.audio.similarity is None
+    assert [(heard.lag, heard.similarity) for heard in match.audio.segments] == [(None, None)]
     (span,) = match.audio.spans
     assert span.kind == "audio_missing" and _iou(span, 0.0, EXCERPT.duration) >= 0.8
 

@@ -8,10 +8,12 @@ from collections.abc import Callable
 import cv2
 import pytest
 from conftest import encode as encode_image
+from conftest import make_publisher
 from PIL import Image
 from videoclips import DOCTORED, EXCERPT, ORIGINAL, UNRELATED, original_frame
 from videoclips import encode as encode_clip
 
+from api.client import LocalTransport
 from fingerprint.video.wholehash import videohash
 from registry import matching, service, views
 from registry.runtime import Registry
@@ -79,3 +81,26 @@ def test_a_whole_video_re_encoded_is_found_by_its_videohash(registry: Registry, 
         assert [(m.registration_id, m.distance) for m in found.matches] == [(footage, 0)]
         excerpt = videohash(encode_clip(EXCERPT)).hex()
         assert matching.lookup(session=session, registry=registry, alg="videohash", value=excerpt).matches == []
+
+
+def test_later_copies_of_footage_never_push_out_the_first(settings: Settings) -> None:
+    """Frame-hit candidates are grouped like photos (tests/registry/test_first_registrant.py): with one match
+    reported, later copies by another publisher leave the first registrant first, and name it."""
+    registry = Registry.open(settings.model_copy(update={"max_matches": 1}))
+    registry.load()
+    try:
+        footage = dataclasses.replace(ORIGINAL, duration=4.0)
+        newsroom = make_publisher(registry, "Daily Planet").client(LocalTransport(registry))
+        first = newsroom.register(encode_clip(footage), {"title": "footage"}).id
+        copier = make_publisher(registry, "Copy Desk").client(LocalTransport(registry))
+        copies = [encode_clip(footage), encode_clip(dataclasses.replace(footage, crf=32))]
+        later = [copier.register(content, {"title": "copy"}) for content in copies]
+        assert [[(p.registration_id, p.exact) for p in copy.prior_registrations] for copy in later] == [
+            [(first, True)],
+            [(first, False)],
+        ]
+        excerpt = encode_clip(dataclasses.replace(EXCERPT, duration=3.0, offset=0.5))
+        for mode in ("full", "fast"):
+            assert [m.registration_id for m in _check(registry, excerpt, mode=mode).matches] == [first], mode
+    finally:
+        registry.close()
