@@ -130,7 +130,7 @@ def check(media: VideoMedia, originals: list[Original], *, limit: int = 3) -> tu
             ranked.append((-len({hit.query_time for hit in hits}), original.name, original, hits))
     found = []
     for _, name, original, hits in sorted(ranked, key=lambda r: (r[0], r[1]))[:limit]:
-        timeline = locate(track, original.media, hits, duration=media.duration)
+        timeline = locate(track, original.media, hits, clip=media)
         if timeline is not None:
             found.append((name, timeline))
     return max(found, key=lambda f: f[1].matched_share) if found else None
@@ -377,7 +377,7 @@ def scale(hours: float, kept_share: float, real: Original, rounds: int) -> dict[
                         FrameHit(e.query_at, e.at, e.distance, e.query_variant, e.variant) for e in candidate.hashes
                     ]  # type: ignore[arg-type]
                     if candidate.reference_id == real.name:
-                        locate(track, real.media, hits, duration=media.duration)
+                        locate(track, real.media, hits, clip=media)
                 t2 = time.perf_counter()
                 search_ms.append((t1 - t0) * 1000)
                 align_ms.append((t2 - t1) * 1000)

@@ -163,7 +163,7 @@ class SegmentView(_View):
     end: float
     original_start: float
     original_end: float
-    speed: float  # original seconds per query second: 1.25 when the clip was sped up by a quarter
+    speed: float  # original seconds per query second (1.25: sped up by a quarter), as the segment's own times say
     matched_share: float  # of the segment's sampled query frames that match their original frame
     mirrored: bool
     portrait: bool  # the query shows the centred 9:16 crop of landscape footage
@@ -173,8 +173,8 @@ class SpanView(_View):
     """Video: query seconds that differ from the original (`altered`) or show footage it does not have (`inserted`)."""
 
     kind: Literal["altered", "inserted"]
-    start: float
-    end: float
+    start: float  # the clip's first differing frame
+    end: float  # the clip's first frame after the difference (or its end)
     original_start: float | None  # None for footage outside every aligned segment
     original_end: float | None
     distance: int  # the largest PDQ distance of a frame in it to the original frame it stands for
@@ -223,10 +223,10 @@ class AudioView(_View):
 
 
 class FrameDistanceView(_View):
-    """Video: one sampled query frame, the original time it was aligned with and their PDQ distance."""
+    """Video: one sampled query frame, the original frame it was compared with and their PDQ distance."""
 
     t: float
-    original_t: float | None  # None outside every aligned segment
+    original_t: float | None  # that original frame's own timestamp; None outside every aligned segment
     distance: int | None
 
 

@@ -105,7 +105,7 @@ class Clip:
     speed: float = 1.0
     width: int = 320
     height: int = 180
-    fps: int = 15
+    fps: float = 15  # 29.97 and 23.976 are the NTSC rates 30000/1001 and 24000/1001
     mirror: bool = False
     portrait: bool = False  # a centred 9:16 crop of the original picture
     repaints: tuple[Repaint, ...] = ()
@@ -121,12 +121,20 @@ class Clip:
     footage: Callable[[float], np.ndarray] | None = None
     # H.264 with x264's usual B-frames (as cameras and platforms encode) rather than low-latency P-frames only
     bframes: bool = False
+    # the original's frame rate when the clip is cut from the original's file: each frame then shows the original
+    # frame nearest its time (repeated or dropped at other speeds and rates, as ffmpeg's `fps` filter does), never
+    # an instant between two; None renders the footage at the clip's own instants
+    source_fps: float | None = None
 
     def frame(self, t: float) -> np.ndarray:
         if self.unrelated or any(a <= t < b for a, b in self.inserted):
             source = _unrelated_frame(t)
         else:
-            source = (self.footage or original_frame)(self.offset + self.speed * t)
+            at = self.offset + self.speed * t
+            if self.source_fps is not None:
+                rate = frame_rate(self.source_fps)
+                at = float(round(Fraction(at).limit_denominator(10**6) * rate) / rate)
+            source = (self.footage or original_frame)(at)
         if self.portrait:
             h, w = source.shape[:2]
             cw = round(h * 9 / 16)
@@ -137,6 +145,37 @@ class Clip:
         for repaint in self.repaints:
             frame = repaint.apply(frame, t)
         return frame
+
+
+def frame_rate(fps: float) -> Fraction:
+    """A frame rate as encoders take it: 29.97 is 30000/1001 and 23.976 is 24000/1001, as cameras record them."""
+    ntsc = Fraction(round(fps) * 1000, 1001)
+    return ntsc if abs(float(ntsc) - fps) < 1e-3 and ntsc.denominator > 1 else Fraction(fps).limit_denominator(100)
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Footage with fast camera moves: shots of `shot` seconds, each a pan of `pace` frame widths per second across
+    one test photo (a quarter to half a frame per second is a hand-held or sports pan), left and right in turn, then
+    a cut; each shot sees its photo at another height, so no stretch of the footage repeats. PDQ moves far under such
+    shifts, so only frames at nearly the same instant hash alike."""
+
+    pace: float = 0.4
+    shot: float = 2.5
+
+    def __call__(self, t: float) -> np.ndarray:
+        names = ("chelsea", "coffee", "rocket", "astronaut")
+        shot = int(t // self.shot)
+        photo = _photo(names[shot % len(names)])
+        ph, pw = photo.shape[:2]
+        wh = 0.4 * min(ph, pw)
+        ww = wh * 16 / 9
+        moved = min((t - shot * self.shot) * self.pace * ww, pw - ww)  # photo pixels, never past the edge
+        x0 = moved if shot % 2 == 0 else pw - ww - moved
+        y0 = (ph - wh) * (0.2 + 0.6 * (shot * 0.618 % 1.0))  # a photo seen again is seen elsewhere
+        scale = 320 / ww
+        warp = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], dtype=np.float64)
+        return cv2.warpAffine(photo, warp, (320, 180), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
 
 
 def _unrelated_frame(t: float) -> np.ndarray:
@@ -158,7 +197,8 @@ def encode(clip: Clip, sound: np.ndarray | None = None) -> bytes:
     out = io.BytesIO()
     with av.open(out, mode="w", format=clip.container, options={"fflags": "+bitexact"}) as container:
         codec = "libx264" if clip.container == "mp4" else "libvpx-vp9"
-        stream = container.add_stream(codec, rate=clip.fps)
+        rate = frame_rate(clip.fps)
+        stream = container.add_stream(codec, rate=rate)
         audio = (
             None
             if sound is None
@@ -173,9 +213,9 @@ def encode(clip: Clip, sound: np.ndarray | None = None) -> bytes:
         else:
             options |= {"b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "0"}
         stream.codec_context.options = options
-        stream.codec_context.time_base = Fraction(1, clip.fps)
-        for index in range(round(clip.duration * clip.fps)):
-            pixels = np.ascontiguousarray(np.rot90(clip.frame(index / clip.fps), turns))
+        stream.codec_context.time_base = 1 / rate
+        for index in range(round(clip.duration * rate)):
+            pixels = np.ascontiguousarray(np.rot90(clip.frame(float(index / rate)), turns))
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = index
             container.mux(stream.encode(frame))

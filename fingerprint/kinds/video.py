@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -30,7 +31,7 @@ from fingerprint.audio import (
     fingerprint_audio,
     match_audio,
 )
-from fingerprint.compare import Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict
+from fingerprint.compare import Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict, verify
 from fingerprint.compare import analyse as analyse_images
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
@@ -183,7 +184,8 @@ class VideoKind:
                 for e in candidate.hashes
                 if e.at is not None and e.query_at is not None
             ]
-            found = locate(query.frames, original, hits, duration=media.duration)
+            shows = partial(_shows_original, media, original)
+            found = locate(query.frames, original, hits, clip=media, shows=shows)
             if found is not None:
                 sound = _original_sound(references, candidate.reference_id, original)
                 analysed = self._analysed(candidate.reference_id, media, original, found, strong, query.audio, sound)
@@ -248,15 +250,19 @@ class VideoKind:
         if len(matched) == 0:
             return None
         best = int(matched[np.argmin(found.distances[matched])])
-        return _compare_frames(media, original, found, best, strong)
+        t = float(found.times[best])
+        pair = (t, float(found.original_times[best]), int(found.distances[best]))
+        return _compare_frames(media, original, *pair, _variant_at(found, t), strong)
 
     def _span_pair(
         self, media: VideoMedia, original: VideoMedia, found: Timeline, span: Span
     ) -> DerivativeMatch | None:
-        """The span's worst frame against the original frame it stands for: where the picture was changed."""
-        index = int(np.argmin(np.abs(found.times - span.peak)))
+        """The span's worst frame against the original frame it was compared with: where the picture was changed."""
+        if span.original_peak is None:
+            return None
+        pair = (span.peak, span.original_peak, span.distance)
         # a changed frame is far from its original by construction: accept the pair whatever its distance
-        return _compare_frames(media, original, found, index, strong=256)
+        return _compare_frames(media, original, *pair, _variant_at(found, span.peak), strong=256)
 
     def _poster(self, media: VideoMedia) -> np.ndarray:
         frame = frame_at(media, media.duration / 2, max_side=_POSTER_SIDE)
@@ -401,15 +407,12 @@ class _FramePair:
 
 
 def _compare_frames(
-    media: VideoMedia, original: VideoMedia, found: Timeline, index: int, strong: int
+    media: VideoMedia, original: VideoMedia, t: float, original_t: float, distance: int, variant: str, strong: int
 ) -> DerivativeMatch | None:
-    segment_variant = _variant_at(found, found.times[index])
-    query_image = _as_image(frame_at(media, float(found.times[index]), max_side=_ANALYSIS_SIDE).pixels, media)
-    original_image = _as_image(
-        frame_at(original, float(found.original_times[index]), max_side=_ANALYSIS_SIDE).pixels, original
-    )
-    distance = int(found.distances[index])
-    candidate = Candidate("frame", distance, PDQ_VARIANTS.index(segment_variant))
+    """The clip's frame at `t` against the original's at `original_t` (both exact frame times), as images."""
+    query_image = _as_image(frame_at(media, t, max_side=_ANALYSIS_SIDE).pixels, media)
+    original_image = _as_image(frame_at(original, original_t, max_side=_ANALYSIS_SIDE).pixels, original)
+    candidate = Candidate("frame", distance, PDQ_VARIANTS.index(variant))
     matches = analyse_images(
         query_image,
         extract_query_features(query_image),
@@ -418,6 +421,15 @@ def _compare_frames(
         strong_distance=max(strong, distance),
     )
     return matches[0] if matches else None
+
+
+def _shows_original(media: VideoMedia, original: VideoMedia, t: float, original_t: float, query_variant: str) -> bool:
+    """Whether keypoints find the original's frame at `original_t` in the clip's frame at `t` (as it is, or mirrored
+    for a mirrored clip): a frame changed beyond what PDQ tolerates still shows its scene; other footage does not."""
+    query_image = _as_image(frame_at(media, t, max_side=_ANALYSIS_SIDE).pixels, media)
+    original_image = _as_image(frame_at(original, original_t, max_side=_ANALYSIS_SIDE).pixels, original)
+    features = extract_features(query_image, mirrored=query_variant == "flip_horizontal")
+    return verify(features, extract_features(original_image)) is not None
 
 
 def _variant_at(found: Timeline, t: float) -> str:

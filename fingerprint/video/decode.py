@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import av
@@ -29,6 +29,8 @@ MAX_VIDEO_BYTES = 200_000_000
 # is decoded from: 1.5-1.8x faster decoding of footage with B-frames. Denser sampling (a check's decoding of an
 # original around a placement) decodes every frame.
 SPARSE_RATIO = 4
+# Spread sampling moves each tick by this share of its interval times the tick's number, modulo 1.
+_GOLDEN = (math.sqrt(5) - 1) / 2
 _MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"dash", b"qt  "}
 _EBML = b"\x1a\x45\xdf\xa3"
 _CONTAINER_ERRORS = (av.FFmpegError, EOFError)
@@ -123,15 +125,41 @@ def probe(data: bytes, limits: VideoLimits) -> VideoMedia:
 
 
 def sample(
-    video: VideoMedia, fps: float, *, max_side: int, start: float = 0.0, end: float = math.inf
+    video: VideoMedia,
+    fps: float,
+    *,
+    max_side: int,
+    start: float = 0.0,
+    end: float = math.inf,
+    spread: bool = False,
+    within: Sequence[tuple[float, float]] | None = None,
 ) -> Iterator[SampledFrame]:
     """Frames at `fps` (the first frame at or after each tick of the grid) between `start` and `end` seconds,
     upright and scaled so the longer side is at most `max_side`. One decoding pass from the keyframe before `start`;
     the caps are enforced as it goes. Sparse sampling (`SPARSE_RATIO`) takes the first *reference* frame at or after
     each tick: a frame or two later than the grid on footage with B-frames, its time still exact.
+
+    `spread` moves tick k by a golden-ratio share of an interval (k x 0.618 modulo 1: gaps of 0.6 and 1.6
+    intervals in an order that never repeats). Two regular samplings of one footage (a clip's at 4 fps, its
+    original's registration at 2) otherwise take the same frames everywhere or nowhere, by the offset alone, and
+    under a fast camera move frames a few hundredths of a second apart no longer hash alike; spread, some sampled
+    frames of the clip are always the very frames the other sampling took.
+
+    `within`: only frames inside these stretches (seconds) are taken; the others are decoded in the same pass, never
+    converted (both ends of a span, in one pass).
     """
-    tick = math.ceil(max(start, 0.0) * fps - 1e-6)
-    next_time = tick / fps
+
+    def tick_time(k: int) -> float:
+        return (k + (k * _GOLDEN % 1.0 if spread else 0.0)) / fps
+
+    def first_tick(after: float, at_least: int) -> int:
+        k = max(at_least, math.floor(after * fps) - 1)
+        while tick_time(k) < after - 1e-6 / fps:
+            k += 1
+        return k
+
+    tick = first_tick(max(start, 0.0), 0)
+    next_time = tick_time(tick)
     decoded = 0
     limits = video.limits
     try:
@@ -157,11 +185,11 @@ def sample(
                 _check_duration(t, limits)
                 if t > end:
                     break
-                if t + 1e-6 < next_time:
+                if t + 1e-6 < next_time or (within is not None and not any(a <= t <= b for a, b in within)):
                     continue
                 yield SampledFrame(t, _upright(frame, video.rotation, max_side))
-                tick = max(tick + 1, math.ceil(t * fps - 1e-6))
-                next_time = tick / fps
+                tick = first_tick(t, tick + 1)
+                next_time = tick_time(tick)
     except _CONTAINER_ERRORS as exc:
         raise CorruptMediaError(f"the video cannot be decoded (truncated or damaged): {_reason(exc)}") from None
     if decoded == 0:

@@ -3,7 +3,8 @@
 An original's track is what the registry stores and indexes for it (variants `canonical` and `portrait`: the centred
 9:16 crop a platform makes of landscape footage); a query's track holds `identity` and `flip_horizontal` (a mirrored
 clip), both from one DCT. Consecutive frames within `PRUNE_DISTANCE` bits of the last kept one are dropped: a static
-shot is one entry, and a frame's time then means "from here until the next entry".
+shot is one entry, and a frame's time then means "from here until the next entry". A check's dense tracks (the
+original around a placement, the clip around a span's ends) keep every frame at its own time (`prune=False`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ REFERENCE_VARIANTS = ("canonical", "portrait")
 QUERY_VARIANTS = ("identity", "flip_horizontal")
 _MAGIC = b"PVT1"
 _CODE_BYTES = 32
+_BLOCK_BYTES = 1 << 23  # XOR bytes per block of `distances`
+_POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
 # one frame's pixels -> its codes in the track's variant order, and its PDQ quality
 _Hasher = Callable[[np.ndarray], tuple[list[np.ndarray], int]]
 
@@ -75,17 +78,28 @@ class FrameTrack:
         return cls(times, codes.copy(), qualities, variants)
 
 
-def reference_track(frames: Iterable[SampledFrame]) -> FrameTrack:
-    """An original's track: each kept frame's PDQ, and the PDQ of its centred portrait crop."""
+def reference_track(
+    frames: Iterable[SampledFrame], *, variants: tuple[str, ...] = REFERENCE_VARIANTS, prune: bool = True
+) -> FrameTrack:
+    """An original's track: each kept frame's PDQ (`canonical`) and the PDQ of its centred portrait crop
+    (`portrait`), or only the variants asked for."""
+    unknown = set(variants) - set(REFERENCE_VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown reference variants {sorted(unknown)}")
 
     def hashes(pixels: np.ndarray) -> tuple[list[np.ndarray], int]:
-        canonical, quality = _pdq(pixels)
-        return [canonical, _pdq(_portrait(pixels))[0]], quality
+        quality = 0
+        codes = []
+        for name in variants:
+            code, measured = _pdq(pixels if name == "canonical" else _portrait(pixels))
+            codes.append(code)
+            quality = measured if name == variants[0] else quality
+        return codes, quality
 
-    return _track(frames, hashes, REFERENCE_VARIANTS)
+    return _track(frames, hashes, variants, prune=prune)
 
 
-def query_track(frames: Iterable[SampledFrame]) -> FrameTrack:
+def query_track(frames: Iterable[SampledFrame], *, prune: bool = True) -> FrameTrack:
     """A query's track: each kept frame's PDQ upright and mirrored (hashing the mirrored pixels: PDQ's dihedral
     shortcut lands 20-30 bits from that on small re-encoded frames)."""
 
@@ -93,24 +107,29 @@ def query_track(frames: Iterable[SampledFrame]) -> FrameTrack:
         upright, quality = _pdq(pixels)
         return [upright, _pdq(pixels[:, ::-1])[0]], quality
 
-    return _track(frames, hashes, QUERY_VARIANTS)
+    return _track(frames, hashes, QUERY_VARIANTS, prune=prune)
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamming distances between every code of `a` (m, 32) and of `b` (n, 32): an (m, n) int array."""
+    """Hamming distances between every code of `a` (m, 32) and of `b` (n, 32): an (m, n) int array, computed a block
+    of rows at a time (a check compares a clip's frames with every frame of a stretch of the original)."""
+    found = np.zeros((len(a), len(b)), dtype=np.int32)
     if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.int32)
-    xor = np.bitwise_xor(a[:, None, :], b[None, :, :])
-    return np.unpackbits(xor, axis=2).sum(axis=2, dtype=np.int32)
+        return found
+    rows = max(1, _BLOCK_BYTES // (len(b) * _CODE_BYTES))
+    for start in range(0, len(a), rows):
+        xor = np.bitwise_xor(a[start : start + rows, None, :], b[None, :, :])
+        found[start : start + rows] = _POPCOUNT[xor].sum(axis=2, dtype=np.int32)
+    return found
 
 
-def _track(frames: Iterable[SampledFrame], hashes: _Hasher, variants: tuple[str, ...]) -> FrameTrack:
+def _track(frames: Iterable[SampledFrame], hashes: _Hasher, variants: tuple[str, ...], *, prune: bool) -> FrameTrack:
     times: list[float] = []
     codes: list[list[np.ndarray]] = []
     qualities: list[int] = []
     for frame in frames:
         frame_codes, quality = hashes(frame.pixels)
-        if codes and int(distances(frame_codes[0][None], codes[-1][0][None])[0, 0]) <= PRUNE_DISTANCE:
+        if prune and codes and int(distances(frame_codes[0][None], codes[-1][0][None])[0, 0]) <= PRUNE_DISTANCE:
             continue
         times.append(frame.time)
         codes.append(frame_codes)

@@ -8,14 +8,14 @@ import itertools
 import numpy as np
 import pytest
 from conftest import photo_bytes
-from videoclips import DOCTORED, EXCERPT, ORIGINAL, UNRELATED, Clip, Repaint, encode
+from videoclips import DOCTORED, EXCERPT, ORIGINAL, UNRELATED, Clip, Repaint, Sweep, encode, original_frame
 
 from fingerprint.compare import AlteredRegion
 from fingerprint.geometry import Rect
 from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, detect
 from fingerprint.kinds.video import VideoKind, VideoMatch
 from fingerprint.media import CorruptMediaError, MediaTooLargeError
-from fingerprint.video.align import Hypothesis, fit
+from fingerprint.video.align import MATCH_DISTANCE, Hypothesis, fit
 from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sample, sniff_video
 from fingerprint.video.match import frame_hits
 from fingerprint.video.track import FrameTrack, distances
@@ -94,6 +94,21 @@ def test_sparse_sampling_skips_b_frames_and_keeps_frames_exact() -> None:
         assert np.array_equal(frame.pixels, every[round(frame.time, 4)])
     first_at_tick = [min(t for t in every if t >= n / 2 - 1e-6) for n in range(12)]
     assert [round(frame.time, 4) for frame in sparse] != first_at_tick
+
+
+def test_spread_sampling_takes_frames_at_every_phase_of_a_regular_grid() -> None:
+    """A clip sampled on a regular 4 fps grid takes the same 4 frames of every second, as an original's 2 fps
+    track does, or none of them, by the excerpt's offset alone; spread, its sampled frames fall at every phase."""
+    clip = dataclasses.replace(EXCERPT, fps=25)
+    video = probe(encode(clip), VideoLimits())
+
+    def phases(spread: bool) -> set[int]:
+        frames = sample(video, 4, max_side=64, spread=spread)
+        return {round(frame.time * 25) % 25 for frame in frames}
+
+    assert len(phases(False)) == 4 and len(phases(True)) >= 10
+    spread = [frame.time for frame in sample(video, 4, max_side=64, spread=True)]
+    assert abs(len(spread) - 24) <= 1 and max(np.diff(spread)) < 0.45
 
 
 def test_rotation_metadata_is_honoured() -> None:
@@ -200,6 +215,16 @@ def test_footage_spliced_in_is_an_inserted_span(original: tuple[VideoMedia, Fing
     assert abs(span.start - 3.0) <= 0.3 and abs(span.end - 5.0) <= 0.3
 
 
+def test_footage_from_elsewhere_in_the_original_is_not_inserted(original: tuple[VideoMedia, Fingerprint]) -> None:
+    """0.6 s cut in from 8 s later in the same original: re-cut, not doctored; no span says otherwise."""
+
+    def recut(t: float) -> np.ndarray:
+        return original_frame(t + 8.0 if 7.5 <= t < 8.1 else t)
+
+    (match,) = check(dataclasses.replace(EXCERPT, footage=recut), original)
+    assert match.verdict == "copy" and match.timeline.spans == ()
+
+
 def test_unrelated_footage_matches_nothing(original: tuple[VideoMedia, Fingerprint]) -> None:
     assert check(UNRELATED, original) == []
 
@@ -237,3 +262,68 @@ def test_dtw_follows_a_speed_change_that_no_single_speed_explains() -> None:
     fitted = fit(query, reference, Hypothesis(1.0, 5.0, "identity", "canonical", votes=12))
     assert fitted.warped and (fitted.distances == 0).mean() > 0.9
     assert np.abs(fitted.original_times - shown).max() < 0.1
+
+
+# --- fast camera moves: the original's own frame times --------------------------------------------------------------
+
+PANNING = Clip(duration=12.0, footage=Sweep(), fps=25)
+
+
+@pytest.fixture(scope="module")
+def panning() -> tuple[VideoMedia, Fingerprint]:
+    data = encode(PANNING)
+    media = KIND.decode(data, LIMITS)
+    return media, KIND.reference(media, sha256="3" * 64, size=len(data))
+
+
+def _cut(**changes: object) -> Clip:
+    """An excerpt cut from the panning original's file (its own frames, repeated or dropped at other speeds),
+    re-encoded smaller."""
+    made: dict[str, object] = {"duration": 5.0, "width": 256, "height": 144, "crf": 28, "source_fps": PANNING.fps}
+    return dataclasses.replace(PANNING, **(made | changes))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("offset", [3.0, 3.04], ids=["on_the_registration_grid", "between_its_frames"])
+def test_a_fast_pan_excerpt_at_25_fps_is_a_copy_with_no_spans(
+    offset: float, panning: tuple[VideoMedia, Fingerprint]
+) -> None:
+    """Against the original on a 15 fps grid, frames of a 25 fps pan met original frames up to 40 ms away, 36-72
+    bits, and false `altered` spans came every second; and a clip whose sampled frames were never the very frames of
+    the original's 2 fps track was not found at all. At the original's own frame times it is a copy."""
+    (match,) = check(_cut(offset=offset), panning)
+    assert match.verdict == "copy" and match.timeline.spans == ()
+    (segment,) = match.timeline.segments
+    assert segment.speed == pytest.approx(1.0, abs=0.005) and abs(segment.original_start - offset) <= 0.02
+    assert (segment.start, segment.end) == (0.0, 5.0)
+    assert match.timeline.distances.max() <= MATCH_DISTANCE
+
+
+def test_a_painted_span_ends_on_the_clip_s_frames_and_its_frame_shows_the_box(
+    panning: tuple[VideoMedia, Fingerprint],
+) -> None:
+    """Painted from 1.1 s to 3.3 s: at 25 fps the first painted frame is at 1.12 s and the first clean one after
+    the box at 3.32 s; the span says exactly that, and the frame it reports (whose regions are the answer's) shows
+    the box."""
+    repaint = Repaint(1.1, 3.3)
+    (match,) = check(_cut(offset=4.0, repaints=(repaint,)), panning)
+    (span,) = match.timeline.spans
+    assert match.verdict == "altered" and span.kind == "altered"
+    assert (span.start, span.end) == (1.12, 3.32)
+    assert span.start <= span.peak < span.end and span.original_peak is not None
+    assert abs(span.original_peak - (4.0 + span.peak)) < 0.02
+    (frame,) = match.span_frames
+    assert frame is not None and frame.regions
+    truth = Rect(*(round(v * s) for v, s in zip(repaint.box, (256, 144, 256, 144), strict=True)))
+    assert max(_iou(region, truth) for region in frame.regions) > 0.4
+
+
+def test_a_sped_up_excerpt_keeps_its_speed_and_its_end(panning: tuple[VideoMedia, Fingerprint]) -> None:
+    """1.1x with frames dropped, as a platform speeds a clip up: one segment to the clip's end (no `inserted`
+    tail), whose speed is what its own times say."""
+    (match,) = check(_cut(offset=2.0, speed=1.1, duration=6.0), panning)
+    assert match.verdict == "copy" and match.timeline.spans == ()
+    (segment,) = match.timeline.segments
+    assert segment.speed == pytest.approx(1.1, abs=0.005) and abs(segment.original_start - 2.0) <= 0.02
+    assert (segment.start, segment.end) == (0.0, 6.0)
+    implied = (segment.original_end - segment.original_start) / (segment.end - segment.start)
+    assert implied == pytest.approx(segment.speed, abs=0.002)

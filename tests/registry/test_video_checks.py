@@ -37,7 +37,8 @@ def test_an_excerpt_is_a_copy_of_its_segment_and_a_doctored_one_is_altered(regis
     (segment,) = match.segments
     assert match.registration_id == footage and match.spans == [] and match.matched_share == 1.0
     assert abs(segment.original_start - 5.0) <= 0.25 and abs(segment.original_end - 11.0) <= 0.25
-    assert len(match.profile) == 24 and all(point.distance is not None for point in match.profile)
+    # 6 s sampled at 4 fps on a spread grid (`fingerprint.video.decode.sample`): 24 ticks, give or take the last
+    assert 23 <= len(match.profile) <= 24 and all(point.distance is not None for point in match.profile)
 
     altered = _check(registry, encode_clip(DOCTORED))
     assert altered.verdict == "altered"
