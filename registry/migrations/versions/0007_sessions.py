@@ -1,7 +1,7 @@
 """sessions: the web desk's server-side sessions, and rate-limit buckets shared by every API process
 
 Revision ID: 0007_sessions
-Revises: 0005_jobs
+Revises: 0006_prior_registrations
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_sessions"
-down_revision: str | None = "0005_jobs"
+down_revision: str | None = "0006_prior_registrations"
 branch_labels = None
 depends_on = None
 
