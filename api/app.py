@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, metrics, web
-from api.limits import BodySizeLimit
+from api.admission import MediaAdmission
+from api.deps import holds_valid_credential
+from api.limits import BodyCaps, BodySizeLimit
 from api.observe import RequestContext
 from api.openapi import document_errors
 from api.ratelimit import RateLimit, RateLimiter
@@ -59,10 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admin_token = admin_token
     app.state.metrics = metrics.Metrics()
     app.state.rate_limiter = RateLimiter.from_settings(settings, admin_token)
-    # Last added runs first: request context, then the rate limit (and who the caller is), then the upload cap.
-    app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_upload_bytes, per_path={batch.PATH: settings.batch_max_bytes}
-    )
+    # Last added runs first: request context, then the rate limit (and who the caller is), then the body caps, then
+    # admission for media.
+    app.add_middleware(MediaAdmission, places=settings.media_workers + settings.media_queue)
+    app.add_middleware(BodySizeLimit, caps=BodyCaps.from_settings(settings), authenticated=holds_valid_credential)
     app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     errors.install(app)

@@ -6,12 +6,15 @@ import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
+from starlette.types import Scope
 
+from api.ratelimit import bearer_token
 from registry import publishers
-from registry.errors import Unauthenticated
+from registry.errors import RegistryError, Unauthenticated
 from registry.jobs import JobRunner
 from registry.models import Publisher
 from registry.runtime import Registry
@@ -67,3 +70,26 @@ def require_admin(request: Request, credentials: BearerDep) -> None:
 
 
 AdminDep = Annotated[None, Depends(require_admin)]
+
+
+async def holds_valid_credential(scope: Scope) -> bool:
+    """Whether the request carries a publisher's API key, the admin token or a signed-in page session that is valid
+    now; the body caps ask it (once, for a body over its anonymous cap), long before any route's dependencies run."""
+    request = Request(scope)
+    state = request.app.state
+    token = bearer_token(scope)
+    if token is None:
+        signed_in = getattr(state, "signed_in", None)  # the pages' session, when they are installed
+        return signed_in is not None and await anyio.to_thread.run_sync(signed_in, request) is not None
+    if hmac.compare_digest(token.encode(), state.admin_token.encode()):
+        return True
+
+    def known_key() -> bool:
+        try:
+            with state.registry.session() as session:
+                publishers.authenticate(session=session, api_key=token)
+        except RegistryError:
+            return False
+        return True
+
+    return await anyio.to_thread.run_sync(known_key)

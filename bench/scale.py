@@ -40,6 +40,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ from sqlmodel import col, select
 from transparency import QUICK, build_log
 from transparency import create_publisher as create_bench_publisher
 
+from registry import publishers
+from registry.log import fingerprints
 from registry.log import store as log
 from registry.models import MediaHash, Registration
 from registry.runtime import Registry
@@ -110,7 +113,9 @@ def admin(url: str, *statements: str) -> None:
 
 def fill(settings: Settings, codes: np.ndarray) -> dict[str, float]:
     """Schema, one publisher, and one synthetic original per code: a signed statement appended to the log with its
-    registration row (bench/transparency.py's `build_log`), then one PDQ `media_hash` row each by bulk insert."""
+    registration row (bench/transparency.py's `build_log`), then one PDQ `media_hash` row each by bulk insert, which
+    a `fingerprint_rows` entry per original commits to (as `provreg reindex` logs rows added later): the log holds
+    two entries per original."""
     registry = Registry.open(settings)
     try:
         registry.load()
@@ -138,6 +143,9 @@ def fill(settings: Settings, codes: np.ndarray) -> dict[str, float]:
                         for n, code in enumerate(codes[first : first + INSERT_CHUNK], start=first)
                     ],
                 )
+            with registry.session() as session, publishers.write_transaction(session, registry):
+                owners = ids[first : first + INSERT_CHUNK]
+                publishers.record(session, registry, fingerprints.events(session, owners, "reindex"), datetime.now(UTC))
         hashes_s = time.perf_counter() - start
     finally:
         registry.close()

@@ -54,11 +54,11 @@ from api.client import LocalTransport, new_statement, sign_statement
 from fingerprint.kinds.image import fingerprint_image
 from registry import publishers
 from registry.keys import key_id, raw_public_key
-from registry.log import merkle
+from registry.log import fingerprints, merkle
 from registry.log import store as log
 from registry.log.audit import audit
 from registry.log.receipts import receipt_json, verify_receipt
-from registry.models import LogEntry, LogNode, Registration
+from registry.models import LogEntry, LogNode, Registration, UsedNonce
 from registry.runtime import Registry
 from registry.settings import Settings
 from registry.statements import canonical_json, format_timestamp
@@ -158,25 +158,13 @@ def create_publisher(registry: Registry) -> BenchPublisher:
 
 
 def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> tuple[log.Event, dict[str, Any]]:
-    """Registration `n` of unique synthetic content: its log event exactly as `service.register` builds it, and
-    its registration row (less the log index, known once appended)."""
+    """Registration `n` of unique synthetic content: its log event exactly as `service.register` builds it (for
+    content without fingerprint rows), and its registration row (less the log index, known once appended)."""
     sha256 = hashlib.sha256(f"bench-content-{n}".encode()).hexdigest()
     size = 150_000 + n % 100_000
     request = sign_statement(publisher.key, publisher.statement(n, sha256, size, now))
     statement, signature = request.statement, request.signature
     registration_id = publishers.new_id("reg")
-    event = log.Event(
-        "registration",
-        registration_id,
-        {
-            "registration_id": registration_id,
-            "publisher_id": publisher.id,
-            "key_id": statement["key_id"],
-            "public_key": publishers.b64(publisher.public_key),
-            "statement": statement,
-            "signature": signature,
-        },
-    )
     row = {
         "id": registration_id,
         "publisher_id": publisher.id,
@@ -190,6 +178,19 @@ def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> 
         "facts": '{"height": 3000, "trim_box": [0, 0, 4000, 3000], "width": 4000}',
         "created_at": now,
     }
+    event = log.Event(
+        "registration",
+        registration_id,
+        {
+            "registration_id": registration_id,
+            "publisher_id": publisher.id,
+            "key_id": statement["key_id"],
+            "public_key": publishers.b64(publisher.public_key),
+            "statement": statement,
+            "signature": signature,
+            fingerprints.FIELD: fingerprints.commitment([Registration(**row)]),  # its facts; it has no other rows
+        },
+    )
     return event, row
 
 
@@ -297,7 +298,7 @@ def bench_register(registry: Registry, publisher: BenchPublisher, count: int) ->
 
 def build_log(registry: Registry, publisher: BenchPublisher, cfg: Config) -> dict[str, Any]:
     """Fill the log to `cfg.log_size` entries through write_transaction + record, one batch per transaction,
-    with the registration row of every entry inserted in the same transaction."""
+    with the registration and used-nonce rows of every entry inserted in the same transaction."""
     generate_s = rows_s = 0.0
     transactions: list[tuple[int, float]] = []  # (entries, seconds)
     with registry.session() as session:
@@ -315,6 +316,10 @@ def build_log(registry: Registry, publisher: BenchPublisher, cfg: Config) -> dic
                 session.connection().execute(
                     insert(Registration),
                     [{**row, "log_index": entry["log_index"]} for (_, row), entry in zip(pairs, entries, strict=True)],
+                )
+                session.connection().execute(  # each statement's nonce is spent, as `signed_write` spends it
+                    insert(UsedNonce),
+                    [{"publisher_id": publisher.id, "nonce": event.body["statement"]["nonce"]} for event, _ in pairs],
                 )
                 rows_s += time.perf_counter() - rows_start
             transactions.append((count, time.perf_counter() - start))

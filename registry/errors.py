@@ -38,6 +38,13 @@ class CorruptMedia(InvalidRequest):
     code = "corrupt_media"
 
 
+class MediaWorkerCrashed(CorruptMedia):
+    """The process decoding or analysing the media died of something other than a limit (a signal, an exit status):
+    the media, or a library reading it, is broken; `details` say how it died, the server's log has the rest."""
+
+    code = "worker_crashed"
+
+
 class MediaTooExpensive(RegistryError):
     """Processing the media went over a CPU-time, memory or wall-clock limit; `details` name the limit."""
 
@@ -90,6 +97,12 @@ class Overloaded(RegistryError):
     """Every media worker is busy and the queue for them is full; retry shortly."""
 
     code = "overloaded"
+
+
+class WorkerKilled(Overloaded):
+    """A media worker was killed from outside the server (SIGKILL, most often the system's out-of-memory killer)."""
+
+    code = "worker_killed"
 
 
 class ClientGone(RegistryError):

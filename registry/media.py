@@ -79,6 +79,18 @@ def return_large_buffers() -> None:
         libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
+def give_back_free_heap() -> None:
+    """Return the heap's free pages to the system now (glibc `malloc_trim`, every arena, blocking for milliseconds).
+
+    Buffers below the mmap threshold (an upload's chunks, a parser's objects) come from per-thread arenas, which
+    glibc trims only at their top: after a burst of uploads handled by many threads, the process kept hundreds of MB
+    it no longer used. Elsewhere than glibc this does nothing.
+    """
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def _glibc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -10,15 +10,23 @@ that is killed and replaced when it goes over a limit or its caller gives up, wh
 
 Every worker has its own pipe (so one dying never breaks another, unlike `concurrent.futures.ProcessPoolExecutor`)
 and comes from the "forkserver" context, because forking a parent that has threads, faiss and SQLite is unsafe.
+A worker's standard error goes to a file of its own, logged (INFO) by the parent after each task; when a worker
+dies, its last words and its exit status say why: the CPU limit (SIGXCPU), memory (MemoryError, or a native
+library's own out-of-memory message before it aborted), a kill from outside (SIGKILL: the system's out-of-memory
+killer, most often), or a crash (any other signal or exit status).
 """
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import logging
 import math
 import multiprocessing
+import os
 import resource
 import signal
+import tempfile
 import threading
 import time
 import traceback
@@ -26,7 +34,16 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
-from registry.errors import ClientGone, ConfigurationError, MediaTooExpensive, NotReady, Overloaded, RegistryError
+from registry.errors import (
+    ClientGone,
+    ConfigurationError,
+    MediaTooExpensive,
+    MediaWorkerCrashed,
+    NotReady,
+    Overloaded,
+    RegistryError,
+    WorkerKilled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +54,10 @@ MEDIA_WORKER_NAME = "provreg-media"
 _POLL_SECONDS = 0.1  # how often a waiting caller looks at its `cancelled` event
 _START_SECONDS = 120.0  # a worker's imports (the initializer) may take this long before it counts as broken
 _RESULT, _FAILED, _OUT_OF_MEMORY = "result", "failed", "out_of_memory"
+_STDERR_TAIL = 8192  # bytes of a worker's standard error kept for the log
+# How native libraries say they could not allocate: OpenCV raises cv2.error "(-4:Insufficient memory)", C++ code
+# aborts after "std::bad_alloc", C code reports ENOMEM's strerror.
+_OUT_OF_MEMORY_WORDS = ("Insufficient memory", "bad_alloc", "Cannot allocate memory", "MemoryError")
 
 
 def _shutting_down() -> NotReady:
@@ -49,12 +70,15 @@ class MediaWorkFailed(RuntimeError):
 
 def _worker_main(
     conn: Connection,
+    stderr_path: str,
     memory_bytes: int,
     cpu_seconds: float,
     initializer: Callable[[], None] | None,
     recycle_bytes: int | None,
 ) -> None:
     """One worker: limits first (so the initializer's imports count too), then tasks until the pipe closes."""
+    os.dup2(os.open(stderr_path, os.O_WRONLY | os.O_APPEND), 2)  # what native code prints before it dies is kept
+    faulthandler.enable()  # a fatal signal writes the Python stack there too
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a worker killed by a limit leaves no core file behind
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the server's to handle, not ours
@@ -74,15 +98,15 @@ def _worker_main(
         resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
         try:
             reply: tuple[str, Any] = (_RESULT, fn(*args))
-        except MemoryError:
-            conn.send((_OUT_OF_MEMORY, None, True))
-            return  # a process that ran out of memory may hold it fragmented: the parent starts a fresh one
         except RegistryError as exc:
             reply = (_FAILED, exc)
         except Exception as exc:
+            if _out_of_memory(exc):
+                conn.send((_OUT_OF_MEMORY, None, True))
+                return  # a process that ran out of memory may hold it fragmented: the parent starts a fresh one
             reply = (_FAILED, MediaWorkFailed(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         # A worker that has grown large keeps that memory (allocators rarely give it back): it asks to be replaced.
-        retire = recycle_bytes is not None and _resident_bytes() > recycle_bytes
+        retire = recycle_bytes is not None and resident_bytes() > recycle_bytes
         try:
             conn.send((*reply, retire))
         except Exception as exc:  # an unpicklable result is the task's bug, not a reason to hang the caller
@@ -91,7 +115,12 @@ def _worker_main(
             return
 
 
-def _resident_bytes() -> int:
+def _out_of_memory(exc: Exception) -> bool:
+    return isinstance(exc, MemoryError) or any(word in str(exc) for word in _OUT_OF_MEMORY_WORDS)
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now, from /proc (Linux)."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
@@ -102,9 +131,12 @@ class _Worker:
     def __init__(self, pool: MediaPool) -> None:
         parent_end, child_end = _CONTEXT.Pipe(duplex=True)
         self.conn = parent_end
+        handle, self.stderr_path = tempfile.mkstemp(prefix=f"{MEDIA_WORKER_NAME}-", suffix=".stderr")
+        os.close(handle)
+        limits = (pool.memory_bytes, pool.cpu_seconds, pool.initializer, pool.recycle_bytes)
         self.process = _CONTEXT.Process(
             target=_worker_main,
-            args=(child_end, pool.memory_bytes, pool.cpu_seconds, pool.initializer, pool.recycle_bytes),
+            args=(child_end, self.stderr_path, *limits),
             name=MEDIA_WORKER_NAME,
             daemon=True,
         )
@@ -112,11 +144,30 @@ class _Worker:
         child_end.close()
         self.started = False
 
+    def said(self) -> str:
+        """What the worker wrote to its standard error since the last call (the end of it), then forgotten."""
+        try:
+            with open(self.stderr_path, "rb+") as output:
+                size = output.seek(0, os.SEEK_END)
+                if size == 0:
+                    return ""
+                output.seek(max(0, size - _STDERR_TAIL))
+                text = output.read()
+                output.truncate(0)  # the worker appends (O_APPEND), so it goes on writing from the start
+        except OSError:
+            return ""
+        return text.decode("utf-8", "replace").strip()
+
     def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
         self.process.join(timeout=5)
         self.conn.close()
+        self.forget_output()
+
+    def forget_output(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.stderr_path)
 
 
 class MediaPool:
@@ -189,6 +240,7 @@ class MediaPool:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(1)
+            worker.forget_output()
 
     def admit(self) -> None:
         """Raise `Overloaded` now if a task would be refused, so a caller can refuse before reading an upload."""
@@ -256,6 +308,8 @@ class MediaPool:
         reply = self._await(worker, self.wall_seconds, cancelled)
         if reply is None:
             raise self._death_error(worker)
+        if said := worker.said():
+            log.info("media worker %s wrote: %s", worker.process.pid, said)  # libraries' notices and warnings
         return reply
 
     def _await(self, worker: _Worker, seconds: float, cancelled: threading.Event | None) -> Any | None:
@@ -283,19 +337,35 @@ class MediaPool:
                 )
 
     def _death_error(self, worker: _Worker) -> RegistryError:
+        """Why a worker died, from its exit status and its last words, as the error its caller answers."""
         worker.process.join(timeout=5)
         if self._closed:
             return _shutting_down()
-        if worker.process.exitcode == -signal.SIGXCPU:
+        status = worker.process.exitcode
+        said = worker.said()
+        if status == -signal.SIGXCPU:
             return MediaTooExpensive(
                 f"the media took more than {self.cpu_seconds:g} s of CPU time to process "
                 f"(setting {self.settings}_CPU_SECONDS)",
                 limit="cpu_seconds",
                 limit_value=self.cpu_seconds,
             )
-        # Under RLIMIT_AS a native library that cannot allocate may abort instead of raising MemoryError.
-        log.warning("a media worker died with exit status %s", worker.process.exitcode)
-        return self._memory_error()
+        cause, details = _death(status)
+        if any(word in said for word in _OUT_OF_MEMORY_WORDS):  # a native library that aborted when it could not
+            log.warning("a media worker ran out of memory and died of %s; it last wrote: %s", cause, said)
+            return self._memory_error()
+        log.error("a media worker died of %s; it last wrote: %s", cause, said or "nothing")
+        if status == -signal.SIGKILL:
+            return WorkerKilled(
+                "the media worker was killed from outside the server (SIGKILL), most likely by the system's "
+                "out-of-memory killer; retry later",
+                **details,
+            )
+        return MediaWorkerCrashed(
+            f"processing the media ended its worker process ({cause}): the file, or a library reading it, is "
+            "broken; the crash is logged under this request id",
+            **details,
+        )
 
     def _memory_error(self) -> MediaTooExpensive:
         return MediaTooExpensive(
@@ -304,3 +374,14 @@ class MediaPool:
             limit="memory_bytes",
             limit_value=self.memory_bytes,
         )
+
+
+def _death(status: int | None) -> tuple[str, dict[str, Any]]:
+    """How a process ended, in words and as an error's details: its signal's name, or its exit status."""
+    if status is not None and status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = f"signal {-status}"
+        return name, {"signal": name}
+    return f"exit status {status}", {"exit_status": status}

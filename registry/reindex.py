@@ -1,8 +1,9 @@
 """Backfill hashes of algorithms added after originals were registered, from the stored originals.
 
-Hashes are not part of the log (the signed statement and the content's SHA-256 are), so adding rows for a new
-algorithm changes no history. The backfill is idempotent and resumable: it computes only what is missing, commits
-in small batches, and a rerun after an interruption picks up where it stopped.
+Adding rows for a new algorithm changes no history: each batch logs, with its rows, one `fingerprint_rows` entry
+per registration that commits to all its rows as they now are (registry.log.fingerprints), so the audit covers
+the new rows as it covers those a registration logged. The backfill is idempotent and resumable: it computes only
+what is missing, commits in small batches, and a rerun after an interruption picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from sqlmodel import Session, col, select
 from fingerprint.algorithms import ALGORITHMS
 from registry import views, work
 from registry.errors import InvalidRequest, RegistryError
+from registry.log import fingerprints
 from registry.media import limits as media_limits
 from registry.models import MediaHash, Registration
-from registry.publishers import write_transaction
+from registry.publishers import now_utc, record, write_transaction
 from registry.runtime import Registry
 from registry.service import hash_rows
 
@@ -69,6 +71,10 @@ def reindex(
             )
             fresh = [row for row in rows if (row.registration_id, row.alg) not in present]
             session.add_all(fresh)
+            session.flush()  # their ids, which the entries commit to
+            owners = sorted({row.registration_id for row in fresh})
+            if owners:
+                record(session, registry, fingerprints.events(session, owners, "reindex"), now_utc())
             added += len(fresh)
         if progress is not None:
             progress(min(start + _BATCH, len(todo)), len(todo))

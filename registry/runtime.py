@@ -18,6 +18,7 @@ from registry.db import init_db, make_engine
 from registry.errors import LogTampered, NotReady
 from registry.index import MatchIndex, open_index
 from registry.log.audit import AuditReport, audit_and_mark, full_audit_due_in
+from registry.log.fingerprints import commit_uncommitted
 from registry.log.keyring import LogKeyring
 from registry.pictures import PictureStore
 from registry.settings import Settings
@@ -76,9 +77,20 @@ class Registry:
         self._ready.set()
 
     def audit_log(self, *, full: bool) -> AuditReport:
-        """Audit the log (incrementally unless `full`); a failed audit disables writes until a restart."""
+        """Audit the log (incrementally unless `full`); a failed audit disables writes until a restart.
+
+        A passing audit that found registrations logged before entries committed to their fingerprint rows (a data
+        directory from an earlier release) commits their rows as they are now, once (README: "Audit").
+        """
         with self.session() as session:
             report = audit_and_mark(session, self.keyring, full=full, now=datetime.now(UTC))
+            if report.ok and report.uncommitted and self.log_problem is None:
+                try:
+                    report.backfilled = commit_uncommitted(session, self.keyring, report.uncommitted, datetime.now(UTC))
+                except Exception:  # their rows stay pinned by the mark; the next passing audit tries again
+                    log.exception("committing the fingerprint rows of earlier registrations failed")
+                else:
+                    log.info("committed the fingerprint rows of %d earlier registrations", report.backfilled)
         if not report.ok:
             self.log_problem = "; ".join(report.problems[:3])
             log.error("the transparency log failed its audit; writes are refused: %s", self.log_problem)

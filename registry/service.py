@@ -15,13 +15,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from fingerprint.algorithms import CANONICAL, HashRecord
 from fingerprint.kinds import KINDS
 from registry import views, work
 from registry.errors import AlreadyRegistered, Conflict, InvalidStatement, NotFound
 from registry.log import store as log
+from registry.log.fingerprints import commitment
 from registry.matching import registration_status
 from registry.media import limits as media_limits
 from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration, VideoTrack
@@ -91,7 +92,6 @@ def register(
         if newest_registration(session, fp.kind) != searched_at:
             priors = find_priors(session=session, registry=registry, fp=fp, publisher_id=publisher.id)
         registration_id = new_id("reg")
-        entry = log_signed("registration", registration_id, registration_id=registration_id)
         registration = Registration(
             id=registration_id,
             publisher_id=publisher.id,
@@ -104,17 +104,25 @@ def register(
             kind=fp.kind,
             facts=json.dumps(dict(fp.facts), sort_keys=True),
             created_at=now,
-            log_index=entry["log_index"],
+            log_index=log.size(session),  # provisional: the entry is logged after the rows it commits to
         )
         session.add(registration)
         session.flush()
         hashes = hash_rows(registration.id, fp.hashes)
-        session.add_all(hashes)
-        session.add_all(LocalFeatureSet(registration_id=registration.id, data=blob) for blob in features)
-        session.add_all(prior_rows(registration.id, priors))
+        rows: list[SQLModel] = [*hashes, *(LocalFeatureSet(registration_id=registration.id, data=b) for b in features)]
+        session.add_all(prior_rows(registration.id, priors))  # precedence, not fingerprint: not in the commitment
         if fp.frames is not None:
             audio = None if fp.audio is None else fp.audio.to_bytes()
-            session.add(VideoTrack(registration_id=registration.id, data=fp.frames.to_bytes(), audio=audio))
+            rows.append(VideoTrack(registration_id=registration.id, data=fp.frames.to_bytes(), audio=audio))
+        session.add_all(rows)
+        session.flush()  # the rows' ids, which the entry commits to with the rows (registry.log.fingerprints)
+        entry = log_signed(
+            "registration",
+            registration_id,
+            registration_id=registration_id,
+            fingerprint_rows=commitment([registration, *rows]),
+        )
+        registration.log_index = entry["log_index"]  # the same, unless another event was logged in between
     registry.index.sync(session)
     view = _registration_view(session, registration, hashes, now)
     return views.RegistrationReceiptView(**dict(view), receipt=log.receipt(session, registration.log_index))

@@ -38,7 +38,18 @@ class Settings(BaseSettings):
     full_audit_interval_hours: float = Field(
         default=24, ge=0, description="how often the server re-audits the whole log; 0: only at start-up if no mark"
     )
-    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # Request bodies are capped while they stream in (api/limits.py); an anonymous caller gets the lower caps.
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, gt=0, description="multipart body of one upload, from an authenticated caller (413)"
+    )
+    anonymous_max_upload_bytes: int = Field(
+        default=20 * 1024 * 1024, gt=0, description="the same from an anonymous caller (at most max_upload_bytes)"
+    )
+    max_document_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="any body that is not multipart (JSON documents, forms): parsed whole, so kept small (413)",
+    )
     max_pixels: int = Field(default=50_000_000, gt=0, description="decode cap, checked from the header")
     max_decoded_bytes: int = Field(
         default=200_000_000, gt=0, description="width x height x channels x bytes per sample, checked from the header"
@@ -81,9 +92,25 @@ class Settings(BaseSettings):
         default=DEFAULT_MIN_QUALITY, ge=0, le=100, description="least hash quality searched or matched"
     )
     max_matches: int = Field(default=10, gt=0, le=1000)
-    batch_max_items: int = Field(default=1000, gt=0, description="files or hashes in one POST /v1/check/batch")
+    batch_max_items: int = Field(
+        default=1000, gt=0, description="files or hashes in one POST /v1/check/batch from an authenticated caller"
+    )
+    anonymous_batch_max_items: int = Field(
+        default=100, gt=0, description="the same from an anonymous caller (at most batch_max_items)"
+    )
     batch_max_bytes: int = Field(
-        default=1024 * 1024 * 1024, gt=0, description="body of one batch check (each file also under max_upload_bytes)"
+        default=1024 * 1024 * 1024,
+        gt=0,
+        description="multipart body of one batch check from an authenticated caller (each file also under "
+        "max_upload_bytes)",
+    )
+    anonymous_batch_max_bytes: int = Field(
+        default=200 * 1024 * 1024, gt=0, description="the same from an anonymous caller (at most batch_max_bytes)"
+    )
+    batch_item_max_bytes: int = Field(
+        default=4096,
+        ge=256,
+        description="one hash object of a JSON batch; a JSON batch's body is at most its items times this",
     )
     batch_concurrency: int = Field(default=2, gt=0, le=64, description="items of one batch checked at a time")
     index: Literal["faiss", "pgvector"] = Field(

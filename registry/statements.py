@@ -275,6 +275,19 @@ def parse_strict_json(
     return obj
 
 
+def parse_bounded_json(raw: str, limits: DocumentLimits, *, what: str) -> Any:
+    """Any JSON value within `limits`' bytes, depth and number length, floats and all: for documents that only carry
+    a signed one (a registration's answer around its receipt). Raises InvalidStatement, never ValueError or
+    RecursionError, whatever the text."""
+    if len(raw.encode("utf-8", "surrogatepass")) > limits.max_bytes:
+        raise limits.exceeded(what, f"is over {limits.max_bytes} bytes long", "max_bytes")
+    _check_before_parsing(raw, limits, what)
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise InvalidStatement(f"{what} is not valid JSON: {exc}") from None
+
+
 def parse_statement(
     raw: bytes | str, model: type[StatementT], limits: DocumentLimits = DocumentLimits()
 ) -> tuple[StatementT, dict[str, Any]]:

@@ -57,5 +57,11 @@ def audit_log(*, registry: Registry, full: bool = True) -> views.AuditView:
     """Audit the log, everything or (not `full`) what came after the last passing audit's mark."""
     report = registry.audit_log(full=full)
     return views.AuditView(
-        ok=report.ok, size=report.size, checkpoints=report.checkpoints, problems=report.problems, start=report.start
+        ok=report.ok,
+        size=report.size,
+        checkpoints=report.checkpoints,
+        problems=report.problems,
+        start=report.start,
+        fingerprinted=report.fingerprinted,
+        backfilled=report.backfilled,
     )

@@ -418,3 +418,10 @@ class AuditView(_View):
     checkpoints: int
     problems: list[str]
     start: int = Field(default=0, description="first entry audited: 0 for a full audit")
+    # Registrations whose fingerprint rows were recomputed and held against their log commitment: every one in a
+    # full audit, those committed since the last passing audit in an incremental one (whose other rows are held
+    # to the signed mark's pins).
+    fingerprinted: int = 0
+    # Registrations logged before entries committed to fingerprint rows (an earlier release's data directory)
+    # whose rows this audit, having passed, committed with one `fingerprint_rows` entry each: once, after upgrading.
+    backfilled: int = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -48,11 +47,10 @@ def verify(
     Accepts a bare receipt or any JSON object carrying one under "receipt" (a `register --json` line, the
     API's 201 body).
     """
-    from registry.log.receipts import verify_receipt
+    from registry.log.receipts import unwrap_receipt, verify_receipt
 
     with fail_cleanly():
-        text = sys.stdin.read() if str(receipt_file) == "-" else _read(receipt_file)
-        text = _unwrap(text)
+        text = unwrap_receipt(_read(receipt_file))
         verifiers = _verifiers(ctx, vkey)
         pinned = None if publisher_key is None else _public_key(publisher_key)
         result = verify_receipt(text, verifiers, publisher_key=pinned)
@@ -84,22 +82,22 @@ def verify(
 
 
 def _read(path: Path) -> str:
-    from registry.errors import InvalidRequest
+    """The file's (or stdin's) text, read no further than the largest receipt wrapper there can be."""
+    from registry.errors import InvalidRequest, VerificationFailed
+    from registry.log.receipts import WRAPPER_LIMITS
 
+    limit = WRAPPER_LIMITS.max_bytes
     try:
-        return path.read_text()
+        if str(path) == "-":
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:
+            with path.open("rb") as handle:
+                raw = handle.read(limit + 1)
+        if len(raw) > limit:
+            raise VerificationFailed(f"{path} is over {limit:,} bytes: no receipt is that long")
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"cannot read {path}: {exc}") from None
-
-
-def _unwrap(text: str) -> str:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        return text  # let the strict verifier say what is wrong
-    if isinstance(obj, dict) and isinstance(obj.get("receipt"), dict):
-        return json.dumps(obj["receipt"])
-    return text
 
 
 def _verifiers(ctx: typer.Context, vkeys: list[str] | None) -> list[Verifier]:
@@ -146,7 +144,8 @@ def audit(
     """Recompute the log from its stored entries and hold every node, checkpoint and state row against it.
 
     Every column that mirrors an entry (kind, subject, registrations, revocations, publishers and their keys)
-    is derived again from the hashed entry. A passing audit signs a mark the start-up audit continues from.
+    is derived again from the hashed entry, and every registration's fingerprint rows and every used nonce are
+    held against what the entries commit to. A passing audit signs a mark the start-up audit continues from.
     """
     from api.cli.exits import EXIT_CODES
     from registry import errors, transparency
@@ -158,6 +157,19 @@ def audit(
     elif report.ok:
         checked = "" if report.start == 0 else f" (entries from {report.start} rechecked)"
         stdout.print(f"OK: {report.size} entries and {report.checkpoints} checkpoints are consistent{checked}")
+        if report.start == 0:
+            fingerprinted = report.fingerprinted
+            stdout.print(f"the fingerprint rows of {fingerprinted} registrations and the used nonces match the log")
+        else:
+            stdout.print(
+                "the fingerprint rows and used nonces match the last audit's mark, and the rows of the "
+                f"{report.fingerprinted} registrations committed since match their entries"
+            )
+        if report.backfilled:
+            stdout.print(
+                f"committed the fingerprint rows of {report.backfilled} registrations logged before entries "
+                "committed to them (once, after upgrading)"
+            )
     else:
         for problem in report.problems:
             stderr.print(f"[red]✗[/red] {problem}", highlight=False)

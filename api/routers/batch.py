@@ -3,9 +3,12 @@
 A multipart body's parts are read one by one as they arrive (never the whole body in memory); each `file` part
 becomes an item checked like `POST /v1/check`, at most `PROVREG_BATCH_CONCURRENCY` at a time, so memory holds that
 many files at most (each under `PROVREG_MAX_UPLOAD_BYTES`). A JSON body is a list of hash objects for fast checks
-(`registry.matching.check_hashes`). Every item answers one line, `{"index", ...}` plus the check's view or an
-`error` of the same shape as a single check's; an item's failure never fails the batch. What ends a batch early
-(too many items, the body over `PROVREG_BATCH_MAX_BYTES`, a broken multipart stream) is its last line.
+(`registry.matching.check_hashes`), scanned as it streams in (`api.jsonstream`): past its item count, an item's
+size (`PROVREG_BATCH_ITEM_MAX_BYTES`) or nesting, it is refused at once with 422, its bytes never held or parsed
+whole; each item is parsed on its own in a worker thread. Every item answers one line, `{"index", ...}` plus the
+check's view or an `error` of the same shape as a single check's; an item's failure never fails the batch. What
+ends a multipart batch early (too many items, the body over `PROVREG_BATCH_MAX_BYTES`, a broken multipart stream) is
+its last line. Anonymous callers get the lower `PROVREG_ANONYMOUS_*` item and byte limits.
 """
 
 from __future__ import annotations
@@ -26,20 +29,23 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api.deps import RegistryDep
+from api.deps import OptionalPublisher, RegistryDep
 from api.errors import error_body, error_response
-from api.limits import BodyTooLarge
+from api.jsonstream import ArrayItems, ArrayRefused
+from api.limits import BodyTooLarge, caller_limit, is_json
 from api.routers.matching import ModeQuery
 from registry import matching
 from registry.errors import InvalidRequest, MediaTooLarge, RegistryError
+from registry.models import Publisher
 from registry.runtime import Registry
+from registry.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["matching"])
 
-PATH = "/v1/check/batch"
 MEDIA_TYPE = "application/x-ndjson"
 _MAX_FILENAME = 1000
+_ITEM_DEPTH = 2  # a hash object of strings and numbers is 1 deep; deeper than this is refused as it streams
 _HASH_ITEM = {
     "type": "object",
     "properties": {
@@ -94,17 +100,40 @@ class JsonLinesResponse(StreamingResponse):
         await self.stream_response(send)
 
 
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """One caller's batch limits: items, and bytes per file, with the settings that raise them."""
+
+    items: int
+    upload_bytes: int
+    items_setting: str
+    upload_setting: str
+
+    @classmethod
+    def of(cls, settings: Settings, caller: Publisher | None) -> _Limits:
+        items, items_setting = caller_limit(settings, "batch_max_items", anonymous=caller is None)
+        upload, upload_setting = caller_limit(settings, "max_upload_bytes", anonymous=caller is None)
+        return cls(items, upload, items_setting, upload_setting)
+
+    def too_many(self) -> str:
+        return f"a batch holds at most {self.items} items ({self.items_setting})"
+
+
 @router.post("/check/batch", response_class=JsonLinesResponse, openapi_extra=_OPENAPI)
-async def check_batch(request: Request, registry: RegistryDep, mode: ModeQuery = "full") -> Response:
-    """Many checks in one request: files (multipart, `file` parts) or hashes (JSON, fast), as JSON Lines in order."""
+async def check_batch(
+    request: Request, registry: RegistryDep, caller: OptionalPublisher, mode: ModeQuery = "full"
+) -> Response:
+    """Many checks in one request: files (multipart, `file` parts) or hashes (JSON, fast), as JSON Lines in order.
+    A publisher's API key raises the limits on items and bytes."""
     registry.require_ready()
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     concurrency = registry.settings.batch_concurrency
+    limits = _Limits.of(registry.settings, caller)
     cancelled = threading.Event()
-    if kind == "application/json":
+    if is_json(kind):
         if mode != "fast":
             raise InvalidRequest("a JSON batch holds hashes, which are checked fast: add mode=fast")
-        items = _hash_items(await request.body(), registry)
+        items = await _hash_items(request, registry, limits)
         return JsonLinesResponse(_ordered(request, _listed(items), concurrency, cancelled))
     if kind != "multipart/form-data":
         sent = kind or "a body without a type"
@@ -114,7 +143,7 @@ async def check_batch(request: Request, registry: RegistryDep, mode: ModeQuery =
     if not boundary:
         return error_response(422, "malformed_multipart", "the multipart content type names no boundary")
     registry.admit_media()
-    files = _file_items(request, boundary, registry, mode, cancelled)
+    files = _file_items(request, boundary, registry, limits, mode, cancelled)
     return JsonLinesResponse(_ordered(request, files, concurrency, cancelled))
 
 
@@ -140,10 +169,14 @@ class _Part:
 
 
 async def _file_items(
-    request: Request, boundary: bytes, registry: Registry, mode: matching.CheckMode, cancelled: threading.Event
+    request: Request,
+    boundary: bytes,
+    registry: Registry,
+    limits: _Limits,
+    mode: matching.CheckMode,
+    cancelled: threading.Event,
 ) -> AsyncIterator[tuple[Line, Work]]:
     """Each part as an item, yielded as soon as it has fully arrived; the stream pauses while the caller is busy."""
-    settings = registry.settings
     done: deque[_Part] = deque()
     part = _Part()
     ended = threading.Event()  # the closing boundary was read
@@ -164,7 +197,7 @@ async def _file_items(
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         part.size += end - start
-        if part.size <= settings.max_upload_bytes:
+        if part.size <= limits.upload_bytes:
             part.data += data[start:end]
 
     parser = MultipartParser(
@@ -184,11 +217,10 @@ async def _file_items(
         async for chunk in request.stream():
             parser.write(chunk)
             while done:
-                if index == settings.batch_max_items:
-                    message = f"a batch holds at most {index} items (PROVREG_BATCH_MAX_ITEMS)"
-                    yield _refusal(index, "too_many_parts", message)
+                if index == limits.items:
+                    yield _refusal(index, "too_many_parts", limits.too_many())
                     return
-                yield _file_item(index, done.popleft(), registry, mode, cancelled)
+                yield _file_item(index, done.popleft(), registry, limits, mode, cancelled)
                 index += 1
         parser.finalize()
         if not ended.is_set():
@@ -198,13 +230,13 @@ async def _file_items(
     except MultipartParseError as exc:
         yield _refusal(index, "malformed_multipart", f"the multipart body cannot be parsed: {exc}")
     except BodyTooLarge as exc:
-        yield _refusal(index, "too_large", f"{exc} (PROVREG_BATCH_MAX_BYTES); the items before this line were checked")
+        yield _refusal(index, "too_large", f"{exc}; the items before this line were checked")
     except ClientDisconnect:
         cancelled.set()
 
 
 def _file_item(
-    index: int, part: _Part, registry: Registry, mode: matching.CheckMode, cancelled: threading.Event
+    index: int, part: _Part, registry: Registry, limits: _Limits, mode: matching.CheckMode, cancelled: threading.Event
 ) -> tuple[Line, Work]:
     name, filename = part.disposition()
     head: Line = {"index": index, "file": filename}
@@ -214,10 +246,10 @@ def _file_item(
     def run() -> Line:
         if name != "file" or filename is None:
             raise InvalidRequest(f"part {index} ({name or 'unnamed'}) is not a file part named 'file'")
-        if part.size > registry.settings.max_upload_bytes:
+        if part.size > limits.upload_bytes:
             raise MediaTooLarge(
-                f"file {index} has {part.size:,} bytes, over the upload limit of "
-                f"{registry.settings.max_upload_bytes:,} (PROVREG_MAX_UPLOAD_BYTES)"
+                f"file {index} has {part.size:,} bytes, over the upload limit of {limits.upload_bytes:,} "
+                f"({limits.upload_setting})"
             )
         with registry.session() as session:
             view = matching.check(session=session, registry=registry, content=content, mode=mode, cancelled=cancelled)
@@ -226,22 +258,31 @@ def _file_item(
     return head, run
 
 
-def _hash_items(body: bytes, registry: Registry) -> list[tuple[Line, Work]]:
-    """The JSON list, validated as a whole (it is small and already read); each item's own faults are its line's."""
+async def _hash_items(request: Request, registry: Registry, limits: _Limits) -> list[tuple[Line, Work]]:
+    """The JSON list's items as the body streams in, each only scanned for its bounds here (on the event loop, a
+    chunk at a time); a body that crosses one is refused (422) before the rest of it is read. Bytes over the caller's
+    cap end it with 413 (`api.limits`)."""
+    settings = registry.settings
+    scanner = ArrayItems(max_items=limits.items, max_item_bytes=settings.batch_item_max_bytes, max_depth=_ITEM_DEPTH)
+    texts: list[bytes] = []
     try:
-        items = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequest(f"the body is not JSON: {exc}") from None
-    if not isinstance(items, list) or not items:
+        async for chunk in request.stream():
+            texts += scanner.feed(chunk)
+        scanner.close()
+    except ArrayRefused as exc:
+        setting = {"max_items": limits.items_setting, "max_item_bytes": "PROVREG_BATCH_ITEM_MAX_BYTES"}.get(exc.limit)
+        raise InvalidRequest(f"{exc} ({setting})" if setting else str(exc)) from None
+    if not texts:
         raise InvalidRequest('a JSON batch is a non-empty list of hash objects, e.g. [{"pdq": "…"}]')
-    limit = registry.settings.batch_max_items
-    if len(items) > limit:
-        raise InvalidRequest(f"a batch holds at most {limit} items (PROVREG_BATCH_MAX_ITEMS), not {len(items)}")
-    return [({"index": index}, _hash_work(item, registry)) for index, item in enumerate(items)]
+    return [({"index": index}, _hash_work(text, registry)) for index, text in enumerate(texts)]
 
 
-def _hash_work(item: Any, registry: Registry) -> Work:
+def _hash_work(text: bytes, registry: Registry) -> Work:
     def run() -> Line:
+        try:
+            item = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidRequest(f"the item is not JSON: {exc}") from None
         if not isinstance(item, dict):
             raise InvalidRequest('each item is an object of hex values by algorithm, e.g. {"pdq": "…"}')
         hashes = {alg: value for alg, value in item.items() if alg != "pdq_quality"}
@@ -253,6 +294,10 @@ def _hash_work(item: Any, registry: Registry) -> Work:
         return view.model_dump(mode="json")
 
     return run
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _refusal(index: int, code: str, message: str) -> tuple[Line, Work]:

@@ -12,11 +12,12 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.web.pages import router
+from api.web.pages import router, signed_in_publisher
 
 STATIC = Path(__file__).parent / "static"
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
+    app.state.signed_in = signed_in_publisher  # a page session counts as a credential for the body caps
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

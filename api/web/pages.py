@@ -3,7 +3,6 @@ sentence, with what the user typed kept in the form, and the status the JSON API
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +23,7 @@ from api.web.kept import KeptChecks
 from api.web.security import PAGE_HEADERS, SESSION_SECONDS, Guard, load_secret
 from registry import directory, matching, publishers, service, transparency, websessions
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
-from registry.log.receipts import verify_receipt
+from registry.log.receipts import unwrap_receipt, verify_receipt
 from registry.models import Publisher
 from registry.runtime import Registry
 from registry.statements import DOMAINS
@@ -54,6 +53,14 @@ def _guard(request: Request) -> Guard:
     if getattr(state, "web_guard", None) is None:
         state.web_guard = Guard(load_secret(state.registry.settings.data_dir))
     return state.web_guard
+
+
+def signed_in_publisher(request: Request) -> str | None:
+    """The publisher signed in on the pages, if any: the body caps ask it (blocking: call it from a worker thread)."""
+    registry: Registry = request.app.state.registry
+    with registry.session() as session:
+        found = _signed_in(request, session)
+    return None if found is None else found.id
 
 
 def page(request: Request, registry: Registry, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -194,19 +201,10 @@ def verify(
         _guard(request).check_csrf(request, csrf)
         if not receipt.strip():
             raise InvalidRequest("paste a receipt first: the JSON `provreg receipt` prints")
-        verified = verify_receipt(_unwrap(receipt), registry.keyring.verifiers)
+        verified = verify_receipt(unwrap_receipt(receipt), registry.keyring.verifiers)
     except RegistryError as exc:
         return _log_page(request, registry, session, status=status_for(exc), error=_sentence(exc), receipt=receipt)
     return _log_page(request, registry, session, verified=verified, receipt=receipt)
-
-
-def _unwrap(text: str) -> str:
-    """A bare receipt, or the one inside a registration's 201 body or a `register --json` line."""
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError:
-        return text  # the strict verifier says what is wrong with it
-    return json.dumps(obj["receipt"]) if isinstance(obj, dict) and isinstance(obj.get("receipt"), dict) else text
 
 
 # --- publishing -------------------------------------------------------------------------------------------------

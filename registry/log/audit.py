@@ -3,14 +3,15 @@
 Checks, in order: leaves are contiguous, each stored leaf hash is the hash of its stored entry, and the
 `kind` and `subject` columns are the ones the entry itself says; every stored tree node equals the recomputed
 one; every stored checkpoint is signed by a registry key, names this log, and has the recomputed root;
-consecutive checkpoints are consistent; and the state tables (registrations, revocations, publishers and their
-keys) hold exactly what replaying the entries derives (`derive`). A store edited behind the registry's back
-fails here.
+consecutive checkpoints are consistent; the state tables (registrations, revocations, publishers and their
+keys) hold exactly what replaying the entries derives (`derive`); and the fingerprint rows and used nonces are
+the ones the entries commit to (`fingerprints`). A store edited behind the registry's back fails here.
 
 A full audit reads everything (O(n)). The start-up audit is incremental: it starts from the signed mark the
 last passing audit left (`AuditMark`), checks that the stored frontier still gives the marked root and that the
 latest checkpoint is consistent with it, then checks only the entries, nodes, checkpoints and rows added
-since, plus row counts per kind below the mark. Edits in place below the mark are for the full audit to find.
+since, plus row counts per kind below the mark. Edits in place below the mark are for the full audit to find,
+except in fingerprint rows and used nonces, which the mark pins by their hashes (`fingerprints.Pins`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from registry.db import read_snapshot
 from registry.errors import LogTampered
-from registry.log import merkle
+from registry.log import fingerprints, merkle
 from registry.log.derive import (
     MALFORMED,
     MIRROR_OF,
@@ -47,7 +48,9 @@ from registry.statements import canonical_json, format_timestamp, parse_timestam
 
 _CHUNK = 20_000
 MAX_PROBLEMS = 50
-_MARK_HEADER = "provreg audit mark v1"  # never an origin, so a mark cannot pass for a checkpoint
+_MARK_HEADER = "provreg audit mark v2"  # never an origin, so a mark cannot pass for a checkpoint
+# A mark from before fingerprint pins: still signed by the log key, it only leads to a full audit.
+_MARK_HEADER_V1 = "provreg audit mark v1"
 
 
 @dataclass
@@ -58,6 +61,10 @@ class AuditReport:
     problems: list[str] = field(default_factory=list)
     root: bytes = merkle.EMPTY_ROOT
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SUBJECT_FIELD, 0))
+    pins: fingerprints.Pins | None = None  # what the mark will pin; set once every check has run
+    fingerprinted: int = 0  # registrations whose fingerprint rows were held against their commitment
+    uncommitted: list[str] = field(default_factory=list)  # registrations logged before commitments, none since
+    backfilled: int = 0  # of those, how many the registry committed after this audit passed
 
     @property
     def ok(self) -> bool:
@@ -74,37 +81,50 @@ class AuditReport:
 
 @dataclass(frozen=True)
 class AuditMark:
-    """What the last passing audit vouched for: the tree head, entry counts per kind, the last full audit."""
+    """What the last passing audit vouched for: the tree head, entry counts per kind, the last full audit, and the
+    fingerprint rows and used nonces it saw."""
 
     origin: str
     size: int
     root: bytes
     counts: dict[str, int]
     full_audit_at: str
+    pins: fingerprints.Pins
 
     def to_text(self) -> str:
         root = base64.b64encode(self.root).decode()
         lines = [_MARK_HEADER, self.origin, str(self.size), root, canonical_json(self.counts).decode()]
-        return "".join(line + "\n" for line in [*lines, self.full_audit_at])
+        pins = canonical_json(self.pins.to_json()).decode()
+        return "".join(line + "\n" for line in [*lines, self.full_audit_at, pins])
 
     @classmethod
     def from_text(cls, text: str) -> AuditMark:
         try:
-            header, origin, size, root, counts, full_audit_at = text.removesuffix("\n").split("\n")
+            header, origin, size, root, counts, full_audit_at, pins = text.removesuffix("\n").split("\n")
             if header != _MARK_HEADER:
                 raise ValueError(header)
-            return cls(origin, int(size), base64.b64decode(root, validate=True), json.loads(counts), full_audit_at)
-        except ValueError:
+            return cls(
+                origin,
+                int(size),
+                base64.b64decode(root, validate=True),
+                json.loads(counts),
+                full_audit_at,
+                fingerprints.Pins.from_json(json.loads(pins)),
+            )
+        except (ValueError, KeyError, TypeError):
             raise NoteError("the audit mark is not in the form the registry writes") from None
 
 
 def read_mark(session: Session, keyring: LogKeyring) -> AuditMark | None:
-    """The stored mark, or None if there is none; a mark that is not signed by this log raises LogTampered."""
+    """The stored mark, or None if there is none (or only one from before fingerprint pins); a mark that is not
+    signed by this log raises LogTampered."""
     row = session.get(LogAuditMark, 1)
     if row is None:
         return None
     try:
         text, _ = open_note(row.note, keyring.verifiers)
+        if text.startswith(_MARK_HEADER_V1 + "\n"):
+            return None
         mark = AuditMark.from_text(text)
     except NoteError as exc:
         raise LogTampered(f"the stored audit mark does not verify ({exc}); run 'provreg audit --full'") from None
@@ -115,11 +135,11 @@ def read_mark(session: Session, keyring: LogKeyring) -> AuditMark | None:
 
 def write_mark(session: Session, keyring: LogKeyring, report: AuditReport, now: datetime) -> AuditMark:
     """Record a passing audit, so the next start-up audit begins where this one ended."""
-    if not report.ok:
+    if not report.ok or report.pins is None:
         raise ValueError("only a passing audit may move the mark")
     previous = None if report.full else read_mark(session, keyring)
     full_at = format_timestamp(now) if previous is None else previous.full_audit_at
-    mark = AuditMark(keyring.origin, report.size, report.root, report.counts, full_at)
+    mark = AuditMark(keyring.origin, report.size, report.root, report.counts, full_at, report.pins)
     session.merge(LogAuditMark(id=1, note=sign_note(mark.to_text(), keyring.signers)))
     session.commit()
     return mark
@@ -134,6 +154,8 @@ def audit_and_mark(session: Session, keyring: LogKeyring, *, full: bool, now: da
     read_snapshot(session)  # other workers may append while this one reads
     try:
         since = None if full else read_mark(session, keyring)
+        if since is not None and since.pins.uncommitted:
+            since = None  # only a full audit names the registrations whose rows no entry commits to yet
     except LogTampered as exc:
         report = AuditReport()
         report.add(exc.message)
@@ -178,6 +200,11 @@ def audit(session: Session, keyring: LogKeyring, since: AuditMark | None = None)
         for kind, count in since.counts.items():
             report.counts[kind] += count
     _check_publishers(session, publisher_entries, report)
+    if since is None:
+        report.pins = fingerprints.check_all(session, leaves.commitments, report)
+    else:
+        report.pins = fingerprints.check_since(session, leaves.commitments, since.pins, report)
+    report.uncommitted = sorted(leaves.commitments.uncommitted)
     return report
 
 
@@ -208,6 +235,7 @@ class _Leaves:
 
     mirrored: dict[str, set[int]] = field(default_factory=lambda: {kind: set() for kind in MIRRORS})
     publisher_entries: list[dict[str, Any]] = field(default_factory=list)
+    commitments: fingerprints.Commitments = field(default_factory=fingerprints.Commitments)
 
 
 def _check_leaves(session: Session, tree: merkle.MemoryNodeStore, report: AuditReport) -> _Leaves:
@@ -244,6 +272,10 @@ def _check_leaves(session: Session, tree: merkle.MemoryNodeStore, report: AuditR
                 leaves.publisher_entries.append(entry)
             if derived[0] in MIRROR_OF:
                 leaves.mirrored[MIRROR_OF[derived[0]]].add(index)
+            try:
+                leaves.commitments.observe(derived[0], entry)
+            except MALFORMED as exc:
+                report.add(f"entry {index}: {exc if isinstance(exc, EntryError) else f'lacks {exc}'}")
         batch.append(digest)
         if len(batch) == _CHUNK:
             tree.extend(batch)

@@ -24,6 +24,7 @@ SUBJECT_FIELD: dict[str, str] = {
     "publisher_verification": "publisher_id",
     "key_rotation": "publisher_id",
     "operator_key_revocation": "publisher_id",
+    "fingerprint_rows": "registration_id",
 }
 """Every kind of entry the registry logs, and the entry field that names what it is about."""
 

@@ -30,6 +30,7 @@ MAX_SIGNATURES = 100
 SIGNATURE_PREFIX = "\u2014 "  # EM DASH, space
 TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
 MAX_UINT64 = 2**64 - 1
+_MAX_UINT64_DIGITS = len(str(MAX_UINT64))
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _KEY_ID_HEX = re.compile(r"[0-9a-fA-F]{8}")
@@ -55,8 +56,11 @@ def _b64decode(text: str, what: str) -> bytes:
 
 
 def _parse_decimal(text: str, what: str) -> int:
-    if not _DECIMAL.fullmatch(text):
-        raise NoteError(f"{what} {text!r} is not a decimal number without leading zeros")
+    """A uint64 in its one spelling; its length is checked first, so a 5,000-digit line is a NoteError, not the
+    ValueError of Python's int-string limit (and never a quadratic conversion)."""
+    if len(text) > _MAX_UINT64_DIGITS or not _DECIMAL.fullmatch(text):
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+        raise NoteError(f"{what} {shown!r} is not a decimal number of at most 20 digits without leading zeros")
     value = int(text)
     if value > MAX_UINT64:
         raise NoteError(f"{what} {value} does not fit in 64 bits")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -23,10 +24,13 @@ from typing import Any
 from registry.errors import RegistryError, VerificationFailed
 from registry.log import merkle
 from registry.log.note import Checkpoint, NoteError, Verifier, open_note, parse_tlog_proof
-from registry.statements import DOMAINS, DocumentLimits, canonical_json, parse_strict_json, verify
+from registry.statements import DOMAINS, DocumentLimits, canonical_json, parse_bounded_json, parse_strict_json, verify
 
 RECEIPT_FIELDS = {"log_index", "entry", "proof"}
 RECEIPT_LIMITS = DocumentLimits().enclosing()
+# A registration's answer or a `register --json` line around a receipt: the receipt and a copy of its statement, and
+# floats, whose shortest spelling may run to 17 digits and an exponent.
+WRAPPER_LIMITS = dataclasses.replace(RECEIPT_LIMITS, max_bytes=2 * RECEIPT_LIMITS.max_bytes, max_integer_digits=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,7 @@ def verify_receipt(
     if set(obj) != RECEIPT_FIELDS:
         raise VerificationFailed(f"a receipt has exactly the fields {sorted(RECEIPT_FIELDS)}")
     log_index, entry, proof = obj["log_index"], obj["entry"], obj["proof"]
-    if not isinstance(log_index, int) or not isinstance(entry, dict) or not isinstance(proof, str):
+    if type(log_index) is not int or not isinstance(entry, dict) or not isinstance(proof, str):  # bool is an int
         raise VerificationFailed("receipt fields have the wrong types")
     if entry.get("log_index") != log_index:
         raise VerificationFailed("the entry's log_index differs from the receipt's")
@@ -118,6 +122,20 @@ def _b64(value: Any, what: str) -> bytes:
     if len(raw) != 32:
         raise VerificationFailed(f"the entry's {what} is not a 32-byte Ed25519 key")
     return raw
+
+
+def unwrap_receipt(text: str) -> str:
+    """A bare receipt, or the one inside a registration's 201 body or a `register --json` line.
+
+    The wrapper is bounded like a receipt before it is parsed; text that is not such a wrapper comes back as it is,
+    for `verify_receipt` to say what is wrong with it.
+    """
+    try:
+        obj = parse_bounded_json(text, WRAPPER_LIMITS, what="receipt")
+    except RegistryError:
+        return text
+    inner = obj.get("receipt") if isinstance(obj, dict) else None
+    return json.dumps(inner) if isinstance(inner, dict) else text
 
 
 def receipt_json(receipt: dict[str, Any]) -> str:

@@ -243,6 +243,7 @@ def test_the_malformed_corpus_in_one_batch_gets_a_line_each(settings: Settings) 
     """tests/malformed.py's files, all in one request: a verdict or a documented error per file, never a 500."""
     settings.rate_limit_enabled = False
     cases = corpus()
+    settings.anonymous_batch_max_items = len(cases)  # one batch for all, sent anonymously
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         wait_ready(client)
         files = _files(*[(case.name, case.content) for case in cases])

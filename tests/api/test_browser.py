@@ -71,6 +71,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(accept_downloads=True, viewport={"width": 1000, "height": 900})
+    context.set_default_timeout(120_000)  # Playwright's 30 s is a speed test on a machine with both cores busy
     context.add_init_script(COUNT_VIOLATIONS)
     opened = context.new_page()
     yield opened
@@ -163,6 +164,10 @@ def test_a_doctored_video_shows_its_timeline_and_the_frame_pair_of_the_altered_s
 
 
 def test_the_check_page_works_from_the_keyboard_alone(page: Any, server: str, original: str, tmp_path: Path) -> None:
+    # Playwright turns on file-chooser interception without waiting for the browser, when the first listener is
+    # added: added only just before the key press, the dialog could open natively first (and never be seen) on a busy
+    # machine. Listening from before the page loads makes interception certain by the time the key is pressed.
+    page.on("filechooser", lambda _chooser: None)
     page.goto(server + "/")
     reached = []
     for _ in range(12):
@@ -171,7 +176,7 @@ def test_the_check_page_works_from_the_keyboard_alone(page: Any, server: str, or
         if reached[-1] == "check-file":
             break
     assert reached[:2] == ["Skip to the content", "provreg"] and reached[-1] == "check-file", reached
-    with page.expect_file_chooser() as choosing:
+    with page.expect_file_chooser(timeout=120_000) as choosing:  # it opens at once; the bound only stops a hang
         page.keyboard.press("Space")
     choosing.value.set_files(str(doctored(tmp_path)))
     page.locator("#verdict").wait_for(timeout=60_000)

@@ -19,6 +19,7 @@ import pytest
 import typer
 from conftest import PHOTOS, PROVREG, encode, photo, photo_bytes
 from PIL import Image, ImageOps
+from receipts import hostile_receipts
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -394,6 +395,21 @@ def test_verify_prints_the_publisher_key_as_publisher_key_takes_it(
     other = base64.b64encode(bytes(32)).decode()
     code, _, err = provreg(data_dir, "verify", str(receipt), "--publisher-key", other)
     assert code == 9 and "different key" in err
+
+
+def test_verify_refuses_hostile_receipts_with_its_exit_status_never_a_traceback(
+    key: Path, data_dir: Path, originals: Path, tmp_path: Path
+) -> None:
+    """A receipt with a 5,000-digit integer was a ValueError traceback from `provreg verify`."""
+    _, out, _ = provreg(data_dir, "register", str(originals / "coffee.jpg"), "--key", str(key), "--json")
+    receipt = json.dumps(json_lines(out)[0]["receipt"])
+    variants = hostile_receipts(receipt)
+    variants["longer than any receipt"] = receipt + " " * 1024 * 1024
+    for name, text in variants.items():
+        path = tmp_path / "hostile.json"
+        path.write_text(text)
+        result = runner.invoke(app, ["--data-dir", str(data_dir), "verify", str(path)])
+        assert result.exit_code == 9 and "error:" in result.stderr, (name, result.exception, result.stderr[-300:])
 
 
 def test_hash_prints_what_lookup_finds(key: Path, data_dir: Path, originals: Path, tmp_path: Path) -> None:

@@ -34,11 +34,11 @@ DOCUMENTED = {
     413: {"too_large", "too_many_parts", "part_too_large"},
     415: {"unsupported_media", "unsupported_content_type"},
     422: {"invalid_request", "invalid_statement", "invalid_signature", "corrupt_media", "verification_failed"}
-    | {"malformed_body", "malformed_multipart", "too_expensive"},
+    | {"malformed_body", "malformed_multipart", "too_expensive", "worker_crashed"},
     429: {"rate_limited"},
     499: {"client_gone"},  # logged only: the client has left
     500: {"internal_error"},
-    503: {"not_ready", "log_tampered", "overloaded"},
+    503: {"not_ready", "log_tampered", "overloaded", "worker_killed"},
 }
 
 

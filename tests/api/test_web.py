@@ -15,6 +15,7 @@ import pytest
 from conftest import PublisherHandle, encode, photo, photo_bytes, wait_ready
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from receipts import hostile_receipts
 from videoclips import DOCTORED, ORIGINAL, Clip
 from videoclips import encode as encode_clip
 
@@ -305,6 +306,10 @@ def test_directory_and_log_page_verify_a_pasted_receipt(client: TestClient) -> N
     bad = client.post("/log/verify", data={"csrf": csrf_of(log.text), "receipt": tampered})
     assert bad.status_code == 422 and 'role="alert"' in bad.text
     assert tampered in html.unescape(bad.text), "what the user pasted is kept"
+    # A 5,000-digit integer anywhere (the proof's index, a wrapper around the receipt) was a 500.
+    for name, hostile in hostile_receipts(receipt).items():
+        refused = client.post("/log/verify", data={"csrf": csrf_of(log.text), "receipt": hostile})
+        assert refused.status_code == 422 and 'role="alert"' in refused.text, name
 
 
 def test_publisher_signs_in_registers_a_statement_signed_elsewhere_and_revokes(client: TestClient) -> None:

@@ -6,6 +6,8 @@ Kept apart from the test module so a worker imports nothing heavier than this.
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 
 from registry.errors import InvalidRequest
@@ -39,6 +41,35 @@ def refuse(message: str) -> None:
 
 def divide_by_zero() -> float:
     return 1 / 0
+
+
+def die_of(signum: int) -> None:
+    """A native crash (SIGSEGV, SIGABRT) or a kill from outside (SIGKILL), as the worker would meet it."""
+    os.kill(os.getpid(), signum)
+
+
+def exit_with(status: int) -> None:
+    """A library that ends the process itself."""
+    os._exit(status)
+
+
+def abort_out_of_memory() -> None:
+    """C++ code whose allocation failed under the address-space limit: std::terminate prints, then aborts."""
+    sys.stderr.write("terminate called after throwing an instance of 'std::bad_alloc'\n  what():  std::bad_alloc\n")
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGABRT)
+
+
+def native_out_of_memory() -> None:
+    """How OpenCV reports a failed allocation: its own exception type, not MemoryError."""
+    raise RuntimeError("OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 2700000000 B")
+
+
+def chatter(text: str) -> int:
+    """A task that writes to standard error (a library's warning) and succeeds."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+    return len(text)
 
 
 def broken_assessor(media: object, fp: object) -> None:

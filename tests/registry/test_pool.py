@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,7 +12,15 @@ from typing import Any
 import pool_tasks
 import pytest
 
-from registry.errors import ClientGone, InvalidRequest, MediaTooExpensive, NotReady, Overloaded
+from registry.errors import (
+    ClientGone,
+    InvalidRequest,
+    MediaTooExpensive,
+    MediaWorkerCrashed,
+    NotReady,
+    Overloaded,
+    WorkerKilled,
+)
 from registry.pool import MediaPool, MediaWorkFailed
 
 HANG = 600.0  # seconds a "hung" task would sleep; every wait below is far shorter, only to catch a hang
@@ -75,6 +85,48 @@ def test_memory_limit(pool: MediaPool) -> None:
     assert raised.value.details["limit"] == "memory_bytes"
     assert pool.run(pool_tasks.allocate, 1024) == 1024
     assert pool.stats()["replaced"] == 1
+
+
+@pytest.mark.parametrize(
+    ("task", "args", "details"),
+    [
+        (pool_tasks.die_of, (signal.SIGSEGV,), {"signal": "SIGSEGV"}),
+        (pool_tasks.die_of, (signal.SIGABRT,), {"signal": "SIGABRT"}),
+        (pool_tasks.exit_with, (3,), {"exit_status": 3}),
+    ],
+    ids=["segfault", "abort", "exit-status"],
+)
+def test_a_crash_is_reported_as_a_crash_not_as_memory(
+    pool: MediaPool, task: Callable[..., None], args: tuple[int, ...], details: dict[str, object]
+) -> None:
+    """Every death but SIGXCPU was reported as over the memory limit (issue 18)."""
+    with pytest.raises(MediaWorkerCrashed, match="ended its worker process") as raised:
+        pool.run(task, *args)
+    assert raised.value.details == details and "MEMORY" not in raised.value.message
+    assert pool.run(pool_tasks.add, 1, 1) == 2 and pool.stats()["replaced"] == 1
+
+
+def test_a_kill_from_outside_is_a_retryable_kill(pool: MediaPool) -> None:
+    with pytest.raises(WorkerKilled, match="out-of-memory killer") as raised:
+        pool.run(pool_tasks.die_of, signal.SIGKILL)
+    assert raised.value.details == {"signal": "SIGKILL"}
+
+
+@pytest.mark.parametrize("task", [pool_tasks.abort_out_of_memory, pool_tasks.native_out_of_memory])
+def test_native_libraries_out_of_memory_is_memory(pool: MediaPool, task: Callable[[], None]) -> None:
+    """std::bad_alloc then abort, or OpenCV's "Insufficient memory" error: memory, whatever the exception type."""
+    with pytest.raises(MediaTooExpensive, match="PROVREG_MEDIA_MEMORY_BYTES"):
+        pool.run(task)
+
+
+def test_what_a_worker_writes_is_logged_by_the_server(pool: MediaPool, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="registry.pool"):
+        assert pool.run(pool_tasks.chatter, "a decoder's warning") == len("a decoder's warning")
+        with pytest.raises(MediaWorkerCrashed):
+            pool.run(pool_tasks.die_of, signal.SIGSEGV)
+    logged = caplog.text
+    assert "a decoder's warning" in logged
+    assert "died of SIGSEGV" in logged and "Fatal Python error: Segmentation fault" in logged  # faulthandler's stack
 
 
 def test_wall_clock_limit_kills_a_hung_task() -> None:

@@ -81,6 +81,7 @@
     if (!index) refuse("the proof has no index line");
     const hashes = lines.slice(at + 1).map((line, i) => fromBase64(line, "proof hash " + i));
     if (hashes.some((hash) => hash.length !== 32)) refuse("a proof hash is not 32 bytes");
+    if (index[1].length > 16 || !Number.isSafeInteger(Number(index[1]))) refuse("the proof's index is too large to check here");
     return { index: Number(index[1]), hashes, note: text.slice(blank + 2) };
   }
 
@@ -109,6 +110,7 @@
     const [origin, size, root] = text.slice(0, -1).split("\n");
     if (origin !== signer) refuse("the checkpoint is from log " + origin + ", not the listed key's log");
     if (!/^(0|[1-9][0-9]*)$/.test(size || "")) refuse("the checkpoint's size is not a number");
+    if (size.length > 16 || !Number.isSafeInteger(Number(size))) refuse("the checkpoint's size is too large to check here");
     return { origin, size: Number(size), root: fromBase64(root || "", "the checkpoint's root hash") };
   }
 

@@ -124,6 +124,7 @@ def test_start_up_resumes_from_the_mark_and_moves_it(registry: Registry, history
         "key_rotation": 1,
         "key_revocation": 0,
         "operator_key_revocation": 0,
+        "fingerprint_rows": 0,
     }
     assert after.full_audit_at == before.full_audit_at  # only a full audit resets the schedule
     assert registry.audit_log(full=True).start == 0
@@ -132,7 +133,7 @@ def test_start_up_resumes_from_the_mark_and_moves_it(registry: Registry, history
 @pytest.mark.parametrize(
     "tamper",
     [
-        "UPDATE log_audit_mark SET note = replace(note, 'mark v1', 'mark v2')",  # no longer signed
+        "UPDATE log_audit_mark SET note = replace(note, 'mark v2', 'mark v3')",  # no longer signed
         "UPDATE log_node SET hash = zeroblob(32) WHERE level = 2 AND position = 0",  # in the mark's frontier (5)
         "DELETE FROM log_entry WHERE log_index > 0; DELETE FROM log_node WHERE position > 0; "
         "DELETE FROM log_checkpoint WHERE size > 1",  # the log rolled back to before the mark

@@ -263,6 +263,8 @@ GOOD_ROOT = base64.b64encode(ROOT).decode()
         f"log\n5\n{GOOD_ROOT.rstrip('=')}\n",
         f"log\n5\n{GOOD_ROOT}\n\n",
         f"log\n5\n{GOOD_ROOT}\next\n\nmore\n",
+        f"log\n{'9' * 5000}\n{GOOD_ROOT}\n",  # past Python's int-string limit: a ValueError, not a NoteError, once
+        f"log\n{'1' * 21}\n{GOOD_ROOT}\n",
     ],
     ids=[
         "no-final-newline",
@@ -278,6 +280,8 @@ GOOD_ROOT = base64.b64encode(ROOT).decode()
         "unpadded-root",
         "empty-extension",
         "empty-line-between-extensions",
+        "5000-digit-size",
+        "21-digit-size",
     ],
 )
 def test_malformed_checkpoints_are_rejected(text: str) -> None:
@@ -380,6 +384,8 @@ CHECKPOINT = f"log\n1\n{HASH}\n\n\u2014 log AAAAAAA=\n"
         f"c2sp.org/tlog-proof@v1\nindex 0\n{HASH}",
         "c2sp.org/tlog-proof@v1\nindex 0\n\n",
         f"c2sp.org/tlog-proof@v1\nindex 0\n\n{CHECKPOINT.rstrip()}",
+        f"c2sp.org/tlog-proof@v1\nindex {'9' * 5000}\n\n{CHECKPOINT}",
+        f"c2sp.org/tlog-proof@v1\nindex {2**64}\n\n{CHECKPOINT}",
     ],
     ids=[
         "wrong-header",
@@ -393,6 +399,8 @@ CHECKPOINT = f"log\n1\n{HASH}\n\n\u2014 log AAAAAAA=\n"
         "no-checkpoint",
         "empty-checkpoint",
         "checkpoint-without-final-newline",
+        "5000-digit-index",
+        "index-over-64-bits",
     ],
 )
 def test_malformed_tlog_proofs_are_rejected(text: str) -> None:

@@ -13,6 +13,7 @@ from conftest import PublisherHandle, encode, make_publisher, photo, photo_bytes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from receipts import hostile_receipts
 from sqlalchemy import text
 
 from api.client import LocalTransport, new_statement, sign_statement
@@ -22,7 +23,7 @@ from registry.log import merkle
 from registry.log import store as log
 from registry.log.audit import audit
 from registry.log.note import Checkpoint, Signer, Verifier, open_note
-from registry.log.receipts import receipt_json, verify_receipt
+from registry.log.receipts import receipt_json, unwrap_receipt, verify_receipt
 from registry.runtime import Registry
 from registry.settings import Settings
 from registry.statements import new_nonce
@@ -128,6 +129,18 @@ def test_flipping_any_byte_of_a_receipt_breaks_verification(
         return  # not even text: nothing could accept it
     with pytest.raises(errors.VerificationFailed):
         verify_receipt(text, registry.keyring.verifiers)
+
+
+def test_hostile_numbers_and_nesting_in_a_receipt_fail_verification_and_nothing_else(
+    one_receipt: tuple[bytes, Registry],
+) -> None:
+    """A 5,000-digit proof index was a bare ValueError (Python's int-string limit): a 500 from the /log page."""
+    receipt, registry = one_receipt
+    verify_receipt(unwrap_receipt(receipt.decode()), registry.keyring.verifiers)  # the seed itself verifies
+    for name, hostile in hostile_receipts(receipt.decode()).items():
+        with pytest.raises(errors.VerificationFailed):
+            verify_receipt(unwrap_receipt(hostile), registry.keyring.verifiers)
+            raise AssertionError(f"{name}: verified")
 
 
 EVENT_KINDS = st.sampled_from(["registration", "content_revocation", "publisher_verification", "key_rotation"])
