@@ -85,6 +85,8 @@ def _transform_text(transform: Transform, localisation: Localisation) -> str:
         parts.append(f"crop {transform.crop.w}x{transform.crop.h} at {transform.crop.x},{transform.crop.y}")
     if transform.framed:
         parts.append("padded/framed")
+    if transform.composite:
+        parts.append("composite: put into another picture")
     if transform.grayscale:
         parts.append("grayscale")
     elif transform.photometric_change:

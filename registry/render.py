@@ -21,10 +21,10 @@ from registry import views
 from registry.models import ContentRevocation, KeyRevocation, Publisher, Registration
 from registry.publishers import is_verified
 
-# PDQ distance at which unrelated images sit on average, and keypoint inliers that leave no doubt (unrelated
-# pairs reach 10, true derivatives a median of 272): the two ends of a match's score.
+# PDQ distance at which unrelated images sit on average: fast mode's score estimate reaches 0 there.
 _UNRELATED_DISTANCE = 128
-_CONVINCING_INLIERS = 100
+# An altered match's score never reads as a copy's, even where the altered share rounds away (shown as 99%).
+_ALTERED_CEILING = 0.99
 _PDQ = "pdq"
 _Listed = TypeVar("_Listed", views.MatchView, views.LookupMatchView)
 
@@ -93,7 +93,7 @@ def global_match(status: RegistrationStatus, pdq: PdqDistance, now: datetime) ->
     return views.MatchView(
         **common(status, now),
         distance=pdq.distance,
-        score=_score(pdq.distance, 0),
+        score=_hash_score(pdq.distance),
         variant=pdq.query_variant,
         exact=False,
         transform=None,
@@ -107,7 +107,7 @@ def derivative_match(
     return views.MatchView(
         **common(status, now),
         distance=pdq.distance,
-        score=_score(pdq.distance, match.alignment.inliers),
+        score=match_score(match.verdict, _unchanged_share(match)),
         variant=PDQ_VARIANTS[match.candidate.pdq_variant] if via_pdq else _dihedral_name(match.transform),
         exact=False,
         verdict=match.verdict,
@@ -152,7 +152,7 @@ def video_match(status: RegistrationStatus, match: VideoMatch, now: datetime) ->
     return views.MatchView(
         **common(status, now),
         distance=int(aligned.min()) if len(aligned) else 256,
-        score=round(found.matched_share, 4),
+        score=match_score(match.verdict, found.matched_share),
         variant="flip_horizontal" if mirrored else "identity",
         exact=False,
         verdict=match.verdict,
@@ -279,8 +279,33 @@ def assessment_view(assessment: Assessment, fp: Fingerprint) -> views.Assessment
     return views.AssessmentView.model_validate(assessment.to_json() | {"faces": faces})
 
 
-def _score(distance: int, inliers: int) -> float:
-    return round(max(0.0, 1.0 - distance / _UNRELATED_DISTANCE, min(1.0, inliers / _CONVINCING_INLIERS)), 4)
+def match_score(verdict: str, unchanged: float) -> float:
+    """A match's `score`: the share of the query that is the original's content, unchanged, held to its verdict.
+
+    `related` is 0 (a different photograph: nothing in it was made from the original); `altered` stays below
+    `_ALTERED_CEILING`, so that a doctored file never reads as 100%; a copy is its unchanged share (1 for an image).
+    """
+    if verdict == "related":
+        return 0.0
+    share = round(min(1.0, max(0.0, unchanged)), 4)
+    return min(share, _ALTERED_CEILING) if verdict == "altered" else share
+
+
+def _unchanged_share(match: DerivativeMatch) -> float:
+    """The share of a photo query that shows the original unchanged: its footprint (all of the query but framing;
+    for a composite, the original's part of it) less the altered regions in it."""
+    transform = match.transform
+    shown = 1.0
+    if transform.composite:
+        content = transform.content
+        added = sum(rect.area for rect in transform.added)
+        shown = content.area / max(1, content.area + added)
+    return shown * (1.0 - match.altered_fraction)
+
+
+def _hash_score(distance: int) -> float:
+    """Fast mode's estimate, from the hash distance alone (no analysis says what is unchanged)."""
+    return round(max(0.0, 1.0 - distance / _UNRELATED_DISTANCE), 4)
 
 
 def _dihedral_name(transform: Transform) -> str:
@@ -315,4 +340,6 @@ def transform_view(transform: Transform) -> views.TransformView:
         perspective=transform.perspective,
         photometric_change=transform.photometric_change,
         grayscale=transform.grayscale,
+        composite=transform.composite,
+        added=[_rect_view(rect) for rect in transform.added],
     )

@@ -145,15 +145,23 @@ class TransformView(_View):
 
     crop: RectView  # the part of the original the query shows, in original pixels
     cropped: bool
-    content: RectView  # where the original's content sits in the query, in query pixels
-    framed: bool  # the query adds padding, a screenshot frame or other surroundings
-    scale: float  # query pixels per original pixel
-    aspect_change: float  # horizontal over vertical stretch; 1.0 when kept
-    rotation: float  # degrees counter-clockwise (after the mirror, if flipped)
+    content: RectView  # where the original's content sits in the query (its footprint), in query pixels
+    # flat or UI-like surroundings: padding, letterbox, a page or screenshot, rotation corners, or the photo shown
+    # over an enlarged, blurred copy of itself
+    framed: bool
+    scale: float  # query pixels per original pixel; exactly 1.0 when not resized (within re-save noise)
+    aspect_change: float  # horizontal over vertical stretch; exactly 1.0 when kept
+    rotation: float  # degrees counter-clockwise (after the mirror, if flipped); exactly 0.0 when not turned
     flipped: bool  # mirrored horizontally (a vertical flip is a mirror plus 180 degrees)
     perspective: bool
     photometric_change: bool  # colours, brightness or contrast changed globally
     grayscale: bool
+    # the original, or part of it, fills only `content` and the rest of the query is other photographic content:
+    # a composite (the match is then `altered`)
+    composite: bool = False
+    # composite only: the query outside `content`, the added content, as up to four bands (above and below it, full
+    # width; left and right of it), in query pixels
+    added: list[RectView] = []
 
 
 class SegmentView(_View):
@@ -236,7 +244,11 @@ class MatchView(_View):
     publisher_id: str
     verified: bool
     distance: int  # least PDQ Hamming distance between the query's 8 dihedral hashes and the original's hashes
-    score: float  # 0-1: the larger of 1 - distance/128 (128: unrelated images) and inliers/100, capped at 1
+    # 0-1: the share of the query that is this original's content, unchanged (`registry.render.match_score`): 1.0
+    # for a copy (framing does not count), below 1 for `altered` (never above 0.99: the altered regions, or the
+    # other picture of a composite, are taken off), 0.0 for `related` (nothing was made from it). Video: the share of
+    # the clip's sampled frames that match. Fast mode (no analysis): 1 - distance/128, an estimate from the hash.
+    score: float
     variant: str  # what was done to the original to get the query: identity, rotate_90_cw, flip_horizontal...
     exact: bool  # the query's bytes are the original's bytes
     revoked: bool = False  # the publisher withdrew this registration

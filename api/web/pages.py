@@ -34,6 +34,7 @@ templates.env.globals.update(
     day=words.day,
     verdict_sentence=words.verdict_sentence,
     transform_words=words.transform_words,
+    score_words=words.score_words,
     region_words=words.region_words,
     warnings_for=words.warnings_for,
     data_uri=result.data_uri,

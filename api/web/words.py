@@ -38,12 +38,22 @@ def verdict_sentence(view: views.CheckView, registrations: dict[str, views.Regis
         return "Not registered: this file matches no original in the registry"
     registration = registrations.get(best.registration_id)
     when = f" on {day(registration.created_at)}" if registration is not None else ""
-    what = "a doctored version" if best.verdict == "altered" else "an exact copy" if best.exact else "a copy"
+    composite = best.verdict == "altered" and best.transform is not None and best.transform.composite
+    what = (
+        "a composite made with part of"
+        if composite
+        else "a doctored version of"
+        if best.verdict == "altered"
+        else "an exact copy of"
+        if best.exact
+        else "a copy of"
+    )
     if view.withdrawn:
         whose = f"an original {best.publisher} registered{when} and has since withdrawn"
-        return f"Withdrawn by its publisher: {what} of {whose}"
+        return f"Withdrawn by its publisher: {what} {whose}"
     first = f", first registered by {_first(best)}" if best.prior_registrations else ""
-    return f"{what[0].upper()}{what[1:]} of an original registered by {best.publisher}{when}{first}"
+    tail = " and another picture" if composite else ""
+    return f"{what[0].upper()}{what[1:]} an original registered by {best.publisher}{when}{tail}{first}"
 
 
 def _first(match: views.MatchView) -> str:
@@ -89,7 +99,9 @@ def transform_words(match: views.MatchView, original: views.RegistrationView | N
         if transform.perspective:
             words.append("seen in perspective")
         if transform.framed:
-            words.append("framed (padding or a screenshot around it)")
+            words.append("framed (padding, a page or a screenshot around it)")
+        if transform.composite:
+            words.append(f"put into another picture, where it fills {_share(_footprint_share(transform))} of this file")
         if transform.grayscale:
             words.append("turned black and white")
         elif transform.photometric_change:
@@ -98,6 +110,23 @@ def transform_words(match: views.MatchView, original: views.RegistrationView | N
         same_type = original is not None and original.content.media_type == media_type
         words.append("re-encoded" if same_type or original is None else f"re-encoded as {media_type}")
     return words
+
+
+def _footprint_share(transform: views.TransformView) -> float:
+    content = transform.content.w * transform.content.h
+    return content / max(1, content + sum(rect.w * rect.h for rect in transform.added))
+
+
+def score_words(match: views.MatchView) -> str:
+    """What `score` measures, in words: the share of this file that is the original's content, unchanged."""
+    share = _share(match.score)
+    if match.verdict == "related":
+        return "none: a different photograph of the same scene, not made from this original"
+    if match.segments or match.spans:
+        return f"{share} of the clip's frames match the original"
+    if match.transform is None and not match.exact:
+        return f"about {share}, from the hash alone (no analysis was made)"
+    return f"{share} of this file is the original's content, unchanged"
 
 
 def region_words(region: views.RegionView) -> str:

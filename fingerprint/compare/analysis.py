@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from fingerprint.compare.footprint import find_surroundings
 from fingerprint.compare.localisation import localise
 from fingerprint.compare.scene import different_viewpoint
 from fingerprint.compare.transform import describe_transform
@@ -192,22 +193,39 @@ def _analyse_one(
     original = references.original(candidate.reference_id)
     if alignment is None:
         alignment = pdq_alignment(query, original, candidate.pdq_variant, candidate.pdq_crop)
+    surroundings = find_surroundings(query, original, alignment)
     localisation = localise(query, original, alignment)
+    # parallax first: a second photograph of the scene also shows content the original has not, at its edges
+    related = (
+        localisation.verdict == "altered"
+        and aligned is not None
+        and reference_features is not None
+        and different_viewpoint(aligned, reference_features, alignment, localisation, original)
+    )
+    composite = surroundings.composite and not related
+    # only surroundings that are accounted for (framing, or another photograph) leave the comparison; other content
+    # that is not the original's stays in it and is reported as an altered region
+    accounted = surroundings.content is not None and (surroundings.framed or composite)
+    if accounted:
+        localisation = localise(query, original, alignment, within=(surroundings.footprint, surroundings.grid_to_full))
     transform = describe_transform(
         alignment,
         (query.width, query.height),
         (original.width, original.height),
         photometric_change=localisation.photometric_change,
         grayscale=localisation.grayscale,
+        footprint=surroundings.content if accounted else None,
+        framed=surroundings.framed,
+        composite=composite,
+        added=surroundings.added if composite else (),
     )
-    verdict: Verdict = localisation.verdict
-    if (
-        verdict == "altered"
-        and aligned is not None
-        and reference_features is not None
-        and different_viewpoint(aligned, reference_features, alignment, localisation, original)
-    ):
-        verdict = "related"
+    verdict: Verdict = "related" if related else "altered" if composite else localisation.verdict
+    return _match(candidate, verdict, alignment, localisation, transform)
+
+
+def _match(
+    candidate: Candidate, verdict: Verdict, alignment: Alignment, localisation: Localisation, transform: Transform
+) -> DerivativeMatch:
     log.debug("reference %s: %s, %d inliers", candidate.reference_id, verdict, alignment.inliers)
     return DerivativeMatch(
         reference_id=candidate.reference_id,

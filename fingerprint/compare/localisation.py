@@ -12,13 +12,14 @@ import math
 import cv2
 import numpy as np
 
-from fingerprint.compare.photometry import blur, match_colour, query_blur
+from fingerprint.compare.photometry import blur, colour_changed, match_colour, query_blur
 from fingerprint.compare.types import Alignment, AlteredRegion, Localisation
-from fingerprint.features import pixel_to_full
+from fingerprint.compare.verification import REPROJECTION_PX
+from fingerprint.features import FEATURE_SIDE, pixel_to_full
 from fingerprint.geometry import Rect, homography_jacobian, project
 from fingerprint.media import CanonicalImage
 
-__all__ = ["LOCALISE_SIDE", "MIN_REGION_SHARE", "localise"]
+__all__ = ["LOCALISE_SIDE", "MIN_REGION_SHARE", "disk", "localise", "shrunk"]
 
 # Measurements behind each threshold are in docs/derivatives.md.
 
@@ -28,7 +29,10 @@ LOCALISE_SIDE = 768
 _TOLERANCE_RADIUS = 2
 _DENOISE_SIGMA = 1.0
 # ECC refinement: iterations, the smallest side worth halving for, and the largest correction it may make (pixels):
-# a bigger one means ECC wandered off (edits and flat areas can mislead it), not that RANSAC was that wrong.
+# a bigger one means ECC wandered off (edits and flat areas can mislead it), not that RANSAC was that wrong. A query
+# that shows the original small (a photo on a page) is magnified into the original's frame, and so is its keypoint
+# error: the limit is then the keypoint reprojection tolerance, in the query's feature pixels, so magnified (a photo
+# at a fifth of its size on a page needed 10 of the original's pixels, and was otherwise left with false regions).
 _ECC_ITERATIONS = 40
 _ECC_SIDE_MIN = 200
 _ECC_MAX_SHIFT = 8.0
@@ -48,24 +52,44 @@ _WORD_GAP_SHARE = 0.025
 _MIN_OVERLAP_SHARE = 0.05
 
 
-def localise(query: CanonicalImage, original: CanonicalImage, alignment: Alignment) -> Localisation:
-    """Where the query's content differs from the original's, beyond global colour, sharpness and geometry."""
+def localise(
+    query: CanonicalImage,
+    original: CanonicalImage,
+    alignment: Alignment,
+    *,
+    within: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Localisation:
+    """Where the query's content differs from the original's, beyond global colour, sharpness and geometry.
+
+    `within` limits the comparison to where the query shows the original (a composite's or a framed crop's
+    footprint): a (h, w) bool mask on a grid of the query and that grid's pixel -> query full-size map.
+    """
     for name, image in (("query", query), ("original", original)):
         pixels = image.pixels
         if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8 or min(pixels.shape[:2]) < 8:
             raise ValueError(f"{name} pixels must be an (h, w, 3) uint8 RGB array of at least 8x8")
-    reference, reference_to_full = _shrunk(original.pixels, pixel_to_full(original), LOCALISE_SIDE)
+    reference, reference_to_full = shrunk(original.pixels, pixel_to_full(original), LOCALISE_SIDE)
     height, width = reference.shape[:2]
     to_reference = np.linalg.inv(reference_to_full) @ alignment.homography @ pixel_to_full(query)
+    jacobian, _ = homography_jacobian(
+        to_reference / to_reference[2, 2], query.pixels.shape[1] / 2, query.pixels.shape[0] / 2
+    )
+    feature_pixel = max(query.pixels.shape[:2]) / FEATURE_SIDE  # query pixels
+    max_shift = max(_ECC_MAX_SHIFT, REPROJECTION_PX * feature_pixel * math.sqrt(abs(np.linalg.det(jacobian))))
     pixels, to_reference = _prescale(query.pixels, to_reference)
     warped, overlap = _warp(pixels, to_reference, (width, height))
     if overlap.sum() < _MIN_OVERLAP_SHARE * height * width:
-        empty, heat = np.zeros((height, width), bool), np.zeros((height, width), np.float32)
-        return Localisation((), 0.0, empty, heat, overlap, warped, reference, False, False)
-    refined = _refine(warped, reference, overlap, to_reference)
+        return _nothing(overlap, warped, reference)
+    refined = _refine(warped, reference, overlap, to_reference, max_shift)
     if refined is not None:
         to_reference = refined
         warped, overlap = _warp(pixels, to_reference, (width, height))
+    if within is not None:
+        mask, mask_to_full = within
+        to_mask = np.linalg.inv(reference_to_full) @ alignment.homography @ mask_to_full
+        overlap &= cv2.warpPerspective(mask.astype(np.uint8), to_mask, (width, height), flags=cv2.INTER_NEAREST) > 0
+        if overlap.sum() < _MIN_OVERLAP_SHARE * height * width:
+            return _nothing(overlap, warped, reference)
 
     softened = blur(reference.astype(np.float32), query_blur(warped, reference, overlap))
     query_values, reference_values, grayscale, changed = match_colour(warped, softened, overlap)
@@ -82,9 +106,17 @@ def localise(query: CanonicalImage, original: CanonicalImage, alignment: Alignme
     for _, component in found:
         kept |= component
     regions = tuple(region for region, _ in found)
+    if regions and not grayscale:
+        changed = colour_changed(reference_values, softened, overlap & ~kept)
     heat = (score / threshold).astype(np.float32)
     fraction = round(float(kept.sum() / overlap.sum()), 5)
     return Localisation(regions, fraction, kept, heat, overlap, warped, reference, grayscale, changed)
+
+
+def _nothing(overlap: np.ndarray, warped: np.ndarray, reference: np.ndarray) -> Localisation:
+    """Too little overlap to say anything about alterations."""
+    empty, heat = np.zeros(overlap.shape, bool), np.zeros(overlap.shape, np.float32)
+    return Localisation((), 0.0, empty, heat, overlap, warped, reference, False, False)
 
 
 def _warp(pixels: np.ndarray, to_reference: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -92,12 +124,12 @@ def _warp(pixels: np.ndarray, to_reference: np.ndarray, size: tuple[int, int]) -
     warped = cv2.warpPerspective(pixels, to_reference, size, flags=cv2.INTER_LINEAR)
     coverage = cv2.warpPerspective(np.full(pixels.shape[:2], 255, np.uint8), to_reference, size)
     # Erode from the frame's edges too: interpolation blends a rotated or rescaled query's edge with its fill.
-    margin = _disk(2 * _TOLERANCE_RADIUS + 3)
+    margin = disk(2 * _TOLERANCE_RADIUS + 3)
     return warped, cv2.erode(coverage, margin, borderType=cv2.BORDER_CONSTANT, borderValue=0) == 255
 
 
 def _refine(
-    warped: np.ndarray, reference: np.ndarray, overlap: np.ndarray, to_reference: np.ndarray
+    warped: np.ndarray, reference: np.ndarray, overlap: np.ndarray, to_reference: np.ndarray, max_shift: float
 ) -> np.ndarray | None:
     """Keypoint homographies are off by a pixel or two; an affine ECC correction on intensities (at half size)
     brings that to a fraction.
@@ -127,12 +159,12 @@ def _refine(
     corners = np.array(
         [[0, 0], [reference.shape[1], 0], [reference.shape[1], reference.shape[0]], [0, reference.shape[0]]]
     )
-    if np.abs(project(step, corners) - corners).max() > _ECC_MAX_SHIFT:
+    if np.abs(project(step, corners) - corners).max() > max_shift:
         return None
     return np.linalg.inv(step) @ to_reference
 
 
-def _shrunk(pixels: np.ndarray, to_full: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+def shrunk(pixels: np.ndarray, to_full: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
     """`pixels` at most `side` on the longer side, with its pixel -> full-size map."""
     factor = max(pixels.shape[:2]) / side
     if factor <= 1:
@@ -156,14 +188,15 @@ def _prescale(pixels: np.ndarray, to_reference: np.ndarray) -> tuple[np.ndarray,
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), to_reference @ small_to_pixels
 
 
-def _disk(size: int) -> np.ndarray:
+def disk(size: int) -> np.ndarray:
+    """An elliptical structuring element `size` pixels across."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
 def _tolerant_difference(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Per-pixel difference that forgives a shift of up to `_TOLERANCE_RADIUS` pixels, in both directions."""
     query, reference = blur(query, _DENOISE_SIGMA), blur(reference, _DENOISE_SIGMA)
-    kernel = _disk(2 * _TOLERANCE_RADIUS + 1)
+    kernel = disk(2 * _TOLERANCE_RADIUS + 1)
     result = np.zeros(query.shape[:2], np.float32)
     for a, b in ((query, reference), (reference, query)):
         high = cv2.dilate(b, kernel).reshape(b.shape)
@@ -194,7 +227,7 @@ def _regions_mask(score: np.ndarray, threshold: float, overlap: np.ndarray) -> n
     seeded[0] = False
     mask = seeded[labels].astype(np.uint8)
     gap = max(3, round(_WORD_GAP_SHARE * max(score.shape)))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _disk(gap | 1))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, disk(gap | 1))
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros_like(mask)
     cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["blur", "match_colour", "query_blur"]
+__all__ = ["blur", "colour_changed", "match_colour", "query_blur"]
 
 # Measurements behind each threshold are in docs/derivatives.md.
 
@@ -60,11 +60,28 @@ def match_colour(
         predicted, predicted_sample = _colour_cube(
             reference_f.reshape(-1, 3), reference_sample, predicted, predicted_sample, query_sample
         )
-    changed = grayscale or bool(np.abs(predicted_sample - reference_sample).mean() > _PHOTOMETRIC_TOLERANCE)
+    changed = grayscale or _moved(predicted_sample, reference_sample)
     predicted = predicted.reshape(reference_f.shape).astype(np.float32)
     # outside the overlap the query shows nothing of the original: fill it so that blurs do not smear its frame in
     query_f[~overlap] = predicted[~overlap]
     return query_f, predicted, grayscale, changed
+
+
+def colour_changed(predicted: np.ndarray, reference: np.ndarray, where: np.ndarray) -> bool:
+    """Whether the fitted colours move the original's pixels, where `where` is set, beyond the tolerance: the global
+    photometric claim, measured away from altered regions (a pasted patch pulls the colour cells it shares)."""
+    if predicted.shape[2] == 1 and reference.shape[2] == 3:
+        reference = reference @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
+    if not where.any():
+        return False
+    index = np.flatnonzero(where.ravel())
+    index = index[:: max(1, len(index) // _COLOUR_SAMPLES)]
+    channels = predicted.shape[2]
+    return _moved(predicted.reshape(-1, channels)[index], reference.reshape(-1, channels)[index])
+
+
+def _moved(predicted: np.ndarray, reference: np.ndarray) -> bool:
+    return bool(np.abs(predicted - reference).mean() > _PHOTOMETRIC_TOLERANCE)
 
 
 def _colour_cube(

@@ -38,13 +38,14 @@ class Transform:
     """What was done to the original to make the query, as far as geometry and global colour tell.
 
     `rotation` is counter-clockwise in degrees; a flip is reported as a horizontal mirror applied first (a vertical
-    flip is a mirror plus 180 degrees). `scale` is query pixels per original pixel (full-size frames).
+    flip is a mirror plus 180 degrees). `scale` is query pixels per original pixel (full-size frames). Values within
+    the measurement noise of a plain re-save are reported as exactly 1 or 0 (`fingerprint.compare.transform`).
     """
 
     crop: Rect  # the part of the original the query shows, in original pixels
     cropped: bool
-    content: Rect  # where the original's content sits in the query, in query pixels
-    framed: bool  # the query adds padding, a screenshot frame or other surroundings
+    content: Rect  # where the original's content sits in the query (its footprint), in query pixels
+    framed: bool  # the query adds flat or UI-like surroundings: padding, a page, app chrome, a blurred copy of itself
     scale: float
     aspect_change: float  # horizontal over vertical stretch, 1.0 when the aspect ratio was kept
     rotation: float
@@ -52,6 +53,9 @@ class Transform:
     perspective: bool
     photometric_change: bool
     grayscale: bool
+    # the rest of the query is other photographic content: the original, or part of it, pasted into another picture
+    composite: bool = False
+    added: tuple[Rect, ...] = ()  # composites: the query outside `content` (bands above, below, left, right)
 
 
 @dataclass(frozen=True, slots=True)

@@ -308,3 +308,30 @@ def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) 
     assert len(analyse(image, features, votes, source, strong_distance=STRONG)) == 3
     strong = [Candidate(reference_id, 10 + i, 0) for i, reference_id in enumerate(copies)]
     assert len(analyse(image, features, strong, source, strong_distance=STRONG, exhaustive=False)) == 3
+
+
+def test_a_frame_within_rounding_of_the_query_is_neither_cropped_nor_framed() -> None:
+    # the alignment of a lossless re-save: the identity up to 1e-11 px, which OpenCV's float32 polygon
+    # intersection turned into "cropped to the bottom 12%, framed"
+    nearly = np.array(
+        [
+            [1.0, -9.75113379e-15, 7.74976382e-12],
+            [-1.50300815e-14, 1.0, 2.45608061e-11],
+            [-2.16351685e-17, -4.49374615e-17, 1.0],
+        ]
+    )
+    transform = describe_transform(Alignment(nearly, 500, 500, "orb"), (1600, 900), (1600, 900))
+    assert not transform.cropped and not transform.framed
+    assert transform.crop == Rect(0, 0, 1600, 900) and transform.content == Rect(0, 0, 1600, 900)
+    assert (transform.scale, transform.aspect_change, transform.rotation) == (1.0, 1.0, 0.0)
+
+
+def test_a_plain_crop_is_aligned_by_a_similarity(references: References) -> None:
+    # no stretch, turn or perspective is invented when a similarity explains the keypoints as well as a homography
+    original = photo("coffee")
+    w, h = original.size
+    query = decode(encode(original.crop((int(w * 0.2), int(h * 0.1), int(w * 0.9), int(h * 0.85))), "JPEG"))
+    match = analyse(query, extract_query_features(query), [Candidate(COFFEE, votes=50)], references, strong_distance=31)
+    transform = match[0].transform
+    assert transform.cropped and not transform.framed and not transform.perspective
+    assert (transform.scale, transform.aspect_change, transform.rotation) == (1.0, 1.0, 0.0)
