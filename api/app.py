@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             registry.pool.close()  # first: requests still waiting on media work end now, with 503
             app.state.jobs.close()
+            if app.state.rate_limiter is not None:
+                app.state.rate_limiter.close()
             registry.close()
 
     app = FastAPI(
@@ -58,12 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.admin_token = admin_token
     app.state.metrics = metrics.Metrics()
-    app.state.rate_limiter = RateLimiter.from_settings(settings)
-    # Last added runs first: request context, then the rate limit, then the body caps, then admission for media.
+    app.state.rate_limiter = RateLimiter.from_settings(settings, admin_token)
+    # Last added runs first: request context, then the rate limit (and who the caller is), then the body caps, then
+    # admission for media.
     app.add_middleware(MediaAdmission, places=settings.media_workers + settings.media_queue)
     app.add_middleware(BodySizeLimit, caps=BodyCaps.from_settings(settings), authenticated=holds_valid_credential)
-    if app.state.rate_limiter is not None:
-        app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
+    app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
     app.add_middleware(RequestContext, metrics=app.state.metrics)
     errors.install(app)
     for router in (

@@ -39,27 +39,18 @@ SessionDep = Annotated[Session, Depends(get_session)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _recognise(request: Request, credential: str, identity: str) -> None:
-    """Tell the rate limiter this credential is genuine, so its requests draw on their own bucket."""
-    limiter = request.app.state.rate_limiter
-    if limiter is not None:
-        limiter.recognise(credential, identity)
-
-
-def current_publisher(request: Request, session: SessionDep, credentials: BearerDep) -> Publisher:
+def current_publisher(session: SessionDep, credentials: BearerDep) -> Publisher:
     if credentials is None:
         raise Unauthenticated("send the publisher's API key as 'Authorization: Bearer <key>'")
-    publisher = publishers.authenticate(session=session, api_key=credentials.credentials)
-    _recognise(request, credentials.credentials, publisher.id)
-    return publisher
+    return publishers.authenticate(session=session, api_key=credentials.credentials)
 
 
 CurrentPublisher = Annotated[Publisher, Depends(current_publisher)]
 
 
-def optional_publisher(request: Request, session: SessionDep, credentials: BearerDep) -> Publisher | None:
+def optional_publisher(session: SessionDep, credentials: BearerDep) -> Publisher | None:
     """The publisher a key names when one is sent (a wrong key is still 401); None for anonymous callers."""
-    return None if credentials is None else current_publisher(request, session, credentials)
+    return None if credentials is None else current_publisher(session, credentials)
 
 
 OptionalPublisher = Annotated[Publisher | None, Depends(optional_publisher)]
@@ -76,7 +67,6 @@ def require_admin(request: Request, credentials: BearerDep) -> None:
     expected: str = request.app.state.admin_token
     if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
         raise Unauthenticated("this endpoint needs the admin token as 'Authorization: Bearer <token>'")
-    _recognise(request, credentials.credentials, "admin")
 
 
 AdminDep = Annotated[None, Depends(require_admin)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -16,6 +17,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from api.deps import RegistryDep
+from registry.pictures import TALLY, PictureStore, Usage
 from registry.pool import MediaPool
 from registry.runtime import Registry
 
@@ -57,6 +59,41 @@ class MediaPoolCollector(Collector):
         )
 
 
+class KeptFilesCollector(Collector):
+    """The kept-files store (registry.pictures): what every process keeps there now (`usage`, read by the scrape
+    just before), against its caps, and what this process evicted early or refused."""
+
+    def __init__(self) -> None:
+        self.store: PictureStore | None = None
+        self.usage: Usage | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.store is None or self.usage is None:
+            return
+        usage = self.usage
+        kept = GaugeMetricFamily(
+            "provreg_kept_bytes", "bytes of kept pictures, check analyses and queries", labels=["kind"]
+        )
+        files = GaugeMetricFamily("provreg_kept_files", "files kept", labels=["kind"])
+        for kind, size in usage.bytes.items():
+            kept.add_metric([kind], size)
+            files.add_metric([kind], usage.files[kind])
+        yield kept
+        yield files
+        caps = GaugeMetricFamily("provreg_kept_limit_bytes", "caps of the kept files", labels=["scope"])
+        caps.add_metric(["total"], self.store.quota.total_bytes)
+        caps.add_metric(["client"], self.store.quota.client_bytes)
+        yield caps
+        dropped = CounterMetricFamily(
+            "provreg_kept_dropped",
+            "files this process evicted early to make room, or refused for being larger than a cap",
+            labels=["reason", "kind"],
+        )
+        for (reason, kind), count in sorted(TALLY.counts.items()):
+            dropped.add_metric([reason, kind], count)
+        yield dropped
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -76,6 +113,8 @@ class Metrics:
         )
         self.media_pool = MediaPoolCollector()
         self.registry.register(self.media_pool)
+        self.kept = KeptFilesCollector()
+        self.registry.register(self.kept)
         self.verdicts = Counter(
             "provreg_check_verdicts", "verdicts of /v1/check", ("verdict", "mode"), registry=self.registry
         )
@@ -90,6 +129,7 @@ class Metrics:
 
     def render(self, registry: Registry) -> bytes:
         self.media_pool.pool = registry.pool
+        self.kept.store = registry.pictures
         for name, size in index_sizes(registry).items():
             self.index_entries.labels(name).set(size)
         return generate_latest(self.registry)
@@ -102,6 +142,7 @@ async def get_metrics(request: Request) -> Metrics:
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 router = APIRouter(tags=["health"])
+_SCRAPE_THREAD = anyio.CapacityLimiter(1)
 
 
 @router.get(
@@ -112,6 +153,8 @@ router = APIRouter(tags=["health"])
 async def scrape(metrics: MetricsDep, registry: RegistryDep) -> Response:
     """Prometheus scrape target (unauthenticated and not rate limited: expose it to the monitoring network only).
 
-    `async` and free of I/O, so a server whose worker threads are all busy can still be watched.
+    `async`, with its one piece of I/O (the kept files' sizes) on a thread of its own, so a server whose worker
+    threads are all busy can still be watched.
     """
+    metrics.kept.usage = await anyio.to_thread.run_sync(registry.pictures.usage, limiter=_SCRAPE_THREAD)
     return Response(metrics.render(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -43,8 +43,3 @@ def publisher_registrations(
     ).all()
     now = now_utc()
     return [get_registration(session=session, registration_id=registration_id, now=now) for registration_id in ids]
-
-
-def find_publisher(*, session: Session, publisher_id: str) -> Publisher | None:
-    """The publisher a web session names, or None once it no longer exists."""
-    return session.get(Publisher, publisher_id)

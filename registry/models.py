@@ -210,3 +210,30 @@ class Job(SQLModel, table=True):
     heartbeat_at: datetime = _utc()
     result: str | None = None  # JSON: the body the synchronous call answers
     error: str | None = None  # JSON: {"code", "message", ...details}, as the synchronous call's error body
+
+
+class WebSession(SQLModel, table=True):
+    """A publisher signed in on the web desk. The cookie holds a random token and only its SHA-256 is kept, so a
+    database leak opens no desk. Ending a session deletes its row: sign-out, the API key it was opened with
+    revoked, a key of the publisher reported compromised, the publisher's verification ended (registry.websessions).
+    """
+
+    __tablename__ = "web_session"
+    token_sha256: str = Field(primary_key=True, max_length=64)
+    publisher_id: str = Field(foreign_key="publisher.id", index=True, max_length=40)
+    api_key_id: str = Field(foreign_key="api_key.id", index=True, max_length=40)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)
+
+
+class RateBucket(SQLModel, table=True):
+    """One caller's rate limit on PostgreSQL, shared by every API process (api/ratelimit.py); UNLOGGED there.
+
+    `tat` is the generic cell rate algorithm's theoretical arrival time, in the database's epoch seconds: a caller
+    may send a request while `tat - now` leaves room for one more within its burst. A row whose `tat` has passed is a
+    full bucket and is swept.
+    """
+
+    __tablename__ = "rate_bucket"
+    bucket: str = Field(primary_key=True, max_length=200)
+    tat: float = Field(index=True)

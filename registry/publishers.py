@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from registry import views
+from registry import views, websessions
 from registry.db import take_write_lock
 from registry.errors import (
     Conflict,
@@ -126,11 +127,10 @@ def create_publisher(
             verified_at=now,
             verification_expires_at=verification.expires_at,
         )
-        token, token_hash = new_api_key()
         session.add(publisher)
         session.flush()
         session.add(PublisherKey(key_id=kid, publisher_id=publisher.id, public_key=public_key, created_at=now))
-        session.add(ApiKey(id=new_id("key"), publisher_id=publisher.id, secret_sha256=token_hash, created_at=now))
+        token = _issue_api_key(session, publisher.id, now)
         record(session, registry, [_verification_event(publisher, kid, public_key)], now)
     return views.PublisherCreatedView(**publisher_view(publisher, kid, now).model_dump(), api_key=token)
 
@@ -154,6 +154,8 @@ def set_verification(
         publisher.verified_at = now
         publisher.verification_expires_at = verification.expires_at
         session.add(publisher)
+        if not is_verified(publisher, now):
+            websessions.end_for_publisher(session, publisher.id)
         record(session, registry, [_verification_event(publisher, key.key_id, key.public_key)], now)
     return publisher_view(publisher, key.key_id, now)
 
@@ -223,6 +225,7 @@ def revoke_lost_key(
                 key_id=revoked.key_id, compromised_since=parse_timestamp(since_text), log_index=entry["log_index"]
             )
         )
+        websessions.end_for_publisher(session, publisher.id)
     return views.KeyRevocationView(
         key_id=revoked.key_id, compromised_since=parse_timestamp(since_text), log_index=entry["log_index"]
     )
@@ -274,10 +277,15 @@ def publisher_for_key(*, session: Session, public_key: bytes) -> Publisher:
 
 
 def authenticate(*, session: Session, api_key: str) -> Publisher:
+    return _publisher(session, authenticated_key(session=session, api_key=api_key).publisher_id)
+
+
+def authenticated_key(*, session: Session, api_key: str) -> ApiKey:
+    """The stored row of a live API key (for a desk session to remember which key opened it)."""
     row = session.exec(select(ApiKey).where(ApiKey.secret_sha256 == api_key_hash(api_key))).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("unknown or revoked API key")
-    return _publisher(session, row.publisher_id)
+    return row
 
 
 def current_key(session: Session, publisher_id: str) -> PublisherKey:
@@ -498,6 +506,63 @@ def revoke_key(
         session.add(
             KeyRevocation(key_id=revoked.key_id, compromised_since=compromised_since, log_index=entry["log_index"])
         )
+        websessions.end_for_publisher(session, request.publisher.id)
     return views.KeyRevocationView(
         key_id=revoked.key_id, compromised_since=compromised_since, log_index=entry["log_index"]
     )
+
+
+# --- API keys ---------------------------------------------------------------------------------------------------
+
+
+class ApiKeysView(BaseModel):
+    """What revoking or rotating a publisher's API keys did. `api_key` is the new key, shown only this once."""
+
+    model_config = ConfigDict(frozen=True)
+    publisher_id: str
+    api_key: str | None
+    revoked: int  # API keys revoked
+    sessions_ended: int  # web desk sessions they had opened, ended with them
+
+
+def rotate_api_key(*, session: Session, registry: Registry, api_key: str, now: datetime | None = None) -> ApiKeysView:
+    """Publisher: replace the API key it authenticates with by a new one; the old key and its sessions end now.
+
+    Not logged: an API key is a credential for this registry's HTTP API, not a claim about content.
+    """
+    now = now or now_utc()
+    with write_transaction(session, registry):
+        old = authenticated_key(session=session, api_key=api_key)
+        ended = _revoke(session, old.publisher_id, [old], now)
+        token = _issue_api_key(session, old.publisher_id, now)
+    return ApiKeysView(publisher_id=old.publisher_id, api_key=token, revoked=1, sessions_ended=ended)
+
+
+def revoke_api_keys(
+    *, session: Session, registry: Registry, publisher_id: str, replace: bool = True, now: datetime | None = None
+) -> ApiKeysView:
+    """Operator: revoke every API key of a publisher (one leaked, or the publisher is cut off), ending every session
+    they opened; with `replace`, issue one new key to hand over out of band."""
+    now = now or now_utc()
+    with write_transaction(session, registry):
+        publisher = _publisher(session, publisher_id)
+        live = session.exec(
+            select(ApiKey).where(ApiKey.publisher_id == publisher.id, col(ApiKey.revoked_at).is_(None))
+        ).all()
+        ended = _revoke(session, publisher.id, list(live), now)
+        token = _issue_api_key(session, publisher.id, now) if replace else None
+    return ApiKeysView(publisher_id=publisher.id, api_key=token, revoked=len(live), sessions_ended=ended)
+
+
+def _revoke(session: Session, publisher_id: str, keys: list[ApiKey], now: datetime) -> int:
+    """Revoke `keys` and end the sessions they opened; how many sessions ended."""
+    for key in keys:
+        key.revoked_at = now
+        session.add(key)
+    return websessions.end_for_publisher(session, publisher_id, api_key_ids=[key.id for key in keys])
+
+
+def _issue_api_key(session: Session, publisher_id: str, now: datetime) -> str:
+    token, token_hash = new_api_key()
+    session.add(ApiKey(id=new_id("key"), publisher_id=publisher_id, secret_sha256=token_hash, created_at=now))
+    return token

@@ -65,7 +65,7 @@ class Registry:
             store=ContentStore(settings.data_dir / "originals"),
             index=open_index(settings),
             keyring=LogKeyring.open(settings.data_dir / "log-keys", settings.log_origin),
-            pictures=PictureStore(settings.data_dir / "pictures", settings.picture_ttl_seconds),
+            pictures=PictureStore.for_settings(settings),
             assessor=assessor_for(settings),
         )
 

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     pgvector_top_k: int = Field(default=200, ge=1, le=1000, description="nearest rows per query code, then the radius")
     pgvector_ef_search: int = Field(default=400, ge=1, le=1000, description="hnsw.ef_search; at least top_k")
     picture_ttl_seconds: int = Field(default=600, gt=0, description="how long a check's comparison pictures are kept")
+    kept_max_bytes: int = Field(
+        default=2 * 1024**3, gt=0, description="kept pictures, check analyses and query bytes, together"
+    )
+    kept_client_max_bytes: int = Field(
+        default=256 * 1024**2, gt=0, description="what one client's requests may keep at once; its oldest go first"
+    )
     detector: Literal["on", "off"] = Field(
         default="on", description="assess media no registered original matches (the check's `assessment`)"
     )

@@ -1,4 +1,4 @@
-"""Publisher commands: create, verify and revoke lost keys (operator), rotate and revoke keys (publisher)."""
+"""Publisher commands: create, verify, revoke lost keys and API keys (operator), rotate and revoke keys (publisher)."""
 
 from __future__ import annotations
 
@@ -190,6 +190,31 @@ def revoke_lost_key(
     stdout.print(f"key {view.key_id} revoked, compromised since {since} (log entry {view.log_index})")
     if new_key_out is not None:
         stderr.print(f"New current key: {new_key_out} (hand it to the publisher securely)", highlight=False)
+
+
+@publisher_app.command("revoke-api-keys")
+def revoke_api_keys(
+    ctx: typer.Context,
+    publisher_id: Annotated[str, typer.Argument(help="the publisher whose API keys to revoke")],
+    replace: Annotated[
+        bool, typer.Option("--replace/--no-replace", help="issue one new API key (printed once)")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Operator: revoke every API key of a publisher and end its web desk sessions at once; print the new key."""
+    from registry import publishers
+
+    with fail_cleanly(), open_registry(ctx, writes=True) as registry, registry.session() as session:
+        view = publishers.revoke_api_keys(
+            session=session, registry=registry, publisher_id=publisher_id, replace=replace
+        )
+    if as_json:
+        emit_json(view_json(view))
+        return
+    stderr.print(f"{view.publisher_id}: {view.revoked} API keys revoked, {view.sessions_ended} desk sessions ended")
+    if view.api_key is not None:
+        stderr.print("New API key for the HTTP API (shown only now; hand it over securely):")
+        stdout.out(view.api_key)
 
 
 def _verification(method: str, evidence: str, expires_in_days: int) -> Verification:

@@ -1,5 +1,5 @@
 """Publishers: created and verified by the operator; keys rotated and revoked by the publisher itself, or a lost
-key revoked (and replaced) by the operator."""
+key revoked (and replaced) by the operator; API keys rotated by the publisher or revoked by the operator."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, CurrentPublisher, RegistryDep, SessionDep
+from api.deps import AdminDep, BearerDep, CurrentPublisher, RegistryDep, SessionDep
 from registry import publishers, views
 from registry.errors import Forbidden, InvalidRequest
 
@@ -53,6 +53,10 @@ class LostKeyRevocation(BaseModel):
         default=None,
         description="base64 raw Ed25519 key that replaces the revoked key; required iff it is the current key",
     )
+
+
+class ApiKeysRevocation(BaseModel):
+    replace: bool = Field(default=True, description="issue one new API key in the same step (shown once)")
 
 
 def _b64_key(text: str, what: str) -> bytes:
@@ -139,6 +143,36 @@ def revoke_lost_key(
         reason=body.reason,
         revoked_by="admin token",
         new_public_key=None if body.new_public_key is None else _b64_key(body.new_public_key, "new_public_key"),
+    )
+
+
+@router.post("/{publisher_id}/api-keys/rotate", response_model=publishers.ApiKeysView)
+def rotate_api_key(
+    publisher_id: str,
+    caller: CurrentPublisher,
+    credentials: BearerDep,
+    session: SessionDep,
+    registry: RegistryDep,
+) -> publishers.ApiKeysView:
+    """Replace the API key this request is sent with by a new one (shown once); the old key and every web desk
+    session it opened end now."""
+    _same_publisher(publisher_id, caller.id)
+    assert credentials is not None  # CurrentPublisher authenticated it
+    return publishers.rotate_api_key(session=session, registry=registry, api_key=credentials.credentials)
+
+
+@router.post("/{publisher_id}/api-keys/revoke", response_model=publishers.ApiKeysView)
+def revoke_api_keys(
+    publisher_id: str,
+    session: SessionDep,
+    registry: RegistryDep,
+    _admin: AdminDep,
+    body: ApiKeysRevocation | None = None,
+) -> publishers.ApiKeysView:
+    """Revoke every API key of a publisher and end its web desk sessions (admin token); by default one new key
+    is issued in the same step, shown once."""
+    return publishers.revoke_api_keys(
+        session=session, registry=registry, publisher_id=publisher_id, replace=(body or ApiKeysRevocation()).replace
     )
 
 

@@ -1,26 +1,26 @@
 """Video frame pairs for the result card's timeline: the original's frame, the query's frame and the changed regions.
 
-The check keeps what drawing a pair needs (the query's bytes and, per span, the two times and the regions) under an
-unguessable id for as long as its pictures; a pair is drawn only when someone opens it, in the media worker pool
-(`Registry.run_media`), under the same decode limits as the check: one frame of each video, at most `PANEL_SIDE`.
+The check keeps what drawing a pair needs (the query's bytes and, per span, the two times and the regions: see
+`api/web/kept.py`) under an unguessable id for as long as its pictures; a pair is drawn only when someone opens it,
+in the media worker pool (`Registry.run_media`), under the same decode limits as the check: one frame of each video,
+at most `PANEL_SIDE`.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from api.web.kept import KeptChecks
 from fingerprint.kinds import DecodeLimits
 from fingerprint.video.match import frame_at
 from fingerprint.visualize import draw_text
 from registry import views
 from registry.errors import NotFound
 from registry.media import decode_with, limits
-from registry.pictures import PictureStore
 from registry.runtime import Registry
 
 # Spans of one match that get a frame pair (the card lists the rest without one); bounds what a check keeps.
@@ -73,28 +73,20 @@ def _original_time(match: views.MatchView, span: views.SpanView) -> float | None
 
 
 class FramePairs:
-    """Where a page's check keeps its query and its pairs: two picture stores with the pictures' lifetime."""
+    """Draws the frame pairs of a check the page kept (`KeptChecks`)."""
 
     def __init__(self, registry: Registry) -> None:
-        settings = registry.settings
         self.registry = registry
-        self.queries = PictureStore(settings.data_dir / "web-queries", settings.picture_ttl_seconds, suffix=".bin")
-        self.plans = PictureStore(settings.data_dir / "web-queries", settings.picture_ttl_seconds, suffix=".json")
+        self.kept = KeptChecks(registry)
 
-    def keep(self, query: bytes, pairs: dict[str, list[Pair]]) -> str:
-        query_id, _ = self.queries.keep(query)
-        plan = {"query": query_id, "pairs": {key: [asdict(pair) for pair in value] for key, value in pairs.items()}}
-        plan_id, _ = self.plans.keep(json.dumps(plan).encode())
-        return plan_id
-
-    def render(self, plan_id: str, registration_id: str, number: int) -> bytes:
+    def render(self, check_id: str, registration_id: str, number: int) -> bytes:
         """The PNG of pair `number` (from 1) of `registration_id`'s spans; NotFound when expired or unknown."""
-        plan = json.loads(self.plans.get(plan_id))
-        listed = plan["pairs"].get(registration_id) or []
+        analysis = self.kept.analysis(check_id)
+        listed = analysis["pairs"].get(registration_id) or []
         if not 1 <= number <= len(listed):
             raise NotFound(f"no frame pair {number} for {registration_id} in this check")
         pair = Pair(**{**listed[number - 1], "regions": [tuple(r) for r in listed[number - 1]["regions"]]})
-        query = self.queries.get(plan["query"])
+        query = self.kept.query(analysis)
         original = self.registry.store.path(pair.original_sha256)
         return self.registry.run_media(render_pair, query, original, limits(self.registry.settings), pair)
 

@@ -3,13 +3,13 @@ sentence, with what the user typed kept in the form, and the status the JSON API
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
@@ -19,12 +19,12 @@ from api.errors import status_for
 from api.routers.matching import with_picture_urls
 from api.web import result, words
 from api.web.frames import MAX_PAIRS_PER_MATCH, FramePairs, pairs_of
-from api.web.security import PAGE_HEADERS, Guard, load_secret
-from registry import directory, matching, publishers, service, transparency
+from api.web.kept import KeptChecks
+from api.web.security import PAGE_HEADERS, SESSION_SECONDS, Guard, load_secret
+from registry import directory, matching, publishers, service, transparency, websessions
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
 from registry.log.receipts import unwrap_receipt, verify_receipt
 from registry.models import Publisher
-from registry.pictures import PictureStore
 from registry.runtime import Registry
 from registry.statements import DOMAINS
 
@@ -57,25 +57,25 @@ def _guard(request: Request) -> Guard:
 
 
 def signed_in_publisher(request: Request) -> str | None:
-    """The publisher signed in on the pages, if any (blocking: call it from a worker thread)."""
-    return _guard(request).session_publisher(request)
-
-
-def _evidence_store(registry: Registry) -> PictureStore:
-    settings = registry.settings
-    return PictureStore(settings.data_dir / "evidence", settings.picture_ttl_seconds, suffix=".html")
+    """The publisher signed in on the pages, if any: the body caps ask it (blocking: call it from a worker thread)."""
+    registry: Registry = request.app.state.registry
+    with registry.session() as session:
+        found = _signed_in(request, session)
+    return None if found is None else found.id
 
 
 def page(request: Request, registry: Registry, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render `name` with a CSRF token for its forms and the signed-in publisher's id (if any)."""
+    """Render `name` with a CSRF token for its forms. `signed_in` (whether to offer signing out) defaults to whether
+    the browser holds a session cookie: the publishing pages, which look the session up, say whether it holds."""
     guard = _guard(request)
     nonce, fresh = guard.csrf_nonce(request)
-    html = templates.get_template(name).render(
-        request=request, csrf=guard.csrf_token(nonce), signed_in=guard.session_publisher(request), **context
-    )
+    context.setdefault("signed_in", bool(guard.session_token(request)))
+    html = templates.get_template(name).render(request=request, csrf=guard.csrf_token(nonce), **context)
     response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     if fresh:
         guard.remember_nonce(request, response, nonce)
+    if guard.session_token(request) and not context["signed_in"]:
+        guard.end_session(response)  # a session that ended elsewhere: the browser forgets its cookie too
     return response
 
 
@@ -120,22 +120,26 @@ async def check(
 
 
 def _gather(*, session: Session, registry: Registry, **found: Any) -> result.CheckResult:
-    """Everything the card shows, and the evidence package kept for download."""
+    """Everything the card shows, and what drawing its evidence package and frame pairs later needs, kept."""
     view = with_picture_urls(found.pop("view"))
-    checked = result.gather(session=session, registry=registry, view=view, checked_at=datetime.now(UTC), **found)
+    checked = result.gather(
+        session=session, registry=registry, view=view, checked_at=datetime.now(UTC), package=False, **found
+    )
     pairs = pairs_of(view, checked.registrations)
-    if pairs:  # a video with spans: what drawing their frame pairs later needs
-        checked.frames_id = FramePairs(registry).keep(checked.query, pairs)
-    package = templates.get_template("evidence.html").render(checked=checked, style=STYLE)
-    checked.evidence_id, _ = _evidence_store(registry).keep(package.encode())
+    checked.evidence_id = KeptChecks(registry).keep(checked, pairs)
+    if pairs:  # a video with spans: its frame pairs are drawn from the same kept check
+        checked.frames_id = checked.evidence_id
     return checked
 
 
 @router.get("/evidence/{evidence_id}")
-def evidence(evidence_id: str, registry: RegistryDep) -> Response:
-    """The evidence package of a check made on the page, as a download, until it expires."""
-    return Response(
-        _evidence_store(registry).get(evidence_id),
+def evidence(evidence_id: str, registry: RegistryDep, session: SessionDep) -> Response:
+    """The evidence package of a check made on the page, as a download, until it expires: drawn now from what the
+    check kept, streamed as it renders (each original it names is embedded)."""
+    checked = KeptChecks(registry).result(session=session, check_id=evidence_id)
+    package = templates.get_template("evidence.html").generate(checked=checked, style=STYLE)
+    return StreamingResponse(
+        (chunk.encode() for chunk in package),
         media_type="text/html; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="provreg-evidence-{evidence_id[:12]}.html"',
@@ -207,11 +211,16 @@ def verify(
 # --- publishing -------------------------------------------------------------------------------------------------
 
 
-def _signed_in(request: Request, registry: Registry, session: Session) -> Publisher:
-    publisher_id = _guard(request).session_publisher(request)
-    found = None if publisher_id is None else directory.find_publisher(session=session, publisher_id=publisher_id)
+def _signed_in(request: Request, session: Session) -> Publisher | None:
+    """The publisher whose desk session this browser holds, or None (none, or it ended: signed out, API key
+    revoked, key compromised, verification ended, expired)."""
+    return websessions.resolve(session=session, token=_guard(request).session_token(request))
+
+
+def _caller(request: Request, session: Session) -> Publisher:
+    found = _signed_in(request, session)
     if found is None:
-        raise Unauthenticated("sign in with your publisher API key first (your session may have expired)")
+        raise Unauthenticated("sign in with your publisher API key first (your session may have ended)")
     return found
 
 
@@ -219,15 +228,15 @@ def _publish_page(
     request: Request, registry: Registry, session: Session, *, status: int = 200, **context: Any
 ) -> HTMLResponse:
     """The publisher's desk when signed in, else the sign-in form."""
-    publisher_id = _guard(request).session_publisher(request)
-    found = None if publisher_id is None else directory.find_publisher(session=session, publisher_id=publisher_id)
+    found = _signed_in(request, session)
     if found is None:
-        return page(request, registry, "sign_in.html", status=status, **context)
+        return page(request, registry, "sign_in.html", status=status, signed_in=False, **context)
     return page(
         request,
         registry,
         "publish.html",
         status=status,
+        signed_in=True,
         publisher=publishers.get_publisher(session=session, publisher_id=found.id),
         registrations=directory.publisher_registrations(session=session, publisher_id=found.id),
         **context,
@@ -252,19 +261,23 @@ def sign_in(
         guard.check_csrf(request, csrf)
         if not api_key.strip():
             raise Unauthenticated("enter the API key the registry's operator gave you")
-        publisher = publishers.authenticate(session=session, api_key=api_key.strip())
+        key = publishers.authenticated_key(session=session, api_key=api_key.strip())
+        websessions.end(session=session, token=guard.session_token(request))  # this browser's previous one
+        token = websessions.start(session=session, key=key, lifetime=timedelta(seconds=SESSION_SECONDS))
     except RegistryError as exc:
         # The key itself is never sent back into the page.
         return _publish_page(request, registry, session, status=status_for(exc), error=_sentence(exc))
     response = RedirectResponse("/publish", status_code=303)
-    guard.start_session(request, response, publisher.id)
+    guard.start_session(request, response, token)
     return response
 
 
 @router.post("/publish/sign-out")
-def sign_out(request: Request, registry: RegistryDep, csrf: CsrfField) -> Response:
+def sign_out(request: Request, registry: RegistryDep, session: SessionDep, csrf: CsrfField) -> Response:
+    """End the session on the server (every copy of its cookie stops working) and in this browser."""
     guard = _guard(request)
     guard.check_csrf(request, csrf)
+    websessions.end(session=session, token=guard.session_token(request))
     response = RedirectResponse("/", status_code=303)
     guard.end_session(response)
     return response
@@ -285,7 +298,7 @@ async def register(
     entered = {"statement": statement, "signature": signature, "title": title}
     try:
         _guard(request).check_csrf(request, csrf)
-        caller = _signed_in(request, registry, session)
+        caller = _caller(request, session)
         if file is None or not file.filename:
             raise InvalidRequest("choose the original's file")
         if not statement.strip() or not signature.strip():
@@ -318,7 +331,7 @@ def revoke(
     """Withdraw one of the publisher's registrations (a content_revocation statement signed in the browser)."""
     try:
         _guard(request).check_csrf(request, csrf)
-        caller = _signed_in(request, registry, session)
+        caller = _caller(request, session)
         if not statement.strip() or not signature.strip():
             raise InvalidRequest("choose your key file so the revocation can be signed")
         revoked = service.revoke_registration(

@@ -1,8 +1,9 @@
 """One check's result as the pages show it: the view, the originals it names, their receipts, the comparison
 pictures; and the evidence package, the same result rendered as one self-contained HTML file.
 
-Everything is gathered once, right after the check, from the service (`registry.service`, `registry.transparency`),
-the store of originals and the kept comparison pictures; the card and the package render from it.
+Gathered from the service (`registry.service`, `registry.transparency`), the store of originals and the kept
+comparison pictures: for the card right after the check, and again for the package when it is downloaded
+(`api/web/kept.py`); only the package needs the receipts and the originals.
 """
 
 from __future__ import annotations
@@ -99,9 +100,16 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 def gather(
-    *, session: Session, registry: Registry, view: views.CheckView, query: bytes, file_name: str, checked_at: datetime
+    *,
+    session: Session,
+    registry: Registry,
+    view: views.CheckView,
+    query: bytes,
+    file_name: str,
+    checked_at: datetime,
+    package: bool = True,
 ) -> CheckResult:
-    """The check's view with what the card and the evidence package show beside it."""
+    """The check's view with what the card shows beside it, and (`package`) what the evidence package adds."""
     result = CheckResult(view=view, file_name=file_name, query=query, checked_at=checked_at)
     result.log_keys = transparency.log_keys(keyring=registry.keyring)
     for picture in view.comparisons:
@@ -119,7 +127,7 @@ def gather(
     for match in view.matches[:MAX_DETAILED]:
         registration = service.get_registration(session=session, registration_id=match.registration_id)
         result.registrations[match.registration_id] = registration
-        if match.verdict != "related":
+        if package and match.verdict != "related":
             try:
                 result.evidence[match.registration_id] = _evidence(session, registry, registration)
             except VerificationFailed as exc:  # the check still answers; the package says why it lacks a receipt

@@ -1,9 +1,10 @@
 """What keeps the pages safe to open: a strict Content-Security-Policy, CSRF tokens on every form, and the
-publisher's session as a signed, `HttpOnly`, `SameSite=Strict` cookie.
+publisher's session in an `HttpOnly`, `SameSite=Strict` cookie.
 
-Both cookies are signed with one secret kept in the data directory (owner-only), so every worker process on the
-machine accepts the others' cookies. The CSRF token is bound to a random per-browser cookie (`HMAC(secret, nonce)`),
-so a page on another site can neither read nor forge it; the session cookie carries the publisher id and its expiry.
+The CSRF token is bound to a random per-browser cookie (`HMAC(secret, nonce)`, the secret kept in the data directory,
+owner-only, so every worker process on the machine accepts the others' tokens), so a page on another site can neither
+read nor forge it. The session cookie holds only a random token: the session itself is a database row
+(`registry.websessions`), so signing out or revoking the API key ends it on every worker at once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import hashlib
 import hmac
 import secrets
-import time
 from pathlib import Path
 
 from fastapi import Request
@@ -91,23 +91,15 @@ class Guard:
                 "(your browser must accept cookies from this site)."
             )
 
-    def start_session(self, request: Request, response: Response, publisher_id: str) -> None:
-        expires = int(time.time()) + SESSION_SECONDS
-        payload = f"{publisher_id}.{expires}"
-        _set_cookie(
-            request, response, SESSION_COOKIE, f"{payload}.{_mac(self.secret, 'session:' + payload)}", SESSION_SECONDS
-        )
+    @staticmethod
+    def start_session(request: Request, response: Response, token: str) -> None:
+        _set_cookie(request, response, SESSION_COOKIE, token, SESSION_SECONDS)
 
-    def end_session(self, response: Response) -> None:
+    @staticmethod
+    def end_session(response: Response) -> None:
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
-    def session_publisher(self, request: Request) -> str | None:
-        """The signed-in publisher's id, or None (no cookie, a forged one, or an expired one)."""
-        publisher_id, _, rest = (request.cookies.get(SESSION_COOKIE) or "").partition(".")
-        expires, _, mac = rest.partition(".")
-        payload = f"{publisher_id}.{expires}"
-        if not (publisher_id and expires.isdigit() and mac):
-            return None
-        if not hmac.compare_digest(mac.encode(), _mac(self.secret, "session:" + payload).encode()):
-            return None
-        return publisher_id if int(expires) > time.time() else None
+    @staticmethod
+    def session_token(request: Request) -> str:
+        """The session cookie's token ("" without one); only the database says whether its session still holds."""
+        return request.cookies.get(SESSION_COOKIE) or ""

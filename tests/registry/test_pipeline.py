@@ -98,7 +98,7 @@ def test_kept_pictures_expire(registry: Registry, register: Callable[[bytes], st
     (picture,) = view.comparisons
     assert picture.registration_id == view.matches[0].registration_id
     assert registry.pictures.get(picture.id).startswith(b"\x89PNG")
-    path = registry.settings.data_dir / "pictures" / f"{picture.id}.png"
+    path = registry.pictures.directory / f"{picture.id}.png"
     old = path.stat().st_mtime - registry.settings.picture_ttl_seconds - 1
     os.utime(path, (old, old))
     with pytest.raises(NotFound, match="expired"):
