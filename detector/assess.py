@@ -151,8 +151,11 @@ def _decide(
     return "no_evidence_found", f"model p={p:.2f} below its threshold {scorer.threshold:.2f}; {cues}"
 
 
-def _heatmap(frame: _Frame) -> np.ndarray | None:
-    """Where the fired signals and the model point, at the assessed size; None when nothing points anywhere."""
+def _heatmap(frame: _Frame, verdict: AssessmentVerdict) -> np.ndarray | None:
+    """Where the fired signals and the model point, at the assessed size; None when nothing points anywhere or no
+    evidence was found (the picture must not say more than the words)."""
+    if verdict == "no_evidence_found":
+        return None
     layers = [r.heat for r in frame.signals if r.signal.fired]
     if frame.model is not None:
         h, w = frame.shape
@@ -189,7 +192,7 @@ def _assessment(
         p_manipulated=p,
         interval=interval,
         signals=signals,
-        heatmap=_heatmap(frame),
+        heatmap=_heatmap(frame, verdict),
         faces=frame.faces,
         face_detector=detector_name(),
         ood_flags=tuple(flags),
