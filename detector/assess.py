@@ -25,7 +25,7 @@ import numpy as np
 
 from detector import ood
 from detector.faces import detect_faces, detector_name
-from detector.signals import SignalResult, compute_signals
+from detector.signals import SignalResult, analyse
 from detector.types import Assessment, AssessmentVerdict, Face, ModelScore, Scorer, Signal
 
 MAX_SIDE = 1024  # larger images are assessed at this size (the registry's working size)
@@ -116,10 +116,11 @@ def _bounded(rgb: np.ndarray) -> np.ndarray:
 
 def _examine(rgb: np.ndarray, scorer: Scorer | None) -> _Frame:
     faces = detect_faces(rgb)
-    flags = ood.image_flags(rgb, faces, face_detector=detector_name())
+    analysis = analyse(rgb)
+    flags = ood.image_flags(rgb.shape, analysis, faces, face_detector=detector_name())
     # a tiny image is too small for the model's input to mean anything: it is not consulted
     model = scorer.score(rgb) if scorer is not None and "tiny_image" not in flags else None
-    return _Frame((rgb.shape[0], rgb.shape[1]), compute_signals(rgb), faces, flags, model)
+    return _Frame((rgb.shape[0], rgb.shape[1]), analysis.results, faces, flags, model)
 
 
 def _decide(
@@ -150,8 +151,11 @@ def _decide(
     return "no_evidence_found", f"model p={p:.2f} below its threshold {scorer.threshold:.2f}; {cues}"
 
 
-def _heatmap(frame: _Frame) -> np.ndarray | None:
-    """Where the fired signals and the model point, at the assessed size; None when nothing points anywhere."""
+def _heatmap(frame: _Frame, verdict: AssessmentVerdict) -> np.ndarray | None:
+    """Where the fired signals and the model point, at the assessed size; None when nothing points anywhere or no
+    evidence was found (the picture must not say more than the words)."""
+    if verdict == "no_evidence_found":
+        return None
     layers = [r.heat for r in frame.signals if r.signal.fired]
     if frame.model is not None:
         h, w = frame.shape
@@ -188,7 +192,7 @@ def _assessment(
         p_manipulated=p,
         interval=interval,
         signals=signals,
-        heatmap=_heatmap(frame),
+        heatmap=_heatmap(frame, verdict),
         faces=frame.faces,
         face_detector=detector_name(),
         ood_flags=tuple(flags),

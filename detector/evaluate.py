@@ -5,7 +5,7 @@ family, a model is trained on the other families, calibrated and given its 5%-fa
 calibration photos, then tested on the test photos, by default under JPEG qualities and sizes that training never
 used (`test_degradation=TRAIN_DEGRADATION` separates the unseen family from the unseen degradation).
 
-    >>> results = leave_one_family_out(synth.package_photos(), Recipe(), seeds=(0, 1, 2))
+    >>> results = leave_one_family_out(package_photos(), Recipe(), seeds=(0, 1, 2))
     >>> print(markdown_table(summarise(results)))
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from detector import synth
 from detector.model import ManipulationModel
+from detector.photos import Photo, split_photos
 from detector.train import Recipe, expected_calibration_error, raw_logits, roc_auc, train_model
 
 Report = Callable[[str], None]
@@ -70,7 +71,7 @@ def _measure(model: ManipulationModel, test: synth.Samples, family: str, seed: i
 
 
 def leave_one_family_out(
-    photos: Sequence[synth.Photo],
+    photos: Sequence[Photo],
     recipe: Recipe,
     *,
     seeds: Sequence[int] = (0, 1, 2),
@@ -84,9 +85,7 @@ def leave_one_family_out(
     """Train len(seeds) x len(families) models, each without one family, and test each on unseen photos."""
     results = []
     for seed in seeds:
-        train, calibration, test_set = synth.split_photos(
-            photos, seed=seed, calibration=calibration_photos, test=test_photos
-        )
+        train, calibration, test_set = split_photos(photos, seed=seed, calibration=calibration_photos, test=test_photos)
         test = synth.make_samples(
             test_set,
             synth.FAMILIES,

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
-import numpy as np
-
 from detector import signals
 from detector.types import Face
 
@@ -23,9 +20,11 @@ MIN_FRAMES = 8  # a video sampled over fewer frames says little about the whole
 HEAVY_COMPRESSION_GRID = 0.6
 
 
-def image_flags(rgb: np.ndarray, faces: Sequence[Face], *, face_detector: str) -> list[str]:
-    """The flags one image raises, in a fixed order."""
-    h, w = rgb.shape[:2]
+def image_flags(
+    shape: tuple[int, ...], analysis: signals.Analysis, faces: Sequence[Face], *, face_detector: str
+) -> list[str]:
+    """The flags an image of `shape` raises, from its signals' `analysis` and its faces, in a fixed order."""
+    h, w = shape[0], shape[1]
     flags = []
     if min(h, w) < MIN_IMAGE_SIDE:
         flags.append("tiny_image")
@@ -36,10 +35,10 @@ def image_flags(rgb: np.ndarray, faces: Sequence[Face], *, face_detector: str) -
     elif min(faces[0].w, faces[0].h) < MIN_FACE_SIDE:
         flags.append("tiny_face")
     if min(h, w) >= MIN_IMAGE_SIDE:
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        if signals.grid_strength(gray) >= HEAVY_COMPRESSION_GRID:
+        # too little detail: the grid is not measured (it needs detailed blocks), and the flag says why
+        if analysis.grid_strength >= HEAVY_COMPRESSION_GRID:
             flags.append("heavy_compression")
-        if not signals.enough_detail(gray):
+        if analysis.detailed_blocks < signals.MIN_BLOCKS:
             flags.append("low_detail")
     return flags
 

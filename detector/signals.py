@@ -57,30 +57,42 @@ class SignalResult:
     heat: np.ndarray  # float32 HxW in [0, 1], over the analysed image; zeros when the signal does not apply
 
 
-def compute_signals(rgb: np.ndarray) -> list[SignalResult]:
-    """Every classical signal on one RGB uint8 image (deterministic)."""
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Every signal on one image, and what the out-of-distribution flags read from the same pass."""
+
+    results: list[SignalResult]
+    grid_strength: float  # the image-wide 8x8 JPEG grid's contrast (`grid_strength`); 0 with too little detail
+    detailed_blocks: int  # blocks with enough detail to compare (MIN_BLOCKS are needed)
+
+
+def analyse(rgb: np.ndarray) -> Analysis:
+    """Every classical signal on one RGB uint8 image (deterministic), in one pass."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     blocks = _Blocks(gray.shape)
     valid = _valid_blocks(gray, blocks)
-    if int(valid.sum()) < MIN_BLOCKS:
-        reason = f"too few detailed {BLOCK}-pixel blocks ({int(valid.sum())} < {MIN_BLOCKS}) to compare regions"
-        return [_not_applicable(name, reason, blocks) for name in THRESHOLDS]
+    detailed = int(valid.sum())
+    if detailed < MIN_BLOCKS:
+        reason = f"too few detailed {BLOCK}-pixel blocks ({detailed} < {MIN_BLOCKS}) to compare regions"
+        return Analysis([_not_applicable(name, reason, blocks) for name in THRESHOLDS], 0.0, detailed)
+    strength, secondary = _grid_phases(gray, blocks)
     content = _content(gray, blocks)
-    return [
+    results = [
         _judge("noise_inconsistency", _explained(_noise_levels(gray, blocks), content, valid), valid, blocks),
-        _grid_signal(gray, blocks, valid),
+        _grid_signal(strength, secondary, valid, blocks),
         _judge("error_level_inconsistency", _explained(_error_levels(rgb, blocks), content, valid), valid, blocks),
     ]
+    return Analysis(results, strength, detailed)
+
+
+def compute_signals(rgb: np.ndarray) -> list[SignalResult]:
+    """Every classical signal on one RGB uint8 image (deterministic)."""
+    return analyse(rgb).results
 
 
 def grid_strength(gray: np.ndarray) -> float:
     """The contrast of the image-wide 8x8 JPEG grid: about 0 for an uncompressed photo, higher the coarser the JPEG."""
     return _grid_phases(gray, _Blocks(gray.shape))[0]
-
-
-def enough_detail(gray: np.ndarray) -> bool:
-    """Whether the image has enough detailed blocks for regions to be compared at all."""
-    return _valid_blocks(gray, _Blocks(gray.shape)).sum() >= MIN_BLOCKS
 
 
 def _valid_blocks(gray: np.ndarray, blocks: _Blocks) -> np.ndarray:
@@ -160,9 +172,8 @@ def _error_levels(rgb: np.ndarray, blocks: _Blocks) -> np.ndarray:
     return np.log(blocks.mean(error) + 0.05)
 
 
-def _grid_signal(gray: np.ndarray, blocks: _Blocks, valid: np.ndarray) -> SignalResult:
+def _grid_signal(strength: float, secondary: np.ndarray, valid: np.ndarray, blocks: _Blocks) -> SignalResult:
     name = "jpeg_grid_misalignment"
-    strength, secondary = _grid_phases(gray, blocks)
     if strength < _MIN_GRID_STRENGTH:
         reason = f"no image-wide JPEG block grid (contrast {strength:.2f}): not a JPEG, or resized after compression"
         return _not_applicable(name, reason, blocks)

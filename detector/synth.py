@@ -13,7 +13,7 @@ generator). Five families stand in for the manipulations seen in the wild:
 Reals and fakes get the same random resize and JPEG round trip, so compression is not a label. Every sample comes
 with its blend mask (all zeros for reals), the target of the model's heat-map head.
 
-    >>> photos = package_photos()
+    >>> photos = package_photos()  # from detector.photos
     >>> batch = make_samples(photos, FAMILIES, count=8, size=64, degradation=TRAIN_DEGRADATION, seed=0)
     >>> batch.images.shape, batch.masks.shape
     ((8, 64, 64, 3), (8, 64, 64))
@@ -21,48 +21,17 @@ with its blend mask (all zeros for reals), the target of the model's heat-map he
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image
 
 from detector.model import resize_square
+from detector.photos import Photo
 
 FAMILIES: tuple[str, ...] = ("self_blend", "splice", "local_warp", "resynthesis", "decoder")
-
-# Photographs (not charts, renderings or text) inside scikit-image, scikit-learn and matplotlib. The stereo pair's
-# right view is left out: it is the same scene as the left, and the split is by scene.
-_SKIMAGE_PHOTOS = (
-    "astronaut.png",
-    "chelsea.png",
-    "coffee.png",
-    "rocket.jpg",
-    "motorcycle_left.png",
-    "hubble_deep_field.jpg",
-    "retina.jpg",
-    "ihc.png",
-    "camera.png",
-    "moon.png",
-    "coins.png",
-    "brick.png",
-    "grass.png",
-    "gravel.png",
-    "clock_motion.png",
-)
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-@dataclass(frozen=True, slots=True)
-class Photo:
-    """One real source image; splits are made over these, never over patches cut from them."""
-
-    name: str
-    rgb: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,59 +55,6 @@ class Samples:
     labels: np.ndarray
     masks: np.ndarray
     families: tuple[str, ...]
-
-
-def _rgb(array: np.ndarray) -> np.ndarray:
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    return np.ascontiguousarray(array[..., :3].astype(np.uint8))
-
-
-def package_photos() -> list[Photo]:
-    """The photos that ship inside installed packages (whichever of scikit-image, scikit-learn, matplotlib exist)."""
-    photos: list[Photo] = []
-    try:
-        import skimage.data
-        import skimage.io
-
-        root = Path(skimage.data.__file__).parent
-        photos += [Photo(name, _rgb(skimage.io.imread(root / name))) for name in _SKIMAGE_PHOTOS]
-    except ImportError:
-        pass
-    try:
-        from sklearn.datasets import load_sample_images
-
-        bunch = load_sample_images()
-        photos += [Photo(Path(f).name, _rgb(img)) for f, img in zip(bunch.filenames, bunch.images, strict=True)]
-    except ImportError:
-        pass
-    try:
-        import matplotlib
-
-        path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-        photos.append(Photo(path.name, _rgb(np.asarray(Image.open(path).convert("RGB")))))
-    except ImportError:
-        pass
-    return photos
-
-
-def directory_photos(directory: Path, *, limit: int | None = None) -> list[Photo]:
-    """Real images from a directory tree (e.g. a registry's verified originals), in a stable order."""
-    paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
-    photos = []
-    for path in paths[:limit]:
-        with Image.open(path) as image:
-            photos.append(Photo(os.fspath(path.relative_to(directory)), _rgb(np.asarray(image.convert("RGB")))))
-    return photos
-
-
-def split_photos(photos: Sequence[Photo], *, seed: int, calibration: int, test: int) -> tuple[list[Photo], ...]:
-    """(train, calibration, test) by source image, shuffled by `seed`."""
-    order = np.random.default_rng(seed).permutation(len(photos))
-    if len(photos) < calibration + test + 2:
-        raise ValueError(f"{len(photos)} source photos are too few for {calibration} + {test} held out")
-    shuffled = [photos[i] for i in order]
-    return shuffled[calibration + test :], shuffled[:calibration], shuffled[calibration : calibration + test]
 
 
 def _crop(photo: Photo, side: int, rng: np.random.Generator) -> np.ndarray:

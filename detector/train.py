@@ -1,7 +1,7 @@
 """Training on pseudo-fakes, Platt calibration and the 5%-false-positive operating point, on one CPU thread.
 
->>> photos = synth.package_photos()
->>> train, calibration, _ = synth.split_photos(photos, seed=0, calibration=3, test=0)
+>>> photos = package_photos()  # from detector.photos
+>>> train, calibration, _ = split_photos(photos, seed=0, calibration=3, test=0)
 >>> model = train_model(train, calibration, Recipe())
 """
 
@@ -17,6 +17,7 @@ from torch import nn
 
 from detector import synth
 from detector.model import Calibration, ManipulationModel, ManipulationNet, to_tensor
+from detector.photos import Photo
 
 Progress = Callable[[int, int], None]
 VERSION = "sbi-effnetlite0-2026.12.1"
@@ -153,8 +154,8 @@ def calibrate(logits: np.ndarray, labels: np.ndarray, *, bins: int = 10) -> tupl
 
 
 def train_model(
-    train_photos: Sequence[synth.Photo],
-    calibration_photos: Sequence[synth.Photo],
+    train_photos: Sequence[Photo],
+    calibration_photos: Sequence[Photo],
     recipe: Recipe,
     *,
     version: str = VERSION,

@@ -1,7 +1,8 @@
 """The heat-map a reviewer looks at: the image, and over it where blending or manipulation was found.
 
 Two panels side by side: the image with its detected faces outlined, and the same image under the heat-map (the
-hotter, the more the fired signals and the model point there). A header states the verdict and its flags, so the
+hotter, the more the fired signals and the model point there). When the verdict is `likely_manipulated`, the suspect
+region (where the heat-map reaches SUSPECT) is outlined on both. A header states the verdict and its flags, so the
 picture is never read without them.
 """
 
@@ -15,7 +16,9 @@ from detector.types import Assessment
 MAX_PANEL = 640
 _HEADER = 56
 _GAP = 8
+SUSPECT = 0.5  # heat at or above which a pixel belongs to the suspect region
 _FACE = (40, 200, 40)
+_REGION = (255, 0, 255)
 _TEXT = (20, 20, 20)
 _BACKGROUND = (245, 245, 245)
 
@@ -39,6 +42,10 @@ def heatmap_png(rgb: np.ndarray, assessment: Assessment) -> bytes:
     colours = cv2.cvtColor(cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     alpha = (0.15 + 0.6 * heat)[..., None]
     right = (image * (1 - alpha) + colours * alpha).astype(np.uint8)
+    if assessment.verdict == "likely_manipulated":
+        outline, _ = cv2.findContours((heat >= SUSPECT).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for panel in (left, right):
+            cv2.drawContours(panel, outline, -1, _REGION, 2)
     canvas = np.full((_HEADER + size[1], 2 * size[0] + _GAP, 3), _BACKGROUND, np.uint8)
     canvas[_HEADER:, : size[0]] = left
     canvas[_HEADER:, size[0] + _GAP :] = right

@@ -323,7 +323,8 @@ class AssessmentView(_View):
     reason: str
     caveat: str  # what it was (and was not) validated on
     frames: int = 1
-    heatmap: HeatmapView | None = None  # only with `pictures=true`, when something points somewhere
+    # only with `pictures=true`, when something points somewhere and the verdict is not no_evidence_found
+    heatmap: HeatmapView | None = None
 
 
 class CheckView(_View):

@@ -16,7 +16,7 @@ import typer
 from api.cli.common import JsonOption, app, emit_json, fail_cleanly, open_registry, stderr, stdout
 
 if TYPE_CHECKING:
-    from detector.synth import Photo
+    from detector.photos import Photo
     from detector.train import Recipe
 
 detector_app = typer.Typer(
@@ -43,16 +43,16 @@ REGISTRY_SOURCE = "this registry's registered originals (the realistic source of
 
 
 def _photos(photos_dir: Path | None) -> list[Photo]:
-    from detector import synth
+    from detector import photos as sources
 
-    photos = synth.package_photos() if photos_dir is None else synth.directory_photos(photos_dir)
+    photos = sources.package_photos() if photos_dir is None else sources.directory_photos(photos_dir)
     source = "bundled package photos" if photos_dir is None else str(photos_dir)
     stderr.print(f"{len(photos)} real source photos from {source}", highlight=False)
     return photos
 
 
 def _registry_photos(ctx: typer.Context) -> list[Photo]:
-    from detector.synth import Photo
+    from detector.photos import Photo
     from registry.originals import registered_photos
 
     with fail_cleanly(), open_registry(ctx, writes=False) as registry:
@@ -101,7 +101,7 @@ def train(
     from rich.progress import Progress
 
     from detector import model as model_io
-    from detector import synth
+    from detector.photos import split_photos
     from detector.train import train_model
 
     if from_registry and photos_dir is not None:
@@ -109,7 +109,7 @@ def train(
     torch.set_num_threads(1)
     photos = _registry_photos(ctx) if from_registry else _photos(photos_dir)
     try:
-        train_set, calibration, _ = synth.split_photos(photos, seed=seed, calibration=calibration_photos, test=0)
+        train_set, calibration, _ = split_photos(photos, seed=seed, calibration=calibration_photos, test=0)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--from-registry" if from_registry else "--photos-dir") from None
     recipe = _recipe(size, samples, epochs, seed=seed)

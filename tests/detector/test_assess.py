@@ -98,6 +98,7 @@ def test_only_the_model_above_its_threshold_and_in_distribution_says_likely_mani
     assert unsure.verdict == "inconclusive" and "interval reaches below" in unsure.reason
     below = assess(pixels("astronaut"), scorer=FixedScorer(p=0.2))
     assert below.verdict == "no_evidence_found" and below.p_manipulated == 0.2
+    assert below.heatmap is None  # the model's map is not shown when the words say no evidence was found
     # an unsure model above its threshold is backed by a fired signal
     backed = assess(decoded(spliced_astronaut()), scorer=FixedScorer(p=0.65, spread=0.2))
     assert backed.verdict == "likely_manipulated" and "jpeg_grid_misalignment" in backed.reason
@@ -183,3 +184,16 @@ def test_degenerate_shapes_are_inconclusive_not_errors(shape: tuple[int, int]) -
     assessment = assess(image, scorer=FixedScorer(p=0.99))
     assert assessment.verdict == "inconclusive" and "tiny_image" in assessment.ood_flags
     assert assessment.p_manipulated is None
+
+
+def test_the_picture_outlines_the_suspect_region_only_for_likely_manipulated() -> None:
+    magenta = np.array([255, 0, 255])
+
+    def outlined(assessment: Assessment) -> int:
+        drawn = np.asarray(Image.open(io.BytesIO(heatmap_png(pixels("astronaut"), assessment))).convert("RGB"))
+        return int((np.abs(drawn.astype(int) - magenta).max(axis=2) <= 10).sum())
+
+    likely = assess(pixels("astronaut"), scorer=FixedScorer(p=0.9))
+    assert likely.verdict == "likely_manipulated" and outlined(likely) > 100
+    unsure = assess(pixels("astronaut"), scorer=FixedScorer(p=0.65, spread=0.2))
+    assert unsure.verdict == "inconclusive" and unsure.heatmap is not None and outlined(unsure) == 0

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from detector import model as model_io
 from detector import synth
+from detector.photos import Photo, package_photos, split_photos
 from detector.train import Recipe, calibrate, expected_calibration_error, fit_platt, raw_logits, roc_auc, train_model
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -26,8 +27,8 @@ def _one_thread() -> None:
 
 
 @pytest.fixture(scope="module")
-def photos() -> list[synth.Photo]:
-    return synth.package_photos()
+def photos() -> list[Photo]:
+    return package_photos()
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_score_takes_any_size_and_refuses_what_is_not_rgb() -> None:
         model.score(np.zeros((32, 32, 3), np.float32))
 
 
-def test_samples_are_balanced_and_only_fakes_carry_masks(photos: list[synth.Photo]) -> None:
+def test_samples_are_balanced_and_only_fakes_carry_masks(photos: list[Photo]) -> None:
     batch = synth.make_samples(
         photos[:4], synth.FAMILIES, count=20, size=32, degradation=synth.TRAIN_DEGRADATION, seed=3
     )
@@ -88,8 +89,8 @@ def test_samples_are_balanced_and_only_fakes_carry_masks(photos: list[synth.Phot
     assert np.array_equal(batch.images, again.images)
 
 
-def test_split_is_by_source_photo(photos: list[synth.Photo]) -> None:
-    train, calibration, test = synth.split_photos(photos, seed=1, calibration=3, test=4)
+def test_split_is_by_source_photo(photos: list[Photo]) -> None:
+    train, calibration, test = split_photos(photos, seed=1, calibration=3, test=4)
     names = [{p.name for p in part} for part in (train, calibration, test)]
     assert len(calibration) == 3 and len(test) == 4 and len(train) == len(photos) - 7
     assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
@@ -110,10 +111,10 @@ def test_metrics_against_known_values() -> None:
     assert abs((p[drawn == 0] >= threshold).mean() - 0.05) < 0.01
 
 
-def test_smoke_training_learns_self_blends_on_unseen_photos(photos: list[synth.Photo]) -> None:
+def test_smoke_training_learns_self_blends_on_unseen_photos(photos: list[Photo]) -> None:
     """A few hundred 64 px samples: held-out self-blend AUC above 0.75 (issue 11, item 6)."""
     assert len(photos) == 18, "the test extra installs scikit-image, scikit-learn and matplotlib: their 18 photos"
-    train, calibration, test_photos = synth.split_photos(photos, seed=0, calibration=3, test=4)
+    train, calibration, test_photos = split_photos(photos, seed=0, calibration=3, test=4)
     recipe = Recipe(size=64, train_samples=320, calibration_samples=100, epochs=4, families=("self_blend",))
     model = train_model(train, calibration, recipe)
     test = synth.make_samples(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from splices import SPLICE, decoded, jpeg_bytes, pixels, spliced_astronaut
@@ -53,3 +54,13 @@ def test_too_little_to_compare_is_said_not_guessed() -> None:
     results = signals.compute_signals(np.full((100, 100, 3), 128, np.uint8))
     assert all(not r.signal.fired and "too few detailed" in r.signal.reason for r in results)
     assert all(not r.heat.any() for r in results)
+
+
+def test_one_pass_gives_the_signals_and_what_the_flags_read() -> None:
+    image = decoded(jpeg_bytes(pixels("coffee"), 20))
+    analysis = signals.analyse(image)
+    assert [r.signal for r in analysis.results] == [r.signal for r in signals.compute_signals(image)]
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    assert analysis.grid_strength == signals.grid_strength(gray) and analysis.detailed_blocks >= signals.MIN_BLOCKS
+    flat = signals.analyse(np.full((100, 100, 3), 128, np.uint8))
+    assert flat.detailed_blocks == 0 < signals.MIN_BLOCKS
