@@ -111,7 +111,8 @@ def derivative_match(
         variant=PDQ_VARIANTS[match.candidate.pdq_variant] if via_pdq else _dihedral_name(match.transform),
         exact=False,
         verdict=match.verdict,
-        transform=transform_view(match.transform),
+        # nothing was done to the original to make a `related` photo: its geometry is no transform to claim
+        transform=None if match.verdict == "related" else transform_view(match.transform),
         regions=[_region_view(region) for region in match.regions],
         altered_fraction=round(match.altered_fraction, 4),
         inliers=match.alignment.inliers,

@@ -81,6 +81,8 @@ def _crop_words(crop: views.RectView, width: int, height: int) -> str:
 
 def transform_words(match: views.MatchView, original: views.RegistrationView | None, media_type: str) -> list[str]:
     """What was done to the original to make the query, one phrase each; empty when nothing was."""
+    if match.verdict == "related":
+        return ["nothing: a different photograph of the same scene, not made from this original"]
     transform = match.transform
     words = [] if match.variant == "identity" else [_VARIANTS.get(match.variant, match.variant.replace("_", " "))]
     if transform is not None:

@@ -83,7 +83,10 @@ class Surroundings:
 
     @property
     def composite(self) -> bool:
-        return bool(self.kind == "photographic" and self.share >= _MIN_ADDED)
+        """Other photographic content around the original's footprint, outside its box: blocks that disagree inside
+        the box (a colour grade that the grey correlation does not forgive everywhere, a local edit) are the
+        localisation's to judge, not content added around the original."""
+        return bool(self.kind == "photographic" and self.share >= _MIN_ADDED and self.added)
 
     @property
     def framed(self) -> bool:

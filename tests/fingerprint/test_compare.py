@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from fingerprint.compare import (
     pdq_alignment,
     verify,
 )
+from fingerprint.compare.footprint import Surroundings
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
 from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
@@ -335,3 +337,14 @@ def test_a_plain_crop_is_aligned_by_a_similarity(references: References) -> None
     transform = match[0].transform
     assert transform.cropped and not transform.framed and not transform.perspective
     assert (transform.scale, transform.aspect_change, transform.rotation) == (1.0, 1.0, 0.0)
+
+
+def test_disagreement_inside_the_original_s_box_is_no_composite() -> None:
+    """A strong colour grade (a flower's hue turned 17 degrees) left blocks at the frame's edge that the grey
+    correlation did not forgive: 'photographic' surroundings of 12% around a footprint whose box is the whole query,
+    with no band outside it, were called a composite. What lies inside the original's frame is the localisation's to
+    judge; a composite adds content around it."""
+    grid = np.ones((12, 20), bool)
+    inside = Surroundings("photographic", 0.12, Rect(0, 0, 640, 400), (), 0.3, 40.0, grid, np.eye(3))
+    pasted = dataclasses.replace(inside, content=Rect(0, 0, 400, 400), added=(Rect(400, 0, 240, 400),))
+    assert not inside.composite and pasted.composite

@@ -151,3 +151,6 @@ def test_score_means_the_unchanged_share_of_the_query_whatever_the_verdict() -> 
         variant="identity", exact=False, verdict="related",
     )  # fmt: skip
     assert words.score_words(related).startswith("none: a different photograph")
+    assert words.transform_words(related, None, "image/jpeg") == [
+        "nothing: a different photograph of the same scene, not made from this original"
+    ]

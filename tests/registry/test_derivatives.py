@@ -187,3 +187,4 @@ def test_a_different_photograph_of_the_same_scene_is_related_not_a_derivative(
     related = [match for match in result.matches if match.registration_id == left]
     assert related and related[0].verdict == "related"  # ... but shown, so a reviewer can look
     assert related[0].regions  # where parallax moved things
+    assert related[0].transform is None  # nothing was done to the original: no crop or scale to claim
