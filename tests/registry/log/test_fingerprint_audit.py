@@ -163,7 +163,7 @@ def test_a_value_of_a_type_no_column_holds_is_reported_not_a_crash(copy: tuple[R
 
 
 def test_the_issues_attack_is_named(copy: tuple[Registry, dict[str, str]]) -> None:
-    """Swapped PDQ rows make one newsroom's photo a copy of the other's original; the audit names both."""
+    """Swapped PDQ rows make one newsroom's photo a derivative of the other's original; the audit names both."""
     registry, ids = copy
     _tamper(registry, TAMPERS["pdq rows swapped between newsrooms"], ids)
     restarted = Registry.open(registry.settings)
@@ -171,8 +171,10 @@ def test_the_issues_attack_is_named(copy: tuple[Registry, dict[str, str]]) -> No
     with restarted.session() as session:  # what the attack buys: the Bugle's photo, recompressed, is the Planet's
         view = matching.check(session=session, registry=restarted, content=encode(photo("astronaut"), quality=70))
     restarted.close()
-    assert view.verdict == "copy" and view.matches[0].registration_id == ids["rocket"]
-    assert view.matches[0].distance == 0
+    # the Planet's original is named a derivative source at distance 0 (the image analysis, which reads pixels,
+    # still sees the difference and calls it altered rather than a copy)
+    named = {m.registration_id: m for m in view.matches if m.verdict in ("copy", "altered")}
+    assert ids["rocket"] in named and named[ids["rocket"]].distance == 0
     problems = " | ".join(_full(registry).problems)
     assert f"media_hash rows of {ids['rocket']}" in problems and f"media_hash rows of {ids['astronaut']}" in problems
 
