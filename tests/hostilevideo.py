@@ -457,6 +457,7 @@ def _remuxed(raw: bytes, fmt: str) -> bytes:
         stream.time_base = Fraction(1, FPS)
         for n, packet in enumerate(p for p in source.demux(source.streams.video[0]) if p.size):
             packet.pts = packet.dts = n
+            packet.duration = 1  # else the muxer takes the last frame to last as long as the raw stream's clock
             packet.time_base = Fraction(1, FPS)
             packet.stream = stream
             container.mux(packet)
