@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +33,17 @@ def decode_with(content: bytes, limits: DecodeLimits) -> Decoded:
     """The one decode of a request, by the kind its magic bytes name."""
     if not content:
         raise InvalidRequest("the upload is empty")
-    try:
+    with media_errors():
         kind, _ = detect(content)
         return Decoded(kind, kind.decode(content, limits))
+
+
+@contextmanager
+def media_errors() -> Iterator[None]:
+    """Fingerprint-layer media errors as the registry's (a documented 4xx), wherever they are raised: a video is
+    decoded while its frames stream, long after the probe, and only then may its timestamps or data give out."""
+    try:
+        yield
     except MediaError as exc:
         # The limit arguments are named like the settings that feed them, so the sender learns which one.
         message = f"{exc} (setting PROVREG_{exc.limit.upper()})" if exc.limit else str(exc)

@@ -19,7 +19,7 @@ from fingerprint.audio import AudioFingerprint
 from fingerprint.compare import DerivativeMatch
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, MatchCandidate
-from registry.media import decode_with
+from registry.media import decode_with, media_errors
 
 # Decoded originals kept by each process that analyses (a few MB each at the working size): a registered photo that
 # keeps coming back (a viral picture, its re-posts) is decoded once, not on every check. Store paths are
@@ -47,14 +47,16 @@ class Analysed:
 def query_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: bool) -> tuple[Fingerprint, Any]:
     """Decode a query and fingerprint it; the decoded media comes back for the analysis stage."""
     decoded = decode_with(content, limits)
-    fp = decoded.kind.query(decoded.media, sha256=sha256, size=len(content), local=local)
+    with media_errors():
+        fp = decoded.kind.query(decoded.media, sha256=sha256, size=len(content), local=local)
     return fp, decoded.media
 
 
 def reference_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: bool = True) -> Fingerprint:
     """Decode an original and compute everything stored for it (`local=False`: its hashes only)."""
     decoded = decode_with(content, limits)
-    return decoded.kind.reference(decoded.media, sha256=sha256, size=len(content), local=local)
+    with media_errors():
+        return decoded.kind.reference(decoded.media, sha256=sha256, size=len(content), local=local)
 
 
 def video_seconds(content: bytes, limits: DecodeLimits) -> float:
@@ -80,10 +82,9 @@ def analyse(
     """
     media_kind = KINDS[kind]
     source = _Originals({reference.reference_id: reference for reference in references}, limits)
-    found = media_kind.analyse(media, query, candidates, source, strong=strong, limit=limit, exhaustive=pictures)
-    drawn = (
-        {match.reference_id: media_kind.render(match, label=match.reference_id) for match in found} if pictures else {}
-    )
+    with media_errors():
+        found = media_kind.analyse(media, query, candidates, source, strong=strong, limit=limit, exhaustive=pictures)
+        drawn = {match.reference_id: media_kind.render(match, label=match.reference_id) for match in found if pictures}
     return Analysed([dataclasses.replace(match, localisation=None) for match in found], drawn)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
+import httpx2 as httpx
 import numpy as np
 from conftest import encode, photo, png_claiming
 from PIL import Image
@@ -24,12 +25,28 @@ TRUNCATE_AT = (0, 1, 2, 3, 4, 8, 12, 16, 20, 30, 64)  # bytes: inside the magic 
 TRUNCATE_FRACTIONS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)  # of the file: inside the entropy-coded / compressed data
 FLIPS_PER_FORMAT = 6
 ORIENTATION = 0x0112
+DOCUMENTED_4XX = {400, 404, 409, 413, 415, 422}
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
     content: bytes
+
+
+def contract_problem(case: Case, response: httpx.Response) -> str | None:
+    """Why this answer to an upload of `case` breaks the contract (a result or a documented JSON 4xx), or None."""
+    status = response.status_code
+    if status < 400:
+        return None
+    if status not in DOCUMENTED_4XX:
+        return f"{case.name}: status {status}: {response.text[:200]}"
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return f"{case.name}: {status} is not JSON: {response.text[:200]}"
+    error = response.json().get("error")
+    if not (isinstance(error, dict) and isinstance(error.get("code"), str) and isinstance(error.get("message"), str)):
+        return f"{case.name}: {status} body is not the documented error shape: {response.text[:200]}"
+    return None
 
 
 def _base_image() -> Image.Image:

@@ -19,8 +19,8 @@ from fingerprint.kinds import DecodeLimits
 from fingerprint.video.match import frame_at
 from fingerprint.visualize import draw_text
 from registry import views
-from registry.errors import NotFound
-from registry.media import decode_with, limits
+from registry.errors import CorruptMedia, NotFound
+from registry.media import decode_with, limits, media_errors
 from registry.runtime import Registry
 
 # Spans of one match that get a frame pair (the card lists the rest without one); bounds what a check keeps.
@@ -97,10 +97,13 @@ def render_pair(query: bytes, original: Path, limits: DecodeLimits, pair: Pair) 
     A top-level function of picklable arguments: it runs in a media worker."""
     media = decode_with(query, limits).media
     try:
-        shown = frame_at(media, pair.query_t, max_side=PANEL_SIDE).pixels
-        source_media = None if pair.original_t is None else decode_with(original.read_bytes(), limits).media
-        source = None if source_media is None else frame_at(source_media, pair.original_t, max_side=PANEL_SIDE).pixels
-    except ValueError as exc:  # a time past the last frame: the file is not what the check saw
+        with media_errors():
+            shown = frame_at(media, pair.query_t, max_side=PANEL_SIDE).pixels
+            source_media = None if pair.original_t is None else decode_with(original.read_bytes(), limits).media
+            source = (
+                None if source_media is None else frame_at(source_media, pair.original_t, max_side=PANEL_SIDE).pixels
+            )
+    except CorruptMedia as exc:  # no frame at that time: the file is not what the check saw
         raise NotFound(f"the frame pair cannot be drawn: {exc}") from None
     except FileNotFoundError:  # the original left the store (never a path in the answer)
         raise NotFound("the frame pair cannot be drawn: the original is no longer stored") from None

@@ -643,7 +643,7 @@ def _dtw(cost: np.ndarray, original_times: np.ndarray, times: np.ndarray) -> np.
     steps = np.zeros((n, m), dtype=np.uint8 if reach < 256 else np.int32)  # frames back to the previous step
     for i in range(1, n):
         previous = np.full((reach + 1, m), np.inf)
-        for k in range(reach + 1):
+        for k in range(min(reach, m - 1) + 1):  # a step past the window's last frame has nowhere to come from
             previous[k, k:] = total[: m - k] if k else total
         best = np.argmin(previous, axis=0)
         steps[i] = best

@@ -101,6 +101,8 @@ def probe(data: bytes, limits: VideoLimits) -> VideoMedia:
             if not container.streams.video:
                 raise CorruptMediaError("the file has no video stream")
             stream = container.streams.video[0]
+            if stream.codec_context is None:  # FFmpeg has no decoder for the stream's codec (or it is mislabelled)
+                raise UnsupportedMediaError("the video's codec is not supported")
             width, height = stream.codec_context.width, stream.codec_context.height
             fps = float(stream.average_rate or stream.guessed_rate or 0)
             duration = _declared_duration(container, stream)

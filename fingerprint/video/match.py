@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fingerprint.media import CorruptMediaError
 from fingerprint.video.align import FrameHit, Hypothesis, Timeline, fit, hypotheses, timeline
 from fingerprint.video.decode import SampledFrame, VideoMedia, sample
 from fingerprint.video.track import FrameTrack, distances, query_track, reference_track
@@ -46,7 +47,8 @@ def frame_at(video: VideoMedia, t: float, *, max_side: int) -> SampledFrame:
         if frame.time >= t - 1e-3:
             break
     if found is None:
-        raise ValueError(f"no frame near {t:.3f} s")
+        # a time past the last frame, or timestamps out of order (a damaged or crafted file)
+        raise CorruptMediaError(f"the video has no frame near {t:.3f} s (cut short, or its timestamps are damaged)")
     return found
 
 

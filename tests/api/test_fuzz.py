@@ -16,7 +16,7 @@ import httpx2 as httpx
 import pytest
 from conftest import PublisherHandle, make_publisher, wait_ready
 from fastapi.testclient import TestClient
-from malformed import Case, bases, corpus
+from malformed import bases, contract_problem, corpus
 from typer.testing import CliRunner
 
 from api.app import create_app
@@ -27,7 +27,6 @@ from registry.settings import Settings
 pytestmark = pytest.mark.slow
 
 HANG_SECONDS = 120  # far above any honest file's time: only a hang (or a decode bomb that got through) reaches it
-DOCUMENTED_4XX = {400, 404, 409, 413, 415, 422}
 
 Upload = Callable[[TestClient, PublisherHandle, bytes], httpx.Response]
 
@@ -70,21 +69,6 @@ def _register(client: TestClient, publisher: PublisherHandle, content: bytes) ->
     )
 
 
-def _problem(case: Case, response: httpx.Response) -> str | None:
-    """Why this response breaks the contract, or None when it keeps it."""
-    status = response.status_code
-    if status < 400:
-        return None
-    if status not in DOCUMENTED_4XX:
-        return f"{case.name}: status {status}: {response.text[:200]}"
-    if not response.headers.get("content-type", "").startswith("application/json"):
-        return f"{case.name}: {status} is not JSON: {response.text[:200]}"
-    error = response.json().get("error")
-    if not (isinstance(error, dict) and isinstance(error.get("code"), str) and isinstance(error.get("message"), str)):
-        return f"{case.name}: {status} body is not the documented error shape: {response.text[:200]}"
-    return None
-
-
 ENDPOINTS: dict[str, Upload] = {
     "check-full": _check("full"),
     "check-fast": _check("fast"),
@@ -108,7 +92,7 @@ def test_every_malformed_file_gets_a_result_or_a_json_4xx(fuzz_client: TestClien
             except FutureTimeout:
                 pytest.fail(f"{endpoint}: {case.name} still running after {HANG_SECONDS} s (a hang)")
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-            problems.extend(filter(None, [_problem(case, response)]))
+            problems.extend(filter(None, [contract_problem(case, response)]))
     assert problems == []
     # The corpus reaches both sides: refusals, and odd files (thin, 16-bit, bad EXIF) that are still analysed.
     assert any(status < 400 for status in statuses) and any(status >= 400 for status in statuses), statuses
