@@ -15,7 +15,7 @@ from fingerprint.geometry import Rect
 from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, detect, video
 from fingerprint.kinds.video import VideoKind, VideoMatch
 from fingerprint.media import CorruptMediaError, MediaTooLargeError
-from fingerprint.video.align import MATCH_DISTANCE, Hypothesis, Span, Timeline, fit
+from fingerprint.video.align import MATCH_DISTANCE, Hypothesis, Span, TemporalFit, Timeline, _Spans, fit
 from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sample, sniff_video
 from fingerprint.video.match import frame_hits
 from fingerprint.video.track import FrameTrack, distances
@@ -348,3 +348,24 @@ def test_a_sped_up_excerpt_keeps_its_speed_and_its_end(panning: tuple[VideoMedia
     assert (segment.start, segment.end) == (0.0, 6.0)
     implied = (segment.original_end - segment.original_start) / (segment.end - segment.start)
     assert implied == pytest.approx(segment.speed, abs=0.002)
+
+
+@pytest.mark.parametrize(("base", "expected"), [(2, [("altered", 2.5, 6.0)]), (20, [])], ids=["quiet", "noisy"])
+def test_a_long_rise_over_a_quiet_clip_s_noise_is_a_span_though_no_frame_reaches_the_threshold(
+    base: int, expected: list[tuple[str, float, float]]
+) -> None:
+    """A small box over a 50 fps clip moved PDQ 16-34 bits for 4 s while the clip's other frames sat at 0-4: no
+    run over `MATCH_DISTANCE`, so no span, and the doctored clip was a copy. Six sampled frames in a row clearly
+    above a quiet clip's noise are a span (which the image analysis must still confirm); in a noisy clip they are
+    noise."""
+    n = 40
+    times = np.arange(n) / 4
+    found = np.full(n, base, np.int32)
+    found[10:24] = [20, 24, 26, 28, 24, 28, 30, 22, 24, 22, 24, 28, 26, 25]
+    track = FrameTrack(times, np.zeros((n, 1, 32), np.uint8), np.full(n, 100, np.uint8), ("identity",))
+    line = TemporalFit(
+        1.0, 5.0, "identity", "canonical", times, times + 5, times + 5, found, np.zeros(n, bool), False, track
+    )
+    ones, none = np.ones(n, bool), np.zeros(n, bool)
+    spans = _Spans(track, np.zeros(n, np.int64), [line], found, times + 5, ones, none, 10.0, None).found()
+    assert [(span.kind, span.start, span.end) for span in spans] == expected
