@@ -181,6 +181,12 @@ def sample(
                     raise MediaTooLargeError(
                         f"video has more than {limits.max_video_frames} frames", limit="max_video_frames"
                     )
+                if frame.width * frame.height > limits.max_video_pixels:  # the header's size binds no later frame
+                    raise MediaTooLargeError(
+                        f"a video frame is {frame.width}x{frame.height} pixels; the limit is "
+                        f"{limits.max_video_pixels} pixels",
+                        limit="max_video_pixels",
+                    )
                 if frame.pts is None or frame.time_base is None:
                     continue
                 t = float(frame.pts * frame.time_base) - origin

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import hostilevideo
 import numpy as np
 import pytest
 from conftest import photo_bytes
@@ -133,6 +134,15 @@ def test_caps_refuse_before_decoding(limits: VideoLimits, limit: str) -> None:
     with pytest.raises(MediaTooLargeError) as raised:
         probe(encode(EXCERPT), limits)
     assert raised.value.limit == limit
+
+
+def test_a_stream_that_grows_past_the_pixel_cap_is_refused_while_it_is_decoded() -> None:
+    """The header's 64x36 passes the cap; the stream then switches to 640x360 frames, which were decoded in full."""
+    data = hostilevideo._remuxed(hostilevideo._annex_b((64, 36), 4) + hostilevideo._annex_b((640, 360), 2), "mp4")
+    media = probe(data, VideoLimits(max_video_pixels=100_000))
+    with pytest.raises(MediaTooLargeError) as raised:
+        list(sample(media, 30.0, max_side=64))
+    assert raised.value.limit == "max_video_pixels"
 
 
 def test_truncated_and_damaged_videos_are_corrupt_media() -> None:
