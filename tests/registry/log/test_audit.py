@@ -34,7 +34,10 @@ def history(registry: Registry, publisher: PublisherHandle) -> str:
     return revoked
 
 
-def _tamper(registry: Registry, sql: str) -> None:
+def _tamper(registry: Registry, sql: str, ids: dict[str, str] | None = None) -> None:
+    """Run `sql` on the database behind the registry's back; `{name}` in it becomes the quoted id of `ids[name]`."""
+    if ids is not None:
+        sql = sql.format(**{name: f"'{value}'" for name, value in ids.items()})
     with registry.engine.begin() as connection:
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         for statement in sql.split("; "):

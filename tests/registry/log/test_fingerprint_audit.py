@@ -18,6 +18,7 @@ from audioclips import speech
 from conftest import ADMIN_TOKEN, PublisherHandle, encode, make_publisher, photo, photo_bytes
 from sqlalchemy import text
 from sqlmodel import Session, select
+from test_audit import _full, _since_mark, _tamper
 from typer.testing import CliRunner
 from videoclips import Clip
 from videoclips import encode as encode_video
@@ -27,7 +28,7 @@ from api.client import LocalTransport
 from fingerprint import algorithms
 from registry import errors, matching, reindex
 from registry.log import store as log_store
-from registry.log.audit import AuditReport, audit, read_mark
+from registry.log.audit import read_mark
 from registry.log.fingerprints import FIELD, FINGERPRINT_KIND, commit_uncommitted, read_commitments
 from registry.log.note import sign_note
 from registry.models import LogAuditMark, LogEntry, Registration
@@ -71,25 +72,6 @@ def copy(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[tupl
     registry.load(audit_log=False)  # the mark stays where the template left it
     yield registry, ids
     registry.close()
-
-
-def _tamper(registry: Registry, sql: str, ids: dict[str, str]) -> None:
-    with registry.engine.begin() as connection:
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        for statement in sql.format(**{name: f"'{value}'" for name, value in ids.items()}).split("; "):
-            connection.exec_driver_sql(statement)
-
-
-def _full(registry: Registry) -> AuditReport:
-    with registry.session() as session:
-        return audit(session, registry.keyring)
-
-
-def _since_mark(registry: Registry) -> AuditReport:
-    with registry.session() as session:
-        mark = read_mark(session, registry.keyring)
-        assert mark is not None and mark.size > 0
-        return audit(session, registry.keyring, mark)
 
 
 _SWAP_OWNERS = (
