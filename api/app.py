@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,7 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             recycle_bytes=settings.media_recycle_bytes,
         )
         app.state.jobs = JobRunner.start(registry)
-        registry.load_in_background()
+        loader = registry.load_in_background()
+        if settings.index_before_serving:
+            # Workers share one port: one still loading would answer 503 to the requests the kernel gives it, so it
+            # starts accepting only once it can answer them (uvicorn listens after the start-up hook returns).
+            await asyncio.to_thread(registry.wait_loaded, loader)
         try:
             yield
         finally:

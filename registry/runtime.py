@@ -15,7 +15,7 @@ from sqlmodel import Session
 from detector import Assessment
 from registry.assessment import assessor_for
 from registry.db import init_db, make_engine
-from registry.errors import LogTampered, NotReady
+from registry.errors import ConfigurationError, LogTampered, NotReady
 from registry.index import MatchIndex, open_index
 from registry.log.audit import AuditReport, audit_and_mark, full_audit_due_in
 from registry.log.fingerprints import commit_uncommitted
@@ -123,6 +123,12 @@ class Registry:
         thread = threading.Thread(target=run, name="provreg-index-load", daemon=True)
         thread.start()
         return thread
+
+    def wait_loaded(self, loader: threading.Thread) -> None:
+        """Block until `loader` (from `load_in_background`) has loaded the index; raise if it failed instead."""
+        while not self._ready.wait(0.2):
+            if not loader.is_alive():
+                raise ConfigurationError("loading the index failed; the log above says why")
 
     def admit_media(self) -> None:
         """Refuse at once (503 `overloaded`) when the worker pool is full, before an upload is even read."""

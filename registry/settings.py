@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default=None, description="the log's name in its checkpoints; fixed when the log is created"
     )
 
+    index_before_serving: bool = Field(
+        default=False,
+        description="take connections only once the index is loaded (`serve --workers N` sets it: one port, N workers)",
+    )
     full_audit_interval_hours: float = Field(
         default=24, ge=0, description="how often the server re-audits the whole log; 0: only at start-up if no mark"
     )

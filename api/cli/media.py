@@ -501,6 +501,7 @@ def serve(
     if workers > 1:
         # Each worker builds its own app from the environment; every one of them reads the same database.
         os.environ["PROVREG_DATA_DIR"] = str(config.data_dir.absolute())
+        os.environ["PROVREG_INDEX_BEFORE_SERVING"] = "true"
     # Requests still running a few seconds after SIGTERM are cancelled, which stops their media work too.
     uvicorn.run(
         "api.app:create_app" if workers > 1 else application,

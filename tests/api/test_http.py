@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 from api.app import create_app
 from api.client import new_statement, sign_statement
+from registry.errors import ConfigurationError
 from registry.keys import raw_public_key
 from registry.log import merkle
 from registry.log.note import Checkpoint, Verifier, open_note
@@ -201,6 +203,35 @@ def test_not_ready_answers_503(settings: Settings) -> None:
         response = _check(test_client, photo_bytes("coffee"))
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         app.state.registry._ready.set()
+
+
+def test_a_server_set_to_load_first_answers_only_once_ready(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_load = Registry.load
+
+    def load(self: Registry, **kwargs: Any) -> None:
+        time.sleep(0.5)  # a large index
+        slow_load(self, **kwargs)
+
+    monkeypatch.setattr(Registry, "load", load)
+    with TestClient(create_app(settings.model_copy(update={"index_before_serving": True}))) as first:
+        assert first.get("/readyz").status_code == 200  # start-up returned only once loaded
+    with TestClient(create_app(settings)) as second:
+        assert second.get("/readyz").status_code == 503  # the default: liveness at once, readiness later
+        wait_ready(second)
+
+
+def test_a_server_set_to_load_first_does_not_start_when_loading_fails(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def load(self: Registry, **kwargs: Any) -> None:
+        raise OSError("index file unreadable")
+
+    monkeypatch.setattr(Registry, "load", load)
+    app = create_app(settings.model_copy(update={"index_before_serving": True}))
+    with pytest.raises(ConfigurationError, match="loading the index failed"), TestClient(app):
+        pass
 
 
 def test_log_endpoints_serve_verifiable_proofs(client: TestClient) -> None:
