@@ -51,7 +51,7 @@ from videoclips import Clip, encode, pan
 
 import registry.log.fingerprints as fingerprints
 from api.client import registration_statement, sign_statement
-from registry import publishers, service, work
+from registry import publishers, service, work, writes
 from registry.keys import raw_public_key
 from registry.log import store as log
 from registry.media import limits as media_limits
@@ -133,7 +133,7 @@ class Desk:
             created = publishers.create_publisher(
                 session=session,
                 registry=registry,
-                name=f"Benchmark Photo Desk {publishers.new_id('desk')}",
+                name=f"Benchmark Photo Desk {writes.new_id('desk')}",
                 public_key=raw_public_key(self.key),
                 verification=publishers.Verification("benchmark", "bench/fingerprint_audit.py", "bench", None),
             )

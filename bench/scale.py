@@ -55,7 +55,7 @@ from sqlmodel import col, select
 from transparency import QUICK, build_log
 from transparency import create_publisher as create_bench_publisher
 
-from registry import publishers
+from registry import writes
 from registry.log import fingerprints
 from registry.log import store as log
 from registry.models import MediaHash, Registration
@@ -143,9 +143,9 @@ def fill(settings: Settings, codes: np.ndarray) -> dict[str, float]:
                         for n, code in enumerate(codes[first : first + INSERT_CHUNK], start=first)
                     ],
                 )
-            with registry.session() as session, publishers.write_transaction(session, registry):
+            with registry.session() as session, writes.write_transaction(session, registry):
                 owners = ids[first : first + INSERT_CHUNK]
-                publishers.record(session, registry, fingerprints.events(session, owners, "reindex"), datetime.now(UTC))
+                writes.record(session, registry, fingerprints.events(session, owners, "reindex"), datetime.now(UTC))
         hashes_s = time.perf_counter() - start
     finally:
         registry.close()

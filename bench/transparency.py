@@ -52,7 +52,7 @@ from sqlmodel import Session, col, select
 
 from api.client import LocalTransport, new_statement, sign_statement
 from fingerprint.kinds.image import fingerprint_image
-from registry import publishers
+from registry import publishers, writes
 from registry.keys import key_id, raw_public_key
 from registry.log import fingerprints, merkle
 from registry.log import store as log
@@ -76,7 +76,7 @@ CAPTION = (
 NOTES = (
     "One thread; SQLite in a temporary directory with the registry's own engine (WAL, synchronous=NORMAL). "
     "Medians are p50; every time is wall-clock milliseconds unless marked s.",
-    "Append: each sample is one write_transaction that calls publishers.record (store.append of the batch plus "
+    "Append: each sample is one write_transaction that calls writes.record (store.append of the batch plus "
     "one signed checkpoint) and commits; batch sizes run interleaved, one transaction each per round, so log "
     "growth and background load fall on all alike. entries_per_s = batch / p50 transaction time.",
     "Build: the big log is built through the same write_transaction + record path, in batches of build_batch "
@@ -164,7 +164,7 @@ def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> 
     size = 150_000 + n % 100_000
     request = sign_statement(publisher.key, publisher.statement(n, sha256, size, now))
     statement, signature = request.statement, request.signature
-    registration_id = publishers.new_id("reg")
+    registration_id = writes.new_id("reg")
     row = {
         "id": registration_id,
         "publisher_id": publisher.id,
@@ -185,7 +185,7 @@ def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> 
             "registration_id": registration_id,
             "publisher_id": publisher.id,
             "key_id": statement["key_id"],
-            "public_key": publishers.b64(publisher.public_key),
+            "public_key": writes.b64(publisher.public_key),
             "statement": statement,
             "signature": signature,
             fingerprints.FIELD: fingerprints.commitment([Registration(**row)]),  # its facts; it has no other rows
@@ -219,8 +219,8 @@ def bench_append(registry: Registry, publisher: BenchPublisher, rounds: int, war
     }
 
     def transaction(events: list[log.Event]) -> None:
-        with registry.session() as session, publishers.write_transaction(session, registry):
-            publishers.record(session, registry, events, datetime.now(UTC))
+        with registry.session() as session, writes.write_transaction(session, registry):
+            writes.record(session, registry, events, datetime.now(UTC))
 
     cases: dict[str, Callable[[int], object]] = {
         name: (lambda _, queue=queue: transaction(queue.pop())) for name, queue in queues.items()
@@ -310,8 +310,8 @@ def build_log(registry: Registry, publisher: BenchPublisher, cfg: Config) -> dic
             pairs = [synthetic_registration(publisher, n, now) for n in range(size, size + count)]
             generate_s += time.perf_counter() - start
             start = time.perf_counter()
-            with publishers.write_transaction(session, registry):
-                entries = publishers.record(session, registry, [event for event, _ in pairs], now)
+            with writes.write_transaction(session, registry):
+                entries = writes.record(session, registry, [event for event, _ in pairs], now)
                 rows_start = time.perf_counter()
                 session.connection().execute(
                     insert(Registration),

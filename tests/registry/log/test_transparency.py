@@ -17,7 +17,7 @@ from receipts import hostile_receipts
 from sqlalchemy import text
 
 from api.client import LocalTransport, new_statement, sign_statement
-from registry import errors, matching, publishers, service
+from registry import errors, matching, publishers, service, writes
 from registry.keys import raw_public_key
 from registry.log import merkle
 from registry.log import store as log
@@ -155,8 +155,8 @@ def test_every_pair_of_issued_checkpoints_is_consistent(settings: Settings, batc
     with registry.session() as session:
         for batch in batches:
             events = [log.Event(kind, f"subject-{i}", {"n": i}) for i, kind in enumerate(batch)]
-            with publishers.write_transaction(session, registry):
-                publishers.record(session, registry, events, now)
+            with writes.write_transaction(session, registry):
+                writes.record(session, registry, events, now)
         checkpoints = list(session.exec(text("SELECT size, note FROM log_checkpoint ORDER BY size")).all())
         assert [size for size, _ in checkpoints] == list(itertools.accumulate(len(batch) for batch in batches))
         heads = [Checkpoint.from_text(open_note(note, registry.keyring.verifiers)[0]) for _, note in checkpoints]
