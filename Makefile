@@ -31,8 +31,9 @@ serve: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
+# ruff, then mypy on the paths [tool.mypy] in pyproject.toml names (strict on fingerprint/ and detector/).
 lint: $(INSTALLED)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: $(BENCH_INSTALLED)
 	$(BIN)/python bench/foundation.py
