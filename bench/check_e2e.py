@@ -13,20 +13,12 @@ bench/results/check_e2e.json and prints the tables.
 
 from __future__ import annotations
 
-import os
-
-# Before numpy, faiss or OpenCV load: their thread pools read these once, at import.
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["NUMEXPR_NUM_THREADS"] = "1"
-os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
-
 import argparse
 import cProfile
 import functools
 import gc
 import multiprocessing
+import os
 import pstats
 import shutil
 import statistics
@@ -40,6 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import _threads
 import cv2
 import faiss
 
@@ -170,10 +163,6 @@ class Signer:
         return view.id, time.perf_counter() - start
 
 
-def _single_thread() -> None:
-    cv2.setNumThreads(1)
-
-
 def filler_jpeg(seed: int) -> bytes:
     """One procedural filler original as JPEG bytes (run in the worker process)."""
     return encode(procedural_image(seed), FILLER_QUALITY)
@@ -191,7 +180,7 @@ def build(registry: Registry, total: int) -> tuple[dict[str, str], dict[str, Any
     count = total - len(photos)
     filler_bytes = 0
     # The worker draws and encodes the next fillers while this process registers: only the build uses two cores.
-    with multiprocessing.get_context("spawn").Pool(1, initializer=_single_thread) as pool:
+    with multiprocessing.get_context("spawn").Pool(1, initializer=_threads.pin) as pool:
         for i, data in enumerate(pool.imap(filler_jpeg, range(FILLER_SEED, FILLER_SEED + count), chunksize=16)):
             _, elapsed = filler.register(registry, data, f"filler {i}")
             seconds.append(elapsed)
@@ -699,8 +688,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = QUICK if args.quick else FULL
     if args.registered is not None:
         cfg = replace(cfg, registered=args.registered)
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
     started = time.perf_counter()
     results: dict[str, Any] = {
         "machine": machine_info(PACKAGES),

@@ -21,10 +21,6 @@ newsroom's desk would. Measured:
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import json
 import resource
@@ -38,6 +34,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import _threads
 import cv2
 import numpy as np
 
@@ -324,7 +321,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=40, help="photos recomputed from their originals")
     parser.add_argument("--keep", type=Path, help="build the registry here once, and reuse it")
     args = parser.parse_args()
-    cv2.setNumThreads(1)
+    _threads.pin()
     with tempfile.TemporaryDirectory(prefix="provreg-bench-") as tmp:
         data_dir = args.keep or Path(tmp) / "data"
         results: dict[str, Any] = {"machine": machine_info(("sqlalchemy", "opencv-python-headless"))}

@@ -20,11 +20,6 @@ One thread.
 
 from __future__ import annotations
 
-import os
-
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-
 import argparse
 import io
 import json
@@ -36,8 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
-import faiss
+import _threads
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image, ImageOps
@@ -251,8 +245,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=12, help="floods, one per photograph")
     parser.add_argument("--side", type=int, default=1024, help="the originals' long side in pixels")
     args = parser.parse_args()
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
     results = run(args.photos, args.side)
     print_table(
         f"First registrant in {results['photos']} floods of 20 near-copies ({results['checks']} checks)",

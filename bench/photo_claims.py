@@ -16,10 +16,6 @@ on the analysis the registry runs (bench/derivatives.py's registry, one original
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import json
 import statistics
@@ -29,7 +25,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cv2
+import _threads
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -144,7 +140,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--statistics", action="store_true", help="measure the surroundings rule's statistics")
     args = parser.parse_args()
-    cv2.setNumThreads(1)
+    _threads.pin()
     if args.statistics:
         args.out.write_text(json.dumps(surroundings_statistics(args.photos), indent=1) + "\n")
         return

@@ -16,15 +16,6 @@ change can be measured as `--label before` and `--label after`.
 
 from __future__ import annotations
 
-import os
-
-# Before numpy, faiss or OpenCV load: their thread pools read these once, at import.
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["NUMEXPR_NUM_THREADS"] = "1"
-os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
-
 import argparse
 import hashlib
 import io
@@ -39,8 +30,7 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any
 
-import cv2
-import faiss
+import _threads
 import numpy as np
 from _common import machine_info, percentile, print_table, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -162,8 +152,7 @@ def run_once(blobs: list[bytes], warmup: bytes, writers: int) -> dict[str, Any]:
 
 
 def _single_thread() -> None:
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
 
 
 def schedule(repeats: int) -> Iterator[int]:

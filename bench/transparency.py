@@ -12,15 +12,6 @@ Prints a table and writes every figure to bench/results/transparency.json.
 
 from __future__ import annotations
 
-import os
-
-# Before numpy, faiss or OpenCV load: their thread pools read these once, at import.
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["NUMEXPR_NUM_THREADS"] = "1"
-os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
-
 import argparse
 import hashlib
 import io
@@ -42,8 +33,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import cv2
-import faiss
+import _threads
 from _common import interleaved, machine_info, print_table, rss_mb, summarize, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
@@ -618,8 +608,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a 100k-entry log and fewer samples")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
-    faiss.omp_set_num_threads(1)
-    cv2.setNumThreads(1)
+    _threads.pin()
     started = time.perf_counter()
     rng = random.Random(SEED)
     results: dict[str, Any] = {

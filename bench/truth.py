@@ -28,13 +28,8 @@ every claim. One thread. --quick: every frame rate once, a few minutes once the 
 
 from __future__ import annotations
 
-import os
-
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -46,7 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import cv2
+import _threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -675,7 +670,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    cv2.setNumThreads(1)
+    _threads.pin()
     started = time.perf_counter()
     corpus = Corpus(args.corpus, args.seed)
     video = partial(video_section, every_query=args.every_query)
