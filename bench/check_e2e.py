@@ -39,16 +39,14 @@ import faiss
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import interleaved, machine_info, percentile, print_table, rss_mb, summarize, write_json
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from _signer import Signer
 
-from api.client import LocalTransport, registration_statement, sign_statement
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, encode, load_photos
 from bench.derivatives_synthetic import procedural_image
 from fingerprint.compare import analysis
 from fingerprint.kinds import image as kinds_image
 from fingerprint.kinds.image import ImageKind
-from registry import matching, publishers, views
-from registry.keys import key_id, raw_public_key
+from registry import matching, views
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -127,40 +125,6 @@ def open_registry(data_dir: Path, *, audit_log: bool = True) -> tuple[Registry, 
     start = time.perf_counter()
     registry.load(audit_log=audit_log)
     return registry, time.perf_counter() - start
-
-
-@dataclass(frozen=True, slots=True)
-class Signer:
-    publisher_id: str
-    key: Ed25519PrivateKey
-
-    @classmethod
-    def create(cls, registry: Registry, name: str) -> Signer:
-        key = Ed25519PrivateKey.generate()
-        with registry.session() as session:
-            created = publishers.create_publisher(
-                session=session,
-                registry=registry,
-                name=name,
-                public_key=raw_public_key(key),
-                verification=publishers.Verification(
-                    method="benchmark", evidence="bench/check_e2e.py", verified_by="bench", expires_at=None
-                ),
-            )
-        return cls(created.id, key)
-
-    def register(self, registry: Registry, content: bytes, title: str) -> tuple[str, float]:
-        """Sign a statement with the publisher's client and register `content`; seconds inside register()."""
-        statement = registration_statement(
-            publisher_id=self.publisher_id,
-            key_id=key_id(raw_public_key(self.key)),
-            content=content,
-            metadata={"title": title},
-        )
-        request = sign_statement(self.key, statement)
-        start = time.perf_counter()
-        view = LocalTransport(registry).register(request, content)
-        return view.id, time.perf_counter() - start
 
 
 def filler_jpeg(seed: int) -> bytes:

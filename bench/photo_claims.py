@@ -22,15 +22,14 @@ import statistics
 import sys
 import tempfile
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import _threads
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from _signer import Signer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.client import LocalTransport, PublisherClient
+from api.client import PublisherClient
 from bench.photo_claims_corpus import (
     CLAIMS,
     PHOTOS,
@@ -43,8 +42,7 @@ from bench.photo_claims_corpus import (
     load_photo,
     resaves,
 )
-from registry import matching, publishers, views
-from registry.keys import raw_public_key
+from registry import matching, views
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -79,18 +77,7 @@ def _iou(a: views.RectView, box: tuple[int, int, int, int]) -> float:
 
 
 def _publisher_client(registry: Registry) -> PublisherClient:
-    key = Ed25519PrivateKey.generate()
-    with registry.session() as session:
-        created = publishers.create_publisher(
-            session=session,
-            registry=registry,
-            name="Bench Newsroom",
-            public_key=raw_public_key(key),
-            verification=publishers.Verification(
-                method="bench", evidence="bench", verified_by="bench", expires_at=datetime.now(UTC) + timedelta(days=1)
-            ),
-        )
-    return PublisherClient(LocalTransport(registry), publisher_id=created.id, private_key=key)
+    return Signer.create(registry, "Bench Newsroom").client(registry)
 
 
 def queries(count: int) -> tuple[list[bytes], list[LabelledQuery]]:
