@@ -1,6 +1,7 @@
 # Two commands do all the setup on a fresh machine:
 #   make serve   run the registry on its embedded default (SQLite + in-process FAISS) at http://127.0.0.1:8000
-#   make test    run the test suite
+#   make test    run the test suite (CI: .ci/run)
+#   make test-fast  the unit tests (fingerprint/, detector/, registry/ on SQLite, no slow ones): the edit loop
 # Both create .venv and install the project into it on first use (and again when pyproject.toml changes).
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ BENCH_INSTALLED := $(VENV)/.installed-bench
 # One thread per numeric library: predictable on a shared 2-core machine.
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: serve test lint bench
+.PHONY: serve test test-fast lint bench
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,13 @@ serve: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
+# Left out: tests/api (servers, subprocesses, the CLI, browsers), everything on PostgreSQL, and tests marked slow.
+test-fast: $(INSTALLED)
+	$(BIN)/python -m pytest -m "not slow and not postgresql" tests/fingerprint tests/detector tests/registry
+
+# ruff, then mypy on the paths [tool.mypy] in pyproject.toml names (strict on fingerprint/ and detector/).
 lint: $(INSTALLED)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 bench: $(BENCH_INSTALLED)
 	$(BIN)/python bench/foundation.py

@@ -7,7 +7,7 @@ once the body had been received, spooled and read into memory: 40 simultaneous 2
 and seconds of the event loop's time) before 30 of them were refused.
 
 Once the last of them has left and none has come for `QUIET_SECONDS`, the heap's free pages go back to the system
-(`registry.media.give_back_free_heap`, in a worker thread), so the process shrinks back after a burst instead of
+(`registry.heap.give_back_free_heap`, in a worker thread), so the process shrinks back after a burst instead of
 keeping its peak; waiting for the quiet keeps that pause out of the burst itself.
 """
 
@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_response
 from api.limits import content_type_of
-from registry.media import give_back_free_heap
+from registry.heap import give_back_free_heap
 from registry.pool import resident_bytes
 
 log = logging.getLogger(__name__)

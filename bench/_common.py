@@ -1,6 +1,6 @@
 """Small helpers shared by the benchmarks: interleaved timing, summaries, machine facts, atomic JSON output.
 
-Set thread limits (OMP_NUM_THREADS and friends) in the benchmark script itself, before numpy is imported.
+Thread limits: a benchmark imports `_threads` (bench/_threads.py) first, before numpy loads.
 """
 
 from __future__ import annotations

@@ -19,11 +19,6 @@ original's sound under other footage (found by sound alone). One thread.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import argparse
 import sys
 import tempfile
@@ -31,7 +26,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
+import _threads
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -50,7 +45,7 @@ from registry.keys import raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
 
-cv2.setNumThreads(1)
+_threads.pin()
 RESULTS = Path(__file__).parent / "results" / "audio.json"
 ORIGINAL_SECONDS = 45.0
 KINDS = ("speech", "music", "speech", "music", "speech_over_music", "speech")

@@ -13,20 +13,12 @@ bench/results/check_e2e.json and prints the tables.
 
 from __future__ import annotations
 
-import os
-
-# Before numpy, faiss or OpenCV load: their thread pools read these once, at import.
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["NUMEXPR_NUM_THREADS"] = "1"
-os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
-
 import argparse
 import cProfile
 import functools
 import gc
 import multiprocessing
+import os
 import pstats
 import shutil
 import statistics
@@ -40,22 +32,21 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import _threads
 import cv2
 import faiss
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import interleaved, machine_info, percentile, print_table, rss_mb, summarize, write_json
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from _signer import Signer
 
-from api.client import LocalTransport, registration_statement, sign_statement
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, encode, load_photos
 from bench.derivatives_synthetic import procedural_image
 from fingerprint.compare import analysis
 from fingerprint.kinds import image as kinds_image
 from fingerprint.kinds.image import ImageKind
-from registry import matching, publishers, views
-from registry.keys import key_id, raw_public_key
+from registry import matching, views
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -136,44 +127,6 @@ def open_registry(data_dir: Path, *, audit_log: bool = True) -> tuple[Registry, 
     return registry, time.perf_counter() - start
 
 
-@dataclass(frozen=True, slots=True)
-class Signer:
-    publisher_id: str
-    key: Ed25519PrivateKey
-
-    @classmethod
-    def create(cls, registry: Registry, name: str) -> Signer:
-        key = Ed25519PrivateKey.generate()
-        with registry.session() as session:
-            created = publishers.create_publisher(
-                session=session,
-                registry=registry,
-                name=name,
-                public_key=raw_public_key(key),
-                verification=publishers.Verification(
-                    method="benchmark", evidence="bench/check_e2e.py", verified_by="bench", expires_at=None
-                ),
-            )
-        return cls(created.id, key)
-
-    def register(self, registry: Registry, content: bytes, title: str) -> tuple[str, float]:
-        """Sign a statement with the publisher's client and register `content`; seconds inside register()."""
-        statement = registration_statement(
-            publisher_id=self.publisher_id,
-            key_id=key_id(raw_public_key(self.key)),
-            content=content,
-            metadata={"title": title},
-        )
-        request = sign_statement(self.key, statement)
-        start = time.perf_counter()
-        view = LocalTransport(registry).register(request, content)
-        return view.id, time.perf_counter() - start
-
-
-def _single_thread() -> None:
-    cv2.setNumThreads(1)
-
-
 def filler_jpeg(seed: int) -> bytes:
     """One procedural filler original as JPEG bytes (run in the worker process)."""
     return encode(procedural_image(seed), FILLER_QUALITY)
@@ -191,7 +144,7 @@ def build(registry: Registry, total: int) -> tuple[dict[str, str], dict[str, Any
     count = total - len(photos)
     filler_bytes = 0
     # The worker draws and encodes the next fillers while this process registers: only the build uses two cores.
-    with multiprocessing.get_context("spawn").Pool(1, initializer=_single_thread) as pool:
+    with multiprocessing.get_context("spawn").Pool(1, initializer=_threads.pin) as pool:
         for i, data in enumerate(pool.imap(filler_jpeg, range(FILLER_SEED, FILLER_SEED + count), chunksize=16)):
             _, elapsed = filler.register(registry, data, f"filler {i}")
             seconds.append(elapsed)
@@ -699,8 +652,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = QUICK if args.quick else FULL
     if args.registered is not None:
         cfg = replace(cfg, registered=args.registered)
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
     started = time.perf_counter()
     results: dict[str, Any] = {
         "machine": machine_info(PACKAGES),

@@ -10,10 +10,6 @@ decode at WORKING_SIDE, PDQ (8 dihedral hashes) against canonical and extra crop
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import json
 import sys
@@ -22,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _threads
 import cv2
 import faiss
 import numpy as np
@@ -331,8 +328,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file (keep reduced runs out of the default)")
     args = parser.parse_args()
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
     size = 2_000 if args.quick else 10_000
     started = time.perf_counter()
 

@@ -11,15 +11,12 @@ default 16 evenly spread frames in one streaming pass, then `detector.assess_vid
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import sys
 import time
 from pathlib import Path
 
+import _threads
 import numpy as np
 import torch
 from PIL import Image
@@ -51,7 +48,7 @@ def main() -> None:
     parser.add_argument("--video-rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector.json")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    _threads.pin()
     model = load_default()
     if model is None:
         raise SystemExit("no committed weights under detector/weights: run `provreg detector train` first")

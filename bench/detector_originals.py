@@ -16,10 +16,6 @@ this is false positives on the kind of photo it was fitted to, not on unseen pho
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import io
 import json
@@ -28,9 +24,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import _threads
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import machine_info, print_table, write_json
 from detector import assess
 from detector.model import DEFAULT_NAME, WEIGHTS_DIR, load_default
-from detector.synth import package_photos
+from detector.photos import package_photos
 from registry.media import decode_with
 from registry.media import limits as media_limits
 from registry.settings import Settings
@@ -82,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector_originals.json")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    _threads.pin()
     model = load_default()
     if model is None:
         raise SystemExit("no committed weights under detector/weights: run `provreg detector train` first")

@@ -14,16 +14,13 @@ thread; deterministic (seeded).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import io
 import json
 import sys
 from pathlib import Path
 
+import _threads
 import cv2
 import numpy as np
 from PIL import Image
@@ -33,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.derivatives_corpus import load_photos
 from detector import signals
 
-cv2.setNumThreads(1)
+_threads.pin()
 RESULTS = Path(__file__).parent / "results" / "detector_signals.json"
 PHOTOS = (
     "astronaut", "camera", "chelsea", "coffee", "coins", "rocket", "motorcycle_left", "retina", "brick", "grass",
@@ -91,25 +88,33 @@ def corpus(seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 def measure(seed: int) -> dict[str, object]:
     clean, spliced = corpus(seed)
-    clean_results = [signals.compute_signals(image) for image in clean]
-    spliced_results = [signals.compute_signals(image) for image in spliced]
+    clean_results = [_by_name(signals.compute_signals(image)) for image in clean]
+    spliced_results = [_by_name(signals.compute_signals(image)) for image in spliced]
     report: dict[str, object] = {
         "seed": seed,
         "clean_images": len(clean),
         "spliced_images": len(spliced),
         "signals": {},
     }
-    for k, name in enumerate(signals.THRESHOLDS):
-        clean_scores = [r[k].signal.score for r in clean_results]
+    for name in signals.THRESHOLDS:
+        clean_scores = [r[name].signal.score for r in clean_results]
         report["signals"][name] = {  # type: ignore[index]
             "threshold": {"z": signals.THRESHOLDS[name].z, "share": signals.THRESHOLDS[name].share},
             "clean_max_score": round(max(clean_scores), 4),
-            "clean_fired": round(float(np.mean([r[k].signal.fired for r in clean_results])), 4),
-            "spliced_fired": round(float(np.mean([r[k].signal.fired for r in spliced_results])), 4),
+            "clean_fired": round(float(np.mean([r[name].signal.fired for r in clean_results])), 4),
+            "spliced_fired": round(float(np.mean([r[name].signal.fired for r in spliced_results])), 4),
         }
-    report["any_clean_fired"] = round(float(np.mean([any(s.signal.fired for s in r) for r in clean_results])), 4)
-    report["any_spliced_fired"] = round(float(np.mean([any(s.signal.fired for s in r) for r in spliced_results])), 4)
+    report["any_clean_fired"] = _any_fired(clean_results)
+    report["any_spliced_fired"] = _any_fired(spliced_results)
     return report
+
+
+def _by_name(results: list[signals.SignalResult]) -> dict[str, signals.SignalResult]:
+    return {result.signal.name: result for result in results}
+
+
+def _any_fired(results: list[dict[str, signals.SignalResult]]) -> float:
+    return round(float(np.mean([any(s.signal.fired for s in r.values()) for r in results])), 4)
 
 
 def main() -> None:

@@ -21,10 +21,6 @@ newsroom's desk would. Measured:
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import json
 import resource
@@ -38,21 +34,20 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import _threads
 import cv2
 import numpy as np
+from _signer import Signer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from _common import machine_info, print_table, write_json
 from audioclips import speech
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import select
 from videoclips import Clip, encode, pan
 
 import registry.log.fingerprints as fingerprints
-from api.client import registration_statement, sign_statement
-from registry import publishers, service, work
-from registry.keys import raw_public_key
+from registry import service, work, writes
 from registry.log import store as log
 from registry.media import limits as media_limits
 from registry.models import LocalFeatureSet, MediaHash, Registration, VideoTrack
@@ -128,16 +123,7 @@ class Desk:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
-        self.key = Ed25519PrivateKey.generate()
-        with registry.session() as session:
-            created = publishers.create_publisher(
-                session=session,
-                registry=registry,
-                name=f"Benchmark Photo Desk {publishers.new_id('desk')}",
-                public_key=raw_public_key(self.key),
-                verification=publishers.Verification("benchmark", "bench/fingerprint_audit.py", "bench", None),
-            )
-        self.publisher_id, self.key_id = created.id, created.key_id
+        self.signer = Signer.create(registry, f"Benchmark Photo Desk {writes.new_id('desk')}")
         self.register_s: list[float] = []
         self.commitment_s: list[float] = []
         self.field_bytes: list[int] = []
@@ -153,10 +139,7 @@ class Desk:
         service.commitment = timed  # type: ignore[assignment]
 
     def register(self, content: bytes) -> str:
-        statement = registration_statement(
-            publisher_id=self.publisher_id, key_id=self.key_id, content=content, metadata={"title": "bench"}
-        )
-        request = sign_statement(self.key, statement)
+        request = self.signer.signed(content, "bench")
         start = time.perf_counter()
         with self.registry.session() as session:
             view = service.register(
@@ -324,7 +307,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=40, help="photos recomputed from their originals")
     parser.add_argument("--keep", type=Path, help="build the registry here once, and reuse it")
     args = parser.parse_args()
-    cv2.setNumThreads(1)
+    _threads.pin()
     with tempfile.TemporaryDirectory(prefix="provreg-bench-") as tmp:
         data_dir = args.keep or Path(tmp) / "data"
         results: dict[str, Any] = {"machine": machine_info(("sqlalchemy", "opencv-python-headless"))}

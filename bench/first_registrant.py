@@ -20,11 +20,6 @@ One thread.
 
 from __future__ import annotations
 
-import os
-
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-
 import argparse
 import io
 import json
@@ -36,18 +31,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
-import faiss
+import _threads
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from _signer import Signer
 from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, percentile, print_table, write_json
 
-from api.client import LocalTransport, PublisherClient
-from registry import matching, publishers, service
-from registry.keys import raw_public_key
+from api.client import PublisherClient
+from registry import matching, service
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -106,18 +99,7 @@ DERIVATIVES: dict[str, tuple[Callable[[Image.Image], bytes], bool]] = {
 
 
 def _publisher(registry: Registry, name: str) -> PublisherClient:
-    key = Ed25519PrivateKey.generate()
-    with registry.session() as session:
-        created = publishers.create_publisher(
-            session=session,
-            registry=registry,
-            name=name,
-            public_key=raw_public_key(key),
-            verification=publishers.Verification(
-                method="benchmark", evidence=Path(__file__).name, verified_by="bench", expires_at=None
-            ),
-        )
-    return PublisherClient(LocalTransport(registry), publisher_id=created.id, private_key=key)
+    return Signer.create(registry, name).client(registry)
 
 
 def _timed_prior_search(samples: list[float]) -> None:
@@ -251,8 +233,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=12, help="floods, one per photograph")
     parser.add_argument("--side", type=int, default=1024, help="the originals' long side in pixels")
     args = parser.parse_args()
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
     results = run(args.photos, args.side)
     print_table(
         f"First registrant in {results['photos']} floods of 20 near-copies ({results['checks']} checks)",

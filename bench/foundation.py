@@ -11,20 +11,12 @@ Prints a table and writes every figure to bench/results/foundation.json.
 
 from __future__ import annotations
 
-import os
-
-# Before numpy, faiss or OpenCV load: their thread pools read these once, at import.
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["NUMEXPR_NUM_THREADS"] = "1"
-os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
-
 import argparse
 import gc
 import hashlib
 import io
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -34,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import _threads
 import cv2
 import faiss
 import numpy as np
@@ -636,8 +629,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds; index sizes 10k and 100k only")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
-    faiss.omp_set_num_threads(1)
-    cv2.setNumThreads(1)
+    _threads.pin()
     started = time.perf_counter()
     photos = sample_photos()
     results: dict[str, Any] = {

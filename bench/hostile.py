@@ -17,14 +17,11 @@ bench/results/hostile_<label>.json.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import base64
 import contextlib
 import multiprocessing
+import os
 import secrets
 import socket
 import sys
@@ -38,6 +35,7 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
+import _threads  # noqa: F401 - pins the numeric libraries to one thread before they load
 import httpx2
 from _common import machine_info, percentile, print_table, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

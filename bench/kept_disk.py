@@ -20,10 +20,6 @@ go to bench/results/kept_disk_<phase>.json (or `--out`).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import base64
 import contextlib
@@ -36,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _threads  # noqa: F401 - pins the numeric libraries to one thread before they load
 import httpx2
 from _common import machine_info, print_table, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

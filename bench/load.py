@@ -13,13 +13,10 @@ reported must not make a check slower. Results go to bench/results/load.json.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import base64
 import io
+import os
 import secrets
 import subprocess
 import sys
@@ -32,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import _threads  # noqa: F401 - pins the numeric libraries to one thread before they load
 import httpx2
 import numpy as np
 from _common import machine_info, percentile, print_table, write_json

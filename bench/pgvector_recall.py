@@ -15,10 +15,6 @@ photo sit near each other, the hard case for a graph index); plus, for each of `
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import tempfile
 import time
@@ -26,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import _threads  # noqa: F401 - pins the numeric libraries to one thread before they load
 import numpy as np
 from _common import machine_info, print_table, summarize, write_json
 from derivatives_corpus import _photo_paths, load_photos

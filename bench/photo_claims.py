@@ -16,25 +16,20 @@ on the analysis the registry runs (bench/derivatives.py's registry, one original
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import json
 import statistics
 import sys
 import tempfile
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cv2
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+import _threads
+from _signer import Signer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.client import LocalTransport, PublisherClient
+from api.client import PublisherClient
 from bench.photo_claims_corpus import (
     CLAIMS,
     PHOTOS,
@@ -47,8 +42,7 @@ from bench.photo_claims_corpus import (
     load_photo,
     resaves,
 )
-from registry import matching, publishers, views
-from registry.keys import raw_public_key
+from registry import matching, views
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -83,18 +77,7 @@ def _iou(a: views.RectView, box: tuple[int, int, int, int]) -> float:
 
 
 def _publisher_client(registry: Registry) -> PublisherClient:
-    key = Ed25519PrivateKey.generate()
-    with registry.session() as session:
-        created = publishers.create_publisher(
-            session=session,
-            registry=registry,
-            name="Bench Newsroom",
-            public_key=raw_public_key(key),
-            verification=publishers.Verification(
-                method="bench", evidence="bench", verified_by="bench", expires_at=datetime.now(UTC) + timedelta(days=1)
-            ),
-        )
-    return PublisherClient(LocalTransport(registry), publisher_id=created.id, private_key=key)
+    return Signer.create(registry, "Bench Newsroom").client(registry)
 
 
 def queries(count: int) -> tuple[list[bytes], list[LabelledQuery]]:
@@ -144,7 +127,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--statistics", action="store_true", help="measure the surroundings rule's statistics")
     args = parser.parse_args()
-    cv2.setNumThreads(1)
+    _threads.pin()
     if args.statistics:
         args.out.write_text(json.dumps(surroundings_statistics(args.photos), indent=1) + "\n")
         return

@@ -16,10 +16,6 @@ bench/results/rate_workers.json (or `--out`).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import base64
 import secrets
@@ -31,6 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import _threads  # noqa: F401 - pins the numeric libraries to one thread before they load
 import httpx2
 from _common import machine_info, percentile, print_table, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey

@@ -16,15 +16,6 @@ change can be measured as `--label before` and `--label after`.
 
 from __future__ import annotations
 
-import os
-
-# Before numpy, faiss or OpenCV load: their thread pools read these once, at import.
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["NUMEXPR_NUM_THREADS"] = "1"
-os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
-
 import argparse
 import hashlib
 import io
@@ -39,16 +30,13 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any
 
-import cv2
-import faiss
+import _threads
 import numpy as np
 from _common import machine_info, percentile, print_table, write_json
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from _signer import Signer
 from PIL import Image, ImageEnhance
 
-from api.client import LocalTransport, SignedStatement, registration_statement, sign_statement
-from registry import publishers
-from registry.keys import key_id, raw_public_key
+from api.client import LocalTransport
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -98,31 +86,6 @@ def distinct_jpegs(count: int) -> list[bytes]:
 # --- one run ----------------------------------------------------------------------------------------------------
 
 
-class Publisher:
-    """The benchmark's one verified publisher; it signs a fresh statement per registration, as its client does."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.key = Ed25519PrivateKey.generate()
-        with registry.session() as session:
-            created = publishers.create_publisher(
-                session=session,
-                registry=registry,
-                name="Throughput Photo Desk",
-                public_key=raw_public_key(self.key),
-                verification=publishers.Verification(
-                    method="benchmark", evidence=Path(__file__).name, verified_by="bench", expires_at=None
-                ),
-            )
-        self.id = created.id
-
-    def signed(self, content: bytes, title: str) -> SignedStatement:
-        """A fresh statement for `content`, signed as the publisher's client signs it."""
-        statement = registration_statement(
-            publisher_id=self.id, key_id=key_id(raw_public_key(self.key)), content=content, metadata={"title": title}
-        )
-        return sign_statement(self.key, statement)
-
-
 def fresh_registry(data_dir: Path) -> Registry:
     """A fresh registry in `data_dir`, ignoring any PROVREG_* environment or .env file."""
     registry = Registry.open(Settings(_env_file=None, data_dir=data_dir, database_url=None))
@@ -135,7 +98,7 @@ def run_once(blobs: list[bytes], warmup: bytes, writers: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="provreg-throughput-") as tmp:
         registry = fresh_registry(Path(tmp) / "data")
         try:
-            publisher = Publisher(registry)
+            publisher = Signer.create(registry, "Throughput Photo Desk")
             transport = LocalTransport(registry)  # a session per call, so each writer thread has its own
             latencies_ms: list[float] = []
             lock = threading.Lock()
@@ -162,8 +125,7 @@ def run_once(blobs: list[bytes], warmup: bytes, writers: int) -> dict[str, Any]:
 
 
 def _single_thread() -> None:
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
 
 
 def schedule(repeats: int) -> Iterator[int]:

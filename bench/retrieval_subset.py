@@ -12,18 +12,13 @@ always reads the full stored set, so a query found here is verified exactly as b
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-import cv2
-import faiss
+import _threads
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -51,8 +46,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
     started = time.perf_counter()
 
     photos, strangers = load_photos(ORIGINALS), load_photos(DISTRACTORS)

@@ -11,10 +11,6 @@ rescales, recompression, a pasted patch) are checked too, so the figures show th
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import json
 import sys
@@ -22,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import _threads
 import cv2
 import numpy as np
 
@@ -145,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    cv2.setNumThreads(1)
+    _threads.pin()
     rows = []
     for pair in pairs():
         registry = BenchRegistry()  # one original each: the pair is judged on its own

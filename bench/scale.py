@@ -27,12 +27,9 @@ server run. Results go to bench/results/scale.json.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import json
+import os
 import tempfile
 import threading
 import time
@@ -44,6 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _threads  # noqa: F401 - pins the numeric libraries to one thread before they load
 import httpx2
 import numpy as np
 import psutil
@@ -55,7 +53,7 @@ from sqlmodel import col, select
 from transparency import QUICK, build_log
 from transparency import create_publisher as create_bench_publisher
 
-from registry import publishers
+from registry import writes
 from registry.log import fingerprints
 from registry.log import store as log
 from registry.models import MediaHash, Registration
@@ -143,9 +141,9 @@ def fill(settings: Settings, codes: np.ndarray) -> dict[str, float]:
                         for n, code in enumerate(codes[first : first + INSERT_CHUNK], start=first)
                     ],
                 )
-            with registry.session() as session, publishers.write_transaction(session, registry):
+            with registry.session() as session, writes.write_transaction(session, registry):
                 owners = ids[first : first + INSERT_CHUNK]
-                publishers.record(session, registry, fingerprints.events(session, owners, "reindex"), datetime.now(UTC))
+                writes.record(session, registry, fingerprints.events(session, owners, "reindex"), datetime.now(UTC))
         hashes_s = time.perf_counter() - start
     finally:
         registry.close()

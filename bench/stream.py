@@ -24,17 +24,12 @@ either). Writes bench/results/stream.json.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
 import argparse
 import sys
 import time
 from pathlib import Path
 
-import cv2
-import faiss
+import _threads
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -92,8 +87,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300, help="uploads in the stream")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    cv2.setNumThreads(1)
-    faiss.omp_set_num_threads(1)
+    _threads.pin()
     started = time.perf_counter()
 
     photos, strangers = load_photos(ORIGINALS), load_photos(DISTRACTORS)

@@ -12,15 +12,6 @@ Prints a table and writes every figure to bench/results/transparency.json.
 
 from __future__ import annotations
 
-import os
-
-# Before numpy, faiss or OpenCV load: their thread pools read these once, at import.
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["NUMEXPR_NUM_THREADS"] = "1"
-os.environ["VECLIB_MAXIMUM_THREADS"] = "1"
-
 import argparse
 import hashlib
 import io
@@ -42,18 +33,16 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import cv2
-import faiss
+import _threads
 from _common import interleaved, machine_info, print_table, rss_mb, summarize, write_json
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from _signer import Signer
 from PIL import Image
 from sqlalchemy import Select, and_, bindparam, event, func, insert, or_, text
 from sqlmodel import Session, col, select
 
 from api.client import LocalTransport, new_statement, sign_statement
 from fingerprint.kinds.image import fingerprint_image
-from registry import publishers
-from registry.keys import key_id, raw_public_key
+from registry import writes
 from registry.log import fingerprints, merkle
 from registry.log import store as log
 from registry.log.audit import audit
@@ -76,7 +65,7 @@ CAPTION = (
 NOTES = (
     "One thread; SQLite in a temporary directory with the registry's own engine (WAL, synchronous=NORMAL). "
     "Medians are p50; every time is wall-clock milliseconds unless marked s.",
-    "Append: each sample is one write_transaction that calls publishers.record (store.append of the batch plus "
+    "Append: each sample is one write_transaction that calls writes.record (store.append of the batch plus "
     "one signed checkpoint) and commits; batch sizes run interleaved, one transaction each per round, so log "
     "growth and background load fall on all alike. entries_per_s = batch / p50 transaction time.",
     "Build: the big log is built through the same write_transaction + record path, in batches of build_batch "
@@ -111,63 +100,37 @@ QUICK = Config(100_000, 10_000, 8, 3, 20, 100, 10, 30)
 # --- publishers and entries --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BenchPublisher:
-    """A verified publisher of a benchmark registry and its key: it signs statements as its client would."""
-
-    id: str
-    key: Ed25519PrivateKey
-
-    @property
-    def public_key(self) -> bytes:
-        return raw_public_key(self.key)
-
-    def statement(self, n: int, sha256: str, size: int, now: datetime) -> dict[str, Any]:
-        """A registration statement with the metadata a publishing system sends."""
-        return new_statement(
-            {
-                "type": "registration",
-                "publisher_id": self.id,
-                "key_id": key_id(self.public_key),
-                "content": {"sha256": sha256, "media_type": "image/jpeg", "size": size},
-                "metadata": {
-                    "title": f"Harbour at dawn, frame {n}",
-                    "creator": "Staff photographer",
-                    "credit": "Benchmark Photo Desk",
-                    "caption": CAPTION,
-                    "captured_at": format_timestamp(now),
-                },
-                "created_at": format_timestamp(now),
-            }
-        )
+def desk_statement(publisher: Signer, n: int, sha256: str, size: int, now: datetime) -> dict[str, Any]:
+    """A registration statement with the metadata a publishing system sends."""
+    return new_statement(
+        {
+            "type": "registration",
+            "publisher_id": publisher.publisher_id,
+            "key_id": publisher.key_id,
+            "content": {"sha256": sha256, "media_type": "image/jpeg", "size": size},
+            "metadata": {
+                "title": f"Harbour at dawn, frame {n}",
+                "creator": "Staff photographer",
+                "credit": "Benchmark Photo Desk",
+                "caption": CAPTION,
+                "captured_at": format_timestamp(now),
+            },
+            "created_at": format_timestamp(now),
+        }
+    )
 
 
-def create_publisher(registry: Registry) -> BenchPublisher:
-    key = Ed25519PrivateKey.generate()
-    with registry.session() as session:
-        created = publishers.create_publisher(
-            session=session,
-            registry=registry,
-            name="Benchmark Photo Desk",
-            public_key=raw_public_key(key),
-            verification=publishers.Verification(
-                method="benchmark", evidence="bench/transparency.py", verified_by="bench", expires_at=None
-            ),
-        )
-    return BenchPublisher(created.id, key)
-
-
-def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> tuple[log.Event, dict[str, Any]]:
+def synthetic_registration(publisher: Signer, n: int, now: datetime) -> tuple[log.Event, dict[str, Any]]:
     """Registration `n` of unique synthetic content: its log event exactly as `service.register` builds it (for
     content without fingerprint rows), and its registration row (less the log index, known once appended)."""
     sha256 = hashlib.sha256(f"bench-content-{n}".encode()).hexdigest()
     size = 150_000 + n % 100_000
-    request = sign_statement(publisher.key, publisher.statement(n, sha256, size, now))
+    request = sign_statement(publisher.key, desk_statement(publisher, n, sha256, size, now))
     statement, signature = request.statement, request.signature
-    registration_id = publishers.new_id("reg")
+    registration_id = writes.new_id("reg")
     row = {
         "id": registration_id,
-        "publisher_id": publisher.id,
+        "publisher_id": publisher.publisher_id,
         "key_id": statement["key_id"],
         "statement": canonical_json(statement).decode(),
         "signature": signature,
@@ -183,9 +146,9 @@ def synthetic_registration(publisher: BenchPublisher, n: int, now: datetime) -> 
         registration_id,
         {
             "registration_id": registration_id,
-            "publisher_id": publisher.id,
+            "publisher_id": publisher.publisher_id,
             "key_id": statement["key_id"],
-            "public_key": publishers.b64(publisher.public_key),
+            "public_key": writes.b64(publisher.public_key),
             "statement": statement,
             "signature": signature,
             fingerprints.FIELD: fingerprints.commitment([Registration(**row)]),  # its facts; it has no other rows
@@ -204,7 +167,7 @@ def sqlite_settings(registry: Registry) -> dict[str, Any]:
 # --- 1. append rate ----------------------------------------------------------------------------------------------
 
 
-def bench_append(registry: Registry, publisher: BenchPublisher, rounds: int, warmup: int) -> dict[str, Any]:
+def bench_append(registry: Registry, publisher: Signer, rounds: int, warmup: int) -> dict[str, Any]:
     """Transactions of 1, 10, 100 and 1000 events, interleaved; each commits one batch and one checkpoint."""
     now = datetime.now(UTC)
     with registry.session() as session:
@@ -219,8 +182,8 @@ def bench_append(registry: Registry, publisher: BenchPublisher, rounds: int, war
     }
 
     def transaction(events: list[log.Event]) -> None:
-        with registry.session() as session, publishers.write_transaction(session, registry):
-            publishers.record(session, registry, events, datetime.now(UTC))
+        with registry.session() as session, writes.write_transaction(session, registry):
+            writes.record(session, registry, events, datetime.now(UTC))
 
     cases: dict[str, Callable[[int], object]] = {
         name: (lambda _, queue=queue: transaction(queue.pop())) for name, queue in queues.items()
@@ -258,12 +221,12 @@ def small_jpegs(count: int) -> list[bytes]:
     return blobs
 
 
-def bench_register(registry: Registry, publisher: BenchPublisher, count: int) -> dict[str, Any]:
+def bench_register(registry: Registry, publisher: Signer, count: int) -> dict[str, Any]:
     """`service.register` end to end on small JPEGs, next to its decode+hash step alone on the same bytes."""
     blobs = small_jpegs(count + 1)  # one to warm up
     max_pixels = registry.settings.max_pixels
     statements = [
-        publisher.statement(n, hashlib.sha256(blob).hexdigest(), len(blob), datetime.now(UTC))
+        desk_statement(publisher, n, hashlib.sha256(blob).hexdigest(), len(blob), datetime.now(UTC))
         for n, blob in enumerate(blobs)
     ]
     signed = [sign_statement(publisher.key, statement) for statement in statements]
@@ -296,7 +259,7 @@ def bench_register(registry: Registry, publisher: BenchPublisher, count: int) ->
 # --- 2. a large log ---------------------------------------------------------------------------------------------
 
 
-def build_log(registry: Registry, publisher: BenchPublisher, cfg: Config) -> dict[str, Any]:
+def build_log(registry: Registry, publisher: Signer, cfg: Config) -> dict[str, Any]:
     """Fill the log to `cfg.log_size` entries through write_transaction + record, one batch per transaction,
     with the registration and used-nonce rows of every entry inserted in the same transaction."""
     generate_s = rows_s = 0.0
@@ -310,8 +273,8 @@ def build_log(registry: Registry, publisher: BenchPublisher, cfg: Config) -> dic
             pairs = [synthetic_registration(publisher, n, now) for n in range(size, size + count)]
             generate_s += time.perf_counter() - start
             start = time.perf_counter()
-            with publishers.write_transaction(session, registry):
-                entries = publishers.record(session, registry, [event for event, _ in pairs], now)
+            with writes.write_transaction(session, registry):
+                entries = writes.record(session, registry, [event for event, _ in pairs], now)
                 rows_start = time.perf_counter()
                 session.connection().execute(
                     insert(Registration),
@@ -319,7 +282,10 @@ def build_log(registry: Registry, publisher: BenchPublisher, cfg: Config) -> dic
                 )
                 session.connection().execute(  # each statement's nonce is spent, as `signed_write` spends it
                     insert(UsedNonce),
-                    [{"publisher_id": publisher.id, "nonce": event.body["statement"]["nonce"]} for event, _ in pairs],
+                    [
+                        {"publisher_id": publisher.publisher_id, "nonce": event.body["statement"]["nonce"]}
+                        for event, _ in pairs
+                    ],
                 )
                 rows_s += time.perf_counter() - rows_start
             transactions.append((count, time.perf_counter() - start))
@@ -603,12 +569,12 @@ def report(results: dict[str, Any]) -> None:
 
 
 @contextmanager
-def bench_registry(data_dir: Path) -> Iterator[tuple[Registry, BenchPublisher]]:
+def bench_registry(data_dir: Path) -> Iterator[tuple[Registry, Signer]]:
     """A fresh registry in `data_dir` with one verified publisher; its engine is closed on the way out."""
     registry = Registry.open(Settings(_env_file=None, data_dir=data_dir, database_url=None))
     try:
         registry.load()
-        yield registry, create_publisher(registry)
+        yield registry, Signer.create(registry, "Benchmark Photo Desk")
     finally:
         registry.engine.dispose()
 
@@ -618,8 +584,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a 100k-entry log and fewer samples")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
-    faiss.omp_set_num_threads(1)
-    cv2.setNumThreads(1)
+    _threads.pin()
     started = time.perf_counter()
     rng = random.Random(SEED)
     results: dict[str, Any] = {

@@ -28,13 +28,8 @@ every claim. One thread. --quick: every frame rate once, a few minutes once the 
 
 from __future__ import annotations
 
-import os
-
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
-
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -46,18 +41,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import cv2
+import _threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.client import LocalTransport, registration_statement, sign_statement
 from bench._common import machine_info, percentile, print_table, write_json
-from bench.check_e2e import Signer, open_registry
+from bench._signer import Signer
+from bench.check_e2e import open_registry
 from bench.truth_corpus import Corpus, VideoQuery, originals, video_queries
 from bench.truth_photo_corpus import PhotoQuery, floods, photo_originals, photo_queries
 from registry import matching
 from registry.errors import RegistryError
-from registry.keys import key_id, raw_public_key
 from registry.runtime import Registry
 
 RESULTS = Path(__file__).resolve().parent / "results" / "truth.json"
@@ -530,7 +525,7 @@ def _register_copy(registry: Registry, signer: Signer, path: Path, what: str, fi
     data = path.read_bytes()
     statement = registration_statement(
         publisher_id=signer.publisher_id,
-        key_id=key_id(raw_public_key(signer.key)),
+        key_id=signer.key_id,
         content=data,
         metadata={"title": what},
     )
@@ -675,7 +670,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    cv2.setNumThreads(1)
+    _threads.pin()
     started = time.perf_counter()
     corpus = Corpus(args.corpus, args.seed)
     video = partial(video_section, every_query=args.every_query)

@@ -16,11 +16,6 @@ Baselines on the same excerpts: `videohash` of the whole file and a vPDQ-style b
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import argparse
 import bisect
 import io
@@ -31,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import _threads
 import av
 import cv2
 import numpy as np
@@ -50,7 +46,7 @@ from fingerprint.video.wholehash import videohash
 from registry.index.faiss import FaissMatchIndex
 from registry.policy import DEFAULT_MIN_QUALITY, DEFAULT_STRONG
 
-cv2.setNumThreads(1)
+_threads.pin()
 RESULTS = Path(__file__).parent / "results" / "video.json"
 LIMITS = VideoLimits()
 # scikit-image's bundled photos (no download): the last group is kept for unrelated footage only

@@ -23,11 +23,6 @@ cached in `--cache` (the same bytes for a before/after comparison).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import argparse
 import bisect
 import io
@@ -39,6 +34,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import _threads
 import av
 import cv2
 import imageio_ffmpeg
@@ -54,7 +50,7 @@ from registry.keys import key_id, raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
 
-cv2.setNumThreads(1)
+_threads.pin()
 RESULTS = Path(__file__).parent / "results" / "video_truth_quick.json"
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 # Photographs (not illustrations) from Debian's wallpaper packages.

@@ -88,8 +88,9 @@ def assess_video(
         for f in examined
     ]
     share = float(np.mean(flagged))
+    per_frame = [{r.signal.name: r.signal for r in f.signals} for f in examined]  # each signal by name, not position
     signals = (
-        *(_video_signal([f.signals[k].signal for f in examined]) for k in range(len(examined[0].signals))),
+        *(_video_signal([frame[name] for frame in per_frame]) for name in per_frame[0]),
         Signal(
             "flagged_frames",
             share,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def leave_one_family_out(
         for family in families:
             kept = tuple(f for f in synth.FAMILIES if f != family)
             started = time.perf_counter()
-            model = train_model(train, calibration, Recipe(**{**recipe.as_dict(), "seed": seed, "families": kept}))
+            model = train_model(train, calibration, replace(recipe, seed=seed, families=kept))
             result = _measure(model, test, family, seed, time.perf_counter() - started)
             results.append(result)
             if report is not None:

@@ -72,7 +72,10 @@ class _BlazeFace:
 
     def __init__(self, model: _Model) -> None:
         self.model = model
-        self.interpreter = _interpreter_class()(model_path=str(DATA / model.file), num_threads=1)
+        interpreter_class = _interpreter_class()
+        if interpreter_class is None:
+            raise RuntimeError("BlazeFace needs ai-edge-litert")
+        self.interpreter = interpreter_class(model_path=str(DATA / model.file), num_threads=1)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]["index"]
         boxes, scores = self.interpreter.get_output_details()[:2]

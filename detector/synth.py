@@ -30,6 +30,7 @@ import torch
 
 from detector.model import resize_square
 from detector.photos import Photo
+from detector.signals import jpeg_round_trip
 
 FAMILIES: tuple[str, ...] = ("self_blend", "splice", "local_warp", "resynthesis", "decoder")
 
@@ -89,7 +90,7 @@ def _blend(target: np.ndarray, source: np.ndarray, mask: np.ndarray) -> np.ndarr
 
 def _jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The SBI source transform: colour, blur or sharpen, and a small shift and scale."""
-    out = image.astype(np.float32) * rng.uniform(0.9, 1.1, size=3) + rng.uniform(-12, 12, size=3)
+    out: np.ndarray = image.astype(np.float32) * rng.uniform(0.9, 1.1, size=3) + rng.uniform(-12, 12, size=3)
     if rng.random() < 0.5:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.3))
     else:
@@ -195,11 +196,7 @@ def degrade(image: np.ndarray, degradation: Degradation, rng: np.random.Generato
     side = max(8, round(image.shape[0] * _pick(degradation.scales, rng)))
     interpolation = cv2.INTER_AREA if side < image.shape[0] else cv2.INTER_CUBIC
     resized = cv2.resize(image, (side, side), interpolation=interpolation)
-    quality = round(_pick(degradation.qualities, rng))
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(resized, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return jpeg_round_trip(resized, round(_pick(degradation.qualities, rng)))
 
 
 def make_samples(

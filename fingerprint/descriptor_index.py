@@ -24,7 +24,6 @@ additions are filed without retraining. Rebuilding from the same registrations i
 
 from __future__ import annotations
 
-import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from fingerprint.blobs import BlobHeader
 from fingerprint.features import DESCRIPTOR_BYTES, LocalFeatures
 from fingerprint.index import ReadWriteLock
 
@@ -55,9 +55,8 @@ TRAIN_AT = 200_000
 _KMEANS_ITERATIONS = 2
 _TRAIN_SAMPLE = 100_000
 
-_MAGIC = b"PRDI"
-_VERSION = 1
-_HEADER = struct.Struct("<4sBxxxIIIIQ")  # magic, version, per_reference, nlist, nprobe, train_at, references
+# magic, version, per_reference, nlist, nprobe, train_at, references
+_HEADER = BlobHeader("descriptor-index", b"PRDI", 1, "<4sBxxxIIIIQ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +84,9 @@ class DescriptorIndex:
         self.nlist = nlist
         self.nprobe = nprobe
         self.train_at = train_at
-        self._index: faiss.IndexBinary = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(_BITS))
+        self._index: faiss.IndexBinaryIDMap | faiss.IndexBinaryIVF = faiss.IndexBinaryIDMap(
+            faiss.IndexBinaryFlat(_BITS)
+        )
         self._references = 0
         self._lock = ReadWriteLock()
         self._adding = threading.Lock()
@@ -164,25 +165,19 @@ class DescriptorIndex:
         """A versioned blob: header, then the faiss index."""
         with self._lock.reading():
             body = faiss.serialize_index_binary(self._index).tobytes()
-            header = _HEADER.pack(
-                _MAGIC, _VERSION, self.per_reference, self.nlist, self.nprobe, self.train_at, self._references
-            )
+            header = _HEADER.pack(self.per_reference, self.nlist, self.nprobe, self.train_at, self._references)
         return header + body
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> DescriptorIndex:
         """Parse `to_bytes` output; raises ValueError on anything else."""
-        if len(blob) < _HEADER.size:
-            raise ValueError("descriptor-index blob is too short")
-        magic, version, per_reference, nlist, nprobe, train_at, references = _HEADER.unpack_from(blob)
-        if magic != _MAGIC:
-            raise ValueError("not a descriptor-index blob")
-        if version != _VERSION:
-            raise ValueError(f"descriptor-index version {version} is not supported (expected {_VERSION})")
+        per_reference, nlist, nprobe, train_at, references = _HEADER.unpack(blob)
         try:
             loaded = faiss.deserialize_index_binary(np.frombuffer(blob, np.uint8, offset=_HEADER.size))
         except RuntimeError as exc:
             raise ValueError(f"descriptor-index blob is corrupt: {exc}") from None
+        if not isinstance(loaded, faiss.IndexBinaryIDMap | faiss.IndexBinaryIVF):
+            raise ValueError(f"descriptor-index blob holds a {type(loaded).__name__}, not an id-mapped or IVF index")
         if loaded.d != _BITS:
             raise ValueError(f"descriptor index holds {loaded.d}-bit codes, expected {_BITS}")
         index = cls(per_reference=per_reference, nlist=nlist, nprobe=nprobe, train_at=train_at)
@@ -194,9 +189,11 @@ class DescriptorIndex:
 
     def _train_and_move(self, codes: np.ndarray, ids: np.ndarray) -> None:
         """Replace the flat index by an inverted file holding everything indexed so far plus `codes`."""
+        flat = self._index
+        assert isinstance(flat, faiss.IndexBinaryIDMap), "only the untrained flat index is moved"
         with self._lock.reading():
-            old_codes = _all_codes(self._index)
-            old_ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            old_codes = _all_codes(flat)
+            old_ids = faiss.vector_to_array(flat.id_map).astype(np.int64)
         all_codes = np.concatenate([old_codes, codes])
         all_ids = np.concatenate([old_ids, ids])
         quantizer = faiss.IndexBinaryFlat(_BITS)
@@ -220,9 +217,10 @@ def _count_votes(distances: np.ndarray, labels: np.ndarray) -> dict[int, int]:
     return dict(zip(references.tolist(), counts.tolist(), strict=True))
 
 
-def _all_codes(index: faiss.IndexBinary) -> np.ndarray:
+def _all_codes(index: faiss.IndexBinaryIDMap) -> np.ndarray:
     flat = faiss.downcast_IndexBinary(index.index)
-    return faiss.vector_to_array(flat.xb).reshape(-1, DESCRIPTOR_BYTES)
+    codes = flat.xb  # type: ignore[attr-defined]  # faiss's stubs omit IndexBinaryFlat's code vector
+    return faiss.vector_to_array(codes).reshape(-1, DESCRIPTOR_BYTES)
 
 
 def _centroids(codes: np.ndarray, count: int) -> np.ndarray:

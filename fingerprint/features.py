@@ -12,9 +12,7 @@ between two images maps full-size pixels to full-size pixels and reported region
 
 >>> import numpy as np
 >>> from fingerprint.geometry import Rect
->>> from fingerprint.geometry import Rect
-from fingerprint.insets import find_insets
-from fingerprint.media import CanonicalImage
+>>> from fingerprint.media import CanonicalImage
 >>> rng = np.random.default_rng(0)
 >>> pixels = (rng.random((240, 320, 3)) * 255).astype(np.uint8)
 >>> image = CanonicalImage("image/png", 320, 240, Rect(0, 0, 320, 240), pixels)
@@ -25,12 +23,12 @@ True
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from fingerprint.blobs import BlobHeader
 from fingerprint.geometry import Rect
 from fingerprint.insets import find_insets
 from fingerprint.media import CanonicalImage
@@ -52,9 +50,7 @@ _FAST_THRESHOLD = 10
 # pixels: a thinner picture (a 1-pixel line) has no keypoints.
 _MIN_FEATURE_SIDE = 2 * _ORB_PATCH + 1
 
-_MAGIC = b"PRLF"
-_VERSION = 1
-_HEADER = struct.Struct("<4sBBxxIIfI")  # magic, version, flags, width, height, scale, count
+_HEADER = BlobHeader("local-features", b"PRLF", 1, "<4sBBxxIIfI")  # magic, version, flags, width, height, scale, count
 _FLAG_MIRRORED = 1
 DESCRIPTOR_BYTES = 32
 
@@ -101,19 +97,13 @@ class LocalFeatures:
     def to_bytes(self) -> bytes:
         """A versioned little-endian blob: 24-byte header, float32 points, then descriptors (40 bytes a keypoint)."""
         flags = _FLAG_MIRRORED if self.mirrored else 0
-        header = _HEADER.pack(_MAGIC, _VERSION, flags, self.width, self.height, self.scale, self.count)
+        header = _HEADER.pack(flags, self.width, self.height, self.scale, self.count)
         return header + self.points.astype("<f4").tobytes() + self.descriptors.tobytes()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> LocalFeatures:
         """Parse `to_bytes` output; raises ValueError on anything else."""
-        if len(blob) < _HEADER.size:
-            raise ValueError("local-features blob is too short")
-        magic, version, flags, width, height, scale, count = _HEADER.unpack_from(blob)
-        if magic != _MAGIC:
-            raise ValueError("not a local-features blob")
-        if version != _VERSION:
-            raise ValueError(f"local-features blob version {version} is not supported (expected {_VERSION})")
+        flags, width, height, scale, count = _HEADER.unpack(blob)
         expected = _HEADER.size + count * (8 + DESCRIPTOR_BYTES)
         if len(blob) != expected:
             raise ValueError(f"local-features blob has {len(blob)} bytes, expected {expected} for {count} keypoints")
@@ -154,7 +144,7 @@ def extract_features(
         return _no_features(image)
     if mirrored:
         gray = np.ascontiguousarray(gray[:, ::-1])
-    orb = cv2.ORB_create(
+    orb = cv2.ORB.create(
         nfeatures=max_features * _OVERSAMPLE,
         scaleFactor=_ORB_SCALE,
         nlevels=_ORB_LEVELS,

@@ -79,7 +79,7 @@ def find_insets(pixels: np.ndarray, *, limit: int = MAX_INSETS) -> list[Rect]:
     if background < _MIN_BACKGROUND_LEVEL or (difference <= _FLAT_LEVELS).mean() < _MIN_BACKGROUND_SHARE:
         small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA) if factor > 1 else pixels
         return [_scaled(box, factor, cols, rows) for box in _pasted_rectangles(small)[:limit]]
-    content = (difference > _CONTENT_DIFFERENCE).astype(np.uint8)
+    content: np.ndarray = (difference > _CONTENT_DIFFERENCE).astype(np.uint8)
     content = cv2.morphologyEx(content, cv2.MORPH_OPEN, np.ones((_OPEN, _OPEN), np.uint8))
     content = cv2.morphologyEx(content, cv2.MORPH_CLOSE, np.ones((_CLOSE, _CLOSE), np.uint8))
     textured = _textured(gray)

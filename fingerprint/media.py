@@ -292,7 +292,7 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     if image.mode not in _WIDE_MODES:
         return image
     width, height = image.size
-    peak = float(image.getextrema()[1])  # type: ignore[arg-type]
+    peak = float(image.getextrema()[1])  # type: ignore[arg-type]  # one band: (min, max), not a pair per band
     scale = 255.0 / peak if peak > 255 else 1.0
     rows = max(1, _STRIP_PIXELS // width)
     out = np.empty((height, width), dtype=np.uint8)

@@ -10,8 +10,6 @@ from sqlalchemy import DateTime, Engine, event, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
-from registry.errors import ConfigurationError
-
 ID_CHUNK = 500  # ids per IN (...) query, far below SQLite's bound-parameter limit
 
 
@@ -52,27 +50,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
-
-
-def init_db(engine: Engine, *, auto_migrate: bool = False) -> None:
-    """Create the tables of a new database, or check that an existing one is at this version's migration head.
-
-    A stale schema is migrated only when configured (`auto_migrate`): an upgrade can take long and cannot always
-    be undone, so by default the operator runs `provreg migrate` on purpose.
-    """
-    from registry import migrations
-
-    state = migrations.schema_state(engine)
-    if state.up_to_date:
-        return
-    if state.current is None or auto_migrate:
-        migrations.migrate(engine)
-        return
-    raise ConfigurationError(
-        f"the database at {engine.url.render_as_string(hide_password=True)} is at schema migration {state.current}"
-        f"{'' if state.stamped else ' (made before migrations)'}; this provreg needs {state.head}. Back it up, then "
-        "run 'provreg migrate' (or set PROVREG_AUTO_MIGRATE=true to migrate at start-up)"
-    )
 
 
 def read_snapshot(session: Session) -> None:

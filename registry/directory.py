@@ -11,8 +11,9 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from registry import views
+from registry.clock import now_utc
 from registry.models import Publisher, PublisherKey, Registration
-from registry.publishers import now_utc, publisher_view
+from registry.publishers import publisher_view
 from registry.service import get_registration
 
 MAX_LISTED = 200

@@ -28,11 +28,11 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select, update
 
 from registry import views
+from registry.clock import now_utc
 from registry.errors import NotFound, NotReady, Overloaded, RegistryError
 from registry.media import prepare_worker
 from registry.models import Job, Publisher
 from registry.pool import MediaPool
-from registry.publishers import now_utc
 from registry.runtime import Registry, TaskRunner
 
 log = logging.getLogger(__name__)

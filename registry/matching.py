@@ -41,6 +41,7 @@ from fingerprint.kinds.video import WHOLE_FILE_HASHES
 from registry import views, work
 from registry.assessment import draw_heatmap
 from registry.audioscan import audio_candidates
+from registry.clock import now_utc
 from registry.db import id_chunks
 from registry.errors import ClientGone, InvalidRequest, NotFound, NotReady, RegistryError
 from registry.media import limits as media_limits
@@ -52,10 +53,10 @@ from registry.models import (
     Publisher,
     Registration,
     VideoTrack,
+    is_verified,
 )
 from registry.policy import MatchPolicy
 from registry.precedence import Groups, near_duplicate_groups, read_priors
-from registry.publishers import is_verified, now_utc
 from registry.render import (
     PdqDistance,
     RegistrationStatus,

@@ -34,6 +34,11 @@ class Publisher(SQLModel, table=True):
     verification_expires_at: datetime | None = _utc(default=None, nullable=True)
 
 
+def is_verified(publisher: Publisher, now: datetime) -> bool:
+    """Whether the operator's verification of `publisher` is in force at `now` (no expiry: until withdrawn)."""
+    return publisher.verification_expires_at is None or publisher.verification_expires_at > now
+
+
 class PublisherKey(SQLModel, table=True):
     """An Ed25519 public key of a publisher; exactly one per publisher has `retired_at` unset (its current key)."""
 

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import numpy as np
 from sqlmodel import col, select
 
+from registry.clock import now_utc
 from registry.media import decode_with
 from registry.media import limits as media_limits
-from registry.models import ContentRevocation, Publisher, Registration
-from registry.publishers import is_verified, now_utc
+from registry.models import ContentRevocation, Publisher, Registration, is_verified
 from registry.runtime import Registry
 
 

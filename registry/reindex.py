@@ -16,13 +16,14 @@ from sqlmodel import Session, col, select
 
 from fingerprint.algorithms import ALGORITHMS
 from registry import views, work
+from registry.clock import now_utc
 from registry.errors import InvalidRequest, RegistryError
 from registry.log import fingerprints
 from registry.media import limits as media_limits
 from registry.models import MediaHash, Registration
-from registry.publishers import now_utc, record, write_transaction
 from registry.runtime import Registry
 from registry.service import hash_rows
+from registry.writes import record, write_transaction
 
 log = logging.getLogger(__name__)
 _BATCH = 25

@@ -18,8 +18,7 @@ from fingerprint.kinds import Fingerprint
 from fingerprint.kinds.video import AudioFindings, VideoMatch
 from fingerprint.video.align import Segment
 from registry import views
-from registry.models import ContentRevocation, KeyRevocation, Publisher, Registration
-from registry.publishers import is_verified
+from registry.models import ContentRevocation, KeyRevocation, Publisher, Registration, is_verified
 
 # PDQ distance at which unrelated images sit on average: fast mode's score estimate reaches 0 there.
 _UNRELATED_DISTANCE = 128

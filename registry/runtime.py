@@ -14,12 +14,13 @@ from sqlmodel import Session
 
 from detector import Assessment
 from registry.assessment import assessor_for
-from registry.db import init_db, make_engine
+from registry.db import make_engine
 from registry.errors import ConfigurationError, LogTampered, NotReady
 from registry.index import MatchIndex, open_index
 from registry.log.audit import AuditReport, audit_and_mark, full_audit_due_in
 from registry.log.fingerprints import commit_uncommitted
 from registry.log.keyring import LogKeyring
+from registry.migrations import init_db
 from registry.pictures import PictureStore
 from registry.settings import Settings
 from registry.store import ContentStore

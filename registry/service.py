@@ -20,16 +20,25 @@ from sqlmodel import Session, SQLModel, select
 from fingerprint.algorithms import CANONICAL, HashRecord
 from fingerprint.kinds import KINDS
 from registry import views, work
+from registry.clock import now_utc
 from registry.errors import AlreadyRegistered, Conflict, InvalidStatement, NotFound
 from registry.log import store as log
 from registry.log.fingerprints import commitment
 from registry.matching import registration_status
 from registry.media import limits as media_limits
-from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration, VideoTrack
+from registry.models import (
+    ContentRevocation,
+    LocalFeatureSet,
+    MediaHash,
+    Publisher,
+    Registration,
+    VideoTrack,
+    is_verified,
+)
 from registry.precedence import find_priors, newest_registration, prior_rows
-from registry.publishers import SignedRequest, authorise_statement, is_verified, new_id, now_utc, signed_write
 from registry.runtime import Registry, TaskRunner
 from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json
+from registry.writes import SignedRequest, authorise_statement, new_id, signed_write
 
 if TYPE_CHECKING:
     from registry.jobs import JobRunner

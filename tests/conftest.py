@@ -164,7 +164,16 @@ BACKENDS = ("sqlite", "postgresql")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("backends"):
-        metafunc.parametrize("database_url", BACKENDS, indirect=True)
+        marks = {"postgresql": [pytest.mark.postgresql]}
+        cases = [pytest.param(backend, marks=marks.get(backend, [])) for backend in BACKENDS]
+        metafunc.parametrize("database_url", cases, indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the PostgreSQL server `postgresql`, so `make test-fast` can leave them out."""
+    for item in items:
+        if {"postgres_url", "postgres_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgresql)
 
 
 @pytest.fixture(autouse=True)

@@ -490,7 +490,7 @@ def serve(
 
     from api.app import create_app
     from api.observe import configure_logging
-    from registry.media import return_large_buffers
+    from registry.heap import return_large_buffers
 
     configure_logging()
     return_large_buffers()

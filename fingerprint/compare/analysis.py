@@ -169,8 +169,8 @@ def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candi
     return sorted(kept, key=lambda c: (*priority(c), c.reference_id))
 
 
-def _pdq_key(candidate: Candidate) -> int:
-    return candidate.pdq_distance if candidate.pdq_distance is not None else math.inf  # type: ignore[return-value]
+def _pdq_key(candidate: Candidate) -> float:
+    return candidate.pdq_distance if candidate.pdq_distance is not None else math.inf
 
 
 def _analyse_one(
@@ -182,12 +182,13 @@ def _analyse_one(
 ) -> DerivativeMatch | None:
     reference_features = references.features(candidate.reference_id)
     alignment, aligned = None, None
-    for orientation in features if reference_features is not None else ():
-        # the first orientation that aligns wins: an upright match is never also a mirrored one
-        alignment = verify(orientation, reference_features)
-        if alignment is not None:
-            aligned = orientation
-            break
+    if reference_features is not None:
+        for orientation in features:
+            # the first orientation that aligns wins: an upright match is never also a mirrored one
+            alignment = verify(orientation, reference_features)
+            if alignment is not None:
+                aligned = orientation
+                break
     if alignment is None and not strong:
         return None
     original = references.original(candidate.reference_id)

@@ -141,7 +141,7 @@ def _compare(
     warped = cv2.warpPerspective(reference, to_small, (width, height), flags=cv2.INTER_LINEAR)
     # the original's whole frame, its trimmed borders included: the query shows them too
     frame = np.array([[0, 0], [original.width, 0], [original.width, original.height], [0, original.height]])
-    cover = np.zeros((height, width), np.uint8)
+    cover: np.ndarray = np.zeros((height, width), np.uint8)
     corners = np.clip(project(to_grid, frame), -1e5, 1e5)  # far outside the grid is as good as infinitely far
     cv2.fillPoly(cover, [np.round(corners * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
     cover = cover > 0
@@ -206,7 +206,7 @@ def _self_error(query: CanonicalImage, original: CanonicalImage, outer: np.ndarr
     size = (max(8, round(width * scale)), max(8, round(height * scale)))
     shown = cv2.resize(query.pixels, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     enlarged = _covering(original, query, size).astype(np.float32)
-    mask = cv2.resize(outer.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    mask: np.ndarray = cv2.resize(outer.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
     mask = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0  # pixels mixed with the footprint's edge do not count
     if mask.sum() < 20:
         return float("inf")

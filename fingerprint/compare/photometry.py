@@ -38,7 +38,8 @@ def match_colour(
     boosts that saturate the query are predicted, not flagged. A query stripped of colour is compared on
     luminance only: no fit can restore chroma it no longer has.
     """
-    query_f, reference_f = warped.astype(np.float32), reference
+    query_f: np.ndarray = warped.astype(np.float32)
+    reference_f: np.ndarray = reference
     index = np.flatnonzero(overlap.ravel())
     index = index[:: max(1, len(index) // _COLOUR_SAMPLES)]
     query_sample, reference_sample = query_f.reshape(-1, 3)[index], reference_f.reshape(-1, 3)[index]
@@ -50,7 +51,7 @@ def match_colour(
         query_f, reference_f = (query_f @ weights)[..., None], (reference_f @ weights)[..., None]
         query_sample, reference_sample = query_sample @ weights[:, None], reference_sample @ weights[:, None]
     channels = query_f.shape[2]
-    predicted = reference_f.reshape(-1, channels).copy()
+    predicted: np.ndarray = reference_f.reshape(-1, channels).copy()
     predicted_sample = reference_sample.copy()
     for channel in range(channels):  # tone: brightness, contrast, gamma, curves and clipping, channel by channel
         curve_x, curve_y = _tone_curve(reference_sample[:, channel], query_sample[:, channel])

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, overload
 
 import numpy as np
 
@@ -96,6 +96,10 @@ class Hypothesis:
     variant: str
     votes: int  # distinct query frames that voted for it
 
+    @overload
+    def original_time(self, t: float) -> float: ...
+    @overload
+    def original_time(self, t: np.ndarray) -> np.ndarray: ...
     def original_time(self, t: float | np.ndarray) -> float | np.ndarray:
         return self.offset + self.speed * t
 
@@ -195,9 +199,9 @@ def hypotheses(hits: Sequence[FrameHit], *, limit: int = 3) -> list[Hypothesis]:
             unique = np.unique(np.stack([frame_ids, bins - low]), axis=1)
             counts = np.bincount(unique[1], minlength=int(bins.max() - low) + 3)
             smoothed = counts + np.roll(counts, 1) + np.roll(counts, -1)
-            best = int(np.argmax(smoothed))
+            peak = int(np.argmax(smoothed))
             found.append(
-                Hypothesis(float(speed), (best + low + 0.5) * _OFFSET_BIN, query_variant, variant, int(smoothed[best]))
+                Hypothesis(float(speed), (peak + low + 0.5) * _OFFSET_BIN, query_variant, variant, int(smoothed[peak]))
             )
     found.sort(key=lambda h: (-h.votes, abs(h.speed - 1.0), h.offset, h.query_variant, h.variant))
     kept: list[Hypothesis] = []

@@ -172,9 +172,12 @@ def sample(
                 # no frame depends on a non-reference frame: skipping them changes nothing else, and the grid's
                 # ticks are far enough apart that the next reference frame is still near each one
                 stream.codec_context.skip_frame = "NONREF"
-            origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            time_base = stream.time_base
+            if time_base is None:  # no frame of it could be placed in time
+                raise CorruptMediaError("the video stream has no time base")
+            origin = float(stream.start_time * time_base) if stream.start_time is not None else 0.0
             if start > 0:
-                container.seek(round((origin + start) / stream.time_base), stream=stream, backward=True)
+                container.seek(round((origin + start) / time_base), stream=stream, backward=True)
             for frame in container.decode(stream):
                 decoded += 1
                 if decoded > limits.max_video_frames:

@@ -81,7 +81,7 @@ def _strip(timeline: Timeline, label: str, audio_spans: Sequence[AudioSpan]) -> 
         f"{s.start:.2f}-{s.end:.2f}s = original {s.original_start:.2f}-{s.original_end:.2f}s x{s.speed:.2f}"
         for s in timeline.segments
     )
-    marked = [*timeline.spans, *audio_spans]
+    marked: list[Span | AudioSpan] = [*timeline.spans, *audio_spans]
     spans = ", ".join(f"{s.kind} {s.start:.2f}-{s.end:.2f}s" for s in marked) or "no altered spans"
     draw_text(strip, f"{label}  matched {100 * timeline.matched_share:.0f}% of frames  {spans}", (8, 16), 0.45, 1)
     draw_text(strip, segments, (8, 34), 0.4, 1)

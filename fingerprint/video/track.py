@@ -10,19 +10,19 @@ original around a placement, the clip around a span's ends) keep every frame at 
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pdqhash
 
+from fingerprint.blobs import BlobHeader
 from fingerprint.video.decode import SampledFrame
 
 PRUNE_DISTANCE = 4
 REFERENCE_VARIANTS = ("canonical", "portrait")
 QUERY_VARIANTS = ("identity", "flip_horizontal")
-_MAGIC = b"PVT1"
+_HEADER = BlobHeader("frame-track", b"PVT1", None, ">4sI")  # magic (its version in it), then the JSON's length
 _CODE_BYTES = 32
 _BLOCK_BYTES = 1 << 23  # XOR bytes per block of `distances`
 _POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.uint8)
@@ -53,8 +53,7 @@ class FrameTrack:
         header = json.dumps({"n": len(self), "variants": list(self.variants)}).encode()
         return b"".join(
             (
-                _MAGIC,
-                struct.pack(">I", len(header)),
+                _HEADER.pack(len(header)),
                 header,
                 self.times.astype("<f8").tobytes(),
                 self.qualities.astype(np.uint8).tobytes(),
@@ -64,12 +63,10 @@ class FrameTrack:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> FrameTrack:
-        if not blob.startswith(_MAGIC):
-            raise ValueError("not a frame track")
-        (size,) = struct.unpack_from(">I", blob, 4)
-        header = json.loads(blob[8 : 8 + size])
+        (size,) = _HEADER.unpack(blob)
+        at = _HEADER.size + size
+        header = json.loads(blob[_HEADER.size : at])
         n, variants = int(header["n"]), tuple(header["variants"])
-        at = 8 + size
         times = np.frombuffer(blob, "<f8", n, at).astype(np.float64)
         at += 8 * n
         qualities = np.frombuffer(blob, np.uint8, n, at).copy()

@@ -34,7 +34,7 @@ _PATH_LOCK = threading.Lock()
 def videohash(data: bytes) -> HashValue:
     """The `videohash` value of a video's bytes; raises CorruptMediaError when ffmpeg cannot read them."""
     if not hasattr(Image, "ANTIALIAS"):
-        Image.ANTIALIAS = Image.Resampling.LANCZOS  # type: ignore[attr-defined]
+        Image.ANTIALIAS = Image.Resampling.LANCZOS  # type: ignore[attr-defined]  # the alias Pillow 10 dropped
     from videohash import VideoHash
 
     with tempfile.TemporaryDirectory(prefix="provreg-videohash-") as scratch, _ffmpeg_on_path(Path(scratch)):

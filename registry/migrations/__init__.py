@@ -26,6 +26,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
+from registry.db import make_engine
 from registry.errors import ConfigurationError, InvalidRequest
 
 BASELINE = "0001_baseline"
@@ -184,14 +185,31 @@ def migration_sql(engine: Engine, to: str = "head") -> str:
     return output.getvalue()
 
 
+def init_db(engine: Engine, *, auto_migrate: bool = False) -> None:
+    """Create the tables of a new database, or check that an existing one is at this version's migration head.
+
+    A stale schema is migrated only when configured (`auto_migrate`): an upgrade can take long and cannot always
+    be undone, so by default the operator runs `provreg migrate` on purpose.
+    """
+    state = schema_state(engine)
+    if state.up_to_date:
+        return
+    if state.current is None or auto_migrate:
+        migrate(engine)
+        return
+    raise ConfigurationError(
+        f"the database at {engine.url.render_as_string(hide_password=True)} is at schema migration {state.current}"
+        f"{'' if state.stamped else ' (made before migrations)'}; this provreg needs {state.head}. Back it up, then "
+        "run 'provreg migrate' (or set PROVREG_AUTO_MIGRATE=true to migrate at start-up)"
+    )
+
+
 def new_revision(message: str, url: str | None = None) -> Path:
     """Write `versions/NNNN_<slug>.py` holding what the models have and the migration head lacks (autogenerate).
 
     It compares against a scratch SQLite database at the head, or against `url` (a database at the head) for what
     only PostgreSQL has. Review the file: autogenerate misses renames and data changes.
     """
-    from registry.db import make_engine
-
     slug = re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")
     rev_id = f"{len(revisions()) + 1:04d}_{slug}"[:32]  # alembic_version.version_num is VARCHAR(32)
     with tempfile.TemporaryDirectory() as scratch:

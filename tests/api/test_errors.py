@@ -201,6 +201,7 @@ def hostile_requests(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[st
                         yield method, url, {"content": body, "headers": {"Content-Type": content_type}}
 
 
+@pytest.mark.slow  # every route times every hostile body: about a minute
 def test_no_hostile_request_gets_a_500_or_a_non_json_error(client: TestClient) -> None:
     newsroom = Newsroom(client)
     credentials = [{}, ADMIN, {"Authorization": f"Bearer {newsroom.api_key}"}]

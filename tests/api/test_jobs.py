@@ -30,8 +30,8 @@ from videoclips import encode as encode_video
 from api.app import create_app
 from api.client import HttpTransport, LocalTransport, PublisherClient
 from registry import errors, jobs, views
+from registry.clock import now_utc
 from registry.models import Job
-from registry.publishers import now_utc
 from registry.runtime import Registry
 from registry.service import FINGERPRINTED
 from registry.settings import Settings

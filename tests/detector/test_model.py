@@ -74,6 +74,7 @@ def test_score_takes_any_size_and_refuses_what_is_not_rgb() -> None:
         model.score(np.zeros((32, 32, 3), np.float32))
 
 
+@pytest.mark.slow
 def test_samples_are_balanced_and_only_fakes_carry_masks(photos: list[Photo]) -> None:
     batch = synth.make_samples(
         photos[:4], synth.FAMILIES, count=20, size=32, degradation=synth.TRAIN_DEGRADATION, seed=3
@@ -89,6 +90,7 @@ def test_samples_are_balanced_and_only_fakes_carry_masks(photos: list[Photo]) ->
     assert np.array_equal(batch.images, again.images)
 
 
+@pytest.mark.slow
 def test_split_is_by_source_photo(photos: list[Photo]) -> None:
     train, calibration, test = split_photos(photos, seed=1, calibration=3, test=4)
     names = [{p.name for p in part} for part in (train, calibration, test)]
@@ -111,6 +113,7 @@ def test_metrics_against_known_values() -> None:
     assert abs((p[drawn == 0] >= threshold).mean() - 0.05) < 0.01
 
 
+@pytest.mark.slow  # trains a network for half a minute
 def test_smoke_training_learns_self_blends_on_unseen_photos(photos: list[Photo]) -> None:
     """A few hundred 64 px samples: held-out self-blend AUC above 0.75 (issue 11, item 6)."""
     assert len(photos) == 18, "the test extra installs scikit-image, scikit-learn and matplotlib: their 18 photos"
@@ -123,6 +126,7 @@ def test_smoke_training_learns_self_blends_on_unseen_photos(photos: list[Photo])
     assert roc_auc(raw_logits(model.net, test.images), test.labels) > 0.75
 
 
+@pytest.mark.slow
 def test_cli_train_writes_a_model_that_loads(tmp_path: Path) -> None:
     args = ["--out", str(tmp_path), "--name", "tiny", "--size", "32", "--samples", "32", "--epochs", "1", "--json"]
     result = CliRunner().invoke(app, ["detector", "train", *args])

@@ -91,6 +91,7 @@ def test_corrupt_or_foreign_data_is_a_clear_error() -> None:
 @pytest.mark.parametrize(
     ("codec", "volume"), [({}, 1.0), (OPUS, 1.0), (AAC_LOW, 0.2), (OPUS, 3.0)], ids=["aac", "opus", "quiet", "loud"]
 )
+@pytest.mark.slow
 def test_a_reencoded_excerpt_is_found_by_its_sound_alone(codec: dict[str, object], volume: float) -> None:
     query = query_fingerprint(np.clip(excerpt() * volume, -1, 1), **codec)
     match = match_audio(reference(), query)
@@ -101,6 +102,7 @@ def test_a_reencoded_excerpt_is_found_by_its_sound_alone(codec: dict[str, object
     assert match.original_end == pytest.approx(EXCERPT[1], abs=0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factor", [0.8, 1.25])
 def test_a_sped_up_excerpt_is_found_with_its_speed(factor: float) -> None:
     query = query_fingerprint(change_tempo(excerpt(), factor))

@@ -269,6 +269,7 @@ def test_identity_localisation_is_clean(references: References) -> None:
     assert localisation.mask.shape == localisation.heat.shape == localisation.original.shape[:2]
 
 
+@pytest.mark.slow
 def test_strong_hits_examined_are_capped_nearest_first(references: References) -> None:
     """Dozens of registered near-duplicates must not cost dozens of analyses when few matches are reported."""
     image = decode(encode(photo("astronaut"), "JPEG", quality=85))

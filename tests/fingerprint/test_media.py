@@ -237,6 +237,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
 """
 
 
+@pytest.mark.slow
 def test_sixteen_bit_image_is_reduced_to_eight_bits_in_little_memory(tmp_path: Path) -> None:
     """A 7000x7000 16-bit PNG of ~100 KB used to cost about 1.2 GB (float64 copies of the whole image)."""
     path = tmp_path / "grey16.png"

@@ -53,6 +53,7 @@ def iou(span: AudioSpan, truth: tuple[float, float]) -> float:
     return overlap / (max(span.end, truth[1]) - min(span.start, truth[0]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("error", [0.1, -0.15])
 @pytest.mark.parametrize("name", ["speech", "music"])
 def test_a_faithful_aac_64k_reencode_has_no_audio_span_despite_the_pictures_alignment_error(

@@ -63,6 +63,7 @@ def check(clip: Clip, original: tuple[VideoMedia, Fingerprint]) -> list[VideoMat
 # --- decoding -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_detect_names_videos_by_their_magic_bytes() -> None:
     assert detect(encode(EXCERPT))[1] == "video/mp4"
     assert detect(encode(dataclasses.replace(EXCERPT, container="webm")))[1] == "video/webm"
@@ -156,6 +157,7 @@ def test_truncated_and_damaged_videos_are_corrupt_media() -> None:
 # --- frame tracks -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_track_survives_its_bytes_and_prunes_a_still_shot(original: tuple[VideoMedia, Fingerprint]) -> None:
     track = original[1].frames
     assert track is not None and len(track) == 40  # 20 s at 2 fps, all moving
@@ -175,6 +177,7 @@ def test_distances_are_hamming() -> None:
 # --- temporal matching --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_excerpt_re_encoded_is_a_copy_with_its_segment(original: tuple[VideoMedia, Fingerprint]) -> None:
     (match,) = check(EXCERPT, original)
     (segment,) = match.timeline.segments
@@ -185,6 +188,7 @@ def test_an_excerpt_re_encoded_is_a_copy_with_its_segment(original: tuple[VideoM
     assert match.frame is not None and match.frame.transform.scale == pytest.approx(0.8, abs=0.03)
 
 
+@pytest.mark.slow
 def test_a_doctored_excerpt_is_altered_in_its_span_with_a_region(original: tuple[VideoMedia, Fingerprint]) -> None:
     (match,) = check(DOCTORED, original)
     (span,) = match.timeline.spans
@@ -198,6 +202,7 @@ def test_a_doctored_excerpt_is_altered_in_its_span_with_a_region(original: tuple
     assert max(_iou(region, truth) for region in regions) > 0.5
 
 
+@pytest.mark.slow
 def test_a_span_whose_frame_shows_no_change_to_the_image_analysis_is_no_edit(
     original: tuple[VideoMedia, Fingerprint], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -230,6 +235,7 @@ def test_a_span_whose_frame_shows_no_change_to_the_image_analysis_is_no_edit(
     ],
     ids=["faster", "slower", "mirrored", "portrait", "webm"],
 )
+@pytest.mark.slow
 def test_edited_excerpts_are_found_in_place(clip: Clip, variant: str, original: tuple[VideoMedia, Fingerprint]) -> None:
     (match,) = check(clip, original)
     (segment,) = match.timeline.segments
@@ -239,6 +245,7 @@ def test_edited_excerpts_are_found_in_place(clip: Clip, variant: str, original: 
     assert abs(segment.original_start - clip.offset) <= 0.25
 
 
+@pytest.mark.slow
 def test_footage_spliced_in_is_an_inserted_span(original: tuple[VideoMedia, Fingerprint]) -> None:
     (match,) = check(dataclasses.replace(EXCERPT, duration=8.0, inserted=((3.0, 5.0),)), original)
     (span,) = match.timeline.spans
@@ -246,6 +253,7 @@ def test_footage_spliced_in_is_an_inserted_span(original: tuple[VideoMedia, Fing
     assert abs(span.start - 3.0) <= 0.3 and abs(span.end - 5.0) <= 0.3
 
 
+@pytest.mark.slow
 def test_footage_from_elsewhere_in_the_original_is_not_inserted(original: tuple[VideoMedia, Fingerprint]) -> None:
     """0.6 s cut in from 8 s later in the same original: re-cut, not doctored; no span says otherwise."""
 
@@ -256,10 +264,12 @@ def test_footage_from_elsewhere_in_the_original_is_not_inserted(original: tuple[
     assert match.verdict == "copy" and match.timeline.spans == ()
 
 
+@pytest.mark.slow
 def test_unrelated_footage_matches_nothing(original: tuple[VideoMedia, Fingerprint]) -> None:
     assert check(UNRELATED, original) == []
 
 
+@pytest.mark.slow
 def test_the_picture_is_a_png(original: tuple[VideoMedia, Fingerprint]) -> None:
     (match,) = check(DOCTORED, original)
     assert KIND.render(match, label="reg_x").startswith(b"\x89PNG")
@@ -314,6 +324,7 @@ def _cut(**changes: object) -> Clip:
     return dataclasses.replace(PANNING, **(made | changes))  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("offset", [3.0, 3.04], ids=["on_the_registration_grid", "between_its_frames"])
 def test_a_fast_pan_excerpt_at_25_fps_is_a_copy_with_no_spans(
     offset: float, panning: tuple[VideoMedia, Fingerprint]
@@ -329,6 +340,7 @@ def test_a_fast_pan_excerpt_at_25_fps_is_a_copy_with_no_spans(
     assert match.timeline.distances.max() <= MATCH_DISTANCE
 
 
+@pytest.mark.slow
 def test_a_painted_span_ends_on_the_clip_s_frames_and_its_frame_shows_the_box(
     panning: tuple[VideoMedia, Fingerprint],
 ) -> None:
@@ -348,6 +360,7 @@ def test_a_painted_span_ends_on_the_clip_s_frames_and_its_frame_shows_the_box(
     assert max(_iou(region, truth) for region in frame.regions) > 0.4
 
 
+@pytest.mark.slow
 def test_a_sped_up_excerpt_keeps_its_speed_and_its_end(panning: tuple[VideoMedia, Fingerprint]) -> None:
     """1.1x with frames dropped, as a platform speeds a clip up: one segment to the clip's end (no `inserted`
     tail), whose speed is what its own times say."""

@@ -48,6 +48,7 @@ def test_an_unregistered_splice_gets_signals_and_a_kept_heat_map(registry: Regis
     assert _check(registry, spliced_astronaut()).assessment.heatmap is None  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_a_registered_copy_gets_no_assessment(registry: Registry, register: Callable[[bytes], str]) -> None:
     register(photo_bytes("astronaut"))
     view = _check(registry, jpeg_bytes(pixels("astronaut"), 70))
@@ -75,6 +76,7 @@ def test_the_detector_can_be_switched_off(tmp_path: Path) -> None:
         registry.close()
 
 
+@pytest.mark.slow
 def test_the_assessment_runs_in_the_media_pool(registry: Registry) -> None:
     assert pickle.loads(pickle.dumps(registry.assessor)) == registry.assessor
     settings = registry.settings
@@ -96,6 +98,7 @@ def test_the_assessment_runs_in_the_media_pool(registry: Registry) -> None:
     assert pooled.assessment.heatmap is not None
 
 
+@pytest.mark.slow
 def test_an_unregistered_video_is_assessed_from_a_bounded_number_of_frames(registry: Registry) -> None:
     view = _check(registry, encode_clip(Clip(duration=6.0)), keep_pictures=True)
     assert view.verdict == "unregistered" and view.assessment is not None
@@ -130,6 +133,7 @@ def test_a_failing_assessment_is_dropped_with_a_warning(registry: Registry, capl
     assert "ZeroDivisionError: a bug in the assessor" in caplog.text
 
 
+@pytest.mark.slow
 def test_an_assessment_over_the_workers_limits_is_dropped_with_a_warning(registry: Registry) -> None:
     registry.assessor = burning_assessor
     settings = registry.settings

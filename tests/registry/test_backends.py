@@ -22,6 +22,7 @@ def _image(seed: int) -> bytes:
     return encode(Image.merge("RGB", (noise, noise.rotate(90 + seed * 7), noise.transpose(0))), "PNG")
 
 
+@pytest.mark.slow
 def test_concurrent_writers_keep_one_consistent_log(settings: Settings) -> None:
     registry = Registry.open(settings)
     registry.load()

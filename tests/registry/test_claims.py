@@ -35,6 +35,7 @@ def _iou(rect: views.RectView, box: tuple[int, int, int, int]) -> float:
     return w * h / (rect.w * rect.h + (x1 - x0) * (y1 - y0) - w * h)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
 def test_a_plain_resave_claims_only_re_encoding(registry: Registry, catalogue: dict[str, str], name: str) -> None:
     # on main, the PNG of astronaut's or chelsea's pixels came out "cropped" (and "framed"), as did coffee at q95
@@ -64,6 +65,7 @@ def _composite(original: Image.Image, donor: Image.Image) -> tuple[Image.Image, 
     return query, (40, 30, 40 + centre.width, 30 + centre.height)
 
 
+@pytest.mark.slow
 def test_a_composite_is_altered_with_the_originals_footprint(registry: Registry, catalogue: dict[str, str]) -> None:
     # on main: `copy`, no regions, similarity 100%
     query, pasted = _composite(photo("coffee"), photo("rocket"))
@@ -110,6 +112,7 @@ def _screenshot(original: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
     return screen, (0, 180)
 
 
+@pytest.mark.slow
 def test_a_whole_photo_on_a_page_or_screenshot_stays_a_framed_copy(
     registry: Registry, catalogue: dict[str, str]
 ) -> None:
@@ -131,6 +134,7 @@ def test_a_whole_photo_on_a_page_or_screenshot_stays_a_framed_copy(
         assert match.transform.added == [] and match.score == 1.0, name
 
 
+@pytest.mark.slow
 def test_an_altered_match_never_scores_as_a_copy(registry: Registry, catalogue: dict[str, str]) -> None:
     doctored = photo("astronaut")
     doctored.paste(photo("coffee").resize((120, 100)), (300, 60))

@@ -60,6 +60,7 @@ def test_crop_and_rotation_beyond_pdq_is_a_copy_with_its_transform(
     assert match.regions == [] and match.altered_fraction < 0.01
 
 
+@pytest.mark.slow
 def test_framed_and_mirrored_copies(registry: Registry, catalogue: dict[str, str]) -> None:
     original = photo("chelsea")
     canvas = Image.new("RGB", (original.width + 160, original.height + 220), (242, 242, 246))
@@ -156,6 +157,7 @@ def test_unrelated_photo_and_fast_mode(registry: Registry, catalogue: dict[str, 
     assert _check(registry, cropped).verdict == "copy"  # the local stage does not
 
 
+@pytest.mark.slow
 def test_comparison_pictures(registry: Registry, catalogue: dict[str, str]) -> None:
     doctored = photo("chelsea")
     doctored.paste((255, 0, 0), (100, 100, 180, 160))
@@ -172,6 +174,7 @@ def test_comparison_pictures(registry: Registry, catalogue: dict[str, str]) -> N
     assert view.verdict == "altered"
 
 
+@pytest.mark.slow
 def test_a_different_photograph_of_the_same_scene_is_related_not_a_derivative(
     registry: Registry,
     register,

@@ -53,6 +53,7 @@ def flood(registry: Registry, publisher: PublisherHandle) -> tuple[str, list[str
     return first, later
 
 
+@pytest.mark.slow
 def test_twenty_later_near_copies_never_push_out_the_first_registrant(
     registry: Registry, flood: tuple[str, list[str]]
 ) -> None:
@@ -83,6 +84,7 @@ def test_twenty_later_near_copies_never_push_out_the_first_registrant(
             assert found.matches[0].registration_id == first and len(found.matches) == min(limit, 21)
 
 
+@pytest.mark.slow
 def test_later_registrations_of_the_same_content_name_the_first(registry: Registry, publisher: PublisherHandle) -> None:
     newsroom = publisher.client(LocalTransport(registry))
     first = newsroom.register(photo_bytes(ORIGINAL), {"title": "original"})

@@ -65,6 +65,7 @@ def test_limits_are_read_from_the_environment(tmp_path: Path, monkeypatch: pytes
     assert (settings.max_decoded_bytes, settings.max_bits_per_sample, settings.max_jpeg_scans) == (1234, 8, 7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(1, 600), (600, 1), (2, 1000), (1000, 2), (1, 1)])
 def test_images_one_or_two_pixels_thick_register_and_check(
     registry: Registry, publisher: PublisherHandle, size: tuple[int, int]

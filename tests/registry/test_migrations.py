@@ -102,6 +102,7 @@ def _assert_intact(settings: Settings, ids: list[str]) -> None:
     registry.close()
 
 
+@pytest.mark.slow
 def test_a_data_dir_of_the_release_before_migrations_is_refused_then_migrated(
     settings: Settings, engine: Engine
 ) -> None:
@@ -142,6 +143,7 @@ def test_auto_migrate_at_start_up(settings: Settings, engine: Engine) -> None:
     assert migrations.schema_state(engine).up_to_date
 
 
+@pytest.mark.slow
 def test_every_step_goes_down_and_up_with_data(settings: Settings, engine: Engine) -> None:
     _, ids = _register_photos(settings)
     for revision in reversed(migrations.revisions()[:-1]):

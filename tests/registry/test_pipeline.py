@@ -26,6 +26,7 @@ def _check(registry: Registry, content: bytes, **kwargs: object) -> views.CheckV
         return matching.check(session=session, registry=registry, content=content, **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_policy_is_validated_and_one_for_every_path(tmp_path: Path, register: Callable[[bytes], str]) -> None:
     with pytest.raises(ValueError, match="strong"):
         Settings(data_dir=tmp_path, match_threshold=70)  # above the weak radius: refused, not silently capped

@@ -60,6 +60,7 @@ def test_runs_a_task_and_reuses_its_worker(pool: MediaPool) -> None:
     assert pool.stats() == {"workers": 1, "busy": 0, "queued": 0, "replaced": 0}
 
 
+@pytest.mark.slow
 def test_cpu_limit_kills_the_worker_and_the_pool_serves_the_next_task(pool: MediaPool) -> None:
     first = pool.run(pool_tasks.pid)
     with pytest.raises(MediaTooExpensive, match="PROVREG_MEDIA_CPU_SECONDS") as raised:
@@ -205,6 +206,7 @@ def test_close_stops_busy_workers_and_answers_waiting_callers() -> None:
         pool.run(pool_tasks.add, 1, 1)
 
 
+@pytest.mark.slow
 def test_workers_run_in_parallel_and_one_dying_spares_the_other() -> None:
     pool = make_pool(workers=2, queue=0)
     try:

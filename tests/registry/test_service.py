@@ -134,6 +134,7 @@ def test_same_bytes_twice_name_the_first_registration(registry: Registry, publis
     assert {m.registration_id for m in _check(registry, photo_bytes("rocket")).matches} == {first.id, second.id}
 
 
+@pytest.mark.slow
 def test_bad_media_is_refused_with_the_right_error(registry: Registry, publisher: PublisherHandle) -> None:
     with pytest.raises(errors.UnsupportedMedia):
         _check(registry, b"plain text, not an image")
@@ -158,6 +159,7 @@ def catalogue(registry: Registry, publisher: PublisherHandle) -> dict[str, str]:
     return {name: _register(registry, publisher, photo_bytes(name)).id for name in PHOTOS[:3]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transform", TRANSFORMS)
 @pytest.mark.parametrize("name", PHOTOS[:3])
 def test_transformed_copies_match_the_right_original(

@@ -33,6 +33,7 @@ json_values = st.recursive(
 json_objects = st.dictionaries(st.text(max_size=8), json_values, max_size=6)
 
 
+@pytest.mark.slow
 @given(json_objects)
 def test_canonical_json_is_a_fixed_point(obj: dict[str, Any]) -> None:
     canonical = canonical_json(obj)
@@ -40,6 +41,7 @@ def test_canonical_json_is_a_fixed_point(obj: dict[str, Any]) -> None:
     assert canonical_json(parse_strict_json(canonical)) == canonical
 
 
+@pytest.mark.slow
 @given(json_objects)
 def test_canonical_json_ignores_formatting_and_key_order(obj: dict[str, Any]) -> None:
     spaced = json.dumps(dict(reversed(list(obj.items()))), indent=3)

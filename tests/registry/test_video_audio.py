@@ -40,6 +40,7 @@ def footage(registry: Registry, register: Callable[[bytes], str]) -> str:
     return registration_id
 
 
+@pytest.mark.slow
 def test_an_excerpt_with_its_own_sound_is_a_copy_and_a_voice_swap_is_altered(registry: Registry, footage: str) -> None:
     copy = _check(registry, encode(EXCERPT, EXCERPT_SOUND))
     assert copy.verdict == "copy"
@@ -66,6 +67,7 @@ def test_an_excerpt_with_its_own_sound_is_a_copy_and_a_voice_swap_is_altered(reg
     assert match.audio.similarity is not None and match.audio.similarity < copy.matches[0].audio.similarity  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_stripped_sound_is_missing_and_a_replaced_picture_is_found_by_its_sound(
     registry: Registry, footage: str
 ) -> None:
@@ -87,11 +89,13 @@ def test_stripped_sound_is_missing_and_a_replaced_picture_is_found_by_its_sound(
     assert match.matched_share == 0.0 and match.profile == []
 
 
+@pytest.mark.slow
 def test_unrelated_footage_with_unrelated_sound_is_unregistered(registry: Registry, footage: str) -> None:
     other = speech(UNRELATED.duration, seed=11, voice=VOICES[2])
     assert _check(registry, encode(UNRELATED, other)).verdict == "unregistered"
 
 
+@pytest.mark.slow
 def test_an_original_registered_before_sound_was_stored_is_compared_by_its_decoded_track(
     registry: Registry, footage: str
 ) -> None:

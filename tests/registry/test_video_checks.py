@@ -30,6 +30,7 @@ def footage(register: Callable[[bytes], str]) -> str:
     return register(encode_clip(ORIGINAL))
 
 
+@pytest.mark.slow
 def test_an_excerpt_is_a_copy_of_its_segment_and_a_doctored_one_is_altered(registry: Registry, footage: str) -> None:
     copy = _check(registry, encode_clip(EXCERPT))
     assert copy.kind == "video" and copy.media_type == "video/mp4" and copy.verdict == "copy"
@@ -49,6 +50,7 @@ def test_an_excerpt_is_a_copy_of_its_segment_and_a_doctored_one_is_altered(regis
     assert _check(registry, encode_clip(DOCTORED), mode="fast").verdict == "copy"  # fast mode sees frame hits only
 
 
+@pytest.mark.slow
 def test_unrelated_footage_and_a_still_photo_are_unregistered(registry: Registry, footage: str) -> None:
     assert _check(registry, encode_clip(UNRELATED)).verdict == "unregistered"
     # the middle frame is the video's poster: its image hashes name the video, but a photo is not footage
@@ -57,6 +59,7 @@ def test_unrelated_footage_and_a_still_photo_are_unregistered(registry: Registry
     assert view.kind == "image" and view.verdict == "unregistered"
 
 
+@pytest.mark.slow
 def test_the_frame_index_is_rebuilt_from_the_database(settings: Settings, registry: Registry, footage: str) -> None:
     frames = registry.index.stats()["hashes_pdq_frame"]
     assert frames == 80  # 40 sampled frames, upright and as a portrait crop
@@ -74,6 +77,7 @@ def test_the_frame_index_is_rebuilt_from_the_database(settings: Settings, regist
         reopened.close()
 
 
+@pytest.mark.slow
 def test_a_whole_video_re_encoded_is_found_by_its_videohash(registry: Registry, footage: str) -> None:
     recoded = dataclasses.replace(ORIGINAL, width=256, height=144, crf=35)
     value = videohash(encode_clip(recoded)).hex()
@@ -84,6 +88,7 @@ def test_a_whole_video_re_encoded_is_found_by_its_videohash(registry: Registry, 
         assert matching.lookup(session=session, registry=registry, alg="videohash", value=excerpt).matches == []
 
 
+@pytest.mark.slow
 def test_later_copies_of_footage_never_push_out_the_first(settings: Settings) -> None:
     """Frame-hit candidates are grouped like photos (tests/registry/test_first_registrant.py): with one match
     reported, later copies by another publisher leave the first registrant first, and name it."""

@@ -12,7 +12,7 @@ from conftest import ADMIN_TOKEN
 from registry.settings import Settings
 
 
-@pytest.fixture(params=["faiss", "pgvector"])
+@pytest.fixture(params=["faiss", pytest.param("pgvector", marks=pytest.mark.postgresql)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Overrides the suite's `settings`, so `registry`, `publisher` and `register` run on both indexes."""
     if request.param == "faiss":

@@ -205,6 +205,7 @@ def test_pgvector_schema_is_completed_when_the_index_opens(
     assert {f"ix_media_hash_code_{alg}" for alg in ("dhash", "pdq", "phash")} <= names
 
 
+@pytest.mark.slow
 def test_a_smaller_retrieval_subset_still_finds_a_crop_and_rebuilds_the_saved_index(
     settings: Settings, registry: Registry, register: Callable[[bytes], str]
 ) -> None:

@@ -95,6 +95,7 @@ def test_audits_derive_mirrored_columns_from_the_leaves(
     restarted.close()
 
 
+@pytest.mark.slow
 def test_the_issues_attack_is_named_and_the_revocation_is_gone(registry: Registry, history: str) -> None:
     _tamper(registry, TAMPERS["revocation erased, kind column relabelled"])
     with registry.session() as session:

@@ -113,6 +113,7 @@ TAMPERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tamper", TAMPERS)
 @pytest.mark.parametrize("marked", [False, True], ids=["rows after the mark", "rows below the mark"])
 def test_fingerprint_and_nonce_tampering_is_caught(
@@ -135,6 +136,7 @@ def test_fingerprint_and_nonce_tampering_is_caught(
     restarted.close()
 
 
+@pytest.mark.slow
 def test_a_value_of_a_type_no_column_holds_is_reported_not_a_crash(copy: tuple[Registry, dict[str, str]]) -> None:
     """SQLite stores what it is given: a fraction in an integer column is a difference, not an audit that stops."""
     registry, ids = copy
@@ -262,6 +264,7 @@ def _v1_mark(registry: Registry) -> None:
         session.commit()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mark", ["v1 mark", "v2 mark"])
 def test_an_earlier_data_directory_has_its_rows_committed_once(
     settings: Settings, registry: Registry, publisher: PublisherHandle, monkeypatch: pytest.MonkeyPatch, mark: str

@@ -27,15 +27,16 @@ from registry.log.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "testvectors" / "rfc6962"
-MISSING = f"RFC 6962 test vectors not found at {VECTORS}"
+# Vendored from transparency-dev/merkle (tests/data/testvectors/README.md): a missing vector fails, never skips.
+VECTORS = Path(__file__).resolve().parents[2] / "data" / "testvectors" / "rfc6962"
+VECTOR_COUNTS = {"inclusion": 98, "consistency": 98}
 
 
 def vector_params(subdir: str) -> list[Any]:
-    """One test id per vector file, or a single skipped case saying where the vectors should be."""
+    """One test id per vector file; collection fails if the vendored set is missing or incomplete."""
     files = sorted((VECTORS / subdir).rglob("*.json"))
-    if not files:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=MISSING))]
+    if len(files) != VECTOR_COUNTS[subdir]:
+        raise FileNotFoundError(f"{VECTORS / subdir}: {len(files)} RFC 6962 vectors, {VECTOR_COUNTS[subdir]} vendored")
     return [pytest.param(path, id=str(path.relative_to(VECTORS / subdir))) for path in files]
 
 
@@ -51,10 +52,7 @@ def load(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def roots_vector() -> dict[str, Any]:
-    path = VECTORS / "roots.json"
-    if not path.exists():
-        pytest.skip(MISSING)
-    return json.loads(path.read_text())
+    return json.loads((VECTORS / "roots.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from registry.log import merkle
 from registry.log import store as log
-from registry.publishers import record, write_transaction
 from registry.runtime import Registry
+from registry.writes import record, write_transaction
 
 
 def test_node_reads_are_primary_key_lookups_not_scans(registry: Registry) -> None:

@@ -17,7 +17,7 @@ from receipts import hostile_receipts
 from sqlalchemy import text
 
 from api.client import LocalTransport, new_statement, sign_statement
-from registry import errors, matching, publishers, service
+from registry import errors, matching, publishers, service, writes
 from registry.keys import raw_public_key
 from registry.log import merkle
 from registry.log import store as log
@@ -113,6 +113,7 @@ def one_receipt(module_registry: Registry) -> tuple[bytes, Registry]:
     return receipt_json(registration.receipt).encode(), module_registry
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(data=st.data())
 def test_flipping_any_byte_of_a_receipt_breaks_verification(
@@ -146,6 +147,7 @@ def test_hostile_numbers_and_nesting_in_a_receipt_fail_verification_and_nothing_
 EVENT_KINDS = st.sampled_from(["registration", "content_revocation", "publisher_verification", "key_rotation"])
 
 
+@pytest.mark.slow
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(batches=st.lists(st.lists(EVENT_KINDS, min_size=1, max_size=5), min_size=1, max_size=8))
 def test_every_pair_of_issued_checkpoints_is_consistent(settings: Settings, batches: list[list[str]]) -> None:
@@ -155,8 +157,8 @@ def test_every_pair_of_issued_checkpoints_is_consistent(settings: Settings, batc
     with registry.session() as session:
         for batch in batches:
             events = [log.Event(kind, f"subject-{i}", {"n": i}) for i, kind in enumerate(batch)]
-            with publishers.write_transaction(session, registry):
-                publishers.record(session, registry, events, now)
+            with writes.write_transaction(session, registry):
+                writes.record(session, registry, events, now)
         checkpoints = list(session.exec(text("SELECT size, note FROM log_checkpoint ORDER BY size")).all())
         assert [size for size, _ in checkpoints] == list(itertools.accumulate(len(batch) for batch in batches))
         heads = [Checkpoint.from_text(open_note(note, registry.keyring.verifiers)[0]) for _, note in checkpoints]
@@ -354,6 +356,7 @@ TAMPERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tamper", TAMPERS)
 def test_audit_and_start_up_catch_a_tampered_store(
     settings: Settings, registry: Registry, publisher: PublisherHandle, tamper: str
