@@ -1,4 +1,5 @@
-"""Audio-only candidates: registered videos whose sound contains a clip's sound, for a clip no frame of which matched.
+"""Stored sound fingerprints (`video_track.audio`): read for the analysis, and scanned for audio-only candidates,
+registered originals whose sound contains a clip's sound, for a clip no frame of which matched.
 
 A bounded scan over the newest `MAX_AUDIO_SCAN` stored sound fingerprints: each is ranked by the share of the clip's
 landmark hashes it holds anywhere (a set lookup, about a millisecond), and only the best `VERIFIED` are aligned with
@@ -14,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from fingerprint.audio import AudioFingerprint, match_audio
 from fingerprint.kinds import MatchCandidate
+from registry.db import id_chunks
 from registry.models import VideoTrack
 
 MAX_AUDIO_SCAN = 500  # stored sound fingerprints one check looks at (newest first)
@@ -48,3 +50,19 @@ def audio_candidates(session: Session, query: AudioFingerprint) -> list[MatchCan
         for _, registration_id, reference in ranked[:VERIFIED]
         if match_audio(reference, query) is not None
     ]
+
+
+def stored_sounds(session: Session, registration_ids: set[str]) -> dict[str, bytes]:
+    """The stored sound fingerprints of these registrations, as blobs (none for originals without sound)."""
+    sounds: dict[str, bytes] = {}
+    for ids in id_chunks(registration_ids):
+        sounds.update(
+            (registration_id, blob)
+            for registration_id, blob in session.exec(
+                select(VideoTrack.registration_id, VideoTrack.audio).where(
+                    col(VideoTrack.registration_id).in_(ids), col(VideoTrack.audio).is_not(None)
+                )
+            ).all()
+            if blob is not None
+        )
+    return sounds
