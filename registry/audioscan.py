@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from fingerprint.audio import AudioFingerprint, match_audio
 from fingerprint.kinds import MatchCandidate
 from registry.db import id_chunks
-from registry.models import VideoTrack
+from registry.models import Registration, VideoTrack
 
 MAX_AUDIO_SCAN = 500  # stored sound fingerprints one check looks at (newest first)
 VERIFIED = 3  # of those, the ones holding most of the clip's hashes are aligned
@@ -25,14 +25,16 @@ VERIFIED = 3  # of those, the ones holding most of the clip's hashes are aligned
 MIN_SHARED = 0.03
 
 
-def audio_candidates(session: Session, query: AudioFingerprint) -> list[MatchCandidate]:
-    """Registrations whose stored sound the clip's sound aligns with; the analysis verifies and places each."""
+def audio_candidates(session: Session, query: AudioFingerprint, *, kind: str) -> list[MatchCandidate]:
+    """Registrations of `kind` whose stored sound the clip's sound aligns with; the analysis verifies and places
+    each. (Only the query's kind can be analysed: another kind's sounds would take the few places for nothing.)"""
     wanted = np.unique(query.hashes()[0])
     if len(wanted) == 0:
         return []
     rows = session.exec(
         select(VideoTrack.registration_id, VideoTrack.audio)
-        .where(col(VideoTrack.audio).is_not(None))
+        .join(Registration, col(Registration.id) == col(VideoTrack.registration_id))
+        .where(col(VideoTrack.audio).is_not(None), col(Registration.kind) == kind)
         .order_by(col(VideoTrack.id).desc())
         .limit(MAX_AUDIO_SCAN)
     ).all()

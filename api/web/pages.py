@@ -23,6 +23,7 @@ from api.web.pictures import MAX_PICTURES_PER_MATCH, KindPictures, plans_of
 from api.web.security import PAGE_HEADERS, SESSION_SECONDS, Guard, load_secret
 from registry import directory, matching, publishers, service, transparency, websessions
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
+from registry.kinds import page_media
 from registry.log.receipts import unwrap_receipt, verify_receipt
 from registry.models import Publisher
 from registry.runtime import Registry
@@ -40,6 +41,7 @@ templates.env.globals.update(
     data_uri=result.data_uri,
     displayable=result.DISPLAYABLE,
     max_pairs=MAX_PICTURES_PER_MATCH,
+    page_media=page_media(),
 )
 STYLE = (Path(__file__).parent / "static" / "style.css").read_text()
 # The evidence file is opened from disk later: its own styles are inline, its pictures data: URIs.

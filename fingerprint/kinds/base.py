@@ -97,7 +97,8 @@ class MatchCandidate:
 
 
 Decoded = TypeVar("Decoded")  # what a kind decodes a file into (an image's `CanonicalImage`, a `VideoMedia`)
-Match = TypeVar("Match")  # what its analysis finds (a `DerivativeMatch`, a `VideoMatch`), with a `reference_id`
+Match = TypeVar("Match")  # what its analysis finds (a `DerivativeMatch`, a `VideoMatch`): a dataclass with
+# `reference_id` and `localisation` (what only its picture needs, dropped before the match leaves the worker)
 
 
 class MediaKind(Protocol[Decoded, Match]):

@@ -35,6 +35,12 @@ def file_suffixes() -> set[str]:
     return {suffix for kind in ADAPTERS.values() for suffix in kind.file_suffixes}
 
 
+def page_media() -> tuple[str, str]:
+    """What the check page's file picker accepts, and the formats it lists, for every kind."""
+    kinds = ADAPTERS.values()
+    return ",".join(kind.accepts for kind in kinds), "; ".join(kind.described for kind in kinds)
+
+
 def hash_check_kind() -> KindAdapter[Any]:
     """The kind a check of hashes alone (`check_hashes`) stands for."""
     return next(kind for kind in ADAPTERS.values() if kind.checks_hashes)
@@ -46,6 +52,7 @@ __all__ = [
     "adapter",
     "file_suffixes",
     "hash_check_kind",
+    "page_media",
     "side_indexes",
     "whole_file_hashes",
 ]

@@ -54,8 +54,11 @@ class KindAdapter(Generic[Match]):
     # hashes of a whole file by algorithm (bits): looked up by value (`lookup --alg`), never searched by a check
     whole_file_hashes: Mapping[str, int] = {}
     file_suffixes: tuple[str, ...] = ()  # what the CLI picks out of a directory as this kind's files
+    accepts = ""  # what the page's file picker offers for it (an `accept` pattern, "image/*")
+    described = ""  # its formats, as the page lists them ("JPEG, PNG ... pictures")
     timed = False  # has a duration: a long one registers as a job (PROVREG_SYNC_VIDEO_SECONDS)
     checks_hashes = False  # the kind a hash-only check (`check_hashes`) stands for
+    primary_alg = ""  # the algorithm the views name a file by (`primary_hash`; "" for none)
 
     # --- stored rows --------------------------------------------------------------------------------------------
 
@@ -92,11 +95,24 @@ class KindAdapter(Generic[Match]):
     # --- views --------------------------------------------------------------------------------------------------
 
     def check_fields(self, fp: Fingerprint) -> KindFields:
-        return KindFields(primary_hash=None, facts=self.facts_view(fp.facts) if fp.facts else None)
+        """The primary hash (the query's canonical `primary_alg` record) and the facts block (none for a check of
+        hashes alone)."""
+        return KindFields(
+            primary_hash=self.primary_hash(fp.primary().get(self.primary_alg)),
+            facts=self.facts_view(fp.facts) if fp.facts else None,
+        )
 
     def registration_fields(self, canonical: Mapping[str, HashRecord], facts: Mapping[str, Any]) -> dict[str, Any]:
         """`FingerprintsView`'s kind fields of a registration, from its canonical hashes and stored facts."""
-        return {}
+        return {
+            "primary_hash": self.primary_hash(canonical.get(self.primary_alg)),
+            "facts": self.facts_view(facts) if facts else None,
+        }
+
+    def primary_hash(self, record: HashRecord | None) -> views.PrimaryHashView | None:
+        if record is None:
+            return None
+        return views.PrimaryHashView(algorithm=record.alg, value=record.value.hex(), quality=record.quality)
 
     def facts_view(self, facts: Mapping[str, Any]) -> views.KindFactsView | None:
         return None
@@ -114,8 +130,6 @@ class KindAdapter(Generic[Match]):
         self, status: RegistrationStatus, match: Match, fp: Fingerprint, stored: list[HashRecord], now: datetime
     ) -> views.MatchView:
         raise NotImplementedError
-
-    primary_alg = ""  # the algorithm views name the file by ("" for none)
 
     # --- assessment ---------------------------------------------------------------------------------------------
 

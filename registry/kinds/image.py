@@ -31,6 +31,8 @@ class ImageFactsView(views.KindFactsView):
 
 class ImageAdapter(PictureAdapter[DerivativeMatch]):
     name = "image"
+    accepts = "image/*"
+    described = "JPEG, PNG, WebP, AVIF or HEIC pictures"
     file_suffixes = (".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif")
     checks_hashes = True  # a platform's own PDQ (and other image hashes) stand for an image
 

@@ -7,6 +7,7 @@ identity) and are searched for earlier registrations of the same picture.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic
@@ -42,18 +43,17 @@ class PictureAdapter(KindAdapter[Match], Generic[Match]):
     primary_alg = PDQ
 
     def check_fields(self, fp: Fingerprint) -> KindFields:
+        """Also the legacy `pdq` fields: the image's or the poster frame's canonical PDQ hash."""
+        fields = super().check_fields(fp)
         primary = fp.primary()[PDQ]
-        return KindFields(
-            primary_hash=views.PrimaryHashView(algorithm=PDQ, value=primary.value.hex(), quality=primary.quality),
-            facts=self.facts_view(fp.facts) if fp.facts else None,  # none for a check of hashes alone
-            pdq=primary.value.hex(),
-            pdq_quality=primary.quality or 0,
-        )
+        return dataclasses.replace(fields, pdq=primary.value.hex(), pdq_quality=primary.quality or 0)
 
     def registration_fields(self, canonical: Mapping[str, HashRecord], facts: Mapping[str, Any]) -> dict[str, Any]:
+        """Also the legacy picture fields."""
         shown = PictureFacts.of(facts)
         pdq = canonical[PDQ]
         return {
+            **super().registration_fields(canonical, facts),
             "pdq": pdq.value.hex(),
             "pdq_quality": pdq.quality or 0,
             "phash": canonical["phash"].value.hex(),
@@ -61,8 +61,6 @@ class PictureAdapter(KindAdapter[Match], Generic[Match]):
             "width": shown.width,
             "height": shown.height,
             "trim_box": shown.trim_box,
-            "primary_hash": views.PrimaryHashView(algorithm=PDQ, value=pdq.value.hex(), quality=pdq.quality),
-            "facts": self.facts_view(facts),
         }
 
     def exact_transform(self, facts: Mapping[str, Any]) -> views.TransformView:

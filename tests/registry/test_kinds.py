@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import photo_bytes
 from videoclips import EXCERPT, ORIGINAL
 from videoclips import encode as encode_clip
 
-from fingerprint.kinds import KINDS, Fingerprint
+from fingerprint.algorithms import CANONICAL, HashRecord
+from fingerprint.compare import ReferenceSource
+from fingerprint.hashes import HashValue
+from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, MatchCandidate, MediaKind
 from registry import matching, service, views
-from registry.kinds import ADAPTERS, adapter
+from registry.kinds import ADAPTERS, KindAdapter, adapter
 from registry.render import KindFields, check_view
 from registry.runtime import Registry
 
@@ -131,3 +136,81 @@ def test_exact_transform_is_the_identity_for_pictures() -> None:
         transform = adapter(name).exact_transform(facts)
         assert transform is not None and transform.crop == views.RectView(x=0, y=0, w=64, h=48)
         assert transform.scale == 1.0 and not transform.cropped and not transform.framed
+
+
+@dataclass(frozen=True, slots=True)
+class _ToneMatch:
+    reference_id: str
+    verdict: str = "copy"
+    localisation: None = None
+
+
+class _ToneKind:
+    """A third kind of media, made up for the test: a file `TONE` + 8 bytes, known by those bytes as a pHash."""
+
+    name = "tone"
+
+    def sniff(self, data: bytes) -> str | None:
+        return "audio/x-tone" if data.startswith(b"TONE") else None
+
+    def decode(self, data: bytes, limits: DecodeLimits) -> bytes:
+        return data
+
+    def reference(self, media: bytes, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
+        record = HashRecord("phash", CANONICAL, HashValue(media[4:12]))
+        return Fingerprint("tone", sha256, "audio/x-tone", size, (record,), facts={"seconds": len(media) / 4})
+
+    def query(self, media: bytes, *, sha256: str, size: int, local: bool) -> Fingerprint:
+        return self.reference(media, sha256=sha256, size=size)
+
+    def analyse(
+        self,
+        media: bytes,
+        query: Fingerprint,
+        candidates: Sequence[MatchCandidate],
+        references: ReferenceSource,
+        *,
+        strong: int,
+        limit: int,
+        exhaustive: bool = True,
+    ) -> list[_ToneMatch]:
+        return [_ToneMatch(candidate.reference_id) for candidate in candidates]
+
+    def render(self, match: _ToneMatch, *, label: str) -> bytes:
+        return b""
+
+
+class _ToneFacts(views.KindFactsView):
+    kind: str = "tone"
+    seconds: float
+
+
+class _ToneAdapter(KindAdapter[_ToneMatch]):
+    name = "tone"
+    primary_alg = "phash"
+
+    def facts_view(self, facts: Mapping[str, Any]) -> _ToneFacts:
+        return _ToneFacts(seconds=facts["seconds"])
+
+
+def test_a_third_kind_plugs_in_through_its_two_registrations(
+    registry: Registry, register: Callable[[bytes], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kind registered in `KINDS` and `ADAPTERS` only registers and checks end to end, with no PDQ in its JSON."""
+    tone: MediaKind[bytes, _ToneMatch] = _ToneKind()
+    monkeypatch.setitem(KINDS, "tone", tone)
+    monkeypatch.setitem(ADAPTERS, "tone", _ToneAdapter())
+    content = b"TONE" + bytes(range(8))
+    registration_id = register(content)
+    copy = _check(registry, content).model_dump(mode="json")
+    assert copy["kind"] == "tone" and copy["verdict"] == "copy" and copy["pdq"] is None and copy["pdq_quality"] is None
+    assert copy["primary_hash"] == {"algorithm": "phash", "value": "0001020304050607", "quality": None}
+    assert copy["facts"] == {"kind": "tone", "seconds": 3.0}
+    (match,) = copy["matches"]
+    assert match["registration_id"] == registration_id and match["exact"] and match["transform"] is None
+    assert _check(registry, b"TONE" + bytes(8)).verdict == "unregistered"
+    with registry.session() as session:
+        fingerprints = service.get_registration(session=session, registration_id=registration_id).fingerprints
+    shown = fingerprints.model_dump(mode="json")
+    assert shown["kind"] == "tone" and shown["pdq"] is None and shown["width"] is None
+    assert shown["facts"] == {"kind": "tone", "seconds": 3.0}

@@ -57,6 +57,8 @@ class VideoFactsView(views.KindFactsView):
 
 class VideoAdapter(PictureAdapter[VideoMatch]):
     name = "video"
+    accepts = "video/*"
+    described = "MP4, MOV or WebM videos"
     file_suffixes = (".mp4", ".m4v", ".mov", ".webm", ".mkv")
     whole_file_hashes = WHOLE_FILE_HASHES
     timed = True
@@ -93,7 +95,7 @@ class VideoAdapter(PictureAdapter[VideoMatch]):
             return []
         framed = _frames(index).search(fp.frames, policy.strong, min_quality=policy.min_quality)
         if mode == "full" and fp.audio is not None and not any(_frame_evidence(c) for c in [*found, *framed]):
-            return framed + audio_candidates(session, fp.audio)
+            return framed + audio_candidates(session, fp.audio, kind=self.name)
         return framed
 
     def similar(self, *, index: MatchIndex, fp: Fingerprint, policy: MatchPolicy) -> set[str]:

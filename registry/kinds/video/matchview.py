@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
 
-from fingerprint.audio import AudioFindings
 from fingerprint.kinds.video import VideoMatch
-from fingerprint.video.align import Segment
 from registry import views
+from registry.kinds.audio import audio_view
 from registry.render import RegistrationStatus, common, match_score, region_view, transform_view
 
 
@@ -70,45 +68,5 @@ def match_view(status: RegistrationStatus, match: VideoMatch, now: datetime) -> 
             )
             for t, o, d in zip(found.times, found.original_times, found.distances, strict=True)
         ],
-        audio=None if match.audio is None else _audio_view(match.audio, found.segments),
-    )
-
-
-def _audio_view(audio: AudioFindings, segments: Sequence[Segment]) -> views.AudioView:
-    """The sound findings, each span with the original seconds under it: where the sound's own alignment puts them,
-    else (no sound aligned there) where the picture's does."""
-
-    def original_t(t: float) -> float | None:
-        heard = next((s for s in audio.segments if s.lag is not None and s.start - 1e-6 <= t <= s.end + 1e-6), None)
-        if heard is not None:
-            return round(heard.original_start + heard.speed * (t - heard.start), 3)
-        segment = next((s for s in segments if s.start - 1e-6 <= t <= s.end + 1e-6), None)
-        return None if segment is None else round(segment.original_start + segment.speed * (t - segment.start), 3)
-
-    return views.AudioView(
-        similarity=audio.similarity,
-        query_has_audio=audio.query_has_audio,
-        matched_by=audio.matched_by,
-        spans=[
-            views.AudioSpanView(
-                kind=span.kind,
-                start=span.start,
-                end=span.end,
-                original_start=original_t(span.start),
-                original_end=original_t(span.end),
-            )
-            for span in audio.spans
-        ],
-        segments=[
-            views.AudioSegmentView(
-                start=segment.start,
-                end=segment.end,
-                original_start=segment.original_start,
-                original_end=segment.original_end,
-                speed=segment.speed,
-                lag=segment.lag,
-                similarity=segment.similarity,
-            )
-            for segment in audio.segments
-        ],
+        audio=None if match.audio is None else audio_view(match.audio, found.segments),
     )
