@@ -166,9 +166,10 @@ def register_in_background(
 def runs_long(*, registry: Registry, content: bytes, cancelled: threading.Event | None = None) -> bool:
     """Whether registering `content` should be a job: timed media (a video) longer than PROVREG_SYNC_VIDEO_SECONDS."""
     # magic bytes only: safe here, and spares untimed media (images) a trip to a worker
-    if not any(adapter(kind.name).timed and kind.sniff(content) is not None for kind in KINDS.values()):
+    timed = [adapter(kind.name) for kind in KINDS.values() if adapter(kind.name).timed and kind.sniff(content)]
+    if not timed:
         return False
-    seconds = registry.run_media(work.video_seconds, content, media_limits(registry.settings), cancelled=cancelled)
+    seconds = registry.run_media(timed[0].seconds, content, media_limits(registry.settings), cancelled=cancelled)
     return seconds > registry.settings.sync_video_seconds
 
 

@@ -31,7 +31,7 @@ from sqlmodel import Session, SQLModel
 from detector import Assessment
 from fingerprint.algorithms import HashRecord
 from fingerprint.kinds import DecodeLimits, Fingerprint, MatchCandidate
-from registry import views
+from registry import views, work
 from registry.assessment import ScorerLoader
 from registry.errors import NotFound
 from registry.index.common import Shared, SideIndex
@@ -59,6 +59,11 @@ class KindAdapter(Generic[Match]):
     timed = False  # has a duration: a long one registers as a job (PROVREG_SYNC_VIDEO_SECONDS)
     checks_hashes = False  # the kind a hash-only check (`check_hashes`) stands for
     primary_alg = ""  # the algorithm the views name a file by (`primary_hash`; "" for none)
+
+    def seconds(self, content: bytes, limits: DecodeLimits) -> float:
+        """A timed file's declared duration, from its container: nothing is decoded, the caps are checked (a
+        media-pool task)."""
+        return work.video_seconds(content, limits)
 
     # --- stored rows --------------------------------------------------------------------------------------------
 
