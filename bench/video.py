@@ -366,7 +366,7 @@ def scale(hours: float, kept_share: float, real: Original, rounds: int) -> dict[
                 media = probe(encode(clip), LIMITS)
                 track = track_of(media, LIMITS.query_fps, reference=False)
                 t0 = time.perf_counter()
-                candidates = index.search_frames(track, DEFAULT_STRONG, min_quality=DEFAULT_MIN_QUALITY)
+                candidates = index.side("video").search(track, DEFAULT_STRONG, min_quality=DEFAULT_MIN_QUALITY)  # type: ignore[union-attr]
                 t1 = time.perf_counter()
                 for candidate in candidates:
                     hits = [

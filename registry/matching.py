@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -37,13 +38,13 @@ from detector import Assessment
 from fingerprint.algorithms import ALGORITHMS, HashRecord
 from fingerprint.hashes import HashValue
 from fingerprint.kinds import Fingerprint, HashEvidence, MatchCandidate
-from fingerprint.kinds.video import WHOLE_FILE_HASHES
 from registry import views, work
 from registry.assessment import draw_heatmap
-from registry.audioscan import audio_candidates
 from registry.clock import now_utc
 from registry.db import id_chunks
 from registry.errors import ClientGone, InvalidRequest, NotFound, NotReady, RegistryError
+from registry.kinds import KindAdapter, adapter, hash_check_kind, whole_file_hashes
+from registry.kinds.base import CheckMode
 from registry.media import limits as media_limits
 from registry.models import (
     ContentRevocation,
@@ -52,31 +53,20 @@ from registry.models import (
     MediaHash,
     Publisher,
     Registration,
-    VideoTrack,
     is_verified,
 )
 from registry.policy import MatchPolicy
 from registry.precedence import Groups, near_duplicate_groups, read_priors
-from registry.render import (
-    PdqDistance,
-    RegistrationStatus,
-    analysed_match,
-    assessment_view,
-    check_view,
-    exact_match,
-    global_match,
-    listed_together,
-)
+from registry.render import RegistrationStatus, check_view, exact_match, global_match, listed_together
 from registry.runtime import Registry
 
 log = logging.getLogger(__name__)
 MAX_LOOKUP_RESULTS = 1000
-CheckMode = Literal["full", "fast"]
 _HEX = re.compile(r"[0-9a-f]+")
 
 
 def lookup_algorithms() -> tuple[str, ...]:
-    return ("sha256", *ALGORITHMS, *WHOLE_FILE_HASHES)
+    return ("sha256", *ALGORITHMS, *whole_file_hashes())
 
 
 LOOKUP_ALGORITHMS = lookup_algorithms()
@@ -195,25 +185,25 @@ def run_check(
     sha256 = hashlib.sha256(content).hexdigest()
     fp, media = registry.run_media(work.query_fingerprint, content, limits, sha256, mode == "full", cancelled=cancelled)
     registry.index.sync(session)
+    kind = adapter(fp.kind)
     found, references, groups = _search(session, registry, fp, mode)
     max_matches = registry.settings.max_matches
     if mode == "fast":
         return CheckOutcome(_fast_view(fp, found, references, groups, max_matches, now), {})
 
-    exact = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
     analysed = _analyse(registry, media, fp, found, references, groups, pictures=pictures, cancelled=cancelled)
-    matches = exact + [
-        analysed_match(references.statuses[r], match, PdqDistance.between(fp, references.hashes.get(r, [])), now)
+    matches = _exact_matches(kind, found, references, now) + [
+        kind.match_view(references.statuses[r], match, fp, references.hashes.get(r, []), now)
         for r, match in ((match.reference_id, match) for match in analysed.matches)
         if r not in found.exact
     ]
-    view = check_view(fp, matches, found.warnings, max_matches, groups.leaders)
+    view = check_view(fp, kind.check_fields(fp), matches, found.warnings, max_matches, groups.leaders)
     if registry.assessor is None or any(match.verdict != "related" for match in matches):
         return CheckOutcome(view, analysed.pictures)
     try:
         assessment = registry.run_media(registry.assessor, media, fp, cancelled=cancelled)
         heatmap = (
-            registry.run_media(draw_heatmap, media, assessment, cancelled=cancelled)
+            registry.run_media(draw_heatmap, fp.kind, media, assessment, cancelled=cancelled)
             if pictures and assessment is not None and assessment.heatmap is not None
             else None
         )
@@ -224,14 +214,15 @@ def run_check(
         return CheckOutcome(view.model_copy(update={"warnings": [*view.warnings, _dropped(exc)]}), analysed.pictures)
     if assessment is None:
         return CheckOutcome(view, analysed.pictures)
-    view = view.model_copy(update={"assessment": assessment_view(assessment, fp)})
+    view = view.model_copy(update={"assessment": kind.assessment_view(assessment, fp)})
     return CheckOutcome(view, analysed.pictures, assessment, heatmap)
 
 
 def check_hashes(
     *, session: Session, registry: Registry, hashes: Mapping[str, str], pdq_quality: int | None = None
 ) -> views.CheckView:
-    """A fast check of hashes a platform computed itself: `pdq` (required), optionally `sha256` and any algorithm.
+    """A fast check of hashes a platform computed itself: the hash-check kind's primary algorithm's (`pdq`,
+    required), optionally `sha256` and any algorithm.
 
     The same search and view as `mode="fast"` on the file, but only the given hashes are searched (a file check
     also searches its 7 flipped and rotated PDQ hashes). `pdq_quality`, when given, is held to the match policy's
@@ -244,37 +235,50 @@ def check_hashes(
     return _fast_view(fp, found, references, groups, registry.settings.max_matches, now_utc())
 
 
-def _hash_query(hashes: Mapping[str, str], pdq_quality: int | None) -> Fingerprint:
+def _hash_query(hashes: Mapping[str, str], quality: int | None) -> Fingerprint:
+    kind = hash_check_kind()
     unknown = sorted(set(hashes) - set(lookup_algorithms()))
     if unknown:
         raise InvalidRequest(f"unknown algorithm {unknown[0]!r}; choose among {', '.join(lookup_algorithms())}")
-    if "pdq" not in hashes:
-        raise InvalidRequest("a hash check needs a pdq value")
+    if kind.primary_alg not in hashes:
+        raise InvalidRequest(f"a hash check needs a {kind.primary_alg} value")
     records = []
     for alg, value in sorted(hashes.items()):
         bits = 256 if alg == "sha256" else ALGORITHMS[alg].bits
         if not isinstance(value, str) or len(value) != bits // 4 or not _HEX.fullmatch(value.lower()):
             raise InvalidRequest(f"a {alg} value is {bits // 4} hexadecimal digits")
         if alg != "sha256":
-            quality = pdq_quality if alg == "pdq" else None
-            records.append(HashRecord(alg, "identity", HashValue.from_hex(value), quality))
-    if pdq_quality is not None and not 0 <= pdq_quality <= 100:
-        raise InvalidRequest("pdq_quality is between 0 and 100")
+            records.append(
+                HashRecord(alg, "identity", HashValue.from_hex(value), quality if alg == kind.primary_alg else None)
+            )
+    if quality is not None and not 0 <= quality <= 100:
+        raise InvalidRequest(f"{kind.primary_alg}_quality is between 0 and 100")
     sha256 = hashes.get("sha256", "").lower()
-    return Fingerprint(kind="image", sha256=sha256, media_type="", size=0, hashes=tuple(records))
+    return Fingerprint(kind=kind.name, sha256=sha256, media_type="", size=0, hashes=tuple(records))
 
 
 def _fast_view(
     fp: Fingerprint, found: _Found, references: _References, groups: Groups, max_matches: int, now: datetime
 ) -> views.CheckView:
     """Byte-identical registrations and strong hash hits, without analysis."""
-    matches = [exact_match(references.statuses[r], now) for r in found.exact if r in references.statuses]
+    kind = adapter(fp.kind)
+    matches = _exact_matches(kind, found, references, now)
     matches += [
-        global_match(references.statuses[r], _global_distance(fp, candidate, references.hashes.get(r, [])), now)
+        global_match(references.statuses[r], kind.fast_distance(fp, candidate, references.hashes.get(r, [])), now)
         for r, candidate in found.candidates.items()
         if r not in found.exact and r in references.statuses
     ]
-    return check_view(fp, matches, found.warnings, max_matches, groups.leaders)
+    return check_view(fp, kind.check_fields(fp), matches, found.warnings, max_matches, groups.leaders)
+
+
+def _exact_matches(
+    kind: KindAdapter[Any], found: _Found, references: _References, now: datetime
+) -> list[views.MatchView]:
+    """Registrations of these very bytes: the identity, with nothing to analyse."""
+    return [
+        exact_match(status, kind.exact_transform(json.loads(status.registration.facts)), now)
+        for status in (references.statuses[r] for r in found.exact if r in references.statuses)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +306,7 @@ def _search(
 ) -> tuple[_Found, _References, Groups]:
     """Candidates of the query's kind, what is known about them, and their near-duplicate groups."""
     found = _candidates(session, registry, fp, mode)
-    references = _References.read(session, found.registration_ids)
+    references = _References.read(session, found.registration_ids, adapter(fp.kind))
     found = found.of_kind(fp.kind, references.statuses)
     found, references = _with_first_registrants(session, registry.settings.match_policy, fp, found, references, mode)
     registrations = [references.statuses[r].registration for r in found.registration_ids if r in references.statuses]
@@ -328,7 +332,7 @@ def _with_first_registrants(
                 votes[prior.registration_id] = max(votes.get(prior.registration_id, 0), named.votes if named else 0)
     if not votes:
         return found, references
-    more = _References.read(session, set(votes))
+    more = _References.read(session, set(votes), adapter(fp.kind))
     added = {}
     for registration_id, borrowed in votes.items():
         status = more.statuses.get(registration_id)
@@ -379,12 +383,9 @@ def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: Che
         found += registry.index.search(alg, trusted, radius, min_quality=policy.min_quality)
     if fp.features:
         found += registry.index.vote(fp.features)
-    if fp.frames is not None:
-        # frame hits within the strong radius only: temporal alignment, not a looser radius, finds the rest
-        found += registry.index.search_frames(fp.frames, policy.strong, min_quality=policy.min_quality)
-    if mode == "full" and fp.audio is not None and not any(e.at is not None for c in found for e in c.hashes):
-        # no frame matched: the sound alone may still name the original (its picture replaced)
-        found += audio_candidates(session, fp.audio)
+    found += adapter(fp.kind).candidates(
+        session=session, index=registry.index, fp=fp, policy=policy, mode=mode, found=found
+    )
     merged: dict[str, MatchCandidate] = {}
     for candidate in found:
         known = merged.get(candidate.reference_id)
@@ -405,13 +406,12 @@ class _References:
     statuses: dict[str, RegistrationStatus]
     hashes: dict[str, list[HashRecord]]  # searched algorithms' stored hashes, for the distance every match reports
     features: dict[str, bytes]  # stored local features, as blobs
-    sounds: dict[str, bytes]  # stored sound fingerprints of videos, as blobs
+    sounds: dict[str, bytes]  # stored sound fingerprints, as blobs (the query's kind's `stored_sounds`)
 
     @classmethod
-    def read(cls, session: Session, registration_ids: set[str]) -> _References:
+    def read(cls, session: Session, registration_ids: set[str], kind: KindAdapter[Any]) -> _References:
         hashes = _stored_hashes(session, registration_ids)
         features: dict[str, bytes] = {}
-        sounds: dict[str, bytes] = {}
         for ids in id_chunks(registration_ids):
             features.update(
                 session.exec(
@@ -420,15 +420,7 @@ class _References:
                     )
                 ).all()
             )
-            sounds.update(
-                (registration_id, blob)
-                for registration_id, blob in session.exec(
-                    select(VideoTrack.registration_id, VideoTrack.audio).where(
-                        col(VideoTrack.registration_id).in_(ids), col(VideoTrack.audio).is_not(None)
-                    )
-                ).all()
-                if blob is not None
-            )
+        sounds = kind.stored_sounds(session, registration_ids)
         return cls(registration_status(session, registration_ids), hashes, features, sounds)
 
     def merged(self, other: _References) -> _References:
@@ -508,14 +500,6 @@ def _analyse(
     )
 
 
-def _global_distance(fp: Fingerprint, candidate: MatchCandidate, stored: list[HashRecord]) -> PdqDistance:
-    """Fast mode's distance: a video's nearest frame hit, an image's nearest PDQ hash."""
-    frame = min((e for e in candidate.hashes if e.at is not None), key=lambda e: e.distance, default=None)
-    if frame is not None:
-        return PdqDistance(frame.distance, frame.query_variant)
-    return PdqDistance.between(fp, stored)
-
-
 # --- lookup -----------------------------------------------------------------------------------------------------
 
 
@@ -553,7 +537,7 @@ def lookup(
         best = dict.fromkeys(rows.all(), 0)
     else:
         registry.require_ready()
-        bits = ALGORITHMS[alg].bits if alg in ALGORITHMS else WHOLE_FILE_HASHES[alg]
+        bits = ALGORITHMS[alg].bits if alg in ALGORITHMS else whole_file_hashes()[alg]
         if len(value) != bits // 4 or any(c not in "0123456789abcdef" for c in value):
             raise InvalidRequest(f"a {alg} value is {bits // 4} hexadecimal digits")
         policy = registry.settings.match_policy

@@ -24,26 +24,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from fingerprint.algorithms import CANONICAL, HashRecord
 from fingerprint.kinds import Fingerprint
-from fingerprint.video.align import MIN_MATCHED_FRAMES, FrameHit, hypotheses
-from fingerprint.video.track import FrameTrack
 from registry import views
 from registry.db import id_chunks
+from registry.kinds import adapter
 from registry.models import PriorRegistration, Publisher, Registration
 from registry.policy import MatchPolicy
 from registry.runtime import Registry
 
 # The earliest prior registrations kept per registration: the first is what matters, a few more show a pattern.
 MAX_PRIORS = 10
-# Share of a new video's trustworthy frames one placement in an earlier original must explain to repeat it, and
-# how many of its frames (evenly spaced) are searched for it: an hour of footage costs what a 16 s check does.
-_VIDEO_SHARE = 0.5
-_VIDEO_FRAMES = 64
 _PDQ = "pdq"
 
 
@@ -65,7 +59,7 @@ def find_priors(*, session: Session, registry: Registry, fp: Fingerprint, publis
     policy = registry.settings.match_policy
     exact = set(session.exec(select(Registration.id).where(Registration.content_sha256 == fp.sha256)).all())
     registry.index.sync(session)
-    similar = _similar_pictures(registry, fp, policy) | _similar_footage(registry, fp, policy)
+    similar = adapter(fp.kind).similar(index=registry.index, fp=fp, policy=policy)
     found = []
     for ids in id_chunks(exact | similar):
         found += session.exec(
@@ -170,39 +164,3 @@ def _canonical_pdq(records: Sequence[HashRecord], policy: MatchPolicy) -> int | 
     if record is None or record.quality is None or not policy.trusted(record.quality):
         return None
     return int.from_bytes(record.value.data, "big")
-
-
-def _similar_pictures(registry: Registry, fp: Fingerprint, policy: MatchPolicy) -> set[str]:
-    """Originals with a stored PDQ hash within the strong radius of `fp`'s canonical one. Not for footage: its
-    poster frame alone does not make two videos one."""
-    canonical = next((r for r in fp.of(_PDQ) if r.variant == CANONICAL), None)
-    if fp.frames is not None or canonical is None or not policy.trusted(canonical.quality):
-        return set()
-    hits = registry.index.search(_PDQ, [canonical], policy.strong, min_quality=policy.min_quality)
-    return {candidate.reference_id for candidate in hits}
-
-
-def _similar_footage(registry: Registry, fp: Fingerprint, policy: MatchPolicy) -> set[str]:
-    """Video originals that one placement in time puts under most of `fp`'s trustworthy frames."""
-    track = fp.frames
-    if track is None or CANONICAL not in track.variants:
-        return set()
-    trusted = np.flatnonzero(track.qualities >= policy.min_quality)
-    if len(trusted) == 0:
-        return set()
-    chosen = trusted[np.unique(np.linspace(0, len(trusted) - 1, min(len(trusted), _VIDEO_FRAMES)).round().astype(int))]
-    upright = FrameTrack(
-        track.times[chosen], track.variant(CANONICAL)[chosen, None, :], track.qualities[chosen], (CANONICAL,)
-    )
-    needed = max(MIN_MATCHED_FRAMES, _VIDEO_SHARE * len(chosen))
-    found = set()
-    for candidate in registry.index.search_frames(upright, policy.strong, min_quality=policy.min_quality):
-        hits = [
-            FrameHit(e.query_at, e.at, e.distance, e.query_variant, e.variant)
-            for e in candidate.hashes
-            if e.at is not None and e.query_at is not None
-        ]
-        placed = hypotheses(hits, limit=1)
-        if placed and placed[0].votes >= needed:
-            found.add(candidate.reference_id)
-    return found

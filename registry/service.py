@@ -18,23 +18,17 @@ from pydantic import BaseModel
 from sqlmodel import Session, SQLModel, select
 
 from fingerprint.algorithms import CANONICAL, HashRecord
+from fingerprint.hashes import HashValue
 from fingerprint.kinds import KINDS
 from registry import views, work
 from registry.clock import now_utc
 from registry.errors import AlreadyRegistered, Conflict, InvalidStatement, NotFound
+from registry.kinds import adapter
 from registry.log import store as log
 from registry.log.fingerprints import commitment
 from registry.matching import registration_status
 from registry.media import limits as media_limits
-from registry.models import (
-    ContentRevocation,
-    LocalFeatureSet,
-    MediaHash,
-    Publisher,
-    Registration,
-    VideoTrack,
-    is_verified,
-)
+from registry.models import ContentRevocation, LocalFeatureSet, MediaHash, Publisher, Registration, is_verified
 from registry.precedence import find_priors, newest_registration, prior_rows
 from registry.runtime import Registry, TaskRunner
 from registry.statements import ContentRevocationStatement, RegistrationStatement, canonical_json
@@ -120,9 +114,7 @@ def register(
         hashes = hash_rows(registration.id, fp.hashes)
         rows: list[SQLModel] = [*hashes, *(LocalFeatureSet(registration_id=registration.id, data=b) for b in features)]
         session.add_all(prior_rows(registration.id, priors))  # precedence, not fingerprint: not in the commitment
-        if fp.frames is not None:
-            audio = None if fp.audio is None else fp.audio.to_bytes()
-            rows.append(VideoTrack(registration_id=registration.id, data=fp.frames.to_bytes(), audio=audio))
+        rows += adapter(fp.kind).stored_rows(registration.id, fp)
         session.add_all(rows)
         session.flush()  # the rows' ids, which the entry commits to with the rows (registry.log.fingerprints)
         entry = log_signed(
@@ -173,10 +165,12 @@ def register_in_background(
 
 
 def runs_long(*, registry: Registry, content: bytes, cancelled: threading.Event | None = None) -> bool:
-    """Whether registering `content` should be a job: a video longer than PROVREG_SYNC_VIDEO_SECONDS."""
-    if KINDS["video"].sniff(content) is None:  # magic bytes only: safe here, and spares images a trip to a worker
+    """Whether registering `content` should be a job: timed media (a video) longer than PROVREG_SYNC_VIDEO_SECONDS."""
+    # magic bytes only: safe here, and spares untimed media (images) a trip to a worker
+    timed = [adapter(kind.name) for kind in KINDS.values() if adapter(kind.name).timed and kind.sniff(content)]
+    if not timed:
         return False
-    seconds = registry.run_media(work.video_seconds, content, media_limits(registry.settings), cancelled=cancelled)
+    seconds = registry.run_media(timed[0].seconds, content, media_limits(registry.settings), cancelled=cancelled)
     return seconds > registry.settings.sync_video_seconds
 
 
@@ -289,7 +283,7 @@ def _registration_view(
     publisher, revocation = status.publisher, status.revocation
     statement = json.loads(registration.statement)
     canonical = {row.alg: row for row in hashes if row.variant == CANONICAL}
-    facts = json.loads(registration.facts)
+    records = {alg: HashRecord(alg, row.variant, HashValue(row.value), row.quality) for alg, row in canonical.items()}
     return views.RegistrationView(
         id=registration.id,
         log_index=registration.log_index,
@@ -306,14 +300,8 @@ def _registration_view(
         signature=registration.signature,
         created_at=registration.created_at,
         fingerprints=views.FingerprintsView(
-            pdq=canonical["pdq"].value.hex(),
-            pdq_quality=canonical["pdq"].quality or 0,
-            phash=canonical["phash"].value.hex(),
-            dhash=canonical["dhash"].value.hex(),
-            width=facts["width"],
-            height=facts["height"],
-            trim_box=facts["trim_box"],
             kind=registration.kind,
             hashes={alg: row.value.hex() for alg, row in sorted(canonical.items())},
+            **adapter(registration.kind).registration_fields(records, json.loads(registration.facts)),
         ),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from detector.types import AssessmentVerdict
 from fingerprint.compare import CheckVerdict, Verdict
@@ -50,16 +50,38 @@ class ContentView(_View):
     size: int
 
 
+class PrimaryHashView(_View):
+    """The hash a file is known by, whatever its kind: its kind's primary algorithm (`pdq` for pictures and videos'
+    poster frames), its canonical value (hex) and, where the algorithm rates it, its quality (0-100)."""
+
+    algorithm: str
+    value: str
+    quality: int | None = None
+
+
+class KindFactsView(_View):
+    """The media kind's own facts about the file (`registry.kinds`): `kind` names which, and the other fields are that
+    kind's (image: width, height, trim_box; video: those and duration, fps, frames). Read the fields of the kinds you
+    know; a kind added later brings its own."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    kind: str
+
+
 class FingerprintsView(_View):
-    pdq: str
-    pdq_quality: int
-    phash: str
-    dhash: str
-    width: int
-    height: int
-    trim_box: list[int]
+    # the legacy picture fields: set for images and videos (the poster frame's hashes), None for a kind without them
+    pdq: str | None = None
+    pdq_quality: int | None = None
+    phash: str | None = None
+    dhash: str | None = None
+    width: int | None = None
+    height: int | None = None
+    trim_box: list[int] | None = None
     kind: str = "image"
     hashes: dict[str, str] = {}  # every algorithm's canonical hash, hex, by algorithm name
+    primary_hash: PrimaryHashView | None = None  # the hash the file is known by, whatever its kind
+    facts: SerializeAsAny[KindFactsView] | None = None  # the kind's own facts (see KindFactsView)
 
 
 class PriorRegistrationView(_View):
@@ -331,8 +353,10 @@ class CheckView(_View):
     verdict: CheckVerdict
     sha256: str
     media_type: str
-    pdq: str
-    pdq_quality: int
+    # the query's canonical PDQ hash and its quality, for images and videos (their poster frame); None for a kind
+    # without PDQ: `primary_hash` names every kind's
+    pdq: str | None
+    pdq_quality: int | None
     matches: list[MatchView]
     warnings: list[str]
     kind: str = "image"
@@ -343,6 +367,8 @@ class CheckView(_View):
     # the best match (the first that is not `related`) was withdrawn by its publisher: `verdict` still says what the
     # file is (a copy of it, or altered from it), but nobody stands behind that original any more; lead with this
     withdrawn: bool = False
+    primary_hash: PrimaryHashView | None = None  # the hash the query is known by, whatever its kind
+    facts: SerializeAsAny[KindFactsView] | None = None  # the query's kind's own facts (see KindFactsView)
 
 
 class LookupMatchView(_View):

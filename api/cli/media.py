@@ -28,15 +28,18 @@ if TYPE_CHECKING:
     from registry.settings import Settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 5  # `serve`: how long requests may run on after SIGTERM before they are cancelled
-# Directories are searched for these; files named explicitly are always tried.
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif", ".mp4", ".m4v", ".mov", ".webm", ".mkv"}
 PathsArgument = Annotated[
-    list[Path], typer.Argument(metavar="PATH", help="image or video files, or directories (searched recursively)")
+    list[Path],
+    typer.Argument(metavar="PATH", help="media files of any kind, or directories (searched recursively)"),
 ]
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """Files as named, plus media files found recursively under directories, in a stable order."""
+    """Files as named, plus media files found recursively under directories (by every kind's file suffixes,
+    `registry.kinds`), in a stable order."""
+    from registry.kinds import file_suffixes
+
+    suffixes = file_suffixes()
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -44,7 +47,7 @@ def expand(paths: list[Path]) -> list[Path]:
                 sorted(
                     p
                     for p in path.rglob("*")
-                    if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith(".")
+                    if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
                 )
             )
         else:
@@ -52,8 +55,8 @@ def expand(paths: list[Path]) -> list[Path]:
     if not found:
         from registry.errors import InvalidRequest
 
-        suffixes = ", ".join(sorted(MEDIA_SUFFIXES))
-        raise InvalidRequest(f"no image or video files ({suffixes}) under {', '.join(map(str, paths))}")
+        listed = ", ".join(sorted(suffixes))
+        raise InvalidRequest(f"no image or video files ({listed}) under {', '.join(map(str, paths))}")
     return found
 
 
@@ -398,11 +401,11 @@ def hash_files(
 
     def show(result: dict[str, Any]) -> None:
         if alg is not None:
-            # videohash exists for videos only: an image has no such value to print
+            # a whole-file hash (videohash) exists for its own kind only: other files have no such value to print
             stdout.out(result["hashes"].get(alg, "-"), highlight=False)
             return
-        size = f"{result['width']}x{result['height']}"
-        stdout.print(f"{result['file']}  ({result['media_type']}, {size})", highlight=False)
+        size = "" if result["width"] is None else f", {result['width']}x{result['height']}"
+        stdout.print(f"{result['file']}  ({result['media_type']}{size})", highlight=False)
         for name, value in result["hashes"].items():
             stdout.print(f"  {name:<8}{value}", highlight=False)
 
@@ -421,7 +424,13 @@ def file_hashes(content: bytes, config: Settings) -> dict[str, Any]:
 
     fp = work.reference_fingerprint(content, limits(config), hashlib.sha256(content).hexdigest(), False)
     hashes = {"sha256": fp.sha256} | {alg: record.value.hex() for alg, record in fp.primary().items()}
-    return {"media_type": fp.media_type, "width": fp.facts["width"], "height": fp.facts["height"], "hashes": hashes}
+    # width and height where the kind has them (pictures, videos), else null
+    return {
+        "media_type": fp.media_type,
+        "width": fp.facts.get("width"),
+        "height": fp.facts.get("height"),
+        "hashes": hashes,
+    }
 
 
 @app.command()

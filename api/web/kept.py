@@ -1,6 +1,6 @@
-"""What a check made on the page keeps, so that its evidence package and its video frame pairs are drawn later, on
-demand, instead of being rendered for every check: the analysis (the check's view, the file's name and time, each
-video span's frame pair plan) and, where the package or the frame pairs show it, the query's bytes.
+"""What a check made on the page keeps, so that its evidence package and its kind's pictures (a video's frame pairs)
+are drawn later, on demand, instead of being rendered for every check: the analysis (the check's view, the file's
+name and time, each match's picture plans) and, where the package or the pictures show it, the query's bytes.
 
 A package embeds every original it names: rendered ahead for each check it cost up to 226x the upload (76.6 MB
 for a photo matching five large originals), while most packages are never downloaded. Both files live in the
@@ -11,9 +11,8 @@ registrations, receipts and originals again from the registry.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session
 
@@ -23,9 +22,6 @@ from registry.errors import NotFound
 from registry.pictures import PictureStore
 from registry.runtime import Registry
 
-if TYPE_CHECKING:
-    from api.web.frames import Pair
-
 
 class KeptChecks:
     def __init__(self, registry: Registry) -> None:
@@ -33,10 +29,10 @@ class KeptChecks:
         self.analyses = PictureStore.for_settings(registry.settings, suffix=".json")
         self.queries = PictureStore.for_settings(registry.settings, suffix=".bin")
 
-    def keep(self, checked: result.CheckResult, pairs: dict[str, list[Pair]]) -> str:
-        """Keep what the package and the frame pairs of `checked` need; the id both are drawn from."""
+    def keep(self, checked: result.CheckResult, plans: dict[str, list[dict[str, Any]]]) -> str:
+        """Keep what the package and the pictures of `checked` need; the id both are drawn from."""
         query_id = None
-        shown = checked.view.media_type in result.DISPLAYABLE or bool(pairs)
+        shown = checked.view.media_type in result.DISPLAYABLE or bool(plans)
         if shown and self.queries.fits(len(checked.query)):
             query_id, _ = self.queries.keep(checked.query)
         analysis = {
@@ -44,7 +40,7 @@ class KeptChecks:
             "file_name": checked.file_name,
             "checked_at": checked.checked_at.isoformat(),
             "query": query_id,
-            "pairs": {key: [asdict(pair) for pair in value] for key, value in pairs.items()},
+            "pairs": plans,  # the kind's picture plans by registration id (named when they were video frame pairs)
         }
         check_id, _ = self.analyses.keep(json.dumps(analysis).encode())
         return check_id

@@ -18,11 +18,12 @@ from api.deps import RegistryDep, SessionDep
 from api.errors import status_for
 from api.routers.matching import with_picture_urls
 from api.web import result, words
-from api.web.frames import MAX_PAIRS_PER_MATCH, FramePairs, pairs_of
 from api.web.kept import KeptChecks
+from api.web.pictures import MAX_PICTURES_PER_MATCH, KindPictures, plans_of
 from api.web.security import PAGE_HEADERS, SESSION_SECONDS, Guard, load_secret
 from registry import directory, matching, publishers, service, transparency, websessions
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
+from registry.kinds import page_media
 from registry.log.receipts import unwrap_receipt, verify_receipt
 from registry.models import Publisher
 from registry.runtime import Registry
@@ -39,7 +40,8 @@ templates.env.globals.update(
     warnings_for=words.warnings_for,
     data_uri=result.data_uri,
     displayable=result.DISPLAYABLE,
-    max_pairs=MAX_PAIRS_PER_MATCH,
+    max_pairs=MAX_PICTURES_PER_MATCH,
+    page_media=page_media(),
 )
 STYLE = (Path(__file__).parent / "static" / "style.css").read_text()
 # The evidence file is opened from disk later: its own styles are inline, its pictures data: URIs.
@@ -125,9 +127,9 @@ def _gather(*, session: Session, registry: Registry, **found: Any) -> result.Che
     checked = result.gather(
         session=session, registry=registry, view=view, checked_at=datetime.now(UTC), package=False, **found
     )
-    pairs = pairs_of(view, checked.registrations)
-    checked.evidence_id = KeptChecks(registry).keep(checked, pairs)
-    if pairs:  # a video with spans: its frame pairs are drawn from the same kept check
+    plans = plans_of(view, checked.registrations)
+    checked.evidence_id = KeptChecks(registry).keep(checked, plans)
+    if plans:  # matches with pictures to draw (a video's spans): drawn from the same kept check
         checked.frames_id = checked.evidence_id
     return checked
 
@@ -153,7 +155,7 @@ def evidence(evidence_id: str, registry: RegistryDep, session: SessionDep) -> Re
 async def frame_pair(frames_id: str, registration_id: str, number: int, registry: RegistryDep) -> Response:
     """One span's frame pair of a video checked on the page (original | this file | regions), while it is kept."""
     registry.admit_media()
-    png = await run_in_threadpool(FramePairs(registry).render, frames_id, registration_id, number)
+    png = await run_in_threadpool(KindPictures(registry).render, frames_id, registration_id, number)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=600"})
 
 

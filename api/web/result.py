@@ -81,7 +81,9 @@ class CheckResult:
     evidence: dict[str, Evidence] = field(default_factory=dict)
     log_keys: views.LogKeysView | None = None
     evidence_id: str | None = None
-    frames_id: str | None = None  # where a video's frame pairs are drawn from (`api/web/frames.py`)
+    frames_id: str | None = (
+        None  # where the kind's pictures (a video's frame pairs) are drawn from (`api/web/pictures.py`)
+    )
     heatmap: bytes | None = None  # the assessment's heat-map PNG, embedded in the evidence package
     problems: list[str] = field(default_factory=list)  # receipts that did not verify: said, never hidden
 

@@ -1,6 +1,7 @@
-"""Audio of a video: decode the sound track, fingerprint it, match a clip's sound, align and compare it over a segment.
+"""Sound: decode a track, fingerprint it, match a clip's sound, align and compare it over a segment, and say what it
+finds (`findings`).
 
-Pure functions, bytes and arrays in, results out; the video kind calls them once it has aligned the frames.
+Pure functions, bytes and arrays in, results out; the kinds that carry sound (video) call them once a clip is placed.
 
 >>> import numpy as np
 >>> t = np.arange(8000 * 12) / 8000
@@ -19,19 +20,26 @@ True
 from fingerprint.audio.align import SoundAlignment, align_sound
 from fingerprint.audio.compare import AudioComparison, AudioMatch, AudioSpan, compare_segment, match_audio
 from fingerprint.audio.decode import AUDIO_RATE, Audio, extract_audio
+from fingerprint.audio.findings import AudioFindings, AudioSegment, MatchedBy, SoundSource, heard_alone, heard_over
 from fingerprint.audio.landmarks import AudioFingerprint, fingerprint_audio
 
 __all__ = [
     "AUDIO_RATE",
     "Audio",
     "AudioComparison",
+    "AudioFindings",
     "AudioFingerprint",
     "AudioMatch",
+    "AudioSegment",
     "AudioSpan",
+    "MatchedBy",
     "SoundAlignment",
+    "SoundSource",
     "align_sound",
     "compare_segment",
     "extract_audio",
     "fingerprint_audio",
+    "heard_alone",
+    "heard_over",
     "match_audio",
 ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fingerprint.kinds.base import DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, MediaKind
 from fingerprint.kinds.image import ImageKind
 from fingerprint.kinds.video import VideoKind
 from fingerprint.media import UnsupportedMediaError
 
-KINDS: dict[str, MediaKind] = {kind.name: kind for kind in (ImageKind(), VideoKind())}
+# Each kind typed by what it decodes and finds; callers that hold any kind see those as Any.
+KINDS: dict[str, MediaKind[Any, Any]] = {kind.name: kind for kind in (ImageKind(), VideoKind())}
 
 
 def sniff(data: bytes) -> str | None:
@@ -15,7 +18,7 @@ def sniff(data: bytes) -> str | None:
     return next((media_type for kind in KINDS.values() if (media_type := kind.sniff(data)) is not None), None)
 
 
-def detect(data: bytes) -> tuple[MediaKind, str]:
+def detect(data: bytes) -> tuple[MediaKind[Any, Any], str]:
     """The kind and media type of `data`, from its first bytes; raises UnsupportedMediaError for anything else."""
     for kind in KINDS.values():
         media_type = kind.sniff(data)

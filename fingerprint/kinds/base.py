@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fingerprint.algorithms import HashRecord
 from fingerprint.audio import AudioFingerprint
-from fingerprint.compare import DerivativeMatch, ReferenceSource
+from fingerprint.compare import ReferenceSource
 from fingerprint.features import LocalFeatures
 from fingerprint.media import MAX_BITS_PER_SAMPLE, MAX_DECODED_BYTES, MAX_JPEG_SCANS
 from fingerprint.video.decode import MAX_VIDEO_BYTES, MAX_VIDEO_FRAMES, MAX_VIDEO_PIXELS, MAX_VIDEO_SECONDS
@@ -96,8 +96,14 @@ class MatchCandidate:
         return min((e for e in self.hashes if e.alg == alg), key=lambda e: (e.distance, e.query_variant), default=None)
 
 
-class MediaKind(Protocol):
-    """One kind of media: how to recognise, decode, fingerprint and analyse it."""
+Decoded = TypeVar("Decoded")  # what a kind decodes a file into (an image's `CanonicalImage`, a `VideoMedia`)
+Match = TypeVar("Match")  # what its analysis finds (a `DerivativeMatch`, a `VideoMatch`): a dataclass with
+# `reference_id` and `localisation` (what only its picture needs, dropped before the match leaves the worker)
+
+
+class MediaKind(Protocol[Decoded, Match]):
+    """One kind of media: how to recognise, decode, fingerprint and analyse it. `Decoded` is what `decode` returns
+    and every later step takes; `Match` what `analyse` finds and `render` draws."""
 
     name: str
 
@@ -105,21 +111,21 @@ class MediaKind(Protocol):
         """The media type if the magic bytes are this kind's, else None."""
         ...
 
-    def decode(self, data: bytes, limits: DecodeLimits) -> Any:
+    def decode(self, data: bytes, limits: DecodeLimits) -> Decoded:
         """The one decode of a request; raises `fingerprint.media.MediaError` subclasses."""
         ...
 
-    def reference(self, media: Any, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
+    def reference(self, media: Decoded, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
         """What is stored for an original; `local=False` only its hashes (a backfill, the CLI's `hash`)."""
         ...
 
-    def query(self, media: Any, *, sha256: str, size: int, local: bool) -> Fingerprint:
+    def query(self, media: Decoded, *, sha256: str, size: int, local: bool) -> Fingerprint:
         """What a check searches with; `local=False` skips local features (the fast mode)."""
         ...
 
     def analyse(
         self,
-        media: Any,
+        media: Decoded,
         query: Fingerprint,
         candidates: Sequence[MatchCandidate],
         references: ReferenceSource,
@@ -127,12 +133,12 @@ class MediaKind(Protocol):
         strong: int,
         limit: int,
         exhaustive: bool = True,
-    ) -> list[DerivativeMatch]:
+    ) -> list[Match]:
         """Verify candidates against their originals: verdict, transform, altered regions; at most about `limit`
         matches are wanted, so the work does not grow with the number of near-duplicates registered.
         `exhaustive=False` lets the kind stop once one match leaves no doubt (a check that draws no pictures)."""
         ...
 
-    def render(self, match: DerivativeMatch, *, label: str) -> bytes:
+    def render(self, match: Match, *, label: str) -> bytes:
         """A PNG that shows a match: the original, the query aligned, what changed."""
         ...

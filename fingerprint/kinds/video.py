@@ -17,20 +17,12 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from fingerprint.algorithms import CANONICAL, PDQ_VARIANTS, HashRecord, for_kind
-from fingerprint.audio import (
-    AudioComparison,
-    AudioFingerprint,
-    AudioSpan,
-    compare_segment,
-    extract_audio,
-    fingerprint_audio,
-    match_audio,
-)
+from fingerprint.audio import AudioFindings, AudioFingerprint, SoundSource, heard_alone, heard_over
+from fingerprint.audio.findings import sound_of as sound_of_file
 from fingerprint.compare import Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict, verify
 from fingerprint.compare import analyse as analyse_images
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
@@ -51,15 +43,6 @@ _ANALYSIS_SIDE = 640
 _POSTER_SIDE = WORKING_SIDE
 # Hashes of a whole file rather than of pixels: looked up by value (`lookup --alg`), never searched by a check.
 WHOLE_FILE_HASHES: dict[str, int] = {VIDEOHASH: VIDEOHASH_BITS}
-MatchedBy = Literal["frames", "audio"]
-
-
-@runtime_checkable
-class SoundSource(Protocol):
-    """A `ReferenceSource` that also has the originals' stored sound fingerprints (the registry's); without one, or
-    without a stored fingerprint, the analysis decodes the original's sound track."""
-
-    def sound(self, reference_id: str) -> AudioFingerprint | None: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -68,40 +51,6 @@ class SpanPicture:
 
     span: Span
     localisation: Localisation
-
-
-@dataclass(frozen=True, slots=True)
-class AudioSegment:
-    """The sound over one aligned segment: query seconds [start, end] play original seconds [original_start,
-    original_end] where the sound's own alignment puts them; `lag` is how many original seconds later than the
-    picture's alignment that is (None when the sound did not align there: the picture's alignment is used);
-    `similarity` the share of the segment's spectral peaks the original has too (None: no sound on either side)."""
-
-    start: float
-    end: float
-    original_start: float
-    original_end: float
-    speed: float  # original seconds per query second, as the sound's alignment found it
-    lag: float | None
-    similarity: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class AudioFindings:
-    """The clip's sound against the original's where the clip shows it.
-
-    `similarity` is the share of the clip's spectral peaks the original has too, over all compared segments, each
-    at its sound's own alignment (None when neither side has sound there); `segments` the same per aligned segment;
-    `spans` are `audio_altered` (another sound over matching frames) and `audio_missing` (the original's sound
-    stripped or silenced), in query seconds; `matched_by` says what placed the clip in the original: its `frames`,
-    or its `audio` alone when no frame matched (the picture was replaced).
-    """
-
-    similarity: float | None
-    spans: tuple[AudioSpan, ...]
-    query_has_audio: bool
-    matched_by: MatchedBy = "frames"
-    segments: tuple[AudioSegment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -234,7 +183,7 @@ class VideoKind:
             if pair is not None and pair.localisation is not None:
                 pictures.append(SpanPicture(span, pair.localisation))
         found = dataclasses.replace(found, spans=tuple(spans))
-        audio = _heard_over(original_audio, query_audio, found.segments)
+        audio = heard_over(original_audio, query_audio, found.segments)
         # Another sound over matching frames is a doctored clip; sound stripped or silenced adds nothing, so alone it
         # leaves a copy (a muted excerpt is still the original's footage).
         swapped = audio is not None and any(span.kind == "audio_altered" for span in audio.spans)
@@ -308,8 +257,7 @@ class VideoKind:
 
 def sound_of(media: VideoMedia) -> AudioFingerprint | None:
     """The fingerprint of the video's first sound track, as far as the duration cap; None without a track."""
-    audio = extract_audio(media.data, max_seconds=media.limits.max_video_seconds)
-    return None if audio is None else fingerprint_audio(audio)
+    return sound_of_file(media.data, max_seconds=media.limits.max_video_seconds)
 
 
 def _original_sound(
@@ -322,82 +270,26 @@ def _original_sound(
     return sound_of(original if original is not None else references.original(reference_id))
 
 
-def _heard_over(
-    reference: AudioFingerprint | None, query: AudioFingerprint | None, segments: Sequence[Segment]
-) -> AudioFindings | None:
-    """The clip's sound over each aligned segment against the original sound it should be, each at the sound's own
-    alignment near the picture's; None when the original has none (nothing can be missing or changed)."""
-    if reference is None:
-        return None
-    compared = [
-        (
-            segment.start,
-            segment.end,
-            compare_segment(
-                reference,
-                query,
-                query_start=segment.start,
-                query_end=segment.end,
-                original_start=segment.original_start,
-                speed=segment.speed,
-            ),
-        )
-        for segment in segments
-    ]
-    return _findings(compared, query_has_audio=query is not None, matched_by="frames")
-
-
 def _by_sound(reference_id: str, reference: AudioFingerprint | None, query: AudioFingerprint) -> VideoMatch | None:
     """A clip no frame of which matches, placed in the original by its sound alone: the picture was replaced, so the
     verdict is `altered`; the timeline has the one segment the sound spans and no frame profile."""
-    heard = None if reference is None else match_audio(reference, query)
-    if reference is None or heard is None:
+    placed = None if reference is None else heard_alone(reference, query)
+    if placed is None:
         return None
-    original_start = heard.offset + heard.speed * heard.start
+    heard, audio = placed
     segment = Segment(
         start=round(heard.start, 3),
         end=round(heard.end, 3),
-        original_start=round(original_start, 3),
+        original_start=round(heard.offset + heard.speed * heard.start, 3),
         original_end=round(heard.offset + heard.speed * heard.end, 3),
         speed=round(heard.speed, 4),
         matched_share=0.0,
         query_variant="identity",
         variant=CANONICAL,
     )
-    compared = compare_segment(
-        reference, query, query_start=heard.start, query_end=heard.end, original_start=original_start, speed=heard.speed
-    )
     empty = np.zeros(0)
     timeline = Timeline((segment,), (), empty, empty, np.zeros(0, np.int32), 0.0)
-    audio = _findings([(heard.start, heard.end, compared)], query_has_audio=True, matched_by="audio")
     return VideoMatch(reference_id, "altered", timeline, None, (), (), audio)
-
-
-def _findings(
-    compared: Sequence[tuple[float, float, AudioComparison]], *, query_has_audio: bool, matched_by: MatchedBy
-) -> AudioFindings:
-    """Segments' comparisons, each with its query [start, end], as one finding: spans in time order, similarity
-    over all the segments' peaks."""
-    peaks = sum(c.peaks for _, _, c in compared if c.similarity is not None)
-    agreeing = sum(c.similarity * c.peaks for _, _, c in compared if c.similarity is not None)
-    return AudioFindings(
-        similarity=round(agreeing / peaks, 4) if peaks else None,
-        spans=tuple(sorted((span for _, _, c in compared for span in c.spans), key=lambda span: span.start)),
-        query_has_audio=query_has_audio,
-        matched_by=matched_by,
-        segments=tuple(
-            AudioSegment(
-                start=round(start, 3),
-                end=round(end, 3),
-                original_start=round(c.original_start, 3),
-                original_end=round(c.original_start + c.speed * (end - start), 3),
-                speed=round(c.speed, 4),
-                lag=c.lag,
-                similarity=None if c.similarity is None else round(c.similarity, 4),
-            )
-            for start, end, c in compared
-        ),
-    )
 
 
 class _FramePair:

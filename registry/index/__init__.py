@@ -13,10 +13,9 @@ meaning:
   `min_quality`, or without quality) within `radius` bits of any query record, inclusive, with each hit as
   `HashEvidence`. pgvector answers top-k, not "all within r": it asks for a generous k (`hnsw.ef_search` raised),
   then applies the exact radius; `bench/pgvector_recall.py` measures its recall against exact search.
-- `search_frames(track, radius, min_quality)`: video originals with a stored frame hash (from `video_track` rows)
-  within `radius` of any of the query track's frames, each hit as `HashEvidence` with the original's and the
-  query's frame times (`at`, `query_at`): what temporal matching votes with. pgvector: one row per frame hash
-  with its registration and time.
+- `side(kind)`: that media kind's own index beside the hashes, if it has one (`registry.kinds`: the video kind's
+  frame hashes by time), made from the kind's adapter, loaded, synced and sized with the rest; it leaves out
+  removed registrations like the other searches. The kind's adapter searches it.
 - `vote(features)`: originals whose stored descriptors are near the query's, with a vote count (`min_votes` and
   `limit` as the descriptor index's), most votes first.
 - `sync(session)`: make every committed row searchable; cheap when nothing changed (pgvector's hash index is the
@@ -36,7 +35,7 @@ from sqlmodel import Session
 from fingerprint.algorithms import HashRecord
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import HashEvidence, MatchCandidate
-from fingerprint.video.track import FrameTrack
+from registry.index.common import SideIndex
 from registry.settings import Settings
 
 
@@ -51,7 +50,7 @@ class MatchIndex(Protocol):
         self, alg: str, queries: Sequence[HashRecord], radius: int, *, min_quality: int = 0
     ) -> list[MatchCandidate]: ...
 
-    def search_frames(self, track: FrameTrack, radius: int, *, min_quality: int = 0) -> list[MatchCandidate]: ...
+    def side(self, kind: str) -> SideIndex | None: ...
 
     def vote(self, features: Sequence[LocalFeatures]) -> list[MatchCandidate]: ...
 
@@ -81,4 +80,4 @@ def open_index(settings: Settings) -> MatchIndex:
     return FaissMatchIndex(directory, retrieval_features=settings.retrieval_features)
 
 
-__all__ = ["HashEvidence", "MatchCandidate", "MatchIndex", "open_index"]
+__all__ = ["HashEvidence", "MatchCandidate", "MatchIndex", "SideIndex", "open_index"]

@@ -1,4 +1,5 @@
-"""Pieces every in-process index cache shares: compact row-owner maps, interned names, checksummed saved files."""
+"""Pieces every in-process index cache shares: compact row-owner maps, interned names, checksummed saved files, and
+the seam for a media kind's own index (`SideIndex`, made by its `registry.kinds` adapter)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import os
 import threading
 from array import array
 from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +99,24 @@ class SavedFiles:
 
     def _paths(self, name: str) -> tuple[Path, Path]:
         return self.directory / f"{name}.index", self.directory / f"{name}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What a kind's side index shares with the `MatchIndex` that owns it: interned registration ids and variant
+    names, and the registrations removed from answers (as interned numbers)."""
+
+    registrations: Interned
+    variants: Interned
+    removed: Callable[[], set[int]]
+
+
+class SideIndex(Protocol):
+    """A media kind's own in-process index beside the hashes (`registry.kinds`), a cache of its rows like them:
+    loaded at start-up, synced with every sync, sized in `stats`."""
+
+    def load(self, session: Session) -> None: ...
+
+    def sync(self, session: Session) -> int: ...
+
+    def stats(self) -> dict[str, int]: ...

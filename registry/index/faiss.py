@@ -1,8 +1,8 @@
 """The default `MatchIndex`: exact faiss binary indexes in this process, kept in step with the database.
 
 One `BinaryIndex` per hash algorithm (faiss ids are `media_hash` row ids), the descriptor vote stage
-(`registry.index.descriptors`, ids are `local_features` row ids) and video originals' frame hashes
-(`registry.index.frames`, from `video_track` rows). Beside each, compact arrays map those row ids to the
+(`registry.index.descriptors`, ids are `local_features` row ids) and each media kind's own side index, if it has
+one (`registry.kinds`). Beside each, compact arrays map those row ids to the
 registration and hash variant they belong to, so a search answers in registration ids without asking the database.
 Rows are never deleted, so an index holding every row up to some id is brought up to date by adding the rows
 after it.
@@ -27,10 +27,9 @@ from fingerprint.algorithms import ALGORITHMS, HashRecord
 from fingerprint.features import LocalFeatures
 from fingerprint.index import BinaryIndex
 from fingerprint.kinds import HashEvidence, MatchCandidate
-from fingerprint.video.track import FrameTrack
-from registry.index.common import NO_QUALITY, Interned, Owners, SavedFiles
+from registry.index.common import NO_QUALITY, Interned, Owners, SavedFiles, Shared, SideIndex
 from registry.index.descriptors import DescriptorVotes
-from registry.index.frames import VideoFrames
+from registry.kinds import side_indexes
 from registry.models import MediaHash
 
 log = logging.getLogger(__name__)
@@ -47,8 +46,8 @@ class FaissMatchIndex:
         self._registrations = Interned()
         self._variants = Interned()
         self._descriptors = DescriptorVotes(self._files, self._registrations, retrieval_features)
-        self._frames = VideoFrames(self._registrations, self._variants)
         self._removed: set[int] = set()
+        self._sides = side_indexes(Shared(self._registrations, self._variants, lambda: self._removed))
         # Sync reads "newer than max_id" and then adds: the pair must not interleave between threads.
         self._adding = threading.Lock()
         self._newest = -1  # the media_hash id seen so far
@@ -64,7 +63,8 @@ class FaissMatchIndex:
                     self._load_hashes(session, alg)
                 self._newest = max((owners.max_id for owners in self._hash_owners.values()), default=-1)
             self._descriptors.load(session)
-            self._frames.load(session)
+            for side in self._sides.values():
+                side.load(session)
 
     def sync(self, session: Session) -> int:
         """Index every row committed since we last looked, by this process or another (a CLI run, a worker).
@@ -72,7 +72,7 @@ class FaissMatchIndex:
         Registration calls this right after its commit, so a new original matches as soon as `register` returns;
         queries call it too, and it costs two primary-key lookups when nothing is new.
         """
-        added = self._descriptors.sync(session) + self._frames.sync(session)
+        added = self._descriptors.sync(session) + sum(side.sync(session) for side in self._sides.values())
         newest = session.exec(select(func.max(MediaHash.id))).one() or -1
         if newest <= self._newest:
             return added
@@ -107,8 +107,8 @@ class FaissMatchIndex:
             for registration, found in evidence.items()
         ]
 
-    def search_frames(self, track: FrameTrack, radius: int, *, min_quality: int = 0) -> list[MatchCandidate]:
-        return self._frames.search(track, radius, min_quality=min_quality, removed=self._removed)
+    def side(self, kind: str) -> SideIndex | None:
+        return self._sides.get(kind)
 
     def vote(self, features: Sequence[LocalFeatures]) -> list[MatchCandidate]:
         return self._descriptors.vote(features, self._removed)
@@ -120,7 +120,7 @@ class FaissMatchIndex:
         return {
             **{f"hashes_{alg}": len(index) for alg, index in self._hashes.items()},
             **self._descriptors.stats(),
-            **self._frames.stats(),
+            **{name: size for side in self._sides.values() for name, size in side.stats().items()},
             "removed": len(self._removed),
         }
 

@@ -30,11 +30,10 @@ from sqlmodel import Session
 from fingerprint.algorithms import ALGORITHMS, HashRecord
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import HashEvidence, MatchCandidate
-from fingerprint.video.track import FrameTrack
 from registry.errors import ConfigurationError
-from registry.index.common import Interned, SavedFiles
+from registry.index.common import Interned, SavedFiles, Shared, SideIndex
 from registry.index.descriptors import DescriptorVotes
-from registry.index.frames import VideoFrames
+from registry.kinds import side_indexes
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +127,8 @@ class PgvectorMatchIndex:
         self._engine: Engine | None = None
         self._registrations = Interned()
         self._descriptors = DescriptorVotes(SavedFiles(directory), self._registrations, retrieval_features)
-        self._frames = VideoFrames(self._registrations, Interned())
         self._removed: set[str] = set()
+        self._sides = side_indexes(Shared(self._registrations, Interned(), self._removed_numbers))
         self._removing = threading.Lock()
 
     # --- MatchIndex -----------------------------------------------------------------------------------------------
@@ -141,7 +140,8 @@ class PgvectorMatchIndex:
         self._engine = engine
         with Session(engine) as session:
             self._descriptors.load(session)
-            self._frames.load(session)
+            for side in self._sides.values():
+                side.load(session)
 
     def create_schema(self, engine: Engine) -> None:
         """Create the extension, the `code` column and one HNSW index per algorithm, if missing."""
@@ -164,8 +164,8 @@ class PgvectorMatchIndex:
             ) from exc
 
     def sync(self, session: Session) -> int:
-        """Hashes are searched in the table itself, so only the in-process descriptor votes and frames catch up."""
-        return self._descriptors.sync(session) + self._frames.sync(session)
+        """Hashes are searched in the table itself: only the in-process descriptor votes and side indexes catch up."""
+        return self._descriptors.sync(session) + sum(side.sync(session) for side in self._sides.values())
 
     def search(
         self, alg: str, queries: Sequence[HashRecord], radius: int, *, min_quality: int = 0
@@ -192,8 +192,8 @@ class PgvectorMatchIndex:
             for registration_id, found in evidence.items()
         ]
 
-    def search_frames(self, track: FrameTrack, radius: int, *, min_quality: int = 0) -> list[MatchCandidate]:
-        return self._frames.search(track, radius, min_quality=min_quality, removed=self._removed_numbers())
+    def side(self, kind: str) -> SideIndex | None:
+        return self._sides.get(kind)
 
     def vote(self, features: Sequence[LocalFeatures]) -> list[MatchCandidate]:
         return self._descriptors.vote(features, self._removed_numbers())
@@ -214,7 +214,7 @@ class PgvectorMatchIndex:
         return {
             **{f"hashes_{alg}": int(counts.get(alg, 0)) for alg in sorted(set(ALGORITHMS) | set(counts))},
             **self._descriptors.stats(),
-            **self._frames.stats(),
+            **{name: size for side in self._sides.values() for name, size in side.stats().items()},
             "removed": len(self._removed),
         }
 

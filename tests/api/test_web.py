@@ -22,12 +22,12 @@ from videoclips import encode as encode_clip
 from api.app import create_app
 from api.client import new_statement, sign_statement
 from api.web import result, words
-from api.web.frames import Pair, render_pair
 from api.web.pages import templates
 from api.web.security import CONTENT_SECURITY_POLICY
 from registry import matching, views
 from registry.errors import NotFound
 from registry.keys import raw_public_key
+from registry.kinds.video.pictures import Pair, render_pair
 from registry.log.keyring import LogKeyring
 from registry.log.note import Verifier
 from registry.log.receipts import verify_receipt

@@ -18,9 +18,11 @@ from videoclips import Clip, original_frame
 from videoclips import encode as encode_clip
 
 from detector.model import load_default
+from fingerprint.kinds import Fingerprint
 from fingerprint.video.decode import VideoLimits, probe
 from registry import matching, views
-from registry.assessment import DetectorAssessor, assessor_for, sampled_frames
+from registry.assessment import DetectorAssessor, assessor_for
+from registry.kinds.video import sampled_frames
 from registry.pool import MediaPool
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -119,7 +121,8 @@ def test_video_frames_are_spread_evenly_over_the_whole_video() -> None:
     for frame, t in zip(frames, (0.0, 2.5, 5.0, 7.5), strict=True):
         errors = {u: np.abs(frame.astype(int) - original_frame(u).astype(int)).mean() for u in (t, t + 1.0, t - 1.0)}
         assert min(errors, key=errors.__getitem__) == t, errors
-    assert DetectorAssessor(video_frames=4)(video, None).frames == 4  # type: ignore[union-attr]
+    fp = Fingerprint(kind="video", sha256="", media_type=video.media_type, size=0, hashes=())
+    assert DetectorAssessor(video_frames=4)(video, fp).frames == 4  # type: ignore[union-attr]
 
 
 def test_a_failing_assessment_is_dropped_with_a_warning(registry: Registry, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,30 +1,29 @@
 """Video frame pairs for the result card's timeline: the original's frame, the query's frame and the changed regions.
 
-The check keeps what drawing a pair needs (the query's bytes and, per span, the two times and the regions: see
-`api/web/kept.py`) under an unguessable id for as long as its pictures; a pair is drawn only when someone opens it,
-in the media worker pool (`Registry.run_media`), under the same decode limits as the check: one frame of each video,
-at most `PANEL_SIDE`.
+These are the video kind's pictures (`KindAdapter.picture_plans`, `draw_picture`). The page keeps what drawing a
+pair needs (the query's bytes and, per span, the two times and the regions: see `api/web/kept.py`) under an
+unguessable id for as long as its pictures; a pair is drawn only when someone opens it, in the media worker pool
+(`Registry.run_media`), under the same decode limits as the check: one frame of each video, at most `PANEL_SIDE`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from api.web.kept import KeptChecks
 from fingerprint.kinds import DecodeLimits
 from fingerprint.video.match import frame_at
 from fingerprint.visualize import draw_text
 from registry import views
 from registry.errors import CorruptMedia, NotFound
-from registry.media import decode_with, limits, media_errors
-from registry.runtime import Registry
+from registry.kinds.base import MAX_PICTURES_PER_MATCH
+from registry.media import decode_with, media_errors
 
-# Spans of one match that get a frame pair (the card lists the rest without one); bounds what a check keeps.
-MAX_PAIRS_PER_MATCH = 12
 PANEL_SIDE = 360
 _GAP, _HEADER, _FOOTER = 8, 36, 28
 _OUTLINE = (255, 40, 40)
@@ -42,8 +41,16 @@ class Pair:
     original_t: float | None
     regions: list[tuple[int, int, int, int]]  # x, y, w, h in query pixels
 
+    def plan(self) -> dict[str, Any]:
+        """As the page keeps it (JSON)."""
+        return asdict(self)
 
-def pairs_of(view: views.CheckView, registrations: dict[str, views.RegistrationView]) -> dict[str, list[Pair]]:
+    @classmethod
+    def from_plan(cls, plan: dict[str, Any]) -> Pair:
+        return cls(**{**plan, "regions": [tuple(r) for r in plan["regions"]]})
+
+
+def pairs_of(view: views.CheckView, registrations: Mapping[str, views.RegistrationView]) -> dict[str, list[Pair]]:
     """Each detailed video match's spans as pairs, by registration id."""
     found: dict[str, list[Pair]] = {}
     for match in view.matches:
@@ -59,7 +66,7 @@ def pairs_of(view: views.CheckView, registrations: dict[str, views.RegistrationV
                 _original_time(match, span),
                 [(r.x, r.y, r.w, r.h) for r in span.regions],
             )
-            for span in match.spans[:MAX_PAIRS_PER_MATCH]
+            for span in match.spans[:MAX_PICTURES_PER_MATCH]
         ]
     return found
 
@@ -70,25 +77,6 @@ def _original_time(match: views.MatchView, span: views.SpanView) -> float | None
         return None
     nearest = min(match.profile, key=lambda sample: abs(sample.t - span.frame))
     return nearest.original_t
-
-
-class FramePairs:
-    """Draws the frame pairs of a check the page kept (`KeptChecks`)."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self.kept = KeptChecks(registry)
-
-    def render(self, check_id: str, registration_id: str, number: int) -> bytes:
-        """The PNG of pair `number` (from 1) of `registration_id`'s spans; NotFound when expired or unknown."""
-        analysis = self.kept.analysis(check_id)
-        listed = analysis["pairs"].get(registration_id) or []
-        if not 1 <= number <= len(listed):
-            raise NotFound(f"no frame pair {number} for {registration_id} in this check")
-        pair = Pair(**{**listed[number - 1], "regions": [tuple(r) for r in listed[number - 1]["regions"]]})
-        query = self.kept.query(analysis)
-        original = self.registry.store.path(pair.original_sha256)
-        return self.registry.run_media(render_pair, query, original, limits(self.registry.settings), pair)
 
 
 def render_pair(query: bytes, original: Path, limits: DecodeLimits, pair: Pair) -> bytes:

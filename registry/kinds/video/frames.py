@@ -1,4 +1,5 @@
-"""Video originals' frame hashes, in this process for every index backend, kept current from the database.
+"""Video originals' frame hashes: the video kind's side index, in this process for every index backend, kept current
+from the database like the hash index that owns it (`registry.index.common.SideIndex`).
 
 Each `video_track` row holds one original's frame track (a PDQ hash per sampled frame and variant, with its time);
 its frames go into one exact faiss `BinaryIndex` with the frame's time beside each, so a query's frames find the
@@ -19,7 +20,7 @@ from fingerprint.index import BinaryIndex
 from fingerprint.kinds import HashEvidence, MatchCandidate
 from fingerprint.kinds.video import FRAME_ALG
 from fingerprint.video.track import FrameTrack
-from registry.index.common import Interned, Owners
+from registry.index.common import Owners, Shared
 from registry.models import VideoTrack
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,10 @@ _CHUNK = 100
 class VideoFrames:
     """Frame hashes by (registration, time); `registrations` and `variants` are shared with the owning index."""
 
-    def __init__(self, registrations: Interned, variants: Interned) -> None:
-        self._registrations = registrations
-        self._variants = variants
+    def __init__(self, shared: Shared) -> None:
+        self._registrations = shared.registrations
+        self._variants = shared.variants
+        self._removed = shared.removed
         self._index = BinaryIndex(_FRAME_BITS)
         self._owners = Owners()
         self._times = array("d")  # beside `_owners`: the original's time of each frame hash
@@ -55,11 +57,13 @@ class VideoFrames:
         with self._adding:
             return self._add_after(session)
 
-    def search(self, track: FrameTrack, radius: int, *, min_quality: int, removed: set[int]) -> list[MatchCandidate]:
-        """Video originals with frames within `radius` of the query track's frames, each hit with both times."""
+    def search(self, track: FrameTrack, radius: int, *, min_quality: int = 0) -> list[MatchCandidate]:
+        """Video originals with frames within `radius` of the query track's frames, each hit with both times
+        (`at`, `query_at`): what temporal matching votes with. Removed registrations are left out."""
         trusted = np.flatnonzero(track.qualities >= min_quality)
         if len(self._index) == 0 or len(trusted) == 0:
             return []
+        removed = self._removed()
         evidence: dict[int, list[HashEvidence]] = {}
         for query_variant in track.variants:
             codes = np.ascontiguousarray(track.variant(query_variant)[trusted])
