@@ -35,7 +35,7 @@ import numpy as np
 from fingerprint.audio import AudioFingerprint, SoundAlignment, align_sound, compare_segment, match_audio
 from fingerprint.audio.align import agreement
 from fingerprint.audio.compare import MIN_ALTERED, MIN_WINDOW_PEAKS, WINDOW, AudioComparison, AudioMatch
-from fingerprint.audio.landmarks import LOUDNESS_STEP
+from fingerprint.audio.landmarks import LOUDNESS_STEP, pair_hashes
 from fingerprint.compare import Verdict
 
 SpanKind = Literal["replaced", "inserted", "deleted", "silenced"]
@@ -45,6 +45,10 @@ EXPLAINED = 0.25
 MIN_UNEXPLAINED = 2.0  # seconds no placement explains before the clip is placed again there
 MAX_PLACEMENTS = 4
 MIN_SEGMENT = 1.0  # seconds of explained steps a segment needs; shorter runs join their neighbours
+MAX_HITS_PER_HASH = 64  # as the landmark vote: a hash that common (a steady tone) says little
+RIVALS = 3  # runner-up offsets of the first vote checked against the winner
+LATE_CHANCE = 0.3  # above the chance agreement of other sound (0.05-0.2), below a re-encode's (0.5-0.9)
+NEAR_SECONDS = 8.0  # how far from a placement a stretch is first looked for
 MIN_CUT = 0.3  # seconds of the original skipped between two segments before it is called a deletion
 _SAME_PLACEMENT = 0.25  # seconds apart (at the clip's start) under which two placements are one
 _EDGE = 0.35  # seconds: a span this close to a segment's end is at the segment's boundary
@@ -101,6 +105,7 @@ def match_sound(reference: AudioFingerprint, query: AudioFingerprint, *, referen
     first = _placement(reference, query, match_audio(reference, query))
     if first is None:
         return None
+    first = _strongest(reference, query, first)
     steps = _Steps(query)
     placements = _placements(reference, query, steps, first)
     owner = steps.owners(reference, query, placements)
@@ -177,13 +182,59 @@ def _placement(reference: AudioFingerprint, query: AudioFingerprint, heard: Audi
     )
 
 
+def _strongest(reference: AudioFingerprint, query: AudioFingerprint, placement: SoundAlignment) -> SoundAlignment:
+    """Of the placement and the runner-up offsets of the landmark vote at its speed and pitch, the one at which the
+    most of the clip's peaks agree: a song repeats its bars, and the hash vote can prefer a repeat whose bar lacks
+    the melody that the right place has."""
+    start, end = query.start, query.start + query.duration
+    best = placement
+    best_agreeing = -1
+    for original_start in (float(placement.original_time(start)), *_runner_up_starts(reference, query, placement)):
+        found = align_sound(
+            reference, query, query_start=start, query_end=end, original_start=original_start, speed=placement.speed
+        )
+        if found is not None and found.agreeing > best_agreeing:
+            best, best_agreeing = found, found.agreeing
+    return best
+
+
+def _runner_up_starts(reference: AudioFingerprint, query: AudioFingerprint, placement: SoundAlignment) -> list[float]:
+    """Original times at the clip's start of the next RIVALS offsets the landmark hashes vote for at the placement's
+    speed and pitch, each at least half the winner's votes and a second apart from it and from each other."""
+    ref_hashes, ref_frames = reference.hashes()
+    hashes, anchors = pair_hashes(
+        query.frames.astype(np.float64) * placement.speed, query.bins.astype(np.float64) / placement.pitch
+    )
+    lo = np.searchsorted(ref_hashes, hashes, side="left")
+    counts = np.minimum(np.searchsorted(ref_hashes, hashes, side="right") - lo, MAX_HITS_PER_HASH)
+    if counts.sum() == 0:
+        return []
+    query_index = np.repeat(np.arange(len(hashes)), counts)
+    ref_index = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    offsets = ref_frames[ref_index] - anchors[query_index]
+    low = int(offsets.min())
+    votes = np.convolve(np.bincount(offsets - low), np.ones(3, dtype=np.int64), mode="same")
+    apart = round(1.0 / reference.frame_seconds)
+    chosen: list[int] = []
+    for at in np.argsort(-votes, kind="stable"):
+        if votes[at] < votes.max() / 2 or len(chosen) > RIVALS:
+            break
+        if all(abs(int(at) - other) > apart for other in chosen):
+            chosen.append(int(at))
+    frame = reference.frame_seconds
+    return [reference.start + (at + low) * frame for at in chosen[1:]]
+
+
 def _placements(
     reference: AudioFingerprint, query: AudioFingerprint, steps: _Steps, first: SoundAlignment
 ) -> list[SoundAlignment]:
-    """The first placement, then one more for each long stretch none explains, strongest stretch first."""
+    """The first placement, then one more for each stretch of a second or more that none explains, longest first:
+    near a placement already found if the stretch's sound aligns there (words cut or sound spliced in leave the rest
+    of the original close by, and a song's repeat further away must not win over it), else anywhere (stretches of
+    MIN_UNEXPLAINED or more: the landmarks need that much to vote)."""
     placements = [first]
     tried: set[tuple[int, int]] = set()
-    shortest = round(MIN_UNEXPLAINED / LOUDNESS_STEP)
+    shortest = round(MIN_SEGMENT / LOUDNESS_STEP)
     while len(placements) < MAX_PLACEMENTS:
         owner = steps.owners(reference, query, placements)
         stretches = [run for run in _runs(owner == -1, bridge=owner == -2) if run[1] - run[0] >= shortest]
@@ -192,11 +243,34 @@ def _placements(
             break
         lo, hi = max(stretches, key=lambda run: run[1] - run[0])
         tried.add((lo, hi))
-        part = _between(query, steps.time(lo), steps.time(hi))
-        found = _placement(reference, query, match_audio(reference, part))
+        start, end = steps.time(lo), steps.time(hi)
+        found = _near(reference, query, placements, start, end)
+        if found is None and end - start >= MIN_UNEXPLAINED:
+            found = _placement(reference, query, match_audio(reference, _between(query, start, end)))
         if found is not None and not any(_same(found, other) for other in placements):
             placements.append(found)
     return placements
+
+
+def _near(
+    reference: AudioFingerprint, query: AudioFingerprint, placements: list[SoundAlignment], start: float, end: float
+) -> SoundAlignment | None:
+    """The best alignment of query seconds [start, end] within NEAR_SECONDS of where a placement puts them, if it is
+    none of the placements."""
+    found = [
+        align_sound(
+            reference,
+            query,
+            query_start=start,
+            query_end=end,
+            original_start=float(placement.original_time(start)),
+            speed=placement.speed,
+            search=NEAR_SECONDS,
+        )
+        for placement in placements
+    ]
+    fresh = [f for f in found if f is not None and not any(_same(f, other) for other in placements)]
+    return max(fresh, key=lambda f: f.agreeing, default=None)
 
 
 def _segment_runs(owner: np.ndarray, steps: _Steps) -> list[tuple[int, float, float]]:
@@ -235,8 +309,8 @@ def _split(
     runs: list[tuple[int, float, float]],
 ) -> list[tuple[int, float, float]]:
     """Each boundary between two segments moved to where the peaks before it agree with the earlier placement and
-    those after it with the later one, the most of them (the latest such point: sound in between that agrees with
-    neither stays with the earlier segment, whose comparison then finds it)."""
+    those after it with the later one, the most of them; the later segment must earn each peak it takes, so sound in
+    between that agrees with neither stays with the earlier segment, whose comparison then finds it."""
     moved = list(runs)
     for k in range(len(moved) - 1):
         (before, start, boundary), (after, _, end) = moved[k], moved[k + 1]
@@ -245,7 +319,9 @@ def _split(
         if len(times) < 2:
             continue
         early = np.concatenate([[0], np.cumsum(agreement(reference, times, bins, placements[before]))])
-        late = np.concatenate([np.cumsum(agreement(reference, times, bins, placements[after])[::-1])[::-1], [0]])
+        # a peak counts for the later segment only above the share of chance agreement another sound reaches
+        later = agreement(reference, times, bins, placements[after]) - LATE_CHANCE
+        late = np.concatenate([np.cumsum(later[::-1])[::-1], [0]])
         score = early + late  # split before peak i: peaks [0, i) early, [i, n) late
         best = len(score) - 1 - int(np.argmax(score[::-1]))
         if 0 < best < len(times):
