@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 
-from fingerprint.audio import AudioFingerprint, SoundAlignment, align_sound, compare_segment, match_audio
+from fingerprint.audio import AudioFingerprint, AudioSpan, SoundAlignment, align_sound, compare_segment, match_audio
 from fingerprint.audio.align import agreement
 from fingerprint.audio.compare import MIN_ALTERED, MIN_WINDOW_PEAKS, WINDOW, AudioComparison, AudioMatch
 from fingerprint.audio.landmarks import LOUDNESS_STEP, pair_hashes
@@ -351,58 +351,59 @@ def _described(
     spans: list[SoundSpan] = []
     segments: list[SoundSegment] = []
     for k, (start, end, placement, c) in enumerate(compared):
-        following = compared[k + 1] if k + 1 < len(compared) else None
-        seg_end = end
-        for span in c.spans:
-            from_ = c.original_start + c.speed * (span.start - start)
-            to = c.original_start + c.speed * (span.end - start)
-            if span.kind == "audio_missing":
-                spans.append(SoundSpan(span.start, span.end, "silenced", round(from_, 3), round(to, 3)))
-                continue
-            if following is not None and span.end >= end - _EDGE:
-                advance = following[3].original_start - from_
-                if advance < 0.5 * (to - from_):  # the original's time does not run on across it: spliced in
-                    spans.append(SoundSpan(span.start, span.end, "inserted", round(from_, 3), round(from_, 3)))
-                    seg_end = span.start
-                    continue
-            inside = span.start > steps.start + _EDGE and span.end < steps.end - _EDGE
-            if inside:
-                spans.append(SoundSpan(span.start, span.end, "replaced", round(from_, 3), round(to, 3)))
-            else:  # at the clip's edge nothing tells what it stands in for
-                spans.append(SoundSpan(span.start, span.end, "inserted"))
-        original_end = c.original_start + c.speed * (seg_end - start)
+        following = compared[k + 1][3] if k + 1 < len(compared) else None
+        named = [_named(span, start, end, c, following, steps) for span in c.spans]
+        spans += named
+        # sound spliced in at the segment's end is not the original's: the segment ends where it begins
+        shown_end = min((s.start for s in named if s.kind == "inserted" and s.end >= end - _EDGE), default=end)
+        original_end = c.original_start + c.speed * (shown_end - start)
         segments.append(
             SoundSegment(
                 start=round(start, 3),
-                end=round(seg_end, 3),
+                end=round(shown_end, 3),
                 original_start=round(c.original_start, 3),
                 original_end=round(original_end, 3),
                 speed=round(c.speed, 4),
-                pitch=round(placement.pitch if c.lag is None else c.speed if placement.pitch != 1.0 else 1.0, 4),
+                pitch=round(c.speed if placement.pitch != 1.0 else 1.0, 4),  # resampled: pitch moves with speed
                 similarity=None if c.similarity is None else round(c.similarity, 4),
             )
         )
         if following is not None and not any(s.end >= end - _EDGE for s in c.spans):
-            jump = following[3].original_start - original_end
-            if jump > MIN_CUT:
-                spans.append(
-                    SoundSpan(
-                        round(end, 3), round(end, 3), "deleted", round(original_end, 3), round(original_end + jump, 3)
-                    )
-                )
-            elif jump < -MIN_CUT:  # the original's own sound again: a stretch of it repeated
-                again = min(following[1], end + -jump / following[3].speed)
-                spans.append(
-                    SoundSpan(
-                        round(end, 3),
-                        round(again, 3),
-                        "inserted",
-                        round(original_end + jump, 3),
-                        round(original_end, 3),
-                    )
-                )
+            spans += _cut(end, original_end, following, compared[k + 1][1])
     spans += _beyond(compared, reference, steps)
     return tuple(segments), tuple(sorted(spans, key=lambda s: (s.start, s.end)))
+
+
+def _named(
+    span: AudioSpan, start: float, end: float, c: AudioComparison, following: AudioComparison | None, steps: _Steps
+) -> SoundSpan:
+    """A comparison's span named by what the original's time does across it."""
+    at = c.original_start + c.speed * (span.start - start)
+    to = c.original_start + c.speed * (span.end - start)
+    if span.kind == "audio_missing":
+        return SoundSpan(span.start, span.end, "silenced", round(at, 3), round(to, 3))
+    if following is not None and span.end >= end - _EDGE and following.original_start - at < 0.5 * (to - at):
+        # the next segment goes on about where this one stopped: the original's time did not run on across it
+        return SoundSpan(span.start, span.end, "inserted", round(at, 3), round(at, 3))
+    if span.start > steps.start + _EDGE and span.end < steps.end - _EDGE:
+        return SoundSpan(span.start, span.end, "replaced", round(at, 3), round(to, 3))
+    return SoundSpan(span.start, span.end, "inserted")  # at the clip's edge nothing tells what it stands in for
+
+
+def _cut(end: float, original_end: float, following: AudioComparison, following_end: float) -> list[SoundSpan]:
+    """What the original's time does between two segments with nothing else there: it jumps forward (words cut out),
+    back (a stretch of the original repeated), or runs on."""
+    jump = following.original_start - original_end
+    if jump > MIN_CUT:
+        return [
+            SoundSpan(round(end, 3), round(end, 3), "deleted", round(original_end, 3), round(original_end + jump, 3))
+        ]
+    if jump < -MIN_CUT:
+        again = min(following_end, end - jump / following.speed)
+        return [
+            SoundSpan(round(end, 3), round(again, 3), "inserted", round(original_end + jump, 3), round(original_end, 3))
+        ]
+    return []
 
 
 def _beyond(
