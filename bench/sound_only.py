@@ -42,7 +42,7 @@ from bench import truth_media
 from bench._common import machine_info, print_table, write_json
 from fingerprint.audio import AudioFingerprint
 from fingerprint.kinds import DecodeLimits, Fingerprint, MatchCandidate
-from fingerprint.kinds.sound import SoundKind
+from fingerprint.kinds.sound import SoundKind, shared
 from fingerprint.sound import SoundMatch, SoundMedia
 
 RESULTS = Path(__file__).parent / "results" / "sound_only.json"
@@ -414,6 +414,15 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     summary["wrong_original_top"] = sum(
         1 for r in rows if r["original"] is not None and r["top"] is not None and r["top"] != r["original"]
     )
+    right = [float(r["shared_right"]) for r in rows if r["shared_right"] is not None]  # type: ignore[arg-type]
+    resampled = [
+        float(r["shared_right"])  # type: ignore[arg-type]
+        for r in rows
+        if r["resampled"] and r["speed"] != 1.0 and r["shared_right"] is not None
+    ]
+    summary["shared_hashes_right_min"] = min(right)
+    summary["shared_hashes_right_resampled_min"] = min(resampled, default=None)
+    summary["shared_hashes_other_max"] = max(float(r["shared_other_max"]) for r in rows)  # type: ignore[arg-type]
     times = [float(r["seconds"]) for r in rows]  # type: ignore[arg-type]
     summary["analyse_seconds_median"] = round(float(np.median(times)), 3)
     summary["analyse_seconds_max"] = round(max(times), 3)
@@ -462,6 +471,11 @@ def main() -> None:
         fp = kind.query(media, sha256=hashlib.sha256(data).hexdigest(), size=len(data), local=True)
         matches = kind.analyse(media, fp, candidates, references, strong=0, limit=3)
         row = evaluate(query, matches, time.perf_counter() - started)
+        # what a registry-side candidate search ranking by shared landmark hashes would see
+        assert fp.audio is not None
+        shares = {name: shared(references.sound(name), fp.audio) for name in originals}  # type: ignore[arg-type]
+        row["shared_right"] = None if query.original is None else round(shares[query.original], 4)
+        row["shared_other_max"] = round(max(v for k, v in shares.items() if k != query.original), 4)
         rows.append(row)
         print(
             f"{query.name:24} {query.category:9} {query.encoding:4} x{query.speed:<4} {query.resampled:d}"

@@ -12,6 +12,7 @@ Which kind an MP4 is follows its tracks (`fingerprint.isobmff`): sound tracks an
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -116,13 +117,19 @@ class SoundKind:
             size=size,
             hashes=(HashRecord(SOUNDHASH, CANONICAL, soundhash(audio)),),
             audio=landmarks,
-            facts={
-                "duration": round(audio.duration, 3),
-                "sample_rate": media.sample_rate,
-                "channels": media.channels,
-                "codec": media.codec,
-            },
+            facts=asdict(SoundFacts(round(audio.duration, 3), media.sample_rate, media.channels, media.codec)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SoundFacts:
+    """What a sound file is, as `Fingerprint.facts` holds it (`asdict`): decoded seconds, the first sound stream's
+    sample rate (Hz), channels and codec (FFmpeg's name)."""
+
+    duration: float
+    sample_rate: int
+    channels: int
+    codec: str
 
 
 def shared(reference: AudioFingerprint, clip: AudioFingerprint) -> float:
