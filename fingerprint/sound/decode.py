@@ -28,6 +28,10 @@ MAX_SOUND_STREAMS = 8  # of any type: an MP3's cover art is a second (picture) s
 # Decoded samples over all channels, at the source rate: 10 minutes of 96 kHz stereo, or of 48 kHz in 4 channels.
 MAX_SOUND_DECODED_SAMPLES = 120_000_000
 
+# Seconds a file may run past the duration cap: encoders add up to a frame or two of priming and padding, so a
+# sound exactly as long as the cap decodes a few hundredths of a second longer.
+CODEC_SLACK = 0.5
+
 MEDIA_TYPES = ("audio/mpeg", "audio/aac", "audio/mp4", "audio/ogg", "audio/wav", "audio/flac")
 # MPEG audio: bitrates (kb/s) by [MPEG-1?][layer 1..3][index], sample rates by [version bits][index]
 _MP3_BITRATES = {
@@ -126,8 +130,8 @@ def samples(media: SoundMedia) -> Audio:
         if frame.time is not None:
             _check_duration(float(frame.time), limits)
 
-    # a second past the cap, so that a sound exactly as long as the cap is not cut and refused
-    audio = extract_audio(media.data, max_seconds=limits.max_seconds + 1.0, on_frame=within_caps)
+    # past the cap's slack, so that a sound longer than that is not cut short but refused
+    audio = extract_audio(media.data, max_seconds=limits.max_seconds + 2 * CODEC_SLACK, on_frame=within_caps)
     if audio is None or len(audio.samples) == 0:
         raise CorruptMediaError("the sound has no decodable samples")
     _check_duration(audio.duration, limits)
@@ -144,7 +148,7 @@ def _check_format(rate: int, channels: int, limits: SoundLimits) -> None:
 
 
 def _check_duration(seconds: float, limits: SoundLimits) -> None:
-    if not math.isfinite(seconds) or seconds > limits.max_seconds:
+    if not math.isfinite(seconds) or seconds > limits.max_seconds + CODEC_SLACK:
         raise MediaTooLargeError(f"sound is longer than {limits.max_seconds:g} seconds", limit="max_video_seconds")
 
 
