@@ -144,5 +144,6 @@ def _original_sound(references: ReferenceSource, reference_id: str) -> AudioFing
     stored = references.sound(reference_id) if isinstance(references, SoundSource) else None
     if stored is not None:
         return stored
+    # `ReferenceSource.original` is typed for images; a sound kind's source hands back its own decoded media
     original: SoundMedia = references.original(reference_id)  # type: ignore[assignment]
     return fingerprint_audio(samples(original))

@@ -83,7 +83,8 @@ class SoundSpan:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SoundMatch:
-    """A clip verified against one original: `offset` is the original second at the clip's first sample, `speed` and
+    """A clip verified against one original: `offset` is the original's second (from its first sample) at the clip's
+    first sample; every time is in seconds from the first sample of the clip or of the original. `speed` and
     `pitch` the strongest segment's; `matched_share` the share of the clip's sound some segment explains; `spans` in
     time order. `localisation` is always None (a sound has no picture regions; kept so callers may clear it alike)."""
 
@@ -124,14 +125,15 @@ def match_sound(reference: AudioFingerprint, query: AudioFingerprint, *, referen
     return SoundMatch(
         reference_id=reference_id,
         verdict="altered" if spans else "copy",
-        offset=round(head.original_start + head.speed * (query.start - head.start), 3),
+        offset=_seconds(head.original_start + head.speed * (query.start - head.start) - reference.start),
         speed=strongest.speed,
         pitch=strongest.pitch,
         similarity=round(agreeing / peaks, 4) if peaks else None,
         matched_share=round(matched, 3),
-        # the clip's seconds from its first sample, as a player shows them (an MP3's first sample is at 0.07 s)
-        segments=tuple(_shifted(s, query.start) for s in segments),
-        spans=tuple(_shifted(s, query.start) for s in spans),
+        # seconds from the first sample of the clip and of the original, as a player shows them (an MP3's first
+        # sample is at 0.025-0.07 s of its container's time)
+        segments=tuple(_from_first_samples(s, query.start, reference.start) for s in segments),
+        spans=tuple(_span_from_first_samples(s, query.start, reference.start) for s in spans),
     )
 
 
@@ -151,7 +153,8 @@ class _Steps:
 
     def shares(self, reference: AudioFingerprint, placement: SoundAlignment) -> np.ndarray:
         agree = np.concatenate([[0], np.cumsum(agreement(reference, self.times, self.bins, placement))])
-        return (agree[self.hi] - agree[self.lo]) / np.maximum(self.hi - self.lo, 1)
+        shares: np.ndarray = (agree[self.hi] - agree[self.lo]) / np.maximum(self.hi - self.lo, 1)
+        return shares
 
     def owners(
         self, reference: AudioFingerprint, query: AudioFingerprint, placements: list[SoundAlignment]
@@ -423,8 +426,28 @@ def _beyond(
     return list({(s.start, s.end): s for s in spans}.values())
 
 
-def _shifted(item: SoundSegment | SoundSpan, origin: float) -> SoundSegment | SoundSpan:
-    return replace(item, start=round(item.start - origin, 3) + 0.0, end=round(item.end - origin, 3) + 0.0)
+def _from_first_samples(segment: SoundSegment, clip_start: float, original_start: float) -> SoundSegment:
+    return replace(
+        segment,
+        start=_seconds(segment.start - clip_start),
+        end=_seconds(segment.end - clip_start),
+        original_start=_seconds(segment.original_start - original_start),
+        original_end=_seconds(segment.original_end - original_start),
+    )
+
+
+def _span_from_first_samples(span: SoundSpan, clip_start: float, original_start: float) -> SoundSpan:
+    return replace(
+        span,
+        start=_seconds(span.start - clip_start),
+        end=_seconds(span.end - clip_start),
+        original_start=None if span.original_start is None else _seconds(span.original_start - original_start),
+        original_end=None if span.original_end is None else _seconds(span.original_end - original_start),
+    )
+
+
+def _seconds(t: float) -> float:
+    return round(t, 3) + 0.0  # no -0.0
 
 
 def _between(query: AudioFingerprint, start: float, end: float) -> AudioFingerprint:
@@ -452,11 +475,11 @@ def _same(a: SoundAlignment, b: SoundAlignment) -> bool:
 def _runs(flags: np.ndarray, *, bridge: np.ndarray) -> list[tuple[int, int]]:
     """[lo, hi) of runs of `flags`, joined across steps where `bridge` holds throughout."""
     runs: list[list[int]] = []
-    for index in np.flatnonzero(flags):
+    for index in map(int, np.flatnonzero(flags)):
         if runs and (index == runs[-1][1] or bridge[runs[-1][1] : index].all()):
             runs[-1][1] = index + 1
         else:
-            runs.append([int(index), int(index) + 1])
+            runs.append([index, index + 1])
     return [(lo, hi) for lo, hi in runs]
 
 
