@@ -359,6 +359,7 @@ def evaluate(query: Query, matches: list[SoundMatch], seconds: float) -> dict[st
         "found": right is not None and best is right,
         "verdict": None if right is None else right.verdict,
         "offset_error": None if right is None or query.offset is None else round(abs(right.offset - query.offset), 3),
+        "also_at": [] if right is None else list(right.also_at),
         "speed_found": None if right is None else right.speed,
         "matched_share": None if right is None else right.matched_share,
         "similarity": None if right is None else right.similarity,
@@ -395,6 +396,13 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
         "faithful_offset_error_median": round(float(np.median(errors)), 3) if errors else None,
         "faithful_offset_error_max": round(max(errors), 3) if errors else None,
         "faithful_false_altered": sum(r["verdict"] == "altered" for r in found),
+        # a wrong offset the match does not flag as one of several (`also_at` empty): the claim that matters
+        "faithful_offset_wrong_unflagged": sum(
+            1
+            for r in found
+            if float(r["offset_error"]) > OFFSET_TOLERANCE and not r["also_at"]  # type: ignore[arg-type]
+        ),
+        "faithful_offset_flagged_repeating": sum(1 for r in found if r["also_at"]),
         "faithful_similarity_min": min((float(r["similarity"]) for r in found if r["similarity"]), default=None),  # type: ignore[arg-type]
     }
     for category in ("spliced", "replaced", "deleted"):

@@ -46,7 +46,8 @@ MIN_UNEXPLAINED = 2.0  # seconds no placement explains before the clip is placed
 MAX_PLACEMENTS = 4
 MIN_SEGMENT = 1.0  # seconds of explained steps a segment needs; shorter runs join their neighbours
 MAX_HITS_PER_HASH = 64  # as the landmark vote: a hash that common (a steady tone) says little
-RIVALS = 3  # runner-up offsets of the first vote checked against the winner
+RIVALS = 8  # runner-up offsets of the first vote checked against the winner
+REPEAT_SHARE = 0.95  # a rival with this share of the winner's agreeing peaks is the original repeating itself
 LATE_CHANCE = 0.3  # above the chance agreement of other sound (0.05-0.2), below a re-encode's (0.5-0.9)
 NEAR_SECONDS = 8.0  # how far from a placement a stretch is first looked for
 MIN_CUT = 0.3  # seconds of the original skipped between two segments before it is called a deletion
@@ -86,7 +87,9 @@ class SoundMatch:
     """A clip verified against one original: `offset` is the original's second (from its first sample) at the clip's
     first sample; every time is in seconds from the first sample of the clip or of the original. `speed` and
     `pitch` the strongest segment's; `matched_share` the share of the clip's sound some segment explains; `spans` in
-    time order. `localisation` is always None (a sound has no picture regions; kept so callers may clear it alike)."""
+    time order. `also_at`: other offsets at which the clip's sound fits the original nearly as well (the original
+    repeats itself, as songs do): the offset is then one of several, and says so. `localisation` is always None (a
+    sound has no picture regions; kept so callers may clear it alike)."""
 
     reference_id: str
     verdict: Verdict
@@ -97,6 +100,7 @@ class SoundMatch:
     matched_share: float
     segments: tuple[SoundSegment, ...]
     spans: tuple[SoundSpan, ...]
+    also_at: tuple[float, ...] = ()
     localisation: None = field(default=None, repr=False)
 
 
@@ -106,7 +110,7 @@ def match_sound(reference: AudioFingerprint, query: AudioFingerprint, *, referen
     first = _placement(reference, query, match_audio(reference, query))
     if first is None:
         return None
-    first = _strongest(reference, query, first)
+    first, alike = _strongest(reference, query, first)
     steps = _Steps(query)
     placements = _placements(reference, query, steps, first)
     owner = steps.owners(reference, query, placements)
@@ -130,6 +134,7 @@ def match_sound(reference: AudioFingerprint, query: AudioFingerprint, *, referen
         pitch=strongest.pitch,
         similarity=round(agreeing / peaks, 4) if peaks else None,
         matched_share=round(matched, 3),
+        also_at=tuple(sorted(_seconds(float(a.original_time(query.start)) - reference.start) for a in alike)),
         # seconds from the first sample of the clip and of the original, as a player shows them (an MP3's first
         # sample is at 0.025-0.07 s of its container's time)
         segments=tuple(_from_first_samples(s, query.start, reference.start) for s in segments),
@@ -185,20 +190,24 @@ def _placement(reference: AudioFingerprint, query: AudioFingerprint, heard: Audi
     )
 
 
-def _strongest(reference: AudioFingerprint, query: AudioFingerprint, placement: SoundAlignment) -> SoundAlignment:
+def _strongest(
+    reference: AudioFingerprint, query: AudioFingerprint, placement: SoundAlignment
+) -> tuple[SoundAlignment, list[SoundAlignment]]:
     """Of the placement and the runner-up offsets of the landmark vote at its speed and pitch, the one at which the
-    most of the clip's peaks agree: a song repeats its bars, and the hash vote can prefer a repeat whose bar lacks
-    the melody that the right place has."""
+    most of the clip's peaks agree (a song repeats its bars, and the hash vote can prefer a repeat whose bar lacks
+    the melody that the right place has), and the others at which nearly as many agree (the original repeats
+    itself there: its sound cannot tell which of them the clip was cut from)."""
     start, end = query.start, query.start + query.duration
-    best = placement
-    best_agreeing = -1
-    for original_start in (float(placement.original_time(start)), *_runner_up_starts(reference, query, placement)):
-        found = align_sound(
-            reference, query, query_start=start, query_end=end, original_start=original_start, speed=placement.speed
-        )
-        if found is not None and found.agreeing > best_agreeing:
-            best, best_agreeing = found, found.agreeing
-    return best
+    found = [
+        align_sound(reference, query, query_start=start, query_end=end, original_start=at, speed=placement.speed)
+        for at in (float(placement.original_time(start)), *_runner_up_starts(reference, query, placement))
+    ]
+    aligned = sorted((f for f in found if f is not None), key=lambda f: -f.agreeing)
+    if not aligned:
+        return placement, []
+    best = aligned[0]
+    alike = [f for f in aligned[1:] if f.agreeing >= REPEAT_SHARE * best.agreeing and not _same(f, best)]
+    return best, alike
 
 
 def _runner_up_starts(reference: AudioFingerprint, query: AudioFingerprint, placement: SoundAlignment) -> list[float]:
@@ -316,8 +325,10 @@ def _split(
     between that agrees with neither stays with the earlier segment, whose comparison then finds it."""
     moved = list(runs)
     for k in range(len(moved) - 1):
-        (before, start, boundary), (after, _, end) = moved[k], moved[k + 1]
-        inside = (steps.times > max(start, boundary - 2 * WINDOW)) & (steps.times < min(end, boundary + 2 * WINDOW))
+        (before, start, _), (after, _, end) = moved[k], moved[k + 1]
+        # over both segments: steps of spliced-in sound that the later placement explains by chance may have started
+        # its run seconds early
+        inside = (steps.times > start) & (steps.times < end)
         times, bins = steps.times[inside], steps.bins[inside]
         if len(times) < 2:
             continue

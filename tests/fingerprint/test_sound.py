@@ -237,3 +237,14 @@ def test_the_soundhash_survives_a_reencode_and_tells_sounds_apart() -> None:
 def test_a_match_is_drawn() -> None:
     (match,) = check(np.concatenate([seconds(2.0, 7.0), recorded("speech-other")[: 2 * RATE], seconds(7.0, 14.0)]))
     assert KIND.render(match, label="speech").startswith(b"\x89PNG")
+
+
+def test_a_clip_of_sound_the_original_repeats_names_every_place_it_fits() -> None:
+    part = seconds(2.0, 9.0)
+    looped = Stored({"loop": encode(np.concatenate([part, seconds(9.0, 12.0), part]), "flac")})
+    data = encode(part[RATE : 6 * RATE], "mp3")
+    (match,) = KIND.analyse(
+        KIND.decode(data, LIMITS), fingerprinted(data), [MatchCandidate("loop")], looped, strong=0, limit=3
+    )
+    assert match.verdict == "copy" and len(match.also_at) == 1
+    assert sorted([round(match.offset), round(match.also_at[0])]) == [1, 11]
