@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
@@ -47,11 +48,18 @@ class Audio:
         return len(self.samples) / self.rate
 
 
-def extract_audio(data: bytes, *, max_seconds: float, rate: int = AUDIO_RATE) -> Audio | None:
+def extract_audio(
+    data: bytes,
+    *,
+    max_seconds: float,
+    rate: int = AUDIO_RATE,
+    on_frame: Callable[[av.AudioFrame], None] | None = None,
+) -> Audio | None:
     """The first audio track of `data` as mono samples at `rate`, at most `max_seconds` long; None without one.
 
     Raises UnsupportedMediaError when FFmpeg does not recognise the container and CorruptMediaError when the
-    track does not decode.
+    track does not decode. `on_frame` sees every decoded frame before it is resampled (a caller's caps on what a
+    stream may switch to mid-way: rate, channels, samples), and may raise.
     """
     if max_seconds <= 0:
         raise ValueError("max_seconds must be positive")
@@ -65,10 +73,17 @@ def extract_audio(data: bytes, *, max_seconds: float, rate: int = AUDIO_RATE) ->
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
-        return _decode(container, stream, max_seconds=max_seconds, rate=rate)
+        return _decode(container, stream, max_seconds=max_seconds, rate=rate, on_frame=on_frame)
 
 
-def _decode(container: av.container.InputContainer, stream: av.AudioStream, *, max_seconds: float, rate: int) -> Audio:
+def _decode(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    *,
+    max_seconds: float,
+    rate: int,
+    on_frame: Callable[[av.AudioFrame], None] | None,
+) -> Audio:
     resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
     limit = round(max_seconds * rate)
     chunks: list[np.ndarray] = []
@@ -78,6 +93,8 @@ def _decode(container: av.container.InputContainer, stream: av.AudioStream, *, m
     try:
         for packet in container.demux(stream):
             for frame in packet.decode():
+                if on_frame is not None:
+                    on_frame(frame)
                 if start is None and frame.time is not None:
                     start = float(frame.time)
                 for out in resampler.resample(frame):

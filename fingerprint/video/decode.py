@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from fingerprint.isobmff import is_sound_only
 from fingerprint.media import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 
 # Default caps; the registry passes its own settings (`PROVREG_MAX_VIDEO_*`).
@@ -74,10 +75,11 @@ class SampledFrame:
 
 
 def sniff_video(data: bytes) -> str | None:
-    """The video media type told by the leading bytes (MP4/MOV `ftyp` with a video brand, WebM/Matroska EBML)."""
+    """The video media type told by the leading bytes (MP4/MOV `ftyp` with a video brand, WebM/Matroska EBML); an
+    `ftyp` file with sound tracks and no video track is the sound kind's (`fingerprint.isobmff`)."""
     if data.startswith(_EBML):
         return "video/webm" if b"webm" in data[:64] else "video/x-matroska"
-    if len(data) >= 12 and data[4:8] == b"ftyp":
+    if len(data) >= 12 and data[4:8] == b"ftyp" and not is_sound_only(data):
         box_size = int.from_bytes(data[:4], "big")
         brands = {data[8:12]} | {data[i : i + 4] for i in range(16, min(box_size, len(data), 64) - 3, 4)}
         if data[8:12] == b"qt  ":
