@@ -17,10 +17,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from fingerprint.algorithms import CANONICAL, HashRecord
-from fingerprint.audio import Audio, AudioFingerprint, AudioSpan, fingerprint_audio
+from fingerprint.audio import Audio, AudioFingerprint, AudioSpan, SoundSource, fingerprint_audio
 from fingerprint.compare import ReferenceSource
 from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
-from fingerprint.kinds.video import SoundSource
 from fingerprint.sound import (
     SOUNDHASH,
     SOUNDHASH_BITS,
