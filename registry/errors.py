@@ -99,9 +99,9 @@ class Overloaded(RegistryError):
     code = "overloaded"
 
 
-class ClientOverloaded(RegistryError):
-    """This client already has as many media requests or tasks in flight as one client may; retry once some are
-    answered (the others' share stays theirs)."""
+class ClientOverloaded(Overloaded):
+    """This client already has as many media requests or tasks in flight as one client may (429, not 503: the
+    others' share stays theirs); retry once some are answered."""
 
     code = "too_many_media_requests"
 
