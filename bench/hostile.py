@@ -12,7 +12,8 @@ shows in every probe it held up. The attacking threads run at nice 10, so that t
 the shared cores. It reports `/healthz` p50/p99/worst during the attack, every answer's status (5xx counted), how
 much of the JSON body the server read before answering and how, the API process's CPU time, and its resident memory
 (without its media workers) idle, at its peak, right after and 15 s after the burst. `--bombs` anonymous video bombs
-(a 60 s 4K 60 fps solid-colour MP4 of 83 kB, made once with FFmpeg and cached in the temporary directory) arrive
+(a `--bomb-seconds` 4K 60 fps solid-colour MP4, 83 kB for 60 s, made once with FFmpeg and cached in the temporary
+directory) arrive
 with the uploads, from a client address of their own.
 
 The photo phase (`--photo-checks N`, before the attack): N full checks of a re-encoded registered photo, one at a
@@ -64,14 +65,14 @@ PROBER_START_S = 120.0
 PROBERS = 64
 JSON_CHUNK = 256 * 1024
 SERVER_ERRORS = {"500", "502", "504"}  # 503 `overloaded` is the documented answer of a full media pool
-BOMB = ("3840x2160", 60, 60)  # size, frames per second, seconds: one solid colour, about 83 kB as H.264
+BOMB = ("3840x2160", 60)  # size, frames per second: one solid colour, about 83 kB a minute as H.264
 PHOTO_CLIENT, BOMB_CLIENT = "127.0.0.2", "127.0.0.3"  # loopback addresses: distinct clients to the server
 PHOTO_BOMBS = 2
 
 
-def video_bomb() -> bytes:
+def video_bomb(seconds: int) -> bytes:
     """The video bomb, encoded once (it takes minutes of CPU) and kept in the temporary directory."""
-    size, fps, seconds = BOMB
+    size, fps = BOMB
     path = Path(tempfile.gettempdir()) / f"provreg-bench-bomb-{size}-{fps}fps-{seconds}s.mp4"
     if not path.exists():
         import imageio_ffmpeg
@@ -393,11 +394,14 @@ def main() -> None:
     )
     parser.add_argument("--bombs", type=int, default=4, help="anonymous video bombs that arrive with the uploads")
     parser.add_argument("--photo-checks", type=int, default=20, help="0: no photo phase")
+    parser.add_argument(
+        "--bomb-seconds", type=int, default=60, help="the bomb's length: 60 s declares 30 G pixels, 30 s 15 G"
+    )
     parser.add_argument("--label", default="run")
     args = parser.parse_args()
     admin_token = secrets.token_urlsafe(32)
     costly = scan_heavy_jpeg(100)
-    bomb = video_bomb()
+    bomb = video_bomb(args.bomb_seconds)
     with (
         tempfile.TemporaryDirectory(prefix="provreg-hostile-") as scratch,
         running_server(Path(scratch) / "data", admin_token) as (base, server),
