@@ -114,6 +114,7 @@ def photo_phase(base: str, checks: int, bomb: bytes) -> dict[str, Any]:
                 raise SystemExit(f"the photo check failed: {response.status_code} {response.text[:300]}")
         return seconds
 
+    load_before = [round(load, 2) for load in os.getloadavg()]
     with client_at(base, PHOTO_CLIENT) as http:
         timed(http, 2)  # warm: the first checks load what a worker keeps
         idle = timed(http, checks)
@@ -146,7 +147,26 @@ def photo_phase(base: str, checks: int, bomb: bytes) -> dict[str, Any]:
         "with_bombs_worst_s": round(max(loaded), 3),
         "p95_ratio": round(loaded_p95 / idle_p95, 2),
         "bomb_statuses": dict(statuses),
+        "bomb_bytes": len(bomb),
+        "load_average_before_after": [load_before, [round(load, 2) for load in os.getloadavg()]],
     }
+
+
+def print_photo(photo: dict[str, Any]) -> None:
+    print_table(
+        f"photo check, {photo['checks']} one at a time, idle and beside {PHOTO_BOMBS} bomb senders",
+        ["figure", "value"],
+        [
+            ["idle p50 / p95 s", f"{photo['idle_p50_s']} / {photo['idle_p95_s']}"],
+            [
+                "with bombs p50 / p95 / worst s",
+                f"{photo['with_bombs_p50_s']} / {photo['with_bombs_p95_s']} / {photo['with_bombs_worst_s']}",
+            ],
+            ["p95 ratio (target <= 3)", photo["p95_ratio"]],
+            ["bomb statuses", photo["bomb_statuses"]],
+            ["load average before / after", " / ".join(str(load) for load in photo["load_average_before_after"])],
+        ],
+    )
 
 
 def newsroom(base: str, admin_token: str) -> tuple[PublisherClient, str]:
@@ -420,6 +440,12 @@ def main() -> None:
         load_before = [round(load, 2) for load in os.getloadavg()]
         client.transport.close()
         photo = photo_phase(base, args.photo_checks, bomb) if args.photo_checks else None
+        if photo is not None and not (args.json_mb or args.uploads or args.bombs):  # the photo phase alone
+            path = RESULTS / f"hostile_{args.label}.json"
+            machine = machine_info(["fastapi", "uvicorn"])
+            write_json(path, {"machine": machine, "config": vars(args), "photo_check": photo})
+            print_photo(photo)
+            return
         upload_headers = {"Authorization": f"Bearer {api_key}"} if args.keyed_uploads else {}
         result = attack(
             base, server.pid, int(args.json_mb * 1e6), args.uploads, costly, upload_headers, args.bombs, bomb
@@ -467,19 +493,7 @@ def main() -> None:
         ],
     )
     if photo is not None:
-        print_table(
-            f"photo check, {photo['checks']} one at a time, idle and beside {PHOTO_BOMBS} bomb senders",
-            ["figure", "value"],
-            [
-                ["idle p50 / p95 s", f"{photo['idle_p50_s']} / {photo['idle_p95_s']}"],
-                [
-                    "with bombs p50 / p95 / worst s",
-                    f"{photo['with_bombs_p50_s']} / {photo['with_bombs_p95_s']} / {photo['with_bombs_worst_s']}",
-                ],
-                ["p95 ratio (target <= 3)", photo["p95_ratio"]],
-                ["bomb statuses", photo["bomb_statuses"]],
-            ],
-        )
+        print_photo(photo)
     print(f"\nwritten to {path}", file=sys.stderr)
 
 
