@@ -52,7 +52,8 @@ class VideoLimits:
 
 
 class PixelBudget:
-    """Decoded pixels (width x height x frames) that the work in this process may still spend: see `pixel_budget`."""
+    """Decoded pixels (width x height x frames) that the work in this process may spend (what its request has left):
+    see `pixel_budget`."""
 
     def __init__(self, pixels: int, limit: str) -> None:
         self.pixels, self.limit = pixels, limit
@@ -65,8 +66,9 @@ class PixelBudget:
         self.spent += width * height
         if self.spent > self.pixels:
             raise MediaTooLargeError(
-                f"decoding stopped at a {width}x{height} frame: the request has decoded {self.spent:,} pixels "
-                f"(width x height x frames, every stage together); its budget is {self.pixels:,}",
+                f"decoding stopped at a {width}x{height} frame: this stage has decoded {self.spent:,} pixels, more "
+                f"than the {self.pixels:,} left of the request's budget (width x height x frames, every stage "
+                "together)",
                 limit=self.limit,
             )
 
@@ -96,7 +98,7 @@ def within_budget(video: VideoMedia) -> None:
         raise MediaTooLargeError(
             f"the video declares about {estimate:,} pixels to decode ({video.width}x{video.height}, "
             f"{video.duration:g} s at {video.fps:g} fps), more than the {budget.left():,} left of the request's "
-            f"budget of {budget.pixels:,}",
+            "budget (width x height x frames, every stage together)",
             limit=budget.limit,
         )
 
