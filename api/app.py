@@ -17,8 +17,7 @@ from api.openapi import document_errors
 from api.ratelimit import RateLimit, RateLimiter
 from api.routers import batch, health, jobs, log, matching, publishers, registrations
 from registry.jobs import JobRunner
-from registry.media import prepare_worker
-from registry.pool import MediaPool
+from registry.pool import pool_for
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -32,15 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = Registry.open(settings)
         app.state.registry = registry
-        registry.pool = app.state.media_pool = MediaPool(
-            workers=settings.media_workers,
-            queue=settings.media_queue,
-            cpu_seconds=settings.media_cpu_seconds,
-            memory_bytes=settings.media_memory_bytes,
-            wall_seconds=settings.media_wall_seconds,
-            initializer=prepare_worker,
-            recycle_bytes=settings.media_recycle_bytes,
-        )
+        registry.pool = app.state.media_pool = pool_for(settings)
         app.state.jobs = JobRunner.start(registry)
         loader = registry.load_in_background()
         if settings.index_before_serving:
@@ -68,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter.from_settings(settings, admin_token)
     # Last added runs first: request context, then the rate limit (and who the caller is), then the body caps, then
     # admission for media.
-    app.add_middleware(MediaAdmission, places=settings.media_workers + settings.media_queue)
+    app.add_middleware(MediaAdmission, settings=settings)
     app.add_middleware(BodySizeLimit, caps=BodyCaps.from_settings(settings), authenticated=holds_valid_credential)
     app.add_middleware(RateLimit, limiter=app.state.rate_limiter)
     app.add_middleware(RequestContext, metrics=app.state.metrics)

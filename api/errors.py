@@ -26,6 +26,7 @@ HTTP_STATUS: dict[type[errors.RegistryError], int] = {
     errors.Conflict: 409,
     errors.NotReady: 503,
     errors.Overloaded: 503,
+    errors.ClientOverloaded: 429,
     errors.ClientGone: 499,  # nginx's "client closed request": only ever logged, nobody is there to read it
     errors.LogTampered: 503,
     errors.VerificationFailed: 422,
@@ -90,7 +91,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(errors.RegistryError)
     async def registry_error(_request: Request, exc: errors.RegistryError) -> JSONResponse:
         status = status_for(exc)
-        headers = {"Retry-After": "5"} if status == 503 else ({"WWW-Authenticate": "Bearer"} if status == 401 else None)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status in (429, 503):
+            headers = {"Retry-After": "5"}
         return error_response(status, exc.code, exc.message, headers, **exc.details)
 
     @app.exception_handler(RequestValidationError)

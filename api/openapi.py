@@ -27,11 +27,12 @@ DESCRIPTIONS = {
     401: "no credential, or not the one this operation needs",
     403: "the API key belongs to another publisher",
     404: "no such resource",
+    408: "a request with media kept the server waiting for its body too long (`body_timeout`)",
     409: "conflicts with what is registered (reused nonce, duplicate)",
     413: "body, file or multipart part over its limit",
     415: "unsupported media, or a body of the wrong content type",
     422: "invalid parameters, body, statement or signature",
-    429: "rate limited; retry after `Retry-After` seconds",
+    429: "rate limited, or this caller's share of media requests in flight is taken; retry after `Retry-After` seconds",
     503: "not ready, or writes refused after a failed log audit; retry after `Retry-After` seconds",
 }
 _FRAMEWORK_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -52,6 +53,8 @@ def _error_statuses(path: str, operation: dict[str, Any], rate_limited: bool) ->
         statuses.add(422)
     if has_body:
         statuses |= {413, 415}
+        if "multipart/form-data" in operation["requestBody"].get("content", {}):
+            statuses |= {408, 429}  # media admission: the body's deadline, the caller's share (api.admission)
     if in_path:
         statuses.add(404)
     if operation.get("security"):

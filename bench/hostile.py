@@ -1,6 +1,6 @@
 """Hostile bodies against a real `provreg serve`: does `/healthz` keep answering, and does the server give memory back?
 
-    PYTHONPATH=$PWD python bench/hostile.py [--json-mb 300] [--uploads 40] [--label after]
+    PYTHONPATH=$PWD python bench/hostile.py [--json-mb 300] [--uploads 40] [--bombs 4] [--photo-checks 20] [--label L]
 
 A fresh server (rate limiting off so that everything arrives, scratch data directory, its 2 media workers) gets a few
 registered originals. Then, together: one anonymous JSON batch of `--json-mb` MB of valid hash items sent chunked (no
@@ -11,8 +11,15 @@ probed every 50 ms from a process of its own, open loop: each probe counts from 
 shows in every probe it held up. The attacking threads run at nice 10, so that they do not outrun the server for
 the shared cores. It reports `/healthz` p50/p99/worst during the attack, every answer's status (5xx counted), how
 much of the JSON body the server read before answering and how, the API process's CPU time, and its resident memory
-(without its media workers) idle, at its peak, right after and 15 s after the burst. Results go to
-bench/results/hostile_<label>.json.
+(without its media workers) idle, at its peak, right after and 15 s after the burst. `--bombs` anonymous video bombs
+(a `--bomb-seconds` 4K 60 fps solid-colour MP4, 83 kB for 60 s, made once with FFmpeg and cached in the temporary
+directory) arrive
+with the uploads, from a client address of their own.
+
+The photo phase (`--photo-checks N`, before the attack): N full checks of a re-encoded registered photo, one at a
+time, from a client address of their own (127.0.0.2), first idle, then while 2 bomb senders (one anonymous address,
+127.0.0.3) each send a bomb again as soon as the last one is answered; p50/p95 of each and their ratio. Results go
+to bench/results/hostile_<label>.json.
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import io
 import multiprocessing
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -39,6 +48,7 @@ import _threads  # noqa: F401 - pins the numeric libraries to one thread before 
 import httpx2
 from _common import machine_info, percentile, print_table, write_json
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from PIL import Image
 
 from api.client import HttpTransport, PublisherClient
 from bench.load import running_server, scan_heavy_jpeg, server_rss_mb
@@ -53,6 +63,108 @@ PROBER_START_S = 120.0
 PROBERS = 64
 JSON_CHUNK = 256 * 1024
 SERVER_ERRORS = {"500", "502", "504"}  # 503 `overloaded` is the documented answer of a full media pool
+BOMB = ("3840x2160", 60)  # size, frames per second: one solid colour, about 83 kB a minute as H.264
+PHOTO_CLIENT, BOMB_CLIENT = "127.0.0.2", "127.0.0.3"  # loopback addresses: distinct clients to the server
+PHOTO_BOMBS = 2
+
+
+def video_bomb(seconds: int) -> bytes:
+    """The video bomb, encoded once (it takes minutes of CPU) and kept in the temporary directory."""
+    size, fps = BOMB
+    path = Path(tempfile.gettempdir()) / f"provreg-bench-bomb-{size}-{fps}fps-{seconds}s.mp4"
+    if not path.exists():
+        import imageio_ffmpeg
+
+        partial = path.with_suffix(".partial.mp4")
+        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-f", "lavfi"]
+        command += ["-i", f"color=c=0x3070b0:s={size}:r={fps}", "-t", str(seconds), "-c:v", "libx264"]
+        command += ["-preset", "ultrafast", "-g", str(fps * seconds), "-threads", "1", "-pix_fmt", "yuv420p"]
+        subprocess.run([*command, str(partial)], check=True)
+        partial.rename(path)
+    return path.read_bytes()
+
+
+def client_at(base: str, address: str, timeout: float = 600) -> httpx2.Client:
+    """A client whose connections come from `address` (any 127.0.0.0/8 address is this machine's)."""
+    return httpx2.Client(base_url=base, timeout=timeout, transport=httpx2.HTTPTransport(local_address=address))
+
+
+def send_bomb(http: httpx2.Client, bomb: bytes) -> str:
+    try:
+        return str(http.post("/v1/check", files={"file": ("bomb.mp4", bomb, "video/mp4")}).status_code)
+    except httpx2.TransportError as exc:
+        return type(exc).__name__
+
+
+def photo_phase(base: str, checks: int, bomb: bytes) -> dict[str, Any]:
+    """A photo check's latency idle and while PHOTO_BOMBS bomb senders keep bombs running (see the docstring)."""
+    photo = io.BytesIO()
+    Image.open(PHOTOS / f"{ORIGINALS[0]}.jpg").convert("RGB").resize((400, 400)).save(photo, "JPEG", quality=70)
+    query = photo.getvalue()
+
+    def timed(http: httpx2.Client, count: int) -> list[float]:
+        seconds = []
+        for _ in range(count):
+            start = time.perf_counter()
+            response = http.post("/v1/check", files={"file": ("photo.jpg", query, "image/jpeg")})
+            seconds.append(time.perf_counter() - start)
+            if response.status_code != 200 or response.json()["verdict"] == "unregistered":
+                raise SystemExit(f"the photo check failed: {response.status_code} {response.text[:300]}")
+        return seconds
+
+    load_before = [round(load, 2) for load in os.getloadavg()]
+    with client_at(base, PHOTO_CLIENT) as http:
+        timed(http, 2)  # warm: the first checks load what a worker keeps
+        idle = timed(http, checks)
+        stop = threading.Event()
+        statuses: Counter[str] = Counter()
+        lock = threading.Lock()
+
+        def bomber() -> None:
+            with client_at(base, BOMB_CLIENT) as bombs:
+                while not stop.is_set():
+                    status = send_bomb(bombs, bomb)
+                    with lock:
+                        statuses[status] += 1
+
+        senders = [threading.Thread(target=bomber) for _ in range(PHOTO_BOMBS)]
+        for sender in senders:
+            sender.start()
+        time.sleep(2.0)  # the bombs are in the workers (or refused) before the first timed check
+        loaded = timed(http, checks)
+        stop.set()
+        for sender in senders:
+            sender.join()
+    idle_p95, loaded_p95 = percentile(idle, 95), percentile(loaded, 95)
+    return {
+        "checks": checks,
+        "idle_p50_s": round(percentile(idle, 50), 3),
+        "idle_p95_s": round(idle_p95, 3),
+        "with_bombs_p50_s": round(percentile(loaded, 50), 3),
+        "with_bombs_p95_s": round(loaded_p95, 3),
+        "with_bombs_worst_s": round(max(loaded), 3),
+        "p95_ratio": round(loaded_p95 / idle_p95, 2),
+        "bomb_statuses": dict(statuses),
+        "bomb_bytes": len(bomb),
+        "load_average_before_after": [load_before, [round(load, 2) for load in os.getloadavg()]],
+    }
+
+
+def print_photo(photo: dict[str, Any]) -> None:
+    print_table(
+        f"photo check, {photo['checks']} one at a time, idle and beside {PHOTO_BOMBS} bomb senders",
+        ["figure", "value"],
+        [
+            ["idle p50 / p95 s", f"{photo['idle_p50_s']} / {photo['idle_p95_s']}"],
+            [
+                "with bombs p50 / p95 / worst s",
+                f"{photo['with_bombs_p50_s']} / {photo['with_bombs_p95_s']} / {photo['with_bombs_worst_s']}",
+            ],
+            ["p95 ratio (target <= 3)", photo["p95_ratio"]],
+            ["bomb statuses", photo["bomb_statuses"]],
+            ["load average before / after", " / ".join(str(load) for load in photo["load_average_before_after"])],
+        ],
+    )
 
 
 def newsroom(base: str, admin_token: str) -> tuple[PublisherClient, str]:
@@ -194,9 +306,17 @@ def probe_health(base: str, pid: int, stop: EventType, results: Connection) -> N
 
 
 def attack(
-    base: str, pid: int, json_bytes: int, uploads: int, costly: bytes, upload_headers: dict[str, str]
+    base: str,
+    pid: int,
+    json_bytes: int,
+    uploads: int,
+    costly: bytes,
+    upload_headers: dict[str, str],
+    bombs: int,
+    bomb: bytes,
 ) -> dict[str, Any]:
     statuses: Counter[str] = Counter()
+    bomb_statuses: Counter[str] = Counter()
     batch: dict[str, Any] = {}
     lock = threading.Lock()
     context = multiprocessing.get_context("spawn")
@@ -226,6 +346,13 @@ def attack(
         yield_cpu()
         batch.update(send_json_batch(base, json_bytes))
 
+    def send_one_bomb() -> None:
+        yield_cpu()
+        with client_at(base, BOMB_CLIENT) as http:
+            status = send_bomb(http, bomb)
+        with lock:
+            bomb_statuses[status] += 1
+
     try:
         ready = receiving.poll(PROBER_START_S) and receiving.recv() == "ready"
     except EOFError:  # it died (its own first /healthz failed, say)
@@ -238,6 +365,7 @@ def attack(
     cpu_before = process_cpu_s(pid)
     threads = [threading.Thread(target=json_batch)] if json_bytes else []
     threads += [threading.Thread(target=upload) for _ in range(uploads)]
+    threads += [threading.Thread(target=send_one_bomb) for _ in range(bombs)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -254,7 +382,8 @@ def attack(
         second = int(due - started)
         worst_by_second[second] = round(max(worst_by_second.get(second, 0.0), ms), 1)
     batch_status = batch.get("status", "").split(" ")[1:2]
-    fives = sum(n for status, n in [*statuses.items(), *((s, 1) for s in batch_status)] if status in SERVER_ERRORS)
+    answers = [*statuses.items(), *bomb_statuses.items(), *((s, 1) for s in batch_status)]
+    fives = sum(n for status, n in answers if status in SERVER_ERRORS)
     return {
         "seconds": round(seconds, 1),
         "api_cpu_seconds": round(cpu, 2),
@@ -267,6 +396,7 @@ def attack(
             "worst_ms_by_second_of_the_attack": worst_by_second,
         },
         "uploads": {"count": uploads, "bytes_each": len(costly), "statuses": dict(statuses)},
+        "video_bombs": {"count": bombs, "bytes_each": len(bomb), "statuses": dict(bomb_statuses)},
         "json_batch": batch,
         "unexpected_5xx": fives,
         "api_rss_peak_mb": peak_rss,
@@ -280,10 +410,16 @@ def main() -> None:
     parser.add_argument(
         "--keyed-uploads", action="store_true", help="send the uploads with a publisher's API key (its higher caps)"
     )
+    parser.add_argument("--bombs", type=int, default=4, help="anonymous video bombs that arrive with the uploads")
+    parser.add_argument("--photo-checks", type=int, default=20, help="0: no photo phase")
+    parser.add_argument(
+        "--bomb-seconds", type=int, default=60, help="the bomb's length: 60 s declares 30 G pixels, 30 s 15 G"
+    )
     parser.add_argument("--label", default="run")
     args = parser.parse_args()
     admin_token = secrets.token_urlsafe(32)
     costly = scan_heavy_jpeg(100)
+    bomb = video_bomb(args.bomb_seconds)
     with (
         tempfile.TemporaryDirectory(prefix="provreg-hostile-") as scratch,
         running_server(Path(scratch) / "data", admin_token) as (base, server),
@@ -301,8 +437,17 @@ def main() -> None:
         rss_idle = process_rss_mb(server.pid)
         load_before = [round(load, 2) for load in os.getloadavg()]
         client.transport.close()
+        photo = photo_phase(base, args.photo_checks, bomb) if args.photo_checks else None
+        if photo is not None and not (args.json_mb or args.uploads or args.bombs):  # the photo phase alone
+            path = RESULTS / f"hostile_{args.label}.json"
+            machine = machine_info(["fastapi", "uvicorn"])
+            write_json(path, {"machine": machine, "config": vars(args), "photo_check": photo})
+            print_photo(photo)
+            return
         upload_headers = {"Authorization": f"Bearer {api_key}"} if args.keyed_uploads else {}
-        result = attack(base, server.pid, int(args.json_mb * 1e6), args.uploads, costly, upload_headers)
+        result = attack(
+            base, server.pid, int(args.json_mb * 1e6), args.uploads, costly, upload_headers, args.bombs, bomb
+        )
         rss_after = process_rss_mb(server.pid)
         time.sleep(SETTLE_S)
         rss_settled = process_rss_mb(server.pid)
@@ -313,6 +458,7 @@ def main() -> None:
         "config": vars(args),
         "load_average_before_after": [load_before, load_after],
         "healthz_idle_p99_ms": round(percentile(idle, 99), 1),
+        "photo_check": photo,
         **result,
         "api_rss_mb": {
             "idle": rss_idle,
@@ -333,6 +479,7 @@ def main() -> None:
             ["/healthz p50 / p99 / worst ms", "{p50_ms} / {p99_ms} / {worst_ms}".format(**report["healthz"])],
             ["/healthz idle p99 ms", report["healthz_idle_p99_ms"]],
             ["upload statuses", report["uploads"]["statuses"]],
+            ["video bomb statuses", report["video_bombs"]["statuses"]],
             ["JSON batch answer", f"{batch.get('status')} after {batch.get('first_answer_s')} s"],
             ["JSON bytes sent before the server stopped", f"{batch.get('bytes_sent_before_stop', 0):,}"],
             ["JSON batch last line", (batch.get("last_line") or batch.get("first_line") or "")[:100]],
@@ -343,6 +490,8 @@ def main() -> None:
             ["load average before / after", f"{load_before} / {load_after}"],
         ],
     )
+    if photo is not None:
+        print_photo(photo)
     print(f"\nwritten to {path}", file=sys.stderr)
 
 

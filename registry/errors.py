@@ -99,6 +99,13 @@ class Overloaded(RegistryError):
     code = "overloaded"
 
 
+class ClientOverloaded(Overloaded):
+    """This client already has as many media requests or tasks in flight as one client may (429, not 503: the
+    others' share stays theirs); retry once some are answered."""
+
+    code = "too_many_media_requests"
+
+
 class WorkerKilled(Overloaded):
     """A media worker was killed from outside the server (SIGKILL, most often the system's out-of-memory killer)."""
 

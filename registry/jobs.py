@@ -30,9 +30,8 @@ from sqlmodel import Session, col, select, update
 from registry import views
 from registry.clock import now_utc
 from registry.errors import NotFound, NotReady, Overloaded, RegistryError
-from registry.media import prepare_worker
 from registry.models import Job, Publisher
-from registry.pool import MediaPool
+from registry.pool import MediaPool, pool_for, request_budget
 from registry.runtime import Registry, TaskRunner
 
 log = logging.getLogger(__name__)
@@ -80,17 +79,7 @@ class JobRunner:
             if self._closing.is_set():
                 raise NotReady("the server is shutting down; submit the job again once it is back")
             if self._pool is None:
-                settings = self.registry.settings
-                self._pool = MediaPool(
-                    workers=settings.job_workers,
-                    queue=settings.job_queue,
-                    cpu_seconds=settings.job_cpu_seconds,
-                    memory_bytes=settings.job_memory_bytes,
-                    wall_seconds=settings.job_wall_seconds,
-                    initializer=prepare_worker,
-                    recycle_bytes=settings.media_recycle_bytes,
-                    settings="PROVREG_JOB",
-                )
+                self._pool = pool_for(self.registry.settings, jobs=True)
             return self._pool
 
     def submit(self, *, kind: str, owner: str | None, task: JobTask) -> views.JobView:
@@ -133,7 +122,8 @@ class JobRunner:
     def _run(self, job_id: str, task: JobTask) -> None:
         self._update(job_id, state="running", progress=STARTED)
         try:
-            result = task(self._media_pool(), self._closing, lambda done: self._update(job_id, progress=done))
+            with request_budget():  # the job's stages share the PROVREG_JOB_* limits, as a request's share its own
+                result = task(self._media_pool(), self._closing, lambda done: self._update(job_id, progress=done))
         except RegistryError as exc:
             self._finish(job_id, error={"code": exc.code, "message": exc.message, **_json_safe(exc.details)})
         except Exception as exc:

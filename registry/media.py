@@ -9,6 +9,7 @@ from typing import Any
 
 from fingerprint.kinds import DecodeLimits, MediaKind, detect
 from fingerprint.media import CorruptMediaError, MediaError, MediaTooLargeError, UnsupportedMediaError
+from fingerprint.video.decode import VideoLimits
 from registry.errors import CorruptMedia, InvalidRequest, MediaTooLarge, RegistryError, UnsupportedMedia
 from registry.heap import return_large_buffers
 from registry.settings import Settings
@@ -53,12 +54,14 @@ def limits(settings: Settings) -> DecodeLimits:
         max_decoded_bytes=settings.max_decoded_bytes,
         max_bits_per_sample=settings.max_bits_per_sample,
         max_jpeg_scans=settings.max_jpeg_scans,
-        max_video_seconds=settings.max_video_seconds,
-        max_video_frames=settings.max_video_frames,
-        max_video_pixels=settings.max_video_pixels,
-        max_video_bytes=settings.max_video_bytes,
-        video_query_fps=settings.video_query_fps,
-        video_reference_fps=settings.video_reference_fps,
+        video=VideoLimits(
+            max_video_seconds=settings.max_video_seconds,
+            max_video_frames=settings.max_video_frames,
+            max_video_pixels=settings.max_video_pixels,
+            max_video_bytes=settings.max_video_bytes,
+            query_fps=settings.video_query_fps,
+            reference_fps=settings.video_reference_fps,
+        ),
     )
 
 

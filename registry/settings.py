@@ -13,10 +13,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fingerprint.video.decode import VideoLimits
 from registry.errors import ConfigurationError
 from registry.policy import DEFAULT_MIN_QUALITY, DEFAULT_STRONG, DEFAULT_WEAK, MAX_DISTANCE, MatchPolicy
 
 MIN_ADMIN_TOKEN_LENGTH = 32
+_VIDEO = VideoLimits()  # the video caps' defaults live with the decoder; `registry.media.limits` passes them back
 
 
 class Settings(BaseSettings):
@@ -60,23 +62,51 @@ class Settings(BaseSettings):
     )
     max_bits_per_sample: int = Field(default=16, gt=0, description="bits per sample the file declares")
     max_jpeg_scans: int = Field(default=100, gt=0, description="SOS markers in a JPEG, counted before decoding")
-    max_video_seconds: float = Field(default=600, gt=0, description="video duration, declared and decoded (413)")
-    max_video_frames: int = Field(default=36_000, gt=0, description="frames a video may have, declared and decoded")
-    max_video_pixels: int = Field(default=3840 * 2160, gt=0, description="pixels of one video frame (413)")
-    max_video_bytes: int = Field(default=200_000_000, gt=0, description="size of a video file (413)")
-    video_query_fps: float = Field(default=4.0, gt=0, le=30, description="frames per second a clip is hashed at")
-    video_reference_fps: float = Field(
-        default=2.0, gt=0, le=30, description="frames per second a registered video is hashed and indexed at"
+    max_video_seconds: float = Field(
+        default=_VIDEO.max_video_seconds, gt=0, description="video duration, declared and decoded (413)"
     )
-    # Media work runs in a pool of worker processes, each task under these limits (registry.pool).
+    max_video_frames: int = Field(
+        default=_VIDEO.max_video_frames, gt=0, description="frames a video may have, declared and decoded (413)"
+    )
+    max_video_pixels: int = Field(default=_VIDEO.max_video_pixels, gt=0, description="pixels of one video frame (413)")
+    max_video_bytes: int = Field(default=_VIDEO.max_video_bytes, gt=0, description="size of a video file (413)")
+    video_query_fps: float = Field(
+        default=_VIDEO.query_fps, gt=0, le=30, description="frames per second a clip is hashed at"
+    )
+    video_reference_fps: float = Field(
+        default=_VIDEO.reference_fps, gt=0, le=30, description="frames per second a registered video is hashed at"
+    )
+    # Media work runs in a pool of worker processes (registry.pool). One request's tasks (decode, fingerprint,
+    # analysis, assessment) share one budget of CPU time, wall-clock time and decoded video pixels.
     media_workers: int = Field(default=2, gt=0, description="worker processes that decode and analyse media")
     media_queue: int = Field(default=8, ge=0, description="requests that may wait for a worker before 503")
-    media_cpu_seconds: float = Field(default=30, gt=0, description="CPU time one task may use (422)")
+    media_cpu_seconds: float = Field(
+        default=30, gt=0, description="CPU time one request's media work may use, every stage together (422)"
+    )
+    media_pixels: int = Field(
+        default=20_000_000_000,
+        gt=0,
+        description="video pixels one request may decode (width x height x frames, every stage together; 413)",
+    )
     media_memory_bytes: int = Field(default=3 * 1024**3, gt=0, description="address space of one worker (422)")
     media_recycle_bytes: int = Field(
         default=768 * 1024**2, gt=0, description="resident memory after which a worker is replaced by a fresh one"
     )
-    media_wall_seconds: float = Field(default=60, gt=0, description="wall-clock time one task may take (422)")
+    media_wall_seconds: float = Field(
+        default=60, gt=0, description="wall-clock time one request's media work may take, every stage together (422)"
+    )
+    # Fairness between clients (a publisher's API key, else the client address), so one cannot starve another.
+    media_client_workers: int = Field(
+        default=1, gt=0, description="media tasks of one client that run at once; the rest wait their turn"
+    )
+    media_client_places: int = Field(
+        default=4,
+        gt=0,
+        description="media requests one client may have in flight, and its media tasks running or waiting (429)",
+    )
+    body_read_seconds: float = Field(
+        default=120, gt=0, description="time a request with media may take to send its whole body (408)"
+    )
     # Long work runs as a job (registry.jobs): its own workers, under these longer limits.
     sync_video_seconds: float = Field(
         default=120, gt=0, description="a registered video longer than this runs as a job (202) instead of inline"
@@ -84,6 +114,9 @@ class Settings(BaseSettings):
     job_workers: int = Field(default=1, gt=0, description="worker processes (and threads) that run jobs")
     job_queue: int = Field(default=8, ge=0, description="jobs that may wait for a worker before 503")
     job_cpu_seconds: float = Field(default=3600, gt=0, description="CPU time one job's media work may use")
+    job_pixels: int = Field(
+        default=2_000_000_000_000, gt=0, description="video pixels one job may decode (width x height x frames)"
+    )
     job_memory_bytes: int = Field(default=3 * 1024**3, gt=0, description="address space of one job worker")
     job_wall_seconds: float = Field(default=7200, gt=0, description="wall-clock time one job's media work may take")
     match_threshold: int = Field(

@@ -19,7 +19,8 @@ from fingerprint.audio import AudioFingerprint
 from fingerprint.compare import DerivativeMatch
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, MatchCandidate
-from registry.media import decode_with, media_errors
+from fingerprint.video.decode import VideoMedia, within_budget
+from registry.media import Decoded, decode_with, media_errors
 
 # Decoded originals kept by each process that analyses (a few MB each at the working size): a registered photo that
 # keeps coming back (a viral picture, its re-posts) is decoded once, not on every check. Store paths are
@@ -46,7 +47,7 @@ class Analysed:
 
 def query_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: bool) -> tuple[Fingerprint, Any]:
     """Decode a query and fingerprint it; the decoded media comes back for the analysis stage."""
-    decoded = decode_with(content, limits)
+    decoded = _affordable(decode_with(content, limits))
     with media_errors():
         fp = decoded.kind.query(decoded.media, sha256=sha256, size=len(content), local=local)
     return fp, decoded.media
@@ -54,9 +55,18 @@ def query_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: 
 
 def reference_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: bool = True) -> Fingerprint:
     """Decode an original and compute everything stored for it (`local=False`: its hashes only)."""
-    decoded = decode_with(content, limits)
+    decoded = _affordable(decode_with(content, limits))
     with media_errors():
         return decoded.kind.reference(decoded.media, sha256=sha256, size=len(content), local=local)
+
+
+def _affordable(decoded: Decoded) -> Decoded:
+    """A video is refused (413) before its first frame when its declared frames cost more decoded pixels than the
+    request's budget has left (`fingerprint.video.decode.within_budget`); an image's caps are checked as it decodes."""
+    if isinstance(decoded.media, VideoMedia):
+        with media_errors():
+            within_budget(decoded.media)
+    return decoded
 
 
 def video_seconds(content: bytes, limits: DecodeLimits) -> float:

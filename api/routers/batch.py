@@ -37,6 +37,7 @@ from api.routers.matching import ModeQuery
 from registry import matching
 from registry.errors import InvalidRequest, MediaTooLarge, RegistryError
 from registry.models import Publisher
+from registry.pool import request_budget
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -251,7 +252,7 @@ def _file_item(
                 f"file {index} has {part.size:,} bytes, over the upload limit of {limits.upload_bytes:,} "
                 f"({limits.upload_setting})"
             )
-        with registry.session() as session:
+        with request_budget(), registry.session() as session:  # each item is a check of its own, on its own budget
             view = matching.check(session=session, registry=registry, content=content, mode=mode, cancelled=cancelled)
         return view.model_dump(mode="json")
 

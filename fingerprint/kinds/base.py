@@ -16,7 +16,7 @@ from fingerprint.audio import AudioFingerprint
 from fingerprint.compare import ReferenceSource
 from fingerprint.features import LocalFeatures
 from fingerprint.media import MAX_BITS_PER_SAMPLE, MAX_DECODED_BYTES, MAX_JPEG_SCANS
-from fingerprint.video.decode import MAX_VIDEO_BYTES, MAX_VIDEO_FRAMES, MAX_VIDEO_PIXELS, MAX_VIDEO_SECONDS
+from fingerprint.video.decode import VideoLimits
 from fingerprint.video.track import FrameTrack
 
 
@@ -28,13 +28,8 @@ class DecodeLimits:
     max_decoded_bytes: int = MAX_DECODED_BYTES
     max_bits_per_sample: int = MAX_BITS_PER_SAMPLE
     max_jpeg_scans: int = MAX_JPEG_SCANS
-    max_video_seconds: float = MAX_VIDEO_SECONDS
-    max_video_frames: int = MAX_VIDEO_FRAMES
-    max_video_pixels: int = MAX_VIDEO_PIXELS
-    max_video_bytes: int = MAX_VIDEO_BYTES
-    # frames sampled per second of video: a check's clip densely, an original's footage more sparsely
-    video_query_fps: float = 4.0
-    video_reference_fps: float = 2.0
+    # a video's caps and sampling rates, passed on to the decoder as they are
+    video: VideoLimits = field(default_factory=VideoLimits)
 
 
 @dataclass(frozen=True, slots=True)

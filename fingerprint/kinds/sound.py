@@ -48,7 +48,9 @@ class SoundKind:
 
     def decode(self, data: bytes, limits: DecodeLimits) -> SoundMedia:
         """The header checked against the caps; a sound is held to the video's duration and byte caps."""
-        return probe(data, SoundLimits(max_seconds=limits.max_video_seconds, max_bytes=limits.max_video_bytes))
+        return probe(
+            data, SoundLimits(max_seconds=limits.video.max_video_seconds, max_bytes=limits.video.max_video_bytes)
+        )
 
     def reference(self, media: SoundMedia, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
         """The whole-file `soundhash` and the landmarks; `local=False` leaves out the landmarks (the CLI's `hash`)."""

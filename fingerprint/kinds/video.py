@@ -31,7 +31,7 @@ from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
 from fingerprint.kinds.image import hash_pixels
 from fingerprint.media import WORKING_SIDE, CanonicalImage
 from fingerprint.video.align import FrameHit, Segment, Span, Timeline
-from fingerprint.video.decode import VideoLimits, VideoMedia, probe, sniff_video
+from fingerprint.video.decode import VideoMedia, probe, sniff_video
 from fingerprint.video.match import frame_at, locate, track_of
 from fingerprint.video.timeline import render_timeline
 from fingerprint.video.track import FrameTrack
@@ -76,17 +76,7 @@ class VideoKind:
         return sniff_video(data)
 
     def decode(self, data: bytes, limits: DecodeLimits) -> VideoMedia:
-        return probe(
-            data,
-            VideoLimits(
-                max_video_seconds=limits.max_video_seconds,
-                max_video_frames=limits.max_video_frames,
-                max_video_pixels=limits.max_video_pixels,
-                max_video_bytes=limits.max_video_bytes,
-                query_fps=limits.video_query_fps,
-                reference_fps=limits.video_reference_fps,
-            ),
-        )
+        return probe(data, limits.video)
 
     def reference(self, media: VideoMedia, *, sha256: str, size: int, local: bool = True) -> Fingerprint:
         """The frame track, the sound's fingerprint, the poster's image hashes and the whole file's `videohash` (a

@@ -5,6 +5,11 @@ against the caps before any frame is decoded. `sample` then decodes in one pass 
 fall on the sampling grid, turned upright by the container's display matrix (phones store portrait video sideways).
 Decoding re-checks the caps as it goes, because a container's declared duration can lie. Any FFmpeg failure is a
 `CorruptMediaError` with a message safe to show to the sender.
+
+Every decoded frame is also charged to the pixel budget open in this process (`pixel_budget`, width x height per
+frame, at the frame's own size, so a stream that switches resolution pays for what it switched to): the caller
+gives one budget to all the stages of one request, and a stream that spends it stops there. `within_budget`
+refuses a video whose declared frames cannot fit before any is decoded.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import av
@@ -19,12 +26,6 @@ import numpy as np
 
 from fingerprint.isobmff import is_sound_only
 from fingerprint.media import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
-
-# Default caps; the registry passes its own settings (`PROVREG_MAX_VIDEO_*`).
-MAX_VIDEO_SECONDS = 600.0
-MAX_VIDEO_FRAMES = 36_000  # decoded frames: 10 minutes at 60 fps
-MAX_VIDEO_PIXELS = 3840 * 2160
-MAX_VIDEO_BYTES = 200_000_000
 
 # Sampling at most this share of the stream's frame rate skips non-reference frames (B-frames), which nothing else
 # is decoded from: 1.5-1.8x faster decoding of footage with B-frames. Denser sampling (a check's decoding of an
@@ -39,15 +40,68 @@ _CONTAINER_ERRORS = (av.FFmpegError, EOFError)
 
 @dataclass(frozen=True, slots=True)
 class VideoLimits:
-    """Caps on what decoding one video may cost (named like their settings, so errors can name them)."""
+    """Caps on what decoding one video may cost (named like their settings, so errors can name them), and the
+    sampling rates the kind fingerprints at. The one place their defaults live: the registry's settings take theirs
+    from here and pass their values down in this record."""
 
-    max_video_seconds: float = MAX_VIDEO_SECONDS
-    max_video_frames: int = MAX_VIDEO_FRAMES
-    max_video_pixels: int = MAX_VIDEO_PIXELS
-    max_video_bytes: int = MAX_VIDEO_BYTES
-    # sampling rates the kind fingerprints at (frames per second), carried with the caps from the settings
-    query_fps: float = 4.0
-    reference_fps: float = 2.0
+    max_video_seconds: float = 600.0
+    max_video_frames: int = 36_000  # decoded frames: 10 minutes at 60 fps
+    max_video_pixels: int = 3840 * 2160  # of one frame
+    max_video_bytes: int = 200_000_000
+    query_fps: float = 4.0  # frames per second a clip is hashed at
+    reference_fps: float = 2.0  # and an original
+
+
+class PixelBudget:
+    """Decoded pixels (width x height x frames) that the work in this process may spend (what its request has left):
+    see `pixel_budget`."""
+
+    def __init__(self, pixels: int, limit: str) -> None:
+        self.pixels, self.limit = pixels, limit
+        self.spent = 0
+
+    def left(self) -> int:
+        return self.pixels - self.spent
+
+    def charge(self, width: int, height: int) -> None:
+        self.spent += width * height
+        if self.spent > self.pixels:
+            raise MediaTooLargeError(
+                f"decoding stopped at a {width}x{height} frame: this stage has decoded {self.spent:,} pixels, more "
+                f"than the {self.pixels:,} left of the request's budget (width x height x frames, every stage "
+                "together)",
+                limit=self.limit,
+            )
+
+
+_BUDGET: ContextVar[PixelBudget | None] = ContextVar("pixel_budget", default=None)
+
+
+@contextmanager
+def pixel_budget(pixels: int, limit: str) -> Iterator[PixelBudget]:
+    """Charge every frame decoded inside to a budget of `pixels`; over it, `MediaTooLargeError(limit=limit)`.
+    Without one open, decoding is bounded only by the per-video caps."""
+    budget = PixelBudget(pixels, limit)
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
+
+
+def within_budget(video: VideoMedia) -> None:
+    """Refuse, before decoding a frame, a video whose declared frames (one pass) cost more than the budget left."""
+    budget = _BUDGET.get()
+    if budget is None or not video.fps:
+        return
+    estimate = math.ceil(video.duration * video.fps) * video.width * video.height
+    if estimate > budget.left():
+        raise MediaTooLargeError(
+            f"the video declares about {estimate:,} pixels to decode ({video.width}x{video.height}, "
+            f"{video.duration:g} s at {video.fps:g} fps), more than the {budget.left():,} left of the request's "
+            "budget (width x height x frames, every stage together)",
+            limit=budget.limit,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +220,7 @@ def sample(
     next_time = tick_time(tick)
     decoded = 0
     limits = video.limits
+    budget = _BUDGET.get()
     try:
         with av.open(io.BytesIO(video.data), mode="r") as container:
             stream = container.streams.video[0]
@@ -192,6 +247,8 @@ def sample(
                         f"{limits.max_video_pixels} pixels",
                         limit="max_video_pixels",
                     )
+                if budget is not None:
+                    budget.charge(frame.width, frame.height)
                 if frame.pts is None or frame.time_base is None:
                     continue
                 t = float(frame.pts * frame.time_base) - origin
@@ -229,6 +286,8 @@ def _declared_duration(container: av.container.InputContainer, stream: av.video.
 def _first_rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
     """Counter-clockwise quarter turns that show the stored pixels upright, from the first frame's display matrix."""
     for frame in container.decode(stream):
+        if (budget := _BUDGET.get()) is not None:
+            budget.charge(frame.width, frame.height)
         return round(float(frame.rotation or 0) / 90) % 4
     raise CorruptMediaError("the video has no decodable frames")
 

@@ -84,9 +84,11 @@ async def asgi_post(
     headers: dict[str, str],
     result: Streamed,
     stall: anyio.Event | None = None,
+    peer: str = "127.0.0.1",
 ) -> None:
-    """The request behind `stream`; with `stall`, the body's end waits for that event (a slow upload). Once the body
-    has ended, `receive` waits for the answer's end and says the client left, as a server does."""
+    """The request behind `stream`, from address `peer`; with `stall`, the body's end waits for that event (a slow
+    upload). Once the body has ended, `receive` waits for the answer's end and says the client left, as a server
+    does."""
     ended = False
     answered = anyio.Event()
 
@@ -126,7 +128,7 @@ async def asgi_post(
         "root_path": "",
         "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()]
         + [(b"transfer-encoding", b"chunked")],
-        "client": ("127.0.0.1", 50000),
+        "client": (peer, 50000),
         "server": ("testserver", 80),
         "state": {},
     }

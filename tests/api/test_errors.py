@@ -30,12 +30,13 @@ DOCUMENTED = {
     403: {"forbidden"},
     404: {"not_found", "http_404"},
     405: {"http_405"},
+    408: {"body_timeout"},
     409: {"conflict", "nonce_reused", "already_registered"},
     413: {"too_large", "too_many_parts", "part_too_large"},
     415: {"unsupported_media", "unsupported_content_type"},
     422: {"invalid_request", "invalid_statement", "invalid_signature", "corrupt_media", "verification_failed"}
     | {"malformed_body", "malformed_multipart", "too_expensive", "worker_crashed"},
-    429: {"rate_limited"},
+    429: {"rate_limited", "too_many_media_requests"},
     499: {"client_gone"},  # logged only: the client has left
     500: {"internal_error"},
     503: {"not_ready", "log_tampered", "overloaded", "worker_killed"},

@@ -39,6 +39,8 @@ def app_with_slow_route(data_dir: Path, workers: int, queue: int) -> FastAPI:
         rate_limit_enabled=False,
         media_workers=workers,
         media_queue=queue,
+        media_client_workers=workers,  # every request here comes from one client
+        media_client_places=workers + queue,
     )
     app = create_app(settings)
 

@@ -94,3 +94,24 @@ PAGE = 4096
 
 
 _kept: list[bytearray] = []
+
+
+def burn_cpu_for(seconds: float) -> float:
+    """Use `seconds` of this process's CPU time: one stage of a request's work."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return seconds
+
+
+def wait_for(path: str) -> None:
+    """Hold the worker until `path` exists: the test decides when it is free again, no clock involved."""
+    while not os.path.exists(path):
+        time.sleep(0.01)
+
+
+def record(path: str, name: str) -> str:
+    """Append `name` to `path`: the order of the lines is the order in which the pool served the tasks."""
+    with open(path, "a") as log:
+        log.write(name + "\n")
+    return name
