@@ -323,7 +323,7 @@ class MediaPool:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
-                worker.process.join(1)
+                worker.process.join()  # SIGKILL cannot be ignored: bounded by the kernel, however loaded the machine
             worker.forget_output()
 
     def admit(self) -> None:
