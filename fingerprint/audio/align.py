@@ -22,6 +22,7 @@ best one. `agreement` then tells, peak by peak, whether the original has it ther
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -55,6 +56,10 @@ class SoundAlignment:
     agreeing: int
     peaks: int
 
+    @overload
+    def original_time(self, t: np.ndarray) -> np.ndarray: ...
+    @overload
+    def original_time(self, t: float) -> float: ...
     def original_time(self, t: np.ndarray | float) -> np.ndarray | float:
         return self.original_start + self.lag + self.speed * (t - self.query_start)
 

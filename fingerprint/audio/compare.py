@@ -386,8 +386,8 @@ def _spans(
     for index in np.flatnonzero(flags):
         begin, end = centres[index] - step / 2, centres[index] + step / 2
         bridged = bridge is not None and last >= 0 and bool(bridge[last + 1 : index].all())
-        bridged &= (index - last - 1) * step <= max_bridge + 1e-9
-        last = index
+        bridged = bridged and bool((index - last - 1) * step <= max_bridge + 1e-9)
+        last = int(index)
         if runs and (begin - runs[-1][1] <= MAX_GAP + 1e-9 or bridged):
             runs[-1][1] = end
         else:

@@ -10,7 +10,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from fingerprint.compare.footprint import find_surroundings
 from fingerprint.compare.localisation import localise
@@ -77,15 +77,19 @@ class DerivativeMatch:
     localisation: Localisation | None = field(default=None, repr=False)
 
 
-class ReferenceSource(Protocol):
-    """What `analyse` needs from the registry about a candidate original, by the candidate's `reference_id`."""
+Original_co = TypeVar("Original_co", covariant=True)  # what the kind decodes an original into
+
+
+class ReferenceSource(Protocol[Original_co]):
+    """What a kind's analysis needs from the registry about a candidate original, by the candidate's `reference_id`
+    (`ReferenceSource[CanonicalImage]` for photos: `analyse` below)."""
 
     def features(self, reference_id: str) -> LocalFeatures | None:
         """The original's stored keypoints, or None when it has none."""
         ...
 
-    def original(self, reference_id: str) -> CanonicalImage:
-        """The original decoded with `load_image(..., max_side=WORKING_SIDE)`."""
+    def original(self, reference_id: str) -> Original_co:
+        """The original decoded as its kind decodes it (a photo: `load_image(..., max_side=WORKING_SIDE)`)."""
         ...
 
 
@@ -93,7 +97,7 @@ def analyse(
     query: CanonicalImage,
     features: Sequence[LocalFeatures],
     candidates: Sequence[Candidate],
-    references: ReferenceSource,
+    references: ReferenceSource[CanonicalImage],
     *,
     strong_distance: int,
     max_verified: int = 6,
@@ -177,7 +181,7 @@ def _analyse_one(
     query: CanonicalImage,
     features: Sequence[LocalFeatures],
     candidate: Candidate,
-    references: ReferenceSource,
+    references: ReferenceSource[CanonicalImage],
     strong: bool,
 ) -> DerivativeMatch | None:
     reference_features = references.features(candidate.reference_id)

@@ -123,7 +123,7 @@ class MediaKind(Protocol[Decoded, Match]):
         media: Decoded,
         query: Fingerprint,
         candidates: Sequence[MatchCandidate],
-        references: ReferenceSource,
+        references: ReferenceSource[Decoded],
         *,
         strong: int,
         limit: int,

@@ -64,7 +64,7 @@ class ImageKind:
         media: CanonicalImage,
         query: Fingerprint,
         candidates: Sequence[MatchCandidate],
-        references: ReferenceSource,
+        references: ReferenceSource[CanonicalImage],
         *,
         strong: int,
         limit: int,

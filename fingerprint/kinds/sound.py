@@ -67,7 +67,7 @@ class SoundKind:
         media: SoundMedia,
         query: Fingerprint,
         candidates: Sequence[MatchCandidate],
-        references: ReferenceSource,
+        references: ReferenceSource[SoundMedia],
         *,
         strong: int,
         limit: int,
@@ -140,11 +140,9 @@ def shared(reference: AudioFingerprint, clip: AudioFingerprint) -> float:
     return float(np.isin(wanted, reference.hashes()[0]).mean()) if len(wanted) else 0.0
 
 
-def _original_sound(references: ReferenceSource, reference_id: str) -> AudioFingerprint:
+def _original_sound(references: ReferenceSource[SoundMedia], reference_id: str) -> AudioFingerprint:
     """The original's stored landmarks, else those of its decoded sound."""
     stored = references.sound(reference_id) if isinstance(references, SoundSource) else None
     if stored is not None:
         return stored
-    # `ReferenceSource.original` is typed for images; a sound kind's source hands back its own decoded media
-    original: SoundMedia = references.original(reference_id)  # type: ignore[assignment]
-    return fingerprint_audio(samples(original))
+    return fingerprint_audio(samples(references.original(reference_id)))

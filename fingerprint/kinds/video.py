@@ -101,7 +101,7 @@ class VideoKind:
         media: VideoMedia,
         query: Fingerprint,
         candidates: Sequence[MatchCandidate],
-        references: ReferenceSource,
+        references: ReferenceSource[VideoMedia],
         *,
         strong: int,
         limit: int,
@@ -251,7 +251,7 @@ def sound_of(media: VideoMedia) -> AudioFingerprint | None:
 
 
 def _original_sound(
-    references: ReferenceSource, reference_id: str, original: VideoMedia | None
+    references: ReferenceSource[VideoMedia], reference_id: str, original: VideoMedia | None
 ) -> AudioFingerprint | None:
     """The original's stored sound fingerprint, else its decoded track's (registered before sound was stored)."""
     stored = references.sound(reference_id) if isinstance(references, SoundSource) else None
