@@ -109,3 +109,5 @@ def test_cli_registers_and_checks_each_sound_format(tmp_path: Path) -> None:
         assert result["verdict"] == "copy", (suffix, result)
         assert result["matches"][0]["registration_id"] == registered[suffix]
         assert abs(result["matches"][0]["facts"]["offset"] - 3.0) <= 0.1
+    code, out, _ = provreg(data_dir, "check", str(clip))
+    assert code == 0 and "shows the original's 3.00" in out and "distance" not in out
