@@ -9,7 +9,7 @@ from functools import cache
 
 import numpy as np
 import pytest
-from audioclips import CONTAINERS, RATE, mux, recorded, sound_file, speech
+from audioclips import CONTAINERS, RATE, VOICES, mux, recorded, sound_file, speech
 
 import fingerprint.isobmff
 import fingerprint.sound.match
@@ -228,3 +228,20 @@ def test_a_clip_of_sound_the_original_repeats_names_every_place_it_fits() -> Non
     )
     assert match.verdict == "copy" and len(match.also_at) == 1
     assert sorted([round(match.offset), round(match.also_at[0])]) == [1, 11]
+
+
+def test_the_offset_vote_ranks_a_resampled_clip_under_its_own_original() -> None:
+    """A clip played 6% fast with its pitch moved shares few hashes with its original, but they agree on one placement
+    under one speed hypothesis, and another voice's chance hashes do not."""
+    from fingerprint.audio import Audio, fingerprint_audio
+    from fingerprint.sound.rank import ClipHashes, offset_votes
+
+    def landmarks(samples_: np.ndarray):  # type: ignore[no-untyped-def]
+        return fingerprint_audio(Audio(samples=samples_.astype("f4"), rate=RATE, start=0.0, truncated=False))
+
+    original, other = speech(30, seed=31), speech(30, seed=32, voice=VOICES[1])
+    excerpt = original[8 * RATE : 20 * RATE]
+    resampled = np.interp(np.arange(0, len(excerpt), 1.06), np.arange(len(excerpt)), excerpt)
+    clip = ClipHashes.of(landmarks(resampled))
+    right, wrong = offset_votes(landmarks(original), clip), offset_votes(landmarks(other), clip)
+    assert right > 3 * wrong and right > 0.03
