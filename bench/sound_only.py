@@ -1,6 +1,6 @@
 """Sound-only media at the kind level: clips found in 1-10 min originals, spliced-in speech caught, unrelated sound not.
 
-    python bench/sound_only.py [--quick] [--cache DIR] [--out FILE]
+    python bench/sound_only.py [--quick] [--registry] [--cache DIR] [--out FILE]
 
 Originals (1-10 min) are speech read by espeak-ng in several voices and languages (sentences composed here from
 phrases, so a long original does not repeat itself), songs fluidsynth renders from General MIDI files written for
@@ -14,7 +14,9 @@ voices and texts) and unrelated songs.
 Measured at the kind level, with no ground truth handed to any stage: each original is decoded and fingerprinted by
 `SoundKind.reference` (its landmarks stored and read back as bytes, as the registry would), each query by
 `SoundKind.query`, and `SoundKind.analyse` verifies it against every original (the candidate list is the whole
-set). The registry-level run (registration, candidate search, views) is the integrator's. One thread.
+set). `--registry` runs the same corpus end to end instead: each original registered in a real `Registry` (a
+temporary one), each query checked by `registry.matching.check` (its candidate search, analysis and view), and the
+findings read back from the check's JSON view (`MatchView.facts`). One thread.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ from bench._common import machine_info, print_table, write_json
 from fingerprint.audio import AudioFingerprint
 from fingerprint.kinds import DecodeLimits, Fingerprint, MatchCandidate
 from fingerprint.kinds.sound import SoundKind, shared
-from fingerprint.sound import SoundMatch, SoundMedia
+from fingerprint.sound import SoundMatch, SoundMedia, SoundSegment, SoundSpan
 
 RESULTS = Path(__file__).parent / "results" / "sound_only.json"
+REGISTRY_RESULTS = Path(__file__).parent / "results" / "sound_only_registry.json"
 RATE = 44_100
 FFMPEG = truth_media.FFMPEG
 CORPUS_VERSION = 1
@@ -458,12 +461,76 @@ def soundhash_distances(
     }
 
 
+def registry_matches(names: dict[str, Path], queries: list[Query]) -> list[tuple[Query, list[SoundMatch], float]]:
+    """Every query checked by a real registry holding every original: the matches as its views report them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from api.client import LocalTransport, PublisherClient
+    from registry import matching, publishers
+    from registry.keys import raw_public_key
+    from registry.runtime import Registry
+    from registry.settings import Settings
+
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(_env_file=None, data_dir=Path(tmp), database_url=None, sync_video_seconds=3600)
+        registry = Registry.open(settings)
+        registry.load()
+        try:
+            key = Ed25519PrivateKey.generate()
+            with registry.session() as session:
+                created = publishers.create_publisher(
+                    session=session,
+                    registry=registry,
+                    name="Bench Newsroom",
+                    public_key=raw_public_key(key),
+                    verification=publishers.Verification(
+                        method="benchmark", evidence="bench/sound_only.py", verified_by="bench", expires_at=None
+                    ),
+                )
+            client = PublisherClient(LocalTransport(registry), publisher_id=created.id, private_key=key)
+            original_of = {
+                client.register(path.read_bytes(), {"title": name}).id: name for name, path in sorted(names.items())
+            }
+            for query in queries:
+                started = time.perf_counter()
+                with registry.session() as session:
+                    view = matching.check(session=session, registry=registry, content=Path(query.path).read_bytes())
+                matches = [
+                    _from_view(original_of[m.registration_id], m.verdict, m.matched_share, m.model_dump()["facts"])
+                    for m in view.matches
+                    if m.facts is not None
+                ]
+                found.append((query, matches, time.perf_counter() - started))
+        finally:
+            registry.close()
+    return found
+
+
+def _from_view(name: str, verdict: str, share: float | None, facts: dict[str, object]) -> SoundMatch:
+    """A match as the check's JSON view reports it, in the kind's own record for `evaluate`."""
+    return SoundMatch(
+        reference_id=name,
+        verdict=verdict,  # type: ignore[arg-type]
+        offset=facts["offset"],  # type: ignore[arg-type]
+        speed=facts["speed"],  # type: ignore[arg-type]
+        pitch=facts["pitch"],  # type: ignore[arg-type]
+        similarity=facts["similarity"],  # type: ignore[arg-type]
+        matched_share=share or 0.0,
+        segments=tuple(SoundSegment(**s) for s in facts["segments"]),  # type: ignore[attr-defined]
+        spans=tuple(SoundSpan(**s) for s in facts["spans"]),  # type: ignore[attr-defined]
+        also_at=tuple(facts["also_at"]),  # type: ignore[arg-type]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "provreg-sound-only")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--registry", action="store_true", help="register and check through a real Registry")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    args.out = args.out or (REGISTRY_RESULTS if args.registry else RESULTS)
     names = QUICK if args.quick else tuple(o[0] for o in ORIGINALS)
     cache = args.cache / ("quick" if args.quick else "full")
     originals, queries = build(cache, names)
@@ -472,13 +539,17 @@ def main() -> None:
     references = Stored(stored)
     candidates = [MatchCandidate(name) for name in sorted(originals)]
     rows = []
-    for query in queries:
+    checked = registry_matches(originals, queries) if args.registry else None
+    for number, query in enumerate(queries):
         started = time.perf_counter()
         data = Path(query.path).read_bytes()
         media = kind.decode(data, LIMITS)
         fp = kind.query(media, sha256=hashlib.sha256(data).hexdigest(), size=len(data), local=True)
-        matches = kind.analyse(media, fp, candidates, references, strong=0, limit=3)
-        row = evaluate(query, matches, time.perf_counter() - started)
+        if checked is None:
+            matches = kind.analyse(media, fp, candidates, references, strong=0, limit=3)
+            row = evaluate(query, matches, time.perf_counter() - started)
+        else:
+            row = evaluate(query, checked[number][1], checked[number][2])
         # what a registry-side candidate search ranking by shared landmark hashes would see
         assert fp.audio is not None
         shares = {name: shared(references.sound(name), fp.audio) for name in originals}  # type: ignore[arg-type]
@@ -500,7 +571,9 @@ def main() -> None:
         args.out,
         {
             "benchmark": "sound_only",
-            "level": "kind (SoundKind.reference / query / analyse over every original; no registry)",
+            "level": "registry (registered in a Registry, checked by registry.matching.check; its JSON view)"
+            if args.registry
+            else "kind (SoundKind.reference / query / analyse over every original; no registry)",
             "originals": {
                 name: {"seconds": o[3], "kind": o[1], "voice": o[2], "registered_as": o[4]}
                 for o in ORIGINALS

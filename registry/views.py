@@ -289,6 +289,9 @@ class MatchView(_View):
     matched_share: float | None = None  # of the query's sampled frames that match the original: the decision
     profile: list[FrameDistanceView] = []
     audio: AudioView | None = None  # None for images, and for a video whose original has no sound track
+    # the match's kind's own findings, where its kind has findings no field above holds (`kind` names which; sound:
+    # offset, speed, pitch, similarity, also_at, segments, spans); None for images and videos
+    facts: SerializeAsAny[KindFactsView] | None = None
     # the registration's log entry: matches of equal strength, and near-duplicate registrations of one content,
     # are listed earliest first (None only in views not made by a check)
     log_index: int | None = None

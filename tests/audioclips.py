@@ -24,6 +24,15 @@ import numpy as np
 RATE = 16_000
 _DATA = Path(__file__).parent / "data"
 RECORDINGS = ("speech", "speech-other", "music", "music-other")
+# Sound files by name: (container format, codec, codec rate, bitrate, media type), for `sound_file`.
+CONTAINERS = {
+    "mp3": ("mp3", "libmp3lame", RATE, 64_000, "audio/mpeg"),
+    "m4a": ("ipod", "aac", RATE, 64_000, "audio/mp4"),
+    "aac": ("adts", "aac", RATE, 64_000, "audio/aac"),
+    "opus": ("ogg", "libopus", 48_000, 24_000, "audio/ogg"),
+    "wav": ("wav", "pcm_s16le", RATE, 0, "audio/wav"),
+    "flac": ("flac", "flac", RATE, 0, "audio/flac"),
+}
 # (F1, F2, F3) in Hz of a few vowels: a, e, i, o, u
 _VOWELS = np.array([[730, 1090, 2440], [530, 1840, 2480], [270, 2290, 3010], [570, 840, 2410], [300, 870, 2240]])
 _BANDWIDTHS = np.array([90.0, 110.0, 170.0])
@@ -108,6 +117,17 @@ def mux(
         out.mux(video.encode(None))
         if audio is not None and samples is not None:
             write_sound(out, audio, samples, rate=rate, delay=audio_delay)
+    return buffer.getvalue()
+
+
+def sound_file(samples: np.ndarray, container: str, *, streams: int = 1) -> bytes:
+    """`samples` (at RATE) as a sound file of `CONTAINERS[container]`, the sound in each of `streams` streams."""
+    fmt, codec, rate, bitrate, _ = CONTAINERS[container]
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=fmt) as out:
+        added = [add_sound(out, codec=codec, rate=rate, bitrate=bitrate) for _ in range(streams)]
+        for stream in added:
+            write_sound(out, stream, samples, rate=RATE)
     return buffer.getvalue()
 
 

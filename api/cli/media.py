@@ -153,20 +153,22 @@ def _print_check(name: str, result: dict[str, Any]) -> None:
             if result.get("withdrawn")
             else f"[{colour}]{result['verdict']}[/{colour}]"
         )
+        # a kind without PDQ has no picture distance to quote (its findings are in the match's `facts`)
+        measured = f"; distance {match['distance']}, {match['variant']}" if result.get("pdq") is not None else ""
         stdout.print(
-            f"{said}  {name} -> {match['registration_id']} "
-            f"({match['publisher']}, {', '.join(flags)}; distance {match['distance']}, {match['variant']})",
+            f"{said}  {name} -> {match['registration_id']} ({match['publisher']}, {', '.join(flags)}{measured})",
             highlight=False,
         )
         for prior in match.get("prior_registrations", [])[:1]:
             stdout.print(f"  {_first_registered(prior)}", highlight=False)
-        for segment in match.get("segments", []):
+        found = match.get("facts") or {}
+        for segment in [*match.get("segments", []), *found.get("segments", [])]:
             stdout.print(
                 f"  {segment['start']:.2f}-{segment['end']:.2f} s shows the original's "
                 f"{segment['original_start']:.2f}-{segment['original_end']:.2f} s (speed x{segment['speed']:.2f})",
                 highlight=False,
             )
-        for span in match.get("spans", []):
+        for span in [*match.get("spans", []), *found.get("spans", [])]:
             stdout.print(f"  {span['kind']} {span['start']:.2f}-{span['end']:.2f} s", highlight=False)
         for region in match["regions"]:
             stdout.print(

@@ -126,6 +126,8 @@ def score_words(match: views.MatchView) -> str:
         return "none: a different photograph of the same scene, not made from this original"
     if match.segments or match.spans:
         return f"{share} of the clip's frames match the original"
+    if match.matched_share is not None:  # placed in time by the analysis, with no picture to measure (a sound)
+        return f"{share} of this file is the original's, unchanged"
     if match.transform is None and not match.exact:
         return f"about {share}, from the hash alone (no analysis was made)"
     return f"{share} of this file is the original's content, unchanged"

@@ -6,11 +6,12 @@ from typing import Any
 
 from fingerprint.kinds.base import DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, MediaKind
 from fingerprint.kinds.image import ImageKind
+from fingerprint.kinds.sound import SoundKind
 from fingerprint.kinds.video import VideoKind
 from fingerprint.media import UnsupportedMediaError
 
 # Each kind typed by what it decodes and finds; callers that hold any kind see those as Any.
-KINDS: dict[str, MediaKind[Any, Any]] = {kind.name: kind for kind in (ImageKind(), VideoKind())}
+KINDS: dict[str, MediaKind[Any, Any]] = {kind.name: kind for kind in (ImageKind(), VideoKind(), SoundKind())}
 
 
 def sniff(data: bytes) -> str | None:
@@ -25,7 +26,8 @@ def detect(data: bytes) -> tuple[MediaKind[Any, Any], str]:
         if media_type is not None:
             return kind, media_type
     raise UnsupportedMediaError(
-        "not a supported media type (JPEG, PNG, WebP, AVIF or HEIC images; MP4, MOV, WebM or Matroska videos)"
+        "not a supported media type (JPEG, PNG, WebP, AVIF or HEIC images; MP4, MOV, WebM or Matroska videos; "
+        "MP3, AAC/M4A, Ogg (Opus, Vorbis, FLAC), WAV or FLAC sound)"
     )
 
 

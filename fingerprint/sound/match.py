@@ -134,7 +134,14 @@ def match_sound(reference: AudioFingerprint, query: AudioFingerprint, *, referen
         pitch=strongest.pitch,
         similarity=round(agreeing / peaks, 4) if peaks else None,
         matched_share=round(matched, 3),
-        also_at=tuple(sorted(_seconds(float(a.original_time(query.start)) - reference.start) for a in alike)),
+        # a rival placement that one of the clip's own segments holds is no other place (a splice's second half)
+        also_at=tuple(
+            sorted(
+                _seconds(float(a.original_time(query.start)) - reference.start)
+                for a in alike
+                if not any(_same(a, placed) for placed in placements)
+            )
+        ),
         # seconds from the first sample of the clip and of the original, as a player shows them (an MP3's first
         # sample is at 0.025-0.07 s of its container's time)
         segments=tuple(_from_first_samples(s, query.start, reference.start) for s in segments),

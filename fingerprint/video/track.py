@@ -71,7 +71,9 @@ class FrameTrack:
         at += 8 * n
         qualities = np.frombuffer(blob, np.uint8, n, at).copy()
         at += n
-        codes = np.frombuffer(blob, np.uint8, n * len(variants) * _CODE_BYTES, at).reshape(n, len(variants), -1)
+        codes = np.frombuffer(blob, np.uint8, n * len(variants) * _CODE_BYTES, at).reshape(
+            n, len(variants), _CODE_BYTES
+        )
         return cls(times, codes.copy(), qualities, variants)
 
 

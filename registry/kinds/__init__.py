@@ -10,9 +10,12 @@ from typing import Any
 from registry.index.common import Shared, SideIndex
 from registry.kinds.base import KindAdapter
 from registry.kinds.image import ImageAdapter
+from registry.kinds.sound import SoundAdapter
 from registry.kinds.video import VideoAdapter
 
-ADAPTERS: dict[str, KindAdapter[Any]] = {adapter.name: adapter for adapter in (ImageAdapter(), VideoAdapter())}
+ADAPTERS: dict[str, KindAdapter[Any]] = {
+    adapter.name: adapter for adapter in (ImageAdapter(), VideoAdapter(), SoundAdapter())
+}
 
 
 def adapter(kind: str) -> KindAdapter[Any]:

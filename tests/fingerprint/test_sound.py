@@ -7,10 +7,9 @@ import io
 import wave
 from functools import cache
 
-import av
 import numpy as np
 import pytest
-from audioclips import RATE, add_sound, mux, recorded, speech, write_sound
+from audioclips import CONTAINERS, RATE, VOICES, mux, recorded, sound_file, speech
 
 import fingerprint.isobmff
 import fingerprint.sound.match
@@ -24,25 +23,6 @@ from fingerprint.sound import SoundLimits, SoundMatch, SoundMedia, probe, sample
 
 LIMITS = DecodeLimits(max_pixels=50_000_000)
 KIND = SoundKind()
-# (container format, codec, codec rate, bitrate, media type)
-CONTAINERS = {
-    "mp3": ("mp3", "libmp3lame", RATE, 64_000, "audio/mpeg"),
-    "m4a": ("ipod", "aac", RATE, 64_000, "audio/mp4"),
-    "aac": ("adts", "aac", RATE, 64_000, "audio/aac"),
-    "opus": ("ogg", "libopus", 48_000, 24_000, "audio/ogg"),
-    "wav": ("wav", "pcm_s16le", RATE, 0, "audio/wav"),
-    "flac": ("flac", "flac", RATE, 0, "audio/flac"),
-}
-
-
-def encode(samples_: np.ndarray, container: str, *, streams: int = 1) -> bytes:
-    fmt, codec, rate, bitrate, _ = CONTAINERS[container]
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format=fmt) as out:
-        added = [add_sound(out, codec=codec, rate=rate, bitrate=bitrate) for _ in range(streams)]
-        for stream in added:
-            write_sound(out, stream, samples_, rate=RATE)
-    return buffer.getvalue()
 
 
 def wav(channels: int, rate: int, seconds: float = 1.0) -> bytes:
@@ -81,11 +61,11 @@ class Stored:
 
 @cache
 def originals() -> Stored:
-    return Stored({"speech": encode(recorded("speech"), "flac"), "music": encode(recorded("music"), "m4a")})
+    return Stored({"speech": sound_file(recorded("speech"), "flac"), "music": sound_file(recorded("music"), "m4a")})
 
 
 def check(clip: np.ndarray, container: str = "mp3") -> list[SoundMatch]:
-    data = encode(clip, container)
+    data = sound_file(clip, container)
     query = fingerprinted(data)
     candidates = [MatchCandidate("music"), MatchCandidate("speech")]
     return KIND.analyse(KIND.decode(data, LIMITS), query, candidates, originals(), strong=0, limit=3)
@@ -108,7 +88,7 @@ def test_the_module_examples_run() -> None:
 
 @pytest.mark.parametrize("container", list(CONTAINERS))
 def test_each_container_is_sniffed_and_decoded(container: str) -> None:
-    data = encode(speech(2, seed=3), container)
+    data = sound_file(speech(2, seed=3), container)
     media_type = CONTAINERS[container][4]
     assert KIND.sniff(data) == media_type
     assert VideoKind().sniff(data) is None and ImageKind().sniff(data) is None
@@ -120,7 +100,7 @@ def test_each_container_is_sniffed_and_decoded(container: str) -> None:
 
 
 def test_an_audio_only_m4a_is_sound_and_a_video_mp4_is_video() -> None:
-    m4a, video = encode(speech(2, seed=3), "m4a"), mux(speech(2, seed=3))
+    m4a, video = sound_file(speech(2, seed=3), "m4a"), mux(speech(2, seed=3))
     assert track_handlers(m4a) == ("soun",) and is_sound_only(m4a)
     assert KIND.sniff(m4a) == "audio/mp4" and VideoKind().sniff(m4a) is None
     assert track_handlers(video) == ("vide", "soun") and not is_sound_only(video)
@@ -128,7 +108,7 @@ def test_an_audio_only_m4a_is_sound_and_a_video_mp4_is_video() -> None:
 
 
 def test_an_mp4_whose_movie_box_is_cut_off_goes_by_its_brand() -> None:
-    m4a = encode(speech(2, seed=3), "m4a")
+    m4a = sound_file(speech(2, seed=3), "m4a")
     header = m4a[: int.from_bytes(m4a[:4], "big")]  # the ftyp box alone
     assert track_handlers(header) is None
     assert is_sound_only(header)  # brand M4A
@@ -136,7 +116,7 @@ def test_an_mp4_whose_movie_box_is_cut_off_goes_by_its_brand() -> None:
 
 
 def test_mpeg_audio_needs_two_frames_in_a_row() -> None:
-    mp3 = encode(speech(2, seed=3), "mp3")
+    mp3 = sound_file(speech(2, seed=3), "mp3")
     assert sniff_sound(mp3) == "audio/mpeg"
     tag = sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(mp3[6:10]))
     start = 10 + tag if mp3[:3] == b"ID3" else 0
@@ -166,7 +146,7 @@ def test_each_bound_is_refused_with_a_clear_error(
 
 
 def test_too_many_streams_are_refused() -> None:
-    data = encode(speech(1, seed=3), "m4a", streams=3)
+    data = sound_file(speech(1, seed=3), "m4a", streams=3)
     with pytest.raises(MediaTooLargeError, match="3 streams"):
         probe(data, SoundLimits(max_seconds=60, max_bytes=10**9, max_streams=2))
 
@@ -182,7 +162,7 @@ def test_caps_bind_while_decoding_too() -> None:
 
 @pytest.mark.parametrize("container", list(CONTAINERS))
 def test_damaged_files_raise_only_media_errors(container: str) -> None:
-    data = encode(speech(1, seed=4), container)
+    data = sound_file(speech(1, seed=4), container)
     rng = np.random.default_rng(7)
     for damaged in [data[: len(data) // k] for k in (2, 3, 7)] + [
         bytes(np.where(rng.random(len(data)) < 0.01, rng.integers(0, 256, len(data)), np.frombuffer(data, np.uint8)))
@@ -226,11 +206,11 @@ def test_unrelated_sound_matches_nothing() -> None:
 
 
 def test_the_soundhash_survives_a_reencode_and_tells_sounds_apart() -> None:
-    flac, mp3 = encode(recorded("speech"), "flac"), encode(recorded("speech"), "mp3")
+    flac, mp3 = sound_file(recorded("speech"), "flac"), sound_file(recorded("speech"), "mp3")
     same = (
         fingerprinted(flac, reference=True).hashes[0].value.distance(fingerprinted(mp3, reference=True).hashes[0].value)
     )
-    music = fingerprinted(encode(recorded("music"), "flac"), reference=True).hashes[0].value
+    music = fingerprinted(sound_file(recorded("music"), "flac"), reference=True).hashes[0].value
     assert same <= 6 < fingerprinted(flac, reference=True).hashes[0].value.distance(music)
 
 
@@ -241,10 +221,27 @@ def test_a_match_is_drawn() -> None:
 
 def test_a_clip_of_sound_the_original_repeats_names_every_place_it_fits() -> None:
     part = seconds(2.0, 9.0)
-    looped = Stored({"loop": encode(np.concatenate([part, seconds(9.0, 12.0), part]), "flac")})
-    data = encode(part[RATE : 6 * RATE], "mp3")
+    looped = Stored({"loop": sound_file(np.concatenate([part, seconds(9.0, 12.0), part]), "flac")})
+    data = sound_file(part[RATE : 6 * RATE], "mp3")
     (match,) = KIND.analyse(
         KIND.decode(data, LIMITS), fingerprinted(data), [MatchCandidate("loop")], looped, strong=0, limit=3
     )
     assert match.verdict == "copy" and len(match.also_at) == 1
     assert sorted([round(match.offset), round(match.also_at[0])]) == [1, 11]
+
+
+def test_the_offset_vote_ranks_a_resampled_clip_under_its_own_original() -> None:
+    """A clip played 6% fast with its pitch moved shares few hashes with its original, but they agree on one placement
+    under one speed hypothesis, and another voice's chance hashes do not."""
+    from fingerprint.audio import Audio, fingerprint_audio
+    from fingerprint.sound.rank import ClipHashes, offset_votes
+
+    def landmarks(samples_: np.ndarray):  # type: ignore[no-untyped-def]
+        return fingerprint_audio(Audio(samples=samples_.astype("f4"), rate=RATE, start=0.0, truncated=False))
+
+    original, other = speech(30, seed=31), speech(30, seed=32, voice=VOICES[1])
+    excerpt = original[8 * RATE : 20 * RATE]
+    resampled = np.interp(np.arange(0, len(excerpt), 1.06), np.arange(len(excerpt)), excerpt)
+    clip = ClipHashes.of(landmarks(resampled))
+    right, wrong = offset_votes(landmarks(original), clip), offset_votes(landmarks(other), clip)
+    assert right > 3 * wrong and right > 0.03

@@ -1,0 +1,93 @@
+"""Sound files through the real registry: registered, checked (`copy` with its offset, `altered` with the spliced-in
+span, `unregistered`), looked up by `soundhash`, and refused with a clear error when damaged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from audioclips import RATE, VOICES, sound_file, speech
+
+from registry import matching, service, views
+from registry.errors import CorruptMedia, InvalidRequest
+from registry.runtime import Registry
+
+ORIGINAL_SECONDS = 24.0
+
+
+def _original() -> np.ndarray:
+    return speech(ORIGINAL_SECONDS, seed=11)
+
+
+def _excerpt(start: float, end: float) -> np.ndarray:
+    return _original()[round(start * RATE) : round(end * RATE)]
+
+
+def _check(registry: Registry, content: bytes, **kwargs: Any) -> views.CheckView:
+    with registry.session() as session:
+        return matching.check(session=session, registry=registry, content=content, **kwargs)
+
+
+def test_a_sound_original_registers_with_its_soundhash_and_facts(
+    registry: Registry, register: Callable[[bytes], str]
+) -> None:
+    registration_id = register(sound_file(_original(), "flac"))
+    with registry.session() as session:
+        shown = service.get_registration(session=session, registration_id=registration_id).fingerprints
+    assert shown.kind == "sound" and shown.pdq is None and shown.width is None
+    assert shown.primary_hash is not None and shown.primary_hash.algorithm == "soundhash"
+    assert shown.facts is not None and shown.facts.model_dump()["codec"] == "flac"
+    assert abs(shown.facts.model_dump()["duration"] - ORIGINAL_SECONDS) < 0.1
+    # looked up by its whole-file hash, from a re-encode of the whole file
+    with registry.session() as session:
+        heard = _check(registry, sound_file(_original(), "mp3"), mode="fast")
+        found = matching.lookup(session=session, registry=registry, alg="soundhash", value=heard.hashes["soundhash"])
+    assert [m.registration_id for m in found.matches] == [registration_id]
+
+
+@pytest.mark.parametrize("container", ["mp3", "m4a", "opus", "wav"])
+def test_a_re_encoded_excerpt_is_a_copy_at_its_offset(
+    registry: Registry, register: Callable[[bytes], str], container: str
+) -> None:
+    registration_id = register(sound_file(_original(), "flac"))
+    view = _check(registry, sound_file(_excerpt(6.0, 16.0), container))
+    assert view.kind == "sound" and view.verdict == "copy" and view.pdq is None and view.assessment is None
+    assert view.primary_hash is not None and view.primary_hash.algorithm == "soundhash"
+    (match,) = view.matches
+    assert match.registration_id == registration_id and match.matched_share is not None
+    facts = match.model_dump(mode="json")["facts"]
+    assert facts["kind"] == "sound" and abs(facts["offset"] - 6.0) <= 0.1 and facts["spans"] == []
+    assert abs(facts["speed"] - 1.0) < 0.02 and facts["segments"]
+
+
+def test_a_spliced_clip_is_altered_with_the_inserted_span(registry: Registry, register: Callable[[bytes], str]) -> None:
+    register(sound_file(_original(), "flac"))
+    spliced = np.concatenate([_excerpt(4.0, 10.0), speech(3.0, seed=5, voice=VOICES[1]), _excerpt(10.0, 16.0)])
+    view = _check(registry, sound_file(spliced, "mp3"), keep_pictures=True)
+    assert view.verdict == "altered"
+    (match,) = view.matches
+    assert match.score < 1.0
+    spans = match.model_dump(mode="json")["facts"]["spans"]
+    inserted = [s for s in spans if s["kind"] == "inserted"]
+    assert inserted, spans
+    overlap = min(inserted[0]["end"], 9.0) - max(inserted[0]["start"], 6.0)
+    assert overlap >= 0.8 * 3.0
+    # the kind's timeline picture, kept for the page
+    assert [p.registration_id for p in view.comparisons] == [match.registration_id]
+
+
+def test_unrelated_sound_is_unregistered(registry: Registry, register: Callable[[bytes], str]) -> None:
+    register(sound_file(_original(), "flac"))
+    view = _check(registry, sound_file(speech(10.0, seed=99, voice=VOICES[2]), "mp3"))
+    assert view.verdict == "unregistered" and view.matches == [] and view.assessment is None
+
+
+def test_a_damaged_sound_file_is_refused_clearly(registry: Registry) -> None:
+    data = sound_file(_excerpt(0.0, 4.0), "flac")
+    with pytest.raises(CorruptMedia) as refused:
+        _check(registry, data[:200])
+    assert "sound" in refused.value.message
+    with registry.session() as session, pytest.raises(InvalidRequest):
+        matching.lookup(session=session, registry=registry, alg="soundhash", value="abc")
