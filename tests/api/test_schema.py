@@ -136,7 +136,18 @@ def test_error_responses_are_documented_with_their_real_body() -> None:
         return spec["paths"][path][method]["responses"]
 
     register = statuses("post", "/v1/registrations")
-    assert set(register) == {"201", "202", "401", "409", "413", "415", "422", "429", "503"}  # 202: a job (long video)
+    assert set(register) == {
+        "201",
+        "202",
+        "401",
+        "408",
+        "409",
+        "413",
+        "415",
+        "422",
+        "429",
+        "503",
+    }  # 202: a job (long media)
     errors = set(register) - {"201", "202"}
     assert all(register[s]["content"]["application/json"]["schema"] == error_ref for s in errors)
     assert {"401", "403", "404"} <= set(statuses("post", "/v1/publishers/{publisher_id}/keys/rotate"))
