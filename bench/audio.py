@@ -32,16 +32,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from videoclips import Clip, encode
 
-from api.client import LocalTransport, PublisherClient
 from bench import _sound
 from bench._common import machine_info, print_table, write_json
+from bench._signer import Signer
 from bench.video import PHOTOS, Footage
 from fingerprint.audio import AudioFingerprint, extract_audio, fingerprint_audio, match_audio
-from registry import matching, publishers, views
-from registry.keys import raw_public_key
+from registry import matching, views
 from registry.runtime import Registry
 from registry.settings import Settings
 
@@ -108,18 +106,7 @@ def other_sound(kind: str, seed: int, seconds: float) -> np.ndarray:
 
 
 def register_originals(registry: Registry, count: int) -> list[Original]:
-    key = Ed25519PrivateKey.generate()
-    with registry.session() as session:
-        created = publishers.create_publisher(
-            session=session,
-            registry=registry,
-            name="Bench Newsroom",
-            public_key=raw_public_key(key),
-            verification=publishers.Verification(
-                method="benchmark", evidence="bench/audio.py", verified_by="bench", expires_at=None
-            ),
-        )
-    client = PublisherClient(LocalTransport(registry), publisher_id=created.id, private_key=key)
+    client = Signer.create(registry, "Bench Newsroom").client(registry)
     groups = [ORIGINAL_PHOTOS[k::count] or ORIGINAL_PHOTOS for k in range(count)]
     originals = []
     for k in range(count):

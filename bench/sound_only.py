@@ -463,11 +463,8 @@ def soundhash_distances(
 
 def registry_matches(names: dict[str, Path], queries: list[Query]) -> list[tuple[Query, list[SoundMatch], float]]:
     """Every query checked by a real registry holding every original: the matches as its views report them."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from api.client import LocalTransport, PublisherClient
-    from registry import matching, publishers
-    from registry.keys import raw_public_key
+    from bench._signer import Signer
+    from registry import matching
     from registry.runtime import Registry
     from registry.settings import Settings
 
@@ -477,18 +474,7 @@ def registry_matches(names: dict[str, Path], queries: list[Query]) -> list[tuple
         registry = Registry.open(settings)
         registry.load()
         try:
-            key = Ed25519PrivateKey.generate()
-            with registry.session() as session:
-                created = publishers.create_publisher(
-                    session=session,
-                    registry=registry,
-                    name="Bench Newsroom",
-                    public_key=raw_public_key(key),
-                    verification=publishers.Verification(
-                        method="benchmark", evidence="bench/sound_only.py", verified_by="bench", expires_at=None
-                    ),
-                )
-            client = PublisherClient(LocalTransport(registry), publisher_id=created.id, private_key=key)
+            client = Signer.create(registry, "Bench Newsroom").client(registry)
             original_of = {
                 client.register(path.read_bytes(), {"title": name}).id: name for name, path in sorted(names.items())
             }
