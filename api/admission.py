@@ -67,14 +67,29 @@ class MediaAdmission:
                 return
             self.inside += 1
             self.by_client[client] += 1
+            held = True
+
+            def leave() -> None:
+                nonlocal held
+                if held:
+                    held = False
+                    self.inside -= 1
+                    self.by_client[client] -= 1
+                    if not self.by_client[client]:
+                        del self.by_client[client]
+
+            async def send_leaving_last(message: Message) -> None:
+                # The place is free before the answer's last bytes go out: a client that sends its next upload the
+                # moment one is answered (4 threads, 4 places) never finds its own answered request still counted.
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    leave()
+                await send(message)
+
             try:
                 with request_budget():
-                    await _BodyDeadline(self.app, self.body_seconds, self.prefix)(scope, receive, send)
+                    await _BodyDeadline(self.app, self.body_seconds, self.prefix)(scope, receive, send_leaving_last)
             finally:
-                self.inside -= 1
-                self.by_client[client] -= 1
-                if not self.by_client[client]:
-                    del self.by_client[client]
+                leave()
                 if self.inside == 0 and (self._trim is None or self._trim.done()):
                     self._trim = asyncio.get_running_loop().create_task(self._give_back_memory_when_quiet())
 

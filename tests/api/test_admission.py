@@ -8,8 +8,10 @@ import json
 import anyio
 from conftest import photo_bytes, wait_ready
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 from test_bodies import Streamed, asgi_post, limited, run_until  # noqa: F401 - `limited` is a fixture
 
+from api.admission import MediaAdmission
 from api.app import create_app
 from registry.settings import Settings
 
@@ -69,3 +71,34 @@ def test_a_body_that_keeps_the_server_waiting_too_long_ends_with_408(limited: Se
         portal.call(stall.set)
         future.result()  # its place is given back: the next check is served
         assert client.post("/v1/check", files={"file": ("c.jpg", photo_bytes("coffee"))}).status_code == 200
+
+
+def test_an_answered_request_frees_its_place_before_its_client_sees_the_answer(limited: Settings) -> None:  # noqa: F811
+    """A publisher uploading from as many threads as it has places sends the next upload the moment one is answered:
+    that answered request must no longer count (it did, until the app had returned: a spurious 429)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}", "more_body": False})
+
+    admission = MediaAdmission(app, limited)
+    counted_when_answered: list[int] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            counted_when_answered.append(sum(admission.by_client.values()) + admission.inside)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/check",
+        "headers": [(b"content-type", MULTIPART["Content-Type"].encode())],
+        "client": ("127.0.0.1", 50000),
+        "state": {},
+    }
+    anyio.run(admission, scope, receive, send)
+    assert counted_when_answered == [0]
