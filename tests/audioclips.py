@@ -30,6 +30,8 @@ CONTAINERS = {
     "m4a": ("ipod", "aac", RATE, 64_000, "audio/mp4"),
     "aac": ("adts", "aac", RATE, 64_000, "audio/aac"),
     "opus": ("ogg", "libopus", 48_000, 24_000, "audio/ogg"),
+    "webm": ("webm", "libopus", 48_000, 24_000, "audio/webm"),  # a browser's voice recording (MediaRecorder)
+    "mka": ("matroska", "aac", 44_100, 64_000, "audio/x-matroska"),
     "wav": ("wav", "pcm_s16le", RATE, 0, "audio/wav"),
     "flac": ("flac", "flac", RATE, 0, "audio/flac"),
 }

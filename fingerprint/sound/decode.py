@@ -1,7 +1,8 @@
 """Open an untrusted sound file safely: its type by magic bytes, its declared size checked before any decoding.
 
 MP3 (with or without an ID3 tag), AAC (ADTS, or in an MP4 with sound tracks and no video track:
-`fingerprint.isobmff`), Ogg (Opus, Vorbis or FLAC inside), WAV and FLAC. `probe` reads the container's header once:
+`fingerprint.isobmff`), Ogg (Opus, Vorbis or FLAC inside), WebM/Matroska with sound tracks only
+(`fingerprint.matroska`), WAV and FLAC. `probe` reads the container's header once:
 stream count, codec, sample rate, channels and declared duration against the caps, nothing decoded. `samples` then
 decodes the first sound stream through `fingerprint.audio.extract_audio` (mono, 8 kHz) and holds every decoded frame
 to the same caps, because a stream may switch rate or channel count mid-way and a header's duration can lie. Every
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 import av
 
+from fingerprint import matroska
 from fingerprint.audio import Audio, extract_audio
 from fingerprint.isobmff import is_sound_only
 from fingerprint.media import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
@@ -32,7 +34,16 @@ MAX_SOUND_DECODED_SAMPLES = 120_000_000
 # sound exactly as long as the cap decodes a few hundredths of a second longer.
 CODEC_SLACK = 0.5
 
-MEDIA_TYPES = ("audio/mpeg", "audio/aac", "audio/mp4", "audio/ogg", "audio/wav", "audio/flac")
+MEDIA_TYPES = (
+    "audio/mpeg",
+    "audio/aac",
+    "audio/mp4",
+    "audio/ogg",
+    "audio/webm",
+    "audio/x-matroska",
+    "audio/wav",
+    "audio/flac",
+)
 # MPEG audio: bitrates (kb/s) by [MPEG-1?][layer 1..3][index], sample rates by [version bits][index]
 _MP3_BITRATES = {
     (True, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
@@ -84,6 +95,8 @@ def sniff_sound(data: bytes) -> str | None:
         return "audio/ogg" if any(codec in data[28:64] for codec in _OGG_SOUND_CODECS) else None
     if is_sound_only(data):
         return "audio/mp4"
+    if matroska.is_sound_only(data):
+        return "audio/webm" if b"webm" in data[:64] else "audio/x-matroska"
     return _mpeg_audio(data, _after_id3(data))
 
 
@@ -91,7 +104,9 @@ def probe(data: bytes, limits: SoundLimits) -> SoundMedia:
     """Check a sound file's declared size against the caps; raises `MediaError` subclasses, decodes nothing."""
     media_type = sniff_sound(data)
     if media_type is None:
-        raise UnsupportedMediaError("unsupported media type: expected MP3, AAC/M4A, Ogg (Opus), WAV or FLAC sound")
+        raise UnsupportedMediaError(
+            "unsupported media type: expected MP3, AAC/M4A, Ogg (Opus), WebM, WAV or FLAC sound"
+        )
     if len(data) > limits.max_bytes:
         raise MediaTooLargeError(
             f"sound is {len(data)} bytes; the limit is {limits.max_bytes}", limit="max_video_bytes"

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from fingerprint import matroska
 from fingerprint.isobmff import is_sound_only
 from fingerprint.media import CorruptMediaError, MediaTooLargeError, UnsupportedMediaError
 
@@ -129,9 +130,11 @@ class SampledFrame:
 
 
 def sniff_video(data: bytes) -> str | None:
-    """The video media type told by the leading bytes (MP4/MOV `ftyp` with a video brand, WebM/Matroska EBML); an
-    `ftyp` file with sound tracks and no video track is the sound kind's (`fingerprint.isobmff`)."""
+    """The video media type told by the leading bytes (MP4/MOV `ftyp` with a video brand, WebM/Matroska EBML); a
+    file with sound tracks and no video track is the sound kind's (`fingerprint.isobmff`, `fingerprint.matroska`)."""
     if data.startswith(_EBML):
+        if matroska.is_sound_only(data):
+            return None
         return "video/webm" if b"webm" in data[:64] else "video/x-matroska"
     if len(data) >= 12 and data[4:8] == b"ftyp" and not is_sound_only(data):
         box_size = int.from_bytes(data[:4], "big")

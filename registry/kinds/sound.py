@@ -97,8 +97,8 @@ class SoundMatchFactsView(views.KindFactsView):
 class SoundAdapter(KindAdapter[SoundMatch]):
     name = "sound"
     accepts = "audio/*"
-    described = "MP3, AAC/M4A, Ogg (Opus), WAV or FLAC sound"
-    file_suffixes = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".oga", ".wav", ".flac")
+    described = "MP3, AAC/M4A, Ogg (Opus), WebM, WAV or FLAC sound"
+    file_suffixes = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".oga", ".weba", ".mka", ".wav", ".flac")
     whole_file_hashes = WHOLE_FILE_HASHES
     timed = True
     primary_alg = SOUNDHASH

@@ -92,7 +92,7 @@ def test_cli_registers_and_checks_each_sound_format(tmp_path: Path) -> None:
     assert provreg(data_dir, "publisher", "create", "Daily Planet", "--key-out", str(key))[0] == 0
     originals = tmp_path / "sounds"
     originals.mkdir()
-    formats = {"mp3": "mp3", "m4a": "m4a", "ogg": "opus", "wav": "wav", "flac": "flac"}
+    formats = {"mp3": "mp3", "m4a": "m4a", "ogg": "opus", "weba": "webm", "wav": "wav", "flac": "flac"}
     voices = {suffix: speech(12.0, seed=40 + n, voice=VOICES[n % len(VOICES)]) for n, suffix in enumerate(formats)}
     for suffix, container in formats.items():
         (originals / f"original.{suffix}").write_bytes(sound_file(voices[suffix], container))

@@ -12,6 +12,7 @@ import pytest
 from audioclips import CONTAINERS, RATE, VOICES, mux, recorded, sound_file, speech
 
 import fingerprint.isobmff
+import fingerprint.matroska
 import fingerprint.sound.match
 from fingerprint.isobmff import is_sound_only, track_handlers
 from fingerprint.kinds import DecodeLimits, Fingerprint, MatchCandidate
@@ -84,6 +85,7 @@ def iou(span: tuple[float, float], truth: tuple[float, float]) -> float:
 def test_the_module_examples_run() -> None:
     assert doctest.testmod(fingerprint.sound.match).failed == 0
     assert doctest.testmod(fingerprint.isobmff).failed == 0
+    assert doctest.testmod(fingerprint.matroska).failed == 0
 
 
 @pytest.mark.parametrize("container", list(CONTAINERS))
@@ -113,6 +115,31 @@ def test_an_mp4_whose_movie_box_is_cut_off_goes_by_its_brand() -> None:
     assert track_handlers(header) is None
     assert is_sound_only(header)  # brand M4A
     assert not is_sound_only(header[:8] + b"isom" + header[12:])
+
+
+def test_an_audio_only_webm_is_sound_and_a_webm_with_pictures_is_video() -> None:
+    recording = sound_file(speech(2, seed=3), "webm")  # what a browser's MediaRecorder makes of a voice
+    video = mux(speech(2, seed=3), container="webm", codec="libopus", codec_rate=48_000)
+    assert fingerprint.matroska.track_types(recording) == (2,)
+    assert KIND.sniff(recording) == "audio/webm" and VideoKind().sniff(recording) is None
+    assert fingerprint.matroska.track_types(video) == (1, 2)
+    assert VideoKind().sniff(video) == "video/webm" and KIND.sniff(video) is None
+
+
+def test_a_webm_cut_before_its_track_list_stays_with_the_video_kind() -> None:
+    recording = sound_file(speech(2, seed=3), "webm")
+    tracks = recording.find(fingerprint.matroska.TRACKS.to_bytes(4, "big"))
+    for cut in (4, 40, tracks, tracks + 6):
+        assert fingerprint.matroska.track_types(recording[:cut]) in (None, ())
+        assert VideoKind().sniff(recording[:cut]) in ("video/webm", "video/x-matroska")
+        assert KIND.sniff(recording[:cut]) is None
+
+
+def test_hostile_ebml_headers_are_walked_in_bounded_time() -> None:
+    header = fingerprint.matroska._element(fingerprint.matroska.EBML, b"")
+    void = b"\xec\x80"  # an empty Void element: the walk reads at most a few thousand of these
+    assert fingerprint.matroska.track_types(header + b"\x18\x53\x80\x67\xff" + void * 100_000) is None
+    assert fingerprint.matroska.track_types(header + b"\x18\x53\x80\x67\x00\x00") is None  # invalid size
 
 
 def test_mpeg_audio_needs_two_frames_in_a_row() -> None:
