@@ -7,6 +7,8 @@ whole-file hash its golden value).
   algorithm is a registered one that the fingerprint has and the views show;
 - its facts block survives JSON as the API sends and keeps it;
 - its file suffixes are its alone (the CLI picks a directory's files by them);
+- every canonical hash of a registered sample (and its sha256) looks the registration up at distance 0, through the
+  database and the indexes;
 - every whole-file hash has a golden value on its kind's sample (`tests/data/golden/whole_file_hashes.json`);
 - every algorithm a lookup or a hash check takes refuses hex of the wrong length, or not hex, with
   `InvalidRequest` (a 400), and takes a value of the right length.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -158,6 +161,21 @@ def test_a_hash_check_refuses_bad_hex_and_takes_good_for_every_algorithm(registr
                 session=session, registry=registry, hashes={primary: good[primary], alg: good[alg]}
             )
             assert view.verdict == "unregistered"
+
+
+@pytest.mark.parametrize("kind", FINGERPRINTED)
+def test_each_stored_hash_looks_its_registration_up_at_distance_zero(
+    kind: str, registry: Registry, register: Callable[[bytes], str]
+) -> None:
+    """Through the database and the indexes: every canonical hash of a registered sample, and its sha256, finds it."""
+    registration_id = register(sample(kind))
+    fp = reference(kind)
+    wanted = {alg: record.value.hex() for alg, record in fp.primary().items()} | {"sha256": fp.sha256}
+    assert set(wanted) <= set(matching.lookup_algorithms())
+    with registry.session() as session:
+        for alg, value in wanted.items():
+            found = matching.lookup(session=session, registry=registry, alg=alg, value=value, max_distance=0)
+            assert [(m.registration_id, m.distance) for m in found.matches] == [(registration_id, 0)], alg
 
 
 def write_golden() -> None:
