@@ -6,6 +6,7 @@ whole-file hash its golden value).
   lengths) are those its kind's reference fingerprint holds beyond the registered algorithms', and its primary
   algorithm is a registered one that the fingerprint has and the views show;
 - its facts block survives JSON as the API sends and keeps it;
+- a timed kind's declared seconds (which make a long file a job) are its fingerprint's duration;
 - its file suffixes are its alone (the CLI picks a directory's files by them);
 - every canonical hash of a registered sample (and its sha256) looks the registration up at distance 0, through the
   database and the indexes;
@@ -101,6 +102,15 @@ def test_the_facts_block_survives_json(kind: str) -> None:
     # as a check keeps and reads it back: the generic block keeps every field of the kind's
     again = views.KindFactsView.model_validate(json.loads(json.dumps(shown)))
     assert again.model_dump(mode="json") == shown
+
+
+@pytest.mark.parametrize("kind", FINGERPRINTED)
+def test_a_timed_kinds_declared_seconds_are_its_duration(kind: str) -> None:
+    """What decides a job (`seconds`, from the container alone) agrees with what the fingerprint measured."""
+    adapter, facts = ADAPTERS[kind], reference(kind).facts
+    assert adapter.timed == ("duration" in facts)
+    if adapter.timed:
+        assert abs(adapter.seconds(sample(kind), LIMITS) - float(facts["duration"])) <= 0.1
 
 
 def test_file_suffixes_pick_one_kind() -> None:
