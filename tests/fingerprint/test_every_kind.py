@@ -3,6 +3,7 @@ new kind is held to all of this once it adds its sample.
 
 - it sniffs its own sample, and no other kind claims it (`detect` is decided by the first kind that does);
 - decoding and fingerprinting are deterministic: the same bytes give the same reference and query fingerprints;
+- a reference of hashes alone (`local=False`) has the very hashes of a full one;
 - what a fingerprint holds round trips through its stored form: each hash through hex, at its algorithm's length,
   and the frame track, sound landmarks and local features through their blobs;
 - truncated, overwritten or garbled bytes raise `fingerprint.media.MediaError`, never another exception.
@@ -72,6 +73,17 @@ def test_the_same_bytes_give_the_same_fingerprint(kind: str) -> None:
     data = sample(kind)
     assert _content(reference(kind, data)) == _content(stored(kind))
     assert _content(query(kind, data)) == _content(query(kind, data))
+
+
+@pytest.mark.parametrize("kind", FINGERPRINTED)
+def test_hashes_alone_are_those_a_full_reference_stores(kind: str) -> None:
+    """`local=False` (a backfill by `reindex`, the CLI's `hash`) must compute the very hashes a registration stores,
+    and nothing of the rest."""
+    data = sample(kind)
+    found = KINDS[kind]
+    fp = found.reference(found.decode(data, LIMITS), sha256="", size=len(data), local=False)
+    assert fp.hashes == stored(kind).hashes
+    assert (fp.features, fp.frames, fp.audio) == ((), None, None)
 
 
 def _content(fp: Fingerprint) -> dict[str, Any]:
