@@ -17,42 +17,26 @@ kind-neutral views and check path `tests/registry/test_kinds.py`.
 from __future__ import annotations
 
 import hashlib
-from functools import cache
 from typing import Any
 
 import numpy as np
 import pytest
-from kindsamples import SAMPLES, sample
+from kindsamples import LIMITS, SAMPLES, fingerprint, reference, sample, slow_if
 
 from fingerprint.algorithms import ALGORITHMS
 from fingerprint.audio import AudioFingerprint
 from fingerprint.features import LocalFeatures
-from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, detect
+from fingerprint.kinds import KINDS, Fingerprint, detect
 from fingerprint.media import MediaError
 from fingerprint.video.track import FrameTrack
 
 NAMES = sorted(KINDS)
-LIMITS = DecodeLimits(max_pixels=50_000_000)
-# Kinds whose reference fingerprint takes seconds: a video's runs `videohash` (FFmpeg in a subprocess, about 2.5 s
-# on the shared two-core machine), so its cases that fingerprint are left to `make test`.
-SLOW_KINDS = {"video"}
-FINGERPRINTED = [pytest.param(kind, marks=pytest.mark.slow) if kind in SLOW_KINDS else kind for kind in NAMES]
-
-
-def reference(kind: str, data: bytes) -> Fingerprint:
-    found = KINDS[kind]
-    return found.reference(found.decode(data, LIMITS), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+FINGERPRINTED = [slow_if(kind, kind) for kind in NAMES]  # a video's cases are slow
 
 
 def query(kind: str, data: bytes) -> Fingerprint:
     found = KINDS[kind]
     return found.query(found.decode(data, LIMITS), sha256=hashlib.sha256(data).hexdigest(), size=len(data), local=True)
-
-
-@cache
-def stored(kind: str) -> Fingerprint:
-    """The reference fingerprint of the kind's sample, made once."""
-    return reference(kind, sample(kind))
 
 
 def test_every_kind_has_a_sample() -> None:
@@ -71,7 +55,7 @@ def test_a_kind_sniffs_its_own_sample_and_no_other_kind_does(kind: str) -> None:
 @pytest.mark.parametrize("kind", FINGERPRINTED)
 def test_the_same_bytes_give_the_same_fingerprint(kind: str) -> None:
     data = sample(kind)
-    assert _content(reference(kind, data)) == _content(stored(kind))
+    assert _content(fingerprint(kind, data)) == _content(reference(kind))
     assert _content(query(kind, data)) == _content(query(kind, data))
 
 
@@ -79,10 +63,8 @@ def test_the_same_bytes_give_the_same_fingerprint(kind: str) -> None:
 def test_hashes_alone_are_those_a_full_reference_stores(kind: str) -> None:
     """`local=False` (a backfill by `reindex`, the CLI's `hash`) must compute the very hashes a registration stores,
     and nothing of the rest."""
-    data = sample(kind)
-    found = KINDS[kind]
-    fp = found.reference(found.decode(data, LIMITS), sha256="", size=len(data), local=False)
-    assert fp.hashes == stored(kind).hashes
+    fp = fingerprint(kind, sample(kind), local=False)
+    assert fp.hashes == reference(kind).hashes
     assert (fp.features, fp.frames, fp.audio) == ((), None, None)
 
 
@@ -99,7 +81,7 @@ def _content(fp: Fingerprint) -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", FINGERPRINTED)
 def test_what_a_fingerprint_holds_round_trips_through_its_stored_form(kind: str) -> None:
-    fp = stored(kind)
+    fp = reference(kind)
     assert fp.kind == kind and fp.media_type == KINDS[kind].sniff(sample(kind))
     assert fp.hashes and fp.sha256 == hashlib.sha256(sample(kind)).hexdigest() and fp.size == len(sample(kind))
     for record in fp.hashes:
@@ -149,7 +131,7 @@ def test_damaged_bytes_raise_only_media_errors(kind: str) -> None:
     """Each either fingerprints (a cut after the last frame that matters is still the file) or raises MediaError:
     anything else would be a server error on an upload."""
     for name, data in damaged(sample(kind)).items():
-        for step in (reference, query):
+        for step in (fingerprint, query):
             try:
                 found, _ = detect(data)
                 step(found.name, data)

@@ -25,18 +25,15 @@ Regenerate the golden values only after a deliberate change to a whole-file hash
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 import pytest
-from kindsamples import sample
+from kindsamples import LIMITS, reference, sample, slow_if
 
 from fingerprint.algorithms import ALGORITHMS
-from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint
 from registry import matching, views
 from registry.errors import InvalidRequest
 from registry.kinds import ADAPTERS, hash_check_kind, whole_file_hashes
@@ -45,11 +42,7 @@ from registry.runtime import Registry
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden" / "whole_file_hashes.json"
 REGENERATE = "PYTHONPATH=$PWD:$PWD/tests python tests/registry/test_every_adapter.py --write-golden"
 NAMES = sorted(ADAPTERS)
-LIMITS = DecodeLimits(max_pixels=50_000_000)
-# A video's reference fingerprint runs `videohash` (FFmpeg in a subprocess, seconds): its cases that fingerprint
-# are left to `make test` (as in tests/fingerprint/test_every_kind.py).
-SLOW_KINDS = {"video"}
-FINGERPRINTED = [pytest.param(kind, marks=pytest.mark.slow) if kind in SLOW_KINDS else kind for kind in NAMES]
+FINGERPRINTED = [slow_if(kind, kind) for kind in NAMES]  # a video's cases are slow
 WHOLE_FILE = sorted(whole_file_hashes())
 
 
@@ -57,17 +50,7 @@ def _kind_of(alg: str) -> str:
     return next(name for name, kind in ADAPTERS.items() if alg in kind.whole_file_hashes)
 
 
-WHOLE_FILE_PARAMS = [
-    pytest.param(alg, marks=pytest.mark.slow) if _kind_of(alg) in SLOW_KINDS else alg for alg in WHOLE_FILE
-]
-
-
-@cache
-def reference(kind: str) -> Fingerprint:
-    """The reference fingerprint of the kind's sample, as a registration stores it."""
-    data = sample(kind)
-    found = KINDS[kind]
-    return found.reference(found.decode(data, LIMITS), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+WHOLE_FILE_PARAMS = [slow_if(_kind_of(alg), alg) for alg in WHOLE_FILE]
 
 
 @pytest.mark.parametrize("kind", FINGERPRINTED)
