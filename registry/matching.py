@@ -72,6 +72,11 @@ def lookup_algorithms() -> tuple[str, ...]:
 LOOKUP_ALGORITHMS = lookup_algorithms()
 
 
+def _bits(alg: str) -> int:
+    """The length of a lookup algorithm's values: sha256's, a registered algorithm's or a kind's whole-file hash's."""
+    return 256 if alg == "sha256" else ALGORITHMS[alg].bits if alg in ALGORITHMS else whole_file_hashes()[alg]
+
+
 def registration_status(session: Session, registration_ids: Iterable[str]) -> dict[str, RegistrationStatus]:
     """Registrations with their publisher, any content or key revocation and their prior registrations, two
     queries per 500 ids."""
@@ -244,7 +249,7 @@ def _hash_query(hashes: Mapping[str, str], quality: int | None) -> Fingerprint:
         raise InvalidRequest(f"a hash check needs a {kind.primary_alg} value")
     records = []
     for alg, value in sorted(hashes.items()):
-        bits = 256 if alg == "sha256" else ALGORITHMS[alg].bits
+        bits = _bits(alg)
         if not isinstance(value, str) or len(value) != bits // 4 or not _HEX.fullmatch(value.lower()):
             raise InvalidRequest(f"a {alg} value is {bits // 4} hexadecimal digits")
         if alg != "sha256":
@@ -537,7 +542,7 @@ def lookup(
         best = dict.fromkeys(rows.all(), 0)
     else:
         registry.require_ready()
-        bits = ALGORITHMS[alg].bits if alg in ALGORITHMS else whole_file_hashes()[alg]
+        bits = _bits(alg)
         if len(value) != bits // 4 or any(c not in "0123456789abcdef" for c in value):
             raise InvalidRequest(f"a {alg} value is {bits // 4} hexadecimal digits")
         policy = registry.settings.match_policy
