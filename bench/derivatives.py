@@ -80,14 +80,14 @@ class BenchRegistry:
         return _key(number)
 
     # compare.ReferenceSource
-    def features(self, reference_id: str) -> LocalFeatures | None:
-        number = int(reference_id)
+    def features(self, registration_id: str) -> LocalFeatures | None:
+        number = int(registration_id)
         if number in self.synthetic:
             return self.synthetic[number][1]
         return LocalFeatures.from_bytes(self.blobs[number])
 
-    def original(self, reference_id: str) -> CanonicalImage:
-        number = int(reference_id)
+    def original(self, registration_id: str) -> CanonicalImage:
+        number = int(registration_id)
         if number in self.synthetic:
             pixels = procedural_image(self.synthetic[number][0])
             h, w = pixels.shape[:2]
@@ -118,7 +118,7 @@ class BenchRegistry:
         lap("pdq_search")
         features = extract_query_features(image)
         lap("features")
-        candidates += [Candidate(_key(v.reference_id), votes=v.votes) for v in self.descriptors.search(features)]
+        candidates += [Candidate(_key(v.key), votes=v.votes) for v in self.descriptors.search(features)]
         lap("votes")
         analysed = analyse(
             image, features, candidates, self, strong_distance=POLICY.radius(_PDQ.bits), exhaustive=False
@@ -142,11 +142,11 @@ class Outcome:
 
     @property
     def hit(self) -> DerivativeMatch | None:
-        return next((m for m in self.matches if m.reference_id == self.expected), None)
+        return next((m for m in self.matches if m.registration_id == self.expected), None)
 
     @property
     def false_matches(self) -> list[DerivativeMatch]:
-        return [m for m in self.matches if m.reference_id != self.expected]
+        return [m for m in self.matches if m.registration_id != self.expected]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -197,7 +197,7 @@ def micro_average_precision(outcomes: list[Outcome]) -> float:
     for outcome in outcomes:
         for match in outcome.matches:
             score = match.alignment.inliers or (256 - (match.candidate.pdq_distance or 0))
-            predictions.append((score, match.reference_id == outcome.expected))
+            predictions.append((score, match.registration_id == outcome.expected))
     positives = sum(o.expected is not None for o in outcomes)
     predictions.sort(key=lambda p: -p[0])
     correct, precision_sum = 0, 0.0
@@ -230,7 +230,7 @@ def summarise(outcomes: list[Outcome], originals: dict[str, CanonicalImage]) -> 
     large = [s for kind, rows in scores.items() for s in rows if s["share"] >= 0.01]
     large_edits = [o for o in edits if o.query.mask is not None and o.query.mask.mean() >= 0.01]
     all_matches = [m for o in outcomes for m in o.matches]
-    correct = sum(1 for o in outcomes for m in o.matches if m.reference_id == o.expected)
+    correct = sum(1 for o in outcomes for m in o.matches if m.registration_id == o.expected)
     return {
         "queries": {"benign": len(benign), "edits": len(edits), "distractors": len(distractors)},
         "benign_recall": float(np.mean([o.hit is not None for o in benign])) if benign else None,

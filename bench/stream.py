@@ -106,7 +106,7 @@ def main() -> None:
         expected = ids.get(query.source)
 
         def run_ours(query: Query = query) -> list[str]:
-            return [match.reference_id for match in registry.check(query.data)[0]]
+            return [match.registration_id for match in registry.check(query.data)[0]]
 
         def run_theirs(query: Query = query) -> list[str]:
             return [match.metadata for match in peer.query(pdq_from_bytes(query.data)[0])]

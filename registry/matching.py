@@ -194,7 +194,7 @@ def run_check(
     analysed = _analyse(registry, media, fp, found, references, groups, pictures=pictures, cancelled=cancelled)
     matches = _exact_matches(kind, found, references, now) + [
         kind.match_view(references.statuses[r], match, fp, references.hashes.get(r, []), now)
-        for r, match in ((match.reference_id, match) for match in analysed.matches)
+        for r, match in ((match.registration_id, match) for match in analysed.matches)
         if r not in found.exact
     ]
     view = check_view(fp, kind.check_fields(fp), matches, found.warnings, max_matches, groups.leaders)
@@ -388,12 +388,12 @@ def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: Che
     )
     merged: dict[str, MatchCandidate] = {}
     for candidate in found:
-        known = merged.get(candidate.reference_id)
-        merged[candidate.reference_id] = (
+        known = merged.get(candidate.registration_id)
+        merged[candidate.registration_id] = (
             candidate
             if known is None
             else MatchCandidate(
-                candidate.reference_id, known.hashes + candidate.hashes, max(known.votes, candidate.votes)
+                candidate.registration_id, known.hashes + candidate.hashes, max(known.votes, candidate.votes)
             )
         )
     return _Found(exact, merged, warnings)
@@ -472,15 +472,15 @@ def _analyse(
         for registration_id in found.exact
         if pictures and registration_id not in found.candidates and registration_id in references.statuses
     ]
-    candidates = [dataclasses.replace(c, rank=groups.places.get(c.reference_id, 0)) for c in candidates]
+    candidates = [dataclasses.replace(c, rank=groups.places.get(c.registration_id, 0)) for c in candidates]
     if not candidates:
         return work.Analysed([], {})
     data = [
         work.ReferenceData(
-            candidate.reference_id,
-            references.features.get(candidate.reference_id),
-            registry.store.path(references.statuses[candidate.reference_id].registration.content_sha256),
-            references.sounds.get(candidate.reference_id),
+            candidate.registration_id,
+            references.features.get(candidate.registration_id),
+            registry.store.path(references.statuses[candidate.registration_id].registration.content_sha256),
+            references.sounds.get(candidate.registration_id),
         )
         for candidate in candidates
     ]
@@ -547,7 +547,7 @@ def lookup(
         registry.index.sync(session)
         query = HashRecord(alg, "canonical", HashValue.from_hex(value))
         for candidate in registry.index.search(alg, [query], max_distance, min_quality=policy.min_quality):
-            best[candidate.reference_id] = min(evidence.distance for evidence in candidate.hashes)
+            best[candidate.registration_id] = min(evidence.distance for evidence in candidate.hashes)
     statuses = registration_status(session, best)
     groups = near_duplicate_groups(
         [status.registration for status in statuses.values()],

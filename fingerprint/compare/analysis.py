@@ -1,6 +1,6 @@
 """Run the whole analysis over the candidates a registry found: rank them, verify, describe, localise.
 
-The registry passes candidates keyed by its own opaque reference ids (registration ids) and a `ReferenceSource` to
+The registry passes candidates keyed by its registration ids (opaque keys here) and a `ReferenceSource` to
 fetch each original's stored keypoints and decoded pixels by that id.
 """
 
@@ -40,10 +40,10 @@ _SETTLED_INLIERS = 100
 class Candidate:
     """A reference worth verifying, as found by the global PDQ search or by descriptor votes.
 
-    `reference_id` is the caller's opaque key for the original (the registry uses registration ids).
+    `registration_id` is the caller's opaque key for the original (the registry's registration id).
     """
 
-    reference_id: str
+    registration_id: str
     pdq_distance: int | None = None
     pdq_variant: int = 0  # index into PDQ_VARIANTS of the query hash that hit
     pdq_crop: float = (
@@ -67,7 +67,7 @@ class Candidate:
 class DerivativeMatch:
     """A query verified against one original, with what was done to it and where it differs."""
 
-    reference_id: str  # the candidate's key
+    registration_id: str  # the candidate's key
     verdict: Verdict
     transform: Transform
     regions: tuple[AlteredRegion, ...]
@@ -81,14 +81,14 @@ Original_co = TypeVar("Original_co", covariant=True)  # what the kind decodes an
 
 
 class ReferenceSource(Protocol[Original_co]):
-    """What a kind's analysis needs from the registry about a candidate original, by the candidate's `reference_id`
+    """What a kind's analysis needs from the registry about a candidate original, by the candidate's `registration_id`
     (`ReferenceSource[CanonicalImage]` for photos: `analyse` below)."""
 
-    def features(self, reference_id: str) -> LocalFeatures | None:
+    def features(self, registration_id: str) -> LocalFeatures | None:
         """The original's stored keypoints, or None when it has none."""
         ...
 
-    def original(self, reference_id: str) -> Original_co:
+    def original(self, registration_id: str) -> Original_co:
         """The original decoded as its kind decodes it (a photo: `load_image(..., max_side=WORKING_SIDE)`)."""
         ...
 
@@ -131,7 +131,8 @@ def analyse(
         if match is not None:
             matches.append(match)
     return sorted(
-        matches, key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.candidate.rank, m.reference_id)
+        matches,
+        key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.candidate.rank, m.registration_id),
     )
 
 
@@ -145,13 +146,13 @@ def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candi
     """One candidate per reference (best PDQ distance, most votes), in the order worth verifying."""
     merged: dict[str, Candidate] = {}
     for candidate in candidates:
-        known = merged.get(candidate.reference_id)
+        known = merged.get(candidate.registration_id)
         if known is None:
-            merged[candidate.reference_id] = candidate
+            merged[candidate.registration_id] = candidate
             continue
         pdq = min((c for c in (known, candidate) if c.pdq_distance is not None), key=_pdq_key, default=known)
-        merged[candidate.reference_id] = Candidate(
-            candidate.reference_id,
+        merged[candidate.registration_id] = Candidate(
+            candidate.registration_id,
             pdq.pdq_distance,
             pdq.pdq_variant,
             pdq.pdq_crop,
@@ -170,7 +171,7 @@ def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candi
     # Vote-only candidates far behind the best vote count are random resemblances: not worth a verification.
     floor = _RELATIVE_VOTES * max((c.votes for c in merged.values()), default=0)
     kept = [c for c in merged.values() if c.pdq_distance is not None or c.votes >= floor]
-    return sorted(kept, key=lambda c: (*priority(c), c.reference_id))
+    return sorted(kept, key=lambda c: (*priority(c), c.registration_id))
 
 
 def _pdq_key(candidate: Candidate) -> float:
@@ -184,7 +185,7 @@ def _analyse_one(
     references: ReferenceSource[CanonicalImage],
     strong: bool,
 ) -> DerivativeMatch | None:
-    reference_features = references.features(candidate.reference_id)
+    reference_features = references.features(candidate.registration_id)
     alignment, aligned = None, None
     if reference_features is not None:
         for orientation in features:
@@ -195,7 +196,7 @@ def _analyse_one(
                 break
     if alignment is None and not strong:
         return None
-    original = references.original(candidate.reference_id)
+    original = references.original(candidate.registration_id)
     if alignment is None:
         alignment = pdq_alignment(query, original, candidate.pdq_variant, candidate.pdq_crop)
     surroundings = find_surroundings(query, original, alignment)
@@ -231,9 +232,9 @@ def _analyse_one(
 def _match(
     candidate: Candidate, verdict: Verdict, alignment: Alignment, localisation: Localisation, transform: Transform
 ) -> DerivativeMatch:
-    log.debug("reference %s: %s, %d inliers", candidate.reference_id, verdict, alignment.inliers)
+    log.debug("reference %s: %s, %d inliers", candidate.registration_id, verdict, alignment.inliers)
     return DerivativeMatch(
-        reference_id=candidate.reference_id,
+        registration_id=candidate.registration_id,
         verdict=verdict,
         transform=transform,
         regions=localisation.regions,

@@ -81,7 +81,7 @@ class HashEvidence:
 class MatchCandidate:
     """A registered original worth analysing, with all the evidence the index found for it."""
 
-    reference_id: str
+    registration_id: str
     hashes: tuple[HashEvidence, ...] = ()
     votes: int = 0  # local-descriptor votes
     # the caller's order among candidates with the same kind of evidence, lower first (see `compare.Candidate`)
@@ -93,7 +93,7 @@ class MatchCandidate:
 
 Decoded = TypeVar("Decoded")  # what a kind decodes a file into (an image's `CanonicalImage`, a `VideoMedia`)
 Match = TypeVar("Match")  # what its analysis finds (a `DerivativeMatch`, a `VideoMatch`): a dataclass with
-# `reference_id` and `localisation` (what only its picture needs, dropped before the match leaves the worker)
+# `registration_id` and `localisation` (what only its picture needs, dropped before the match leaves the worker)
 
 
 class MediaKind(Protocol[Decoded, Match]):

@@ -106,9 +106,9 @@ def _candidate(candidate: MatchCandidate) -> Candidate:
     """The index's evidence as the image analysis reads it: the best PDQ hit (which flip, which crop) and votes."""
     best = candidate.best(_PDQ)
     if best is None:
-        return Candidate(candidate.reference_id, votes=candidate.votes, rank=candidate.rank)
+        return Candidate(candidate.registration_id, votes=candidate.votes, rank=candidate.rank)
     return Candidate(
-        candidate.reference_id,
+        candidate.registration_id,
         best.distance,
         PDQ_VARIANTS.index(best.query_variant),
         crop_share(best.variant),

@@ -44,11 +44,11 @@ class References:
     images: dict[str, CanonicalImage]
     stored: dict[str, LocalFeatures | None]
 
-    def features(self, reference_id: str) -> LocalFeatures | None:
-        return self.stored[reference_id]
+    def features(self, registration_id: str) -> LocalFeatures | None:
+        return self.stored[registration_id]
 
-    def original(self, reference_id: str) -> CanonicalImage:
-        return self.images[reference_id]
+    def original(self, registration_id: str) -> CanonicalImage:
+        return self.images[registration_id]
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +60,13 @@ def references() -> References:
 def check(query: Image.Image, references: References, quality: int = 90) -> list[DerivativeMatch]:
     """Every reference as a vote candidate, the way a registry with no PDQ hit would call `analyse`."""
     image = decode(encode(query, "JPEG", quality=quality))
-    candidates = [Candidate(reference_id, votes=50) for reference_id in references.images]
+    candidates = [Candidate(registration_id, votes=50) for registration_id in references.images]
     return analyse(image, extract_query_features(image), candidates, references, strong_distance=STRONG)
 
 
 def only_match(query: Image.Image, references: References, quality: int = 90) -> DerivativeMatch:
     matches = check(query, references, quality)
-    assert [m.reference_id for m in matches] == [ASTRONAUT]
+    assert [m.registration_id for m in matches] == [ASTRONAUT]
     return matches[0]
 
 
@@ -222,13 +222,13 @@ def test_strong_pdq_hit_without_keypoints_is_aligned_by_its_variant(references: 
     no_features = References(references.images, {COFFEE: None, ASTRONAUT: None})
     features = extract_query_features(query)
     matches = analyse(query, features, [Candidate(COFFEE, 6, 1)], no_features, strong_distance=STRONG)
-    assert [m.reference_id for m in matches] == [COFFEE]
+    assert [m.registration_id for m in matches] == [COFFEE]
     assert matches[0].alignment.method == "pdq" and matches[0].verdict == "copy"
     assert matches[0].transform.rotation == pytest.approx(-90)
     weak = [Candidate(COFFEE, 40, 1)]
     assert analyse(query, features, weak, no_features, strong_distance=STRONG) == []
     # the caller's policy decides what is strong: a looser one accepts the same hit
-    assert [m.reference_id for m in analyse(query, features, weak, no_features, strong_distance=40)] == [COFFEE]
+    assert [m.registration_id for m in analyse(query, features, weak, no_features, strong_distance=40)] == [COFFEE]
 
 
 def test_describe_transform_reads_a_known_similarity() -> None:
@@ -275,10 +275,10 @@ def test_strong_hits_examined_are_capped_nearest_first(references: References) -
     image = decode(encode(photo("astronaut"), "JPEG", quality=85))
     duplicates = {f"reg_dup{i:02d}": references.images[ASTRONAUT] for i in range(12)}
     source = References(duplicates, dict.fromkeys(duplicates))  # no stored features: aligned from PDQ alone
-    candidates = [Candidate(reference_id, 10 + i, 0) for i, reference_id in enumerate(duplicates)]
+    candidates = [Candidate(registration_id, 10 + i, 0) for i, registration_id in enumerate(duplicates)]
     features = extract_query_features(image)
     capped = analyse(image, features, candidates, source, strong_distance=STRONG, max_strong=3)
-    assert sorted(m.reference_id for m in capped) == ["reg_dup00", "reg_dup01", "reg_dup02"]
+    assert sorted(m.registration_id for m in capped) == ["reg_dup00", "reg_dup01", "reg_dup02"]
     every = analyse(image, features, candidates, source, strong_distance=STRONG)
     assert len(every) == 12
 
@@ -292,10 +292,10 @@ def test_the_callers_rank_comes_before_distance_and_votes(references: References
     features = extract_query_features(image)
     strong = [Candidate(r, 2 + i, 0, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
     capped = analyse(image, features, strong, source, strong_distance=STRONG, max_strong=2)
-    assert sorted(m.reference_id for m in capped) == ["reg_00", "reg_07"]
+    assert sorted(m.registration_id for m in capped) == ["reg_00", "reg_07"]
     voted = [Candidate(r, votes=50 - i, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
     budgeted = analyse(image, features, voted, source, strong_distance=STRONG, max_verified=1)
-    assert [m.reference_id for m in budgeted] == ["reg_07"]
+    assert [m.registration_id for m in budgeted] == ["reg_07"]
 
 
 def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) -> None:
@@ -304,12 +304,12 @@ def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) 
     image = decode(encode(photo("astronaut"), "JPEG", quality=85))
     copies = {f"reg_copy{i}": references.images[ASTRONAUT] for i in range(3)}
     source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
-    votes = [Candidate(reference_id, votes=50 - i) for i, reference_id in enumerate(copies)]
+    votes = [Candidate(registration_id, votes=50 - i) for i, registration_id in enumerate(copies)]
     features = extract_query_features(image)
     settled = analyse(image, features, votes, source, strong_distance=STRONG, exhaustive=False)
-    assert [m.reference_id for m in settled] == ["reg_copy0"] and settled[0].alignment.inliers >= 100
+    assert [m.registration_id for m in settled] == ["reg_copy0"] and settled[0].alignment.inliers >= 100
     assert len(analyse(image, features, votes, source, strong_distance=STRONG)) == 3
-    strong = [Candidate(reference_id, 10 + i, 0) for i, reference_id in enumerate(copies)]
+    strong = [Candidate(registration_id, 10 + i, 0) for i, registration_id in enumerate(copies)]
     assert len(analyse(image, features, strong, source, strong_distance=STRONG, exhaustive=False)) == 3
 
 

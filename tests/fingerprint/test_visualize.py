@@ -20,10 +20,10 @@ class OneOriginal:
     def __init__(self, data: bytes) -> None:
         self.image = load_image(data, max_pixels=CAP, max_side=WORKING_SIDE)
 
-    def features(self, reference_id: str) -> LocalFeatures | None:
+    def features(self, registration_id: str) -> LocalFeatures | None:
         return extract_features(self.image)
 
-    def original(self, reference_id: str) -> CanonicalImage:
+    def original(self, registration_id: str) -> CanonicalImage:
         return self.image
 
 
@@ -79,7 +79,7 @@ def test_title_names_the_label_it_is_given() -> None:
 def test_match_without_localisation_is_refused() -> None:
     match = analysed(photo("rocket"))
     bare = DerivativeMatch(
-        match.reference_id, match.verdict, match.transform, (), 0.0, match.alignment, match.candidate, None
+        match.registration_id, match.verdict, match.transform, (), 0.0, match.alignment, match.candidate, None
     )
     with pytest.raises(ValueError, match="localisation"):
         render_comparison(bare, label="reg_rocket")
