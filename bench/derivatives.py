@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.derivatives_augly import augly_queries
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, load_photos
 from bench.derivatives_synthetic import mutated, procedural_image, synthetic_features
-from fingerprint.algorithms.pdq import Pdq, crop_share
-from fingerprint.compare import Candidate, DerivativeMatch, analyse
+from fingerprint.algorithms import PDQ_VARIANTS
+from fingerprint.algorithms.pdq import Pdq
+from fingerprint.candidates import HashEvidence, MatchCandidate
+from fingerprint.compare import PDQ, DerivativeMatch, analyse
 from fingerprint.descriptor_index import INDEXED_PER_REFERENCE, DescriptorIndex
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
@@ -51,7 +53,7 @@ _PDQ = Pdq()
 
 
 def _key(number: int) -> str:
-    """`compare` takes string reference ids (the registry's are registration ids). Zero-padded so that the string
+    """`compare` takes string ids (the registry's registration ids). Zero-padded so that the string
     order, which `analyse` uses to break ties, is the numeric order the bench has always used."""
     return f"{number:08d}"
 
@@ -63,7 +65,7 @@ class BenchRegistry:
     data: list[bytes] = field(default_factory=list)
     blobs: list[bytes] = field(default_factory=list)
     pdq: BinaryIndex = field(default_factory=lambda: BinaryIndex(256))
-    pdq_rows: list[tuple[int, float]] = field(default_factory=list)  # row -> (reference id, crop share)
+    pdq_rows: list[tuple[int, str]] = field(default_factory=list)  # row -> (original's number, hash variant)
     descriptors: DescriptorIndex = field(default_factory=lambda: DescriptorIndex(per_reference=RETRIEVAL_FEATURES))
     synthetic: dict[int, tuple[int, LocalFeatures]] = field(default_factory=dict)  # id -> (seed, features)
 
@@ -73,7 +75,7 @@ class BenchRegistry:
         features = extract_features(image)
         for record in _PDQ.reference(hash_pixels(image)):  # canonical and centred-crop variants, as registered
             self.pdq.add(np.array([len(self.pdq_rows)]), record.value.to_array())
-            self.pdq_rows.append((number, crop_share(record.variant)))
+            self.pdq_rows.append((number, record.variant))
         self.data.append(data)
         self.blobs.append(features.to_bytes())
         self.descriptors.add(number, features)
@@ -113,12 +115,13 @@ class BenchRegistry:
             codes = np.stack([h.to_array() for h in hashes])
             for variant, hits in enumerate(self.pdq.range_search(codes, POLICY.radius(_PDQ.bits, weak=True))):
                 for hit in hits:
-                    number, crop = self.pdq_rows[hit.id]
-                    candidates.append(Candidate(_key(number), hit.distance, variant, crop))
+                    number, stored = self.pdq_rows[hit.id]
+                    evidence = HashEvidence(PDQ, stored, PDQ_VARIANTS[variant], hit.distance)
+                    candidates.append(MatchCandidate(_key(number), (evidence,)))
         lap("pdq_search")
         features = extract_query_features(image)
         lap("features")
-        candidates += [Candidate(_key(v.key), votes=v.votes) for v in self.descriptors.search(features)]
+        candidates += [MatchCandidate(_key(v.key), votes=v.votes) for v in self.descriptors.search(features)]
         lap("votes")
         analysed = analyse(
             image, features, candidates, self, strong_distance=POLICY.radius(_PDQ.bits), exhaustive=False
@@ -196,7 +199,8 @@ def micro_average_precision(outcomes: list[Outcome]) -> float:
     predictions = []
     for outcome in outcomes:
         for match in outcome.matches:
-            score = match.alignment.inliers or (256 - (match.candidate.pdq_distance or 0))
+            hit = match.candidate.best(PDQ)
+            score = match.alignment.inliers or (256 - (0 if hit is None else hit.distance))
             predictions.append((score, match.registration_id == outcome.expected))
     positives = sum(o.expected is not None for o in outcomes)
     predictions.sort(key=lambda p: -p[0])

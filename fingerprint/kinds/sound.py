@@ -18,8 +18,9 @@ import numpy as np
 
 from fingerprint.algorithms import CANONICAL, HashRecord
 from fingerprint.audio import Audio, AudioFingerprint, AudioSpan, SoundSource, fingerprint_audio
+from fingerprint.candidates import MatchCandidate
 from fingerprint.compare import ReferenceSource
-from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
+from fingerprint.kinds.base import DecodeLimits, Fingerprint
 from fingerprint.sound import (
     SOUNDHASH,
     SOUNDHASH_BITS,

@@ -20,14 +20,15 @@ from functools import partial
 
 import numpy as np
 
-from fingerprint.algorithms import CANONICAL, PDQ_VARIANTS, HashRecord, for_kind
+from fingerprint.algorithms import CANONICAL, HashRecord, for_kind
 from fingerprint.audio import AudioFindings, AudioFingerprint, SoundSource, heard_alone, heard_over
 from fingerprint.audio.findings import sound_of as sound_of_file
-from fingerprint.compare import Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict, verify
+from fingerprint.candidates import HashEvidence, MatchCandidate
+from fingerprint.compare import PDQ, DerivativeMatch, Localisation, ReferenceSource, Verdict, verify
 from fingerprint.compare import analyse as analyse_images
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
-from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
+from fingerprint.kinds.base import DecodeLimits, Fingerprint
 from fingerprint.kinds.image import hash_pixels
 from fingerprint.media import WORKING_SIDE, CanonicalImage
 from fingerprint.video.align import FrameHit, Segment, Span, Timeline
@@ -301,7 +302,8 @@ def _compare_frames(
     """The clip's frame at `t` against the original's at `original_t` (both exact frame times), as images."""
     query_image = _as_image(frame_at(media, t, max_side=_ANALYSIS_SIDE).pixels, media)
     original_image = _as_image(frame_at(original, original_t, max_side=_ANALYSIS_SIDE).pixels, original)
-    candidate = Candidate("frame", distance, PDQ_VARIANTS.index(variant))
+    # the frame pair's PDQ distance as the image analysis reads a hit: the clip's variant onto the whole frame
+    candidate = MatchCandidate("frame", (HashEvidence(PDQ, CANONICAL, variant, distance),))
     matches = analyse_images(
         query_image,
         extract_query_features(query_image),

@@ -11,10 +11,12 @@ import pytest
 from conftest import encode, photo, photo_bytes
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
+from fingerprint.algorithms import CANONICAL, PDQ_VARIANTS
+from fingerprint.candidates import HashEvidence, MatchCandidate
 from fingerprint.compare import (
     MIN_INLIERS,
+    PDQ,
     Alignment,
-    Candidate,
     DerivativeMatch,
     analyse,
     describe_transform,
@@ -31,6 +33,11 @@ CAP = 50_000_000
 ASTRONAUT = "reg_astronaut"
 COFFEE = "reg_coffee"
 STRONG = 31  # the registry's default match threshold
+
+
+def pdq_hit(registration_id: str, distance: int, variant: int, *, rank: int = 0) -> MatchCandidate:
+    """A candidate the global search found: the query's PDQ variant `variant` within `distance` of the original's."""
+    return MatchCandidate(registration_id, (HashEvidence(PDQ, CANONICAL, PDQ_VARIANTS[variant], distance),), rank=rank)
 
 
 def decode(data: bytes) -> CanonicalImage:
@@ -60,7 +67,7 @@ def references() -> References:
 def check(query: Image.Image, references: References, quality: int = 90) -> list[DerivativeMatch]:
     """Every reference as a vote candidate, the way a registry with no PDQ hit would call `analyse`."""
     image = decode(encode(query, "JPEG", quality=quality))
-    candidates = [Candidate(registration_id, votes=50) for registration_id in references.images]
+    candidates = [MatchCandidate(registration_id, votes=50) for registration_id in references.images]
     return analyse(image, extract_query_features(image), candidates, references, strong_distance=STRONG)
 
 
@@ -221,11 +228,11 @@ def test_strong_pdq_hit_without_keypoints_is_aligned_by_its_variant(references: 
     query = decode(encode(photo("coffee").transpose(Image.Transpose.ROTATE_270), "JPEG", quality=90))
     no_features = References(references.images, {COFFEE: None, ASTRONAUT: None})
     features = extract_query_features(query)
-    matches = analyse(query, features, [Candidate(COFFEE, 6, 1)], no_features, strong_distance=STRONG)
+    matches = analyse(query, features, [pdq_hit(COFFEE, 6, 1)], no_features, strong_distance=STRONG)
     assert [m.registration_id for m in matches] == [COFFEE]
     assert matches[0].alignment.method == "pdq" and matches[0].verdict == "copy"
     assert matches[0].transform.rotation == pytest.approx(-90)
-    weak = [Candidate(COFFEE, 40, 1)]
+    weak = [pdq_hit(COFFEE, 40, 1)]
     assert analyse(query, features, weak, no_features, strong_distance=STRONG) == []
     # the caller's policy decides what is strong: a looser one accepts the same hit
     assert [m.registration_id for m in analyse(query, features, weak, no_features, strong_distance=40)] == [COFFEE]
@@ -275,7 +282,7 @@ def test_strong_hits_examined_are_capped_nearest_first(references: References) -
     image = decode(encode(photo("astronaut"), "JPEG", quality=85))
     duplicates = {f"reg_dup{i:02d}": references.images[ASTRONAUT] for i in range(12)}
     source = References(duplicates, dict.fromkeys(duplicates))  # no stored features: aligned from PDQ alone
-    candidates = [Candidate(registration_id, 10 + i, 0) for i, registration_id in enumerate(duplicates)]
+    candidates = [pdq_hit(registration_id, 10 + i, 0) for i, registration_id in enumerate(duplicates)]
     features = extract_query_features(image)
     capped = analyse(image, features, candidates, source, strong_distance=STRONG, max_strong=3)
     assert sorted(m.registration_id for m in capped) == ["reg_dup00", "reg_dup01", "reg_dup02"]
@@ -290,10 +297,10 @@ def test_the_callers_rank_comes_before_distance_and_votes(references: References
     copies = {f"reg_{i:02d}": references.images[ASTRONAUT] for i in range(8)}
     source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
     features = extract_query_features(image)
-    strong = [Candidate(r, 2 + i, 0, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
+    strong = [pdq_hit(r, 2 + i, 0, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
     capped = analyse(image, features, strong, source, strong_distance=STRONG, max_strong=2)
     assert sorted(m.registration_id for m in capped) == ["reg_00", "reg_07"]
-    voted = [Candidate(r, votes=50 - i, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
+    voted = [MatchCandidate(r, votes=50 - i, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
     budgeted = analyse(image, features, voted, source, strong_distance=STRONG, max_verified=1)
     assert [m.registration_id for m in budgeted] == ["reg_07"]
 
@@ -304,12 +311,12 @@ def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) 
     image = decode(encode(photo("astronaut"), "JPEG", quality=85))
     copies = {f"reg_copy{i}": references.images[ASTRONAUT] for i in range(3)}
     source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
-    votes = [Candidate(registration_id, votes=50 - i) for i, registration_id in enumerate(copies)]
+    votes = [MatchCandidate(registration_id, votes=50 - i) for i, registration_id in enumerate(copies)]
     features = extract_query_features(image)
     settled = analyse(image, features, votes, source, strong_distance=STRONG, exhaustive=False)
     assert [m.registration_id for m in settled] == ["reg_copy0"] and settled[0].alignment.inliers >= 100
     assert len(analyse(image, features, votes, source, strong_distance=STRONG)) == 3
-    strong = [Candidate(registration_id, 10 + i, 0) for i, registration_id in enumerate(copies)]
+    strong = [pdq_hit(registration_id, 10 + i, 0) for i, registration_id in enumerate(copies)]
     assert len(analyse(image, features, strong, source, strong_distance=STRONG, exhaustive=False)) == 3
 
 
@@ -334,7 +341,9 @@ def test_a_plain_crop_is_aligned_by_a_similarity(references: References) -> None
     original = photo("coffee")
     w, h = original.size
     query = decode(encode(original.crop((int(w * 0.2), int(h * 0.1), int(w * 0.9), int(h * 0.85))), "JPEG"))
-    match = analyse(query, extract_query_features(query), [Candidate(COFFEE, votes=50)], references, strong_distance=31)
+    match = analyse(
+        query, extract_query_features(query), [MatchCandidate(COFFEE, votes=50)], references, strong_distance=31
+    )
     transform = match[0].transform
     assert transform.cropped and not transform.framed and not transform.perspective
     assert (transform.scale, transform.aspect_change, transform.rotation) == (1.0, 1.0, 0.0)
