@@ -5,7 +5,7 @@
 Registers real photos that ship in PyPI packages (scikit-image, scikit-learn, matplotlib), pads the registry with
 synthetic originals (bench/derivatives_synthetic.py) to 10,000, and checks every query the way the registry will:
 decode at WORKING_SIDE, PDQ (8 dihedral hashes) against canonical and extra crop hashes, descriptor votes, then
-`compare.analyse`. One thread throughout. Writes bench/results/derivatives.json and prints the tables.
+`compare.analyse_image`. One thread throughout. Writes bench/results/derivatives.json and prints the tables.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from bench.derivatives_synthetic import mutated, procedural_image, synthetic_fea
 from fingerprint.algorithms import PDQ_VARIANTS
 from fingerprint.algorithms.pdq import Pdq
 from fingerprint.candidates import HashEvidence, MatchCandidate
-from fingerprint.compare import PDQ, DerivativeMatch, analyse
+from fingerprint.compare import PDQ, DerivativeMatch, analyse_image
 from fingerprint.descriptor_index import INDEXED_PER_REFERENCE, DescriptorIndex
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
@@ -54,7 +54,7 @@ _PDQ = Pdq()
 
 def _key(number: int) -> str:
     """`compare` takes string ids (the registry's registration ids). Zero-padded so that the string
-    order, which `analyse` uses to break ties, is the numeric order the bench has always used."""
+    order, which `analyse_image` uses to break ties, is the numeric order the bench has always used."""
     return f"{number:08d}"
 
 
@@ -123,7 +123,7 @@ class BenchRegistry:
         lap("features")
         candidates += [MatchCandidate(_key(v.key), votes=v.votes) for v in self.descriptors.search(features)]
         lap("votes")
-        analysed = analyse(
+        analysed = analyse_image(
             image, features, candidates, self, strong_distance=POLICY.radius(_PDQ.bits), exhaustive=False
         )
         # a `related` match is a different photograph of the same scene: shown to reviewers, but not a derivative

@@ -75,7 +75,7 @@ def video_seconds(content: bytes, limits: DecodeLimits) -> float:
     return duration
 
 
-def analyse(
+def analyse_and_draw(
     kind: str,
     media: Any,
     query: Fingerprint,

@@ -27,7 +27,7 @@ from fingerprint.media import CanonicalImage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PDQ", "DerivativeMatch", "ReferenceSource", "analyse"]
+__all__ = ["PDQ", "DerivativeMatch", "ReferenceSource", "analyse_image"]
 
 # The global hash whose evidence ranks candidates and aligns one without keypoints.
 PDQ = "pdq"
@@ -62,7 +62,7 @@ Original_co = TypeVar("Original_co", covariant=True)  # what the kind decodes an
 
 class ReferenceSource(Protocol[Original_co]):
     """What a kind's analysis needs from the registry about a candidate original, by the candidate's `registration_id`
-    (`ReferenceSource[CanonicalImage]` for photos: `analyse` below)."""
+    (`ReferenceSource[CanonicalImage]` for photos: `analyse_image` below)."""
 
     def features(self, registration_id: str) -> LocalFeatures | None:
         """The original's stored keypoints, or None when it has none."""
@@ -73,7 +73,7 @@ class ReferenceSource(Protocol[Original_co]):
         ...
 
 
-def analyse(
+def analyse_image(
     query: CanonicalImage,
     features: Sequence[LocalFeatures],
     candidates: Sequence[MatchCandidate],

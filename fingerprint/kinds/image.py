@@ -10,7 +10,7 @@ import numpy as np
 
 from fingerprint.algorithms import HashRecord, for_kind
 from fingerprint.candidates import MatchCandidate
-from fingerprint.compare import DerivativeMatch, ReferenceSource, analyse
+from fingerprint.compare import DerivativeMatch, ReferenceSource, analyse_image
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.kinds.base import DecodeLimits, Fingerprint
 from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image, sniff_media_type
@@ -68,7 +68,7 @@ class ImageKind:
         limit: int,
         exhaustive: bool = True,
     ) -> list[DerivativeMatch]:
-        return analyse(
+        return analyse_image(
             media,
             query.features,
             candidates,

@@ -24,8 +24,7 @@ from fingerprint.algorithms import CANONICAL, HashRecord, for_kind
 from fingerprint.audio import AudioFindings, AudioFingerprint, SoundSource, heard_alone, heard_over
 from fingerprint.audio.findings import sound_of as sound_of_file
 from fingerprint.candidates import HashEvidence, MatchCandidate
-from fingerprint.compare import PDQ, DerivativeMatch, Localisation, ReferenceSource, Verdict, verify
-from fingerprint.compare import analyse as analyse_images
+from fingerprint.compare import PDQ, DerivativeMatch, Localisation, ReferenceSource, Verdict, analyse_image, verify
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
 from fingerprint.kinds.base import DecodeLimits, Fingerprint
@@ -128,8 +127,8 @@ class VideoKind:
             found = locate(query.frames, original, hits, clip=media, shows=shows)
             if found is not None:
                 sound = _original_sound(references, candidate.registration_id, original)
-                analysed = self._analysed(candidate.registration_id, media, original, found, strong, query.audio, sound)
-                matches.append(analysed)
+                match = self._video_match(candidate.registration_id, media, original, found, strong, query.audio, sound)
+                matches.append(match)
         if not matches and query.audio is not None:
             framed_ids = {c.registration_id for c in framed}
             unframed = sorted(c.registration_id for c in candidates if c.registration_id not in framed_ids)[:limit]
@@ -149,7 +148,7 @@ class VideoKind:
 
     # --- helpers --------------------------------------------------------------------------------------------------
 
-    def _analysed(
+    def _video_match(
         self,
         registration_id: str,
         media: VideoMedia,
@@ -304,7 +303,7 @@ def _compare_frames(
     original_image = _as_image(frame_at(original, original_t, max_side=_ANALYSIS_SIDE).pixels, original)
     # the frame pair's PDQ distance as the image analysis reads a hit: the clip's variant onto the whole frame
     candidate = MatchCandidate("frame", (HashEvidence(PDQ, CANONICAL, variant, distance),))
-    matches = analyse_images(
+    matches = analyse_image(
         query_image,
         extract_query_features(query_image),
         [candidate],

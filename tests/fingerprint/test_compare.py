@@ -18,7 +18,7 @@ from fingerprint.compare import (
     PDQ,
     Alignment,
     DerivativeMatch,
-    analyse,
+    analyse_image,
     describe_transform,
     localise,
     pdq_alignment,
@@ -46,7 +46,7 @@ def decode(data: bytes) -> CanonicalImage:
 
 @dataclass
 class References:
-    """The registry's side of `analyse`: stored features and decoded originals by id."""
+    """The registry's side of `analyse_image`: stored features and decoded originals by id."""
 
     images: dict[str, CanonicalImage]
     stored: dict[str, LocalFeatures | None]
@@ -65,10 +65,10 @@ def references() -> References:
 
 
 def check(query: Image.Image, references: References, quality: int = 90) -> list[DerivativeMatch]:
-    """Every reference as a vote candidate, the way a registry with no PDQ hit would call `analyse`."""
+    """Every reference as a vote candidate, the way a registry with no PDQ hit would call `analyse_image`."""
     image = decode(encode(query, "JPEG", quality=quality))
     candidates = [MatchCandidate(registration_id, votes=50) for registration_id in references.images]
-    return analyse(image, extract_query_features(image), candidates, references, strong_distance=STRONG)
+    return analyse_image(image, extract_query_features(image), candidates, references, strong_distance=STRONG)
 
 
 def only_match(query: Image.Image, references: References, quality: int = 90) -> DerivativeMatch:
@@ -228,14 +228,15 @@ def test_strong_pdq_hit_without_keypoints_is_aligned_by_its_variant(references: 
     query = decode(encode(photo("coffee").transpose(Image.Transpose.ROTATE_270), "JPEG", quality=90))
     no_features = References(references.images, {COFFEE: None, ASTRONAUT: None})
     features = extract_query_features(query)
-    matches = analyse(query, features, [pdq_hit(COFFEE, 6, 1)], no_features, strong_distance=STRONG)
+    matches = analyse_image(query, features, [pdq_hit(COFFEE, 6, 1)], no_features, strong_distance=STRONG)
     assert [m.registration_id for m in matches] == [COFFEE]
     assert matches[0].alignment.method == "pdq" and matches[0].verdict == "copy"
     assert matches[0].transform.rotation == pytest.approx(-90)
     weak = [pdq_hit(COFFEE, 40, 1)]
-    assert analyse(query, features, weak, no_features, strong_distance=STRONG) == []
+    assert analyse_image(query, features, weak, no_features, strong_distance=STRONG) == []
     # the caller's policy decides what is strong: a looser one accepts the same hit
-    assert [m.registration_id for m in analyse(query, features, weak, no_features, strong_distance=40)] == [COFFEE]
+    looser = analyse_image(query, features, weak, no_features, strong_distance=40)
+    assert [m.registration_id for m in looser] == [COFFEE]
 
 
 def test_describe_transform_reads_a_known_similarity() -> None:
@@ -284,9 +285,9 @@ def test_strong_hits_examined_are_capped_nearest_first(references: References) -
     source = References(duplicates, dict.fromkeys(duplicates))  # no stored features: aligned from PDQ alone
     candidates = [pdq_hit(registration_id, 10 + i, 0) for i, registration_id in enumerate(duplicates)]
     features = extract_query_features(image)
-    capped = analyse(image, features, candidates, source, strong_distance=STRONG, max_strong=3)
+    capped = analyse_image(image, features, candidates, source, strong_distance=STRONG, max_strong=3)
     assert sorted(m.registration_id for m in capped) == ["reg_dup00", "reg_dup01", "reg_dup02"]
-    every = analyse(image, features, candidates, source, strong_distance=STRONG)
+    every = analyse_image(image, features, candidates, source, strong_distance=STRONG)
     assert len(every) == 12
 
 
@@ -298,10 +299,10 @@ def test_the_callers_rank_comes_before_distance_and_votes(references: References
     source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
     features = extract_query_features(image)
     strong = [pdq_hit(r, 2 + i, 0, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
-    capped = analyse(image, features, strong, source, strong_distance=STRONG, max_strong=2)
+    capped = analyse_image(image, features, strong, source, strong_distance=STRONG, max_strong=2)
     assert sorted(m.registration_id for m in capped) == ["reg_00", "reg_07"]
     voted = [MatchCandidate(r, votes=50 - i, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
-    budgeted = analyse(image, features, voted, source, strong_distance=STRONG, max_verified=1)
+    budgeted = analyse_image(image, features, voted, source, strong_distance=STRONG, max_verified=1)
     assert [m.registration_id for m in budgeted] == ["reg_07"]
 
 
@@ -313,11 +314,11 @@ def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) 
     source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
     votes = [MatchCandidate(registration_id, votes=50 - i) for i, registration_id in enumerate(copies)]
     features = extract_query_features(image)
-    settled = analyse(image, features, votes, source, strong_distance=STRONG, exhaustive=False)
+    settled = analyse_image(image, features, votes, source, strong_distance=STRONG, exhaustive=False)
     assert [m.registration_id for m in settled] == ["reg_copy0"] and settled[0].alignment.inliers >= 100
-    assert len(analyse(image, features, votes, source, strong_distance=STRONG)) == 3
+    assert len(analyse_image(image, features, votes, source, strong_distance=STRONG)) == 3
     strong = [pdq_hit(registration_id, 10 + i, 0) for i, registration_id in enumerate(copies)]
-    assert len(analyse(image, features, strong, source, strong_distance=STRONG, exhaustive=False)) == 3
+    assert len(analyse_image(image, features, strong, source, strong_distance=STRONG, exhaustive=False)) == 3
 
 
 def test_a_frame_within_rounding_of_the_query_is_neither_cropped_nor_framed() -> None:
@@ -341,7 +342,7 @@ def test_a_plain_crop_is_aligned_by_a_similarity(references: References) -> None
     original = photo("coffee")
     w, h = original.size
     query = decode(encode(original.crop((int(w * 0.2), int(h * 0.1), int(w * 0.9), int(h * 0.85))), "JPEG"))
-    match = analyse(
+    match = analyse_image(
         query, extract_query_features(query), [MatchCandidate(COFFEE, votes=50)], references, strong_distance=31
     )
     transform = match[0].transform

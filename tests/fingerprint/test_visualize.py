@@ -9,7 +9,7 @@ from conftest import encode, photo, photo_bytes
 from PIL import Image
 
 from fingerprint.candidates import MatchCandidate
-from fingerprint.compare import DerivativeMatch, analyse
+from fingerprint.compare import DerivativeMatch, analyse_image
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
 from fingerprint.visualize import MAX_PANEL, render_comparison
@@ -32,7 +32,7 @@ def analysed(query: Image.Image) -> DerivativeMatch:
     image = load_image(encode(query, "JPEG", quality=90), max_pixels=CAP, max_side=WORKING_SIDE)
     candidates = [MatchCandidate("reg_rocket", votes=40)]
     references = OneOriginal(photo_bytes("rocket"))
-    matches = analyse(image, extract_query_features(image), candidates, references, strong_distance=31)
+    matches = analyse_image(image, extract_query_features(image), candidates, references, strong_distance=31)
     assert len(matches) == 1
     return matches[0]
 
