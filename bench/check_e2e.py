@@ -78,7 +78,7 @@ NOTES = (
     "full and fast mode alternate call by call on the same query. p50/p95 are over every call of the group.",
     "Stages: the same checks, run once more with the stage functions check() calls (matching.decode, "
     "ImageKind.query and its extract_query_features, the MatchIndex's sync/search/vote, matching._candidates, "
-    "_References.read, _analyse and what analyse calls) wrapped in timers in this process; 'other' is the rest of "
+    "_References.read, _run_analysis and what it calls) wrapped in timers in this process; 'other' is the rest of "
     "check() (SHA-256, building the view). Nothing in the library was changed.",
     "benign = crop_25 (centred 75%), rotate_5 (expand, black corners), screenshot (photo at 75% in app chrome), "
     "crop_resize_jpeg (crop 15%, resize 0.7, JPEG q50); edit = paste_patch (10% rectangle from another photo) and "
@@ -228,7 +228,7 @@ _MODULE_STAGES = (
     ("fingerprint: query features (ORB x2)", kinds_image, "extract_query_features"),
     ("candidates (exact copy, hash search, votes)", matching, "_candidates"),
     ("references (one batched read)", matching._References, "read"),
-    ("analyse", matching, "_analyse"),
+    ("analyse", matching, "_run_analysis"),
     ("analyse: reference features (parse)", matching._References, "features"),
     ("analyse: original (store + decode)", matching._References, "original"),
     ("analyse: verify (ratio test + RANSAC)", analysis, "verify"),

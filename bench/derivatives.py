@@ -5,7 +5,7 @@
 Registers real photos that ship in PyPI packages (scikit-image, scikit-learn, matplotlib), pads the registry with
 synthetic originals (bench/derivatives_synthetic.py) to 10,000, and checks every query the way the registry will:
 decode at WORKING_SIDE, PDQ (8 dihedral hashes) against canonical and extra crop hashes, descriptor votes, then
-`compare.analyse`. One thread throughout. Writes bench/results/derivatives.json and prints the tables.
+`compare.analyse_image`. One thread throughout. Writes bench/results/derivatives.json and prints the tables.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.derivatives_augly import augly_queries
 from bench.derivatives_corpus import DISTRACTORS, ORIGINALS, Query, benign_queries, edit_queries, load_photos
 from bench.derivatives_synthetic import mutated, procedural_image, synthetic_features
-from fingerprint.algorithms.pdq import Pdq, crop_share
-from fingerprint.compare import Candidate, DerivativeMatch, analyse
+from fingerprint.algorithms import PDQ_VARIANTS
+from fingerprint.algorithms.pdq import Pdq
+from fingerprint.candidates import HashEvidence, MatchCandidate
+from fingerprint.compare import PDQ, DerivativeMatch, analyse_image
 from fingerprint.descriptor_index import INDEXED_PER_REFERENCE, DescriptorIndex
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
@@ -51,8 +53,8 @@ _PDQ = Pdq()
 
 
 def _key(number: int) -> str:
-    """`compare` takes string reference ids (the registry's are registration ids). Zero-padded so that the string
-    order, which `analyse` uses to break ties, is the numeric order the bench has always used."""
+    """`compare` takes string ids (the registry's registration ids). Zero-padded so that the string
+    order, which `analyse_image` uses to break ties, is the numeric order the bench has always used."""
     return f"{number:08d}"
 
 
@@ -63,7 +65,7 @@ class BenchRegistry:
     data: list[bytes] = field(default_factory=list)
     blobs: list[bytes] = field(default_factory=list)
     pdq: BinaryIndex = field(default_factory=lambda: BinaryIndex(256))
-    pdq_rows: list[tuple[int, float]] = field(default_factory=list)  # row -> (reference id, crop share)
+    pdq_rows: list[tuple[int, str]] = field(default_factory=list)  # row -> (original's number, hash variant)
     descriptors: DescriptorIndex = field(default_factory=lambda: DescriptorIndex(per_reference=RETRIEVAL_FEATURES))
     synthetic: dict[int, tuple[int, LocalFeatures]] = field(default_factory=dict)  # id -> (seed, features)
 
@@ -73,21 +75,21 @@ class BenchRegistry:
         features = extract_features(image)
         for record in _PDQ.reference(hash_pixels(image)):  # canonical and centred-crop variants, as registered
             self.pdq.add(np.array([len(self.pdq_rows)]), record.value.to_array())
-            self.pdq_rows.append((number, crop_share(record.variant)))
+            self.pdq_rows.append((number, record.variant))
         self.data.append(data)
         self.blobs.append(features.to_bytes())
         self.descriptors.add(number, features)
         return _key(number)
 
     # compare.ReferenceSource
-    def features(self, reference_id: str) -> LocalFeatures | None:
-        number = int(reference_id)
+    def features(self, registration_id: str) -> LocalFeatures | None:
+        number = int(registration_id)
         if number in self.synthetic:
             return self.synthetic[number][1]
         return LocalFeatures.from_bytes(self.blobs[number])
 
-    def original(self, reference_id: str) -> CanonicalImage:
-        number = int(reference_id)
+    def original(self, registration_id: str) -> CanonicalImage:
+        number = int(registration_id)
         if number in self.synthetic:
             pixels = procedural_image(self.synthetic[number][0])
             h, w = pixels.shape[:2]
@@ -113,14 +115,15 @@ class BenchRegistry:
             codes = np.stack([h.to_array() for h in hashes])
             for variant, hits in enumerate(self.pdq.range_search(codes, POLICY.radius(_PDQ.bits, weak=True))):
                 for hit in hits:
-                    number, crop = self.pdq_rows[hit.id]
-                    candidates.append(Candidate(_key(number), hit.distance, variant, crop))
+                    number, stored = self.pdq_rows[hit.id]
+                    evidence = HashEvidence(PDQ, stored, PDQ_VARIANTS[variant], hit.distance)
+                    candidates.append(MatchCandidate(_key(number), (evidence,)))
         lap("pdq_search")
         features = extract_query_features(image)
         lap("features")
-        candidates += [Candidate(_key(v.reference_id), votes=v.votes) for v in self.descriptors.search(features)]
+        candidates += [MatchCandidate(_key(v.key), votes=v.votes) for v in self.descriptors.search(features)]
         lap("votes")
-        analysed = analyse(
+        analysed = analyse_image(
             image, features, candidates, self, strong_distance=POLICY.radius(_PDQ.bits), exhaustive=False
         )
         # a `related` match is a different photograph of the same scene: shown to reviewers, but not a derivative
@@ -142,11 +145,11 @@ class Outcome:
 
     @property
     def hit(self) -> DerivativeMatch | None:
-        return next((m for m in self.matches if m.reference_id == self.expected), None)
+        return next((m for m in self.matches if m.registration_id == self.expected), None)
 
     @property
     def false_matches(self) -> list[DerivativeMatch]:
-        return [m for m in self.matches if m.reference_id != self.expected]
+        return [m for m in self.matches if m.registration_id != self.expected]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -196,8 +199,9 @@ def micro_average_precision(outcomes: list[Outcome]) -> float:
     predictions = []
     for outcome in outcomes:
         for match in outcome.matches:
-            score = match.alignment.inliers or (256 - (match.candidate.pdq_distance or 0))
-            predictions.append((score, match.reference_id == outcome.expected))
+            hit = match.candidate.best(PDQ)
+            score = match.alignment.inliers or (256 - (0 if hit is None else hit.distance))
+            predictions.append((score, match.registration_id == outcome.expected))
     positives = sum(o.expected is not None for o in outcomes)
     predictions.sort(key=lambda p: -p[0])
     correct, precision_sum = 0, 0.0
@@ -230,7 +234,7 @@ def summarise(outcomes: list[Outcome], originals: dict[str, CanonicalImage]) -> 
     large = [s for kind, rows in scores.items() for s in rows if s["share"] >= 0.01]
     large_edits = [o for o in edits if o.query.mask is not None and o.query.mask.mean() >= 0.01]
     all_matches = [m for o in outcomes for m in o.matches]
-    correct = sum(1 for o in outcomes for m in o.matches if m.reference_id == o.expected)
+    correct = sum(1 for o in outcomes for m in o.matches if m.registration_id == o.expected)
     return {
         "queries": {"benign": len(benign), "edits": len(edits), "distractors": len(distractors)},
         "benign_recall": float(np.mean([o.hit is not None for o in benign])) if benign else None,

@@ -135,7 +135,7 @@ def measure(index: PgvectorMatchIndex, queries: np.ndarray, truths: list[set[str
     for query, truth in zip(queries, truths, strict=True):
         start = time.perf_counter()
         record = HashRecord("pdq", "identity", HashValue(query.tobytes()))
-        answer = {candidate.reference_id for candidate in index.search("pdq", [record], radius)}
+        answer = {candidate.registration_id for candidate in index.search("pdq", [record], radius)}
         times.append((time.perf_counter() - start) * 1000)
         assert answer <= truth, "the exact filter let a code beyond the radius through"
         found += len(answer & truth)

@@ -105,7 +105,7 @@ def surroundings_statistics(count: int) -> dict[str, dict[str, list[float]]]:
     for query in labelled:
         if query.family not in ("framed", "composite"):
             continue
-        match = next((m for m in registry.check(query.data)[0] if m.reference_id == ids[query.source]), None)
+        match = next((m for m in registry.check(query.data)[0] if m.registration_id == ids[query.source]), None)
         if match is None:
             continue
         image = load_image(query.data, max_pixels=MAX_PIXELS, max_side=WORKING_SIDE)

@@ -88,7 +88,7 @@ def main() -> None:
                 if query.kind == "distractor":
                     continue
                 group = "overlay" if query.transform == "overlay_onto_screenshot" else query.kind
-                found[group].append(any(v.reference_id == ids[query.source] for v in votes))
+                found[group].append(any(v.key == ids[query.source] for v in votes))
             row[f"min_votes_{min_votes}"] = {
                 **{f"{group}_retrieval_recall": _recall(hits) for group, hits in found.items()},
                 "candidates_per_query": round(float(np.mean(candidates)), 2),

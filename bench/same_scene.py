@@ -148,7 +148,7 @@ def main() -> None:
         registry = BenchRegistry()  # one original each: the pair is judged on its own
         expected = registry.register(pair.original)
         matches, _ = registry.check(pair.query)
-        match = next((m for m in matches if m.reference_id == expected), None)
+        match = next((m for m in matches if m.registration_id == expected), None)
         verdict = match.verdict if match else "none"
         rows.append({"pair": pair.name, "kind": pair.kind, "verdict": verdict,
                      "inliers": match.alignment.inliers if match else 0,

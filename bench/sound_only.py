@@ -325,14 +325,14 @@ class Stored:
     def __init__(self, fingerprints: dict[str, Fingerprint]) -> None:
         self.blobs = {rid: fp.audio.to_bytes() for rid, fp in fingerprints.items() if fp.audio is not None}
 
-    def features(self, reference_id: str) -> None:
+    def features(self, registration_id: str) -> None:
         return None
 
-    def original(self, reference_id: str) -> SoundMedia:
+    def original(self, registration_id: str) -> SoundMedia:
         raise LookupError("the stored landmarks are all the analysis needs")
 
-    def sound(self, reference_id: str) -> AudioFingerprint | None:
-        return AudioFingerprint.from_bytes(self.blobs[reference_id])
+    def sound(self, registration_id: str) -> AudioFingerprint | None:
+        return AudioFingerprint.from_bytes(self.blobs[registration_id])
 
 
 def registered(kind: SoundKind, data: bytes) -> Fingerprint:
@@ -348,7 +348,7 @@ def iou(spans: list[tuple[float, float]], truth: tuple[float, float]) -> float:
 
 def evaluate(query: Query, matches: list[SoundMatch], seconds: float) -> dict[str, object]:
     best = matches[0] if matches else None
-    right = next((m for m in matches if m.reference_id == query.original), None)
+    right = next((m for m in matches if m.registration_id == query.original), None)
     row: dict[str, object] = {
         "query": query.name,
         "original": query.original,
@@ -357,8 +357,8 @@ def evaluate(query: Query, matches: list[SoundMatch], seconds: float) -> dict[st
         "speed": query.speed,
         "resampled": query.resampled,
         "seconds": round(seconds, 3),
-        "top": None if best is None else best.reference_id,
-        "matches": [m.reference_id for m in matches],
+        "top": None if best is None else best.registration_id,
+        "matches": [m.registration_id for m in matches],
         "found": right is not None and best is right,
         "verdict": None if right is None else right.verdict,
         "offset_error": None if right is None or query.offset is None else round(abs(right.offset - query.offset), 3),
@@ -451,8 +451,8 @@ def soundhash_distances(
             if not out.exists():
                 transcode(path, out, fmt=fmt, speed=speed)
             value = registered(kind, out.read_bytes()).hashes[0].value
-            for reference_id, stored_fp in stored.items():
-                (same if reference_id == name else other).append(value.distance(stored_fp.hashes[0].value))
+            for registration_id, stored_fp in stored.items():
+                (same if registration_id == name else other).append(value.distance(stored_fp.hashes[0].value))
     return {
         "whole_reencode_distance_max": max(same),
         "whole_reencode_distances": same,
@@ -496,7 +496,7 @@ def registry_matches(names: dict[str, Path], queries: list[Query]) -> list[tuple
 def _from_view(name: str, verdict: str, share: float | None, facts: dict[str, object]) -> SoundMatch:
     """A match as the check's JSON view reports it, in the kind's own record for `evaluate`."""
     return SoundMatch(
-        reference_id=name,
+        registration_id=name,
         verdict=verdict,  # type: ignore[arg-type]
         offset=facts["offset"],  # type: ignore[arg-type]
         speed=facts["speed"],  # type: ignore[arg-type]

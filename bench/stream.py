@@ -14,7 +14,7 @@ The stream (default 300 uploads, fixed shuffled order) is:
   registered one), then procedural pictures of seeds no original was made from, re-encoded as JPEG.
 
 Each upload goes through our full check (`BenchRegistry.check`: decode, 8 dihedral PDQ hashes and their search,
-ORB upright and mirrored plus insets, descriptor votes, `compare.analyse`, non-exhaustive) and through
+ORB upright and mirrored plus insets, descriptor votes, `compare.analyse_image`, non-exhaustive) and through
 threatexchange's pipeline (`pdq_from_bytes` + `PDQIndex.query` at radius 31, what Hasher-Matcher-Actioner runs),
 back to back, in alternating order, on one thread. Times are the thread's CPU time (`time.thread_time`): on this
 shared 2-core machine wall time mostly measures the other tenants; wall time is reported beside it. The peer's index
@@ -106,7 +106,7 @@ def main() -> None:
         expected = ids.get(query.source)
 
         def run_ours(query: Query = query) -> list[str]:
-            return [match.reference_id for match in registry.check(query.data)[0]]
+            return [match.registration_id for match in registry.check(query.data)[0]]
 
         def run_theirs(query: Query = query) -> list[str]:
             return [match.metadata for match in peer.query(pdq_from_bytes(query.data)[0])]

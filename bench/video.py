@@ -372,7 +372,7 @@ def scale(hours: float, kept_share: float, real: Original, rounds: int) -> dict[
                     hits = [
                         FrameHit(e.query_at, e.at, e.distance, e.query_variant, e.variant) for e in candidate.hashes
                     ]  # type: ignore[arg-type]
-                    if candidate.reference_id == real.name:
+                    if candidate.registration_id == real.name:
                         locate(track, real.media, hits, clip=media)
                 t2 = time.perf_counter()
                 search_ms.append((t1 - t0) * 1000)

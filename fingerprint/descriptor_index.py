@@ -18,7 +18,7 @@ additions are filed without retraining. Rebuilding from the same registrations i
 >>> features = LocalFeatures(100, 100, 1.0, rng.random((50, 2)) * 100, rng.integers(0, 256, (50, 32), np.uint8))
 >>> index = DescriptorIndex()
 >>> index.add(7, features)
->>> index.search([features])[0].reference_id
+>>> index.search([features])[0].key
 7
 """
 
@@ -61,14 +61,15 @@ _HEADER = BlobHeader("descriptor-index", b"PRDI", 1, "<4sBxxxIIIIQ")
 
 @dataclass(frozen=True, slots=True)
 class Vote:
-    """An original and how many query descriptors voted for it."""
+    """An original, by the key it was added under, and how many query descriptors voted for it."""
 
-    reference_id: int
+    key: int
     votes: int
 
 
 class DescriptorIndex:
-    """Thread-safe vote index of reference descriptors under caller-chosen int64 reference ids."""
+    """Thread-safe vote index of reference descriptors under caller-chosen int64 keys (the registry: a
+    `local_features` row id, which it maps to its registration)."""
 
     def __init__(
         self,
@@ -104,9 +105,9 @@ class DescriptorIndex:
         """Indexed descriptors."""
         return int(self._index.ntotal)
 
-    def add(self, reference_id: int, features: LocalFeatures) -> None:
+    def add(self, key: int, features: LocalFeatures) -> None:
         """Index an original's descriptors; it is searchable when this returns."""
-        self.add_many([(reference_id, features)])
+        self.add_many([(key, features)])
 
     def add_many(
         self,
@@ -155,10 +156,10 @@ class DescriptorIndex:
                     return []
                 distances, labels = self._index.search(feature.descriptors[:QUERY_PREFIX], NEIGHBOURS)
             counted = _count_votes(distances, labels)
-            for reference_id, votes in counted.items():
-                best[reference_id] = max(best.get(reference_id, 0), votes)
+            for key, votes in counted.items():
+                best[key] = max(best.get(key, 0), votes)
             ranked = sorted(((v, r) for r, v in counted.items() if v >= min_votes), key=lambda t: (-t[0], t[1]))
-            kept.update(reference_id for _, reference_id in ranked[:limit])
+            kept.update(key for _, key in ranked[:limit])
         return [Vote(r, best[r]) for r in sorted(kept, key=lambda r: (-best[r], r))]
 
     def to_bytes(self) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fingerprint.compare import DerivativeMatch, Localisation, Transform
+from fingerprint.compare import PDQ, DerivativeMatch, Localisation, Transform
 
 MAX_PANEL = 640
 _HEADER = 64
@@ -73,7 +73,8 @@ def differences_panel(localisation: Localisation) -> np.ndarray:
 
 def _alignment_text(match: DerivativeMatch) -> str:
     if match.alignment.method == "pdq":
-        return f"aligned by PDQ distance {match.candidate.pdq_distance}"
+        hit = match.candidate.best(PDQ)
+        return f"aligned by PDQ distance {None if hit is None else hit.distance}"
     return f"{match.alignment.inliers} keypoint inliers"
 
 

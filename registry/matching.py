@@ -1,6 +1,7 @@
 """Matching: is this media a registered original, or a doctored version of one, and where was it changed?
 
-`check` is one pipeline of stages, each taking the previous stage's result and nothing else:
+`run_check` is one pipeline of stages, each taking the previous stage's result and nothing else (`check` returns
+its view alone):
 
     decode -> fingerprint -> candidates -> references -> analyse -> fallback assessment -> render
 
@@ -13,7 +14,7 @@
 - fallback assessment: when nothing registered matches, or only `related` originals, the detector's assessment
   (`Registry.assessor`, see registry.assessment), in full mode; an assessment that fails (a bug, or a worker over
   its limits) is dropped with a warning and logged: it never fails the check it would only have added to;
-- render: the public views, and the comparison pictures from the same analysis when asked for.
+- render: the public views, and the comparison pictures from the same analysis when asked for (`pictures`).
 
 `mode="fast"` skips local features and analysis: strong hash hits and byte-identical files only, with no transform
 or regions, for a platform's first pass over everything it ingests.
@@ -30,7 +31,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import Session, col, select
 
@@ -42,7 +43,7 @@ from registry import views, work
 from registry.assessment import draw_heatmap
 from registry.clock import now_utc
 from registry.db import id_chunks
-from registry.errors import ClientGone, InvalidRequest, NotFound, NotReady, RegistryError
+from registry.errors import ClientGone, InvalidRequest, NotReady, RegistryError
 from registry.kinds import KindAdapter, adapter, hash_check_kind, whole_file_hashes
 from registry.kinds.base import CheckMode
 from registry.media import limits as media_limits
@@ -99,12 +100,18 @@ def registration_status(session: Session, registration_ids: Iterable[str]) -> di
 # --- check ------------------------------------------------------------------------------------------------------
 
 
+# A check's comparison pictures (and the assessment's heat-map): "none" draws none (the analysis may stop once a match
+# settles it); "draw" returns them in `CheckOutcome`; "keep" also keeps them for `settings.picture_ttl_seconds`
+# (`registry.pictures`) and lists them in the view's `comparisons` and the assessment's `heatmap`.
+Pictures = Literal["none", "draw", "keep"]
+
+
 @dataclass(frozen=True, slots=True)
 class CheckOutcome:
     view: views.CheckView
-    pictures: dict[str, bytes]  # PNG by registration id, when asked for
+    pictures: dict[str, bytes]  # PNG by registration id, when drawn
     assessment: Assessment | None = None  # the fallback assessor's answer when nothing registered matches
-    heatmap: bytes | None = None  # the assessment's heat-map PNG, when pictures were asked for
+    heatmap: bytes | None = None  # the assessment's heat-map PNG, when drawn
 
 
 def check(
@@ -113,26 +120,53 @@ def check(
     registry: Registry,
     content: bytes,
     mode: CheckMode = "full",
-    keep_pictures: bool = False,
+    pictures: Pictures = "none",
     now: datetime | None = None,
     cancelled: threading.Event | None = None,
 ) -> views.CheckView:
-    """Verdict `copy`, `altered` or `unregistered`, with every matching original, its transform and altered regions.
-
-    `keep_pictures` also keeps a comparison picture of each analysed match for `settings.picture_ttl_seconds`
-    (`registry.pictures`) and lists them in `comparisons`, from this same analysis.
-    """
-    outcome = run_check(
+    """`run_check`'s view, for the callers that need nothing else: verdict `copy`, `altered` or `unregistered`, with
+    every matching original, its transform and altered regions."""
+    return run_check(
         session=session,
         registry=registry,
         content=content,
         mode=mode,
-        pictures=keep_pictures,
+        pictures=pictures,
         now=now,
         cancelled=cancelled,
+    ).view
+
+
+def run_check(
+    *,
+    session: Session,
+    registry: Registry,
+    content: bytes,
+    mode: CheckMode = "full",
+    pictures: Pictures = "none",
+    now: datetime | None = None,
+    cancelled: threading.Event | None = None,
+) -> CheckOutcome:
+    """The whole pipeline; `pictures` (not in fast mode) draws a comparison of every analysed match, byte-identical
+    ones too, and the assessment's heat-map.
+
+    The CPU-bound stages run through `registry.run_media` (the worker pool in the server); `cancelled` stops
+    waiting for them when the caller has gone.
+    """
+    outcome = _checked(
+        session=session,
+        registry=registry,
+        content=content,
+        mode=mode,
+        draw=pictures != "none",
+        now=now or now_utc(),
+        cancelled=cancelled,
     )
-    if not keep_pictures:
-        return outcome.view
+    return _kept(registry, outcome) if pictures == "keep" else outcome
+
+
+def _kept(registry: Registry, outcome: CheckOutcome) -> CheckOutcome:
+    """The outcome with its pictures kept, and listed in its view."""
     kept = []
     for registration_id, png in outcome.pictures.items():
         picture_id, expires_at = registry.pictures.keep(png)
@@ -142,25 +176,7 @@ def check(
         picture_id, expires_at = registry.pictures.keep(outcome.heatmap)
         heatmap = views.HeatmapView(id=picture_id, expires_at=expires_at)
         view = view.model_copy(update={"assessment": view.assessment.model_copy(update={"heatmap": heatmap})})
-    return view
-
-
-def check_pictures(
-    *,
-    session: Session,
-    registry: Registry,
-    content: bytes,
-    registration_id: str | None = None,
-    cancelled: threading.Event | None = None,
-) -> tuple[views.CheckView, list[tuple[str, bytes]]]:
-    """`check`, plus a PNG per analysed match (original | query aligned | altered regions), or for one match."""
-    outcome = run_check(
-        session=session, registry=registry, content=content, mode="full", pictures=True, cancelled=cancelled
-    )
-    pictures = [(match_id, png) for match_id, png in outcome.pictures.items() if registration_id in (None, match_id)]
-    if registration_id is not None and not pictures:
-        raise NotFound(f"the query does not match registration {registration_id!r}")
-    return outcome.view, pictures
+    return dataclasses.replace(outcome, view=view)
 
 
 def _dropped(exc: Exception) -> str:
@@ -169,22 +185,17 @@ def _dropped(exc: Exception) -> str:
     return f"the manipulation assessment was dropped: {reason}; the match result stands without it"
 
 
-def run_check(
+def _checked(
     *,
     session: Session,
     registry: Registry,
     content: bytes,
     mode: CheckMode,
-    pictures: bool = False,
-    now: datetime | None = None,
-    cancelled: threading.Event | None = None,
+    draw: bool,
+    now: datetime,
+    cancelled: threading.Event | None,
 ) -> CheckOutcome:
-    """The whole pipeline; `pictures` renders a comparison of every analysed match (byte-identical ones too).
-
-    The CPU-bound stages run through `registry.run_media` (the worker pool in the server); `cancelled` stops
-    waiting for them when the caller has gone.
-    """
-    now = now or now_utc()
+    """The stages, drawing the pictures when `draw`."""
     registry.require_ready()
     limits = media_limits(registry.settings)
     sha256 = hashlib.sha256(content).hexdigest()
@@ -196,10 +207,10 @@ def run_check(
     if mode == "fast":
         return CheckOutcome(_fast_view(fp, found, references, groups, max_matches, now), {})
 
-    analysed = _analyse(registry, media, fp, found, references, groups, pictures=pictures, cancelled=cancelled)
+    analysed = _run_analysis(registry, media, fp, found, references, groups, pictures=draw, cancelled=cancelled)
     matches = _exact_matches(kind, found, references, now) + [
         kind.match_view(references.statuses[r], match, fp, references.hashes.get(r, []), now)
-        for r, match in ((match.reference_id, match) for match in analysed.matches)
+        for r, match in ((match.registration_id, match) for match in analysed.matches)
         if r not in found.exact
     ]
     view = check_view(fp, kind.check_fields(fp), matches, found.warnings, max_matches, groups.leaders)
@@ -209,7 +220,7 @@ def run_check(
         assessment = registry.run_media(registry.assessor, media, fp, cancelled=cancelled)
         heatmap = (
             registry.run_media(draw_heatmap, fp.kind, media, assessment, cancelled=cancelled)
-            if pictures and assessment is not None and assessment.heatmap is not None
+            if draw and assessment is not None and assessment.heatmap is not None
             else None
         )
     except (ClientGone, NotReady):
@@ -393,12 +404,12 @@ def _candidates(session: Session, registry: Registry, fp: Fingerprint, mode: Che
     )
     merged: dict[str, MatchCandidate] = {}
     for candidate in found:
-        known = merged.get(candidate.reference_id)
-        merged[candidate.reference_id] = (
+        known = merged.get(candidate.registration_id)
+        merged[candidate.registration_id] = (
             candidate
             if known is None
             else MatchCandidate(
-                candidate.reference_id, known.hashes + candidate.hashes, max(known.votes, candidate.votes)
+                candidate.registration_id, known.hashes + candidate.hashes, max(known.votes, candidate.votes)
             )
         )
     return _Found(exact, merged, warnings)
@@ -451,7 +462,7 @@ def _stored_hashes(session: Session, registration_ids: Iterable[str]) -> dict[st
     return hashes
 
 
-def _analyse(
+def _run_analysis(
     registry: Registry,
     media: Any,
     fp: Fingerprint,
@@ -477,21 +488,21 @@ def _analyse(
         for registration_id in found.exact
         if pictures and registration_id not in found.candidates and registration_id in references.statuses
     ]
-    candidates = [dataclasses.replace(c, rank=groups.places.get(c.reference_id, 0)) for c in candidates]
+    candidates = [dataclasses.replace(c, rank=groups.places.get(c.registration_id, 0)) for c in candidates]
     if not candidates:
         return work.Analysed([], {})
     data = [
         work.ReferenceData(
-            candidate.reference_id,
-            references.features.get(candidate.reference_id),
-            registry.store.path(references.statuses[candidate.reference_id].registration.content_sha256),
-            references.sounds.get(candidate.reference_id),
+            candidate.registration_id,
+            references.features.get(candidate.registration_id),
+            registry.store.path(references.statuses[candidate.registration_id].registration.content_sha256),
+            references.sounds.get(candidate.registration_id),
         )
         for candidate in candidates
     ]
     settings = registry.settings
     return registry.run_media(
-        work.analyse,
+        work.analyse_and_draw,
         fp.kind,
         media,
         fp,
@@ -552,7 +563,7 @@ def lookup(
         registry.index.sync(session)
         query = HashRecord(alg, "canonical", HashValue.from_hex(value))
         for candidate in registry.index.search(alg, [query], max_distance, min_quality=policy.min_quality):
-            best[candidate.reference_id] = min(evidence.distance for evidence in candidate.hashes)
+            best[candidate.registration_id] = min(evidence.distance for evidence in candidate.hashes)
     statuses = registration_status(session, best)
     groups = near_duplicate_groups(
         [status.registration for status in statuses.values()],

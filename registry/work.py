@@ -33,7 +33,7 @@ class ReferenceData:
     """What the analysis of one candidate needs: its stored local features, where its original is kept and, for a
     video, its stored sound fingerprint (None: no track, or registered before sound was stored)."""
 
-    reference_id: str
+    registration_id: str
     features: bytes | None
     original: Path
     sound: bytes | None = None
@@ -42,7 +42,7 @@ class ReferenceData:
 @dataclass(frozen=True, slots=True)
 class Analysed:
     matches: list[DerivativeMatch]  # without their localisation images, which stay in the worker
-    pictures: dict[str, bytes]  # PNG by reference id, when asked for
+    pictures: dict[str, bytes]  # PNG by registration id, when asked for
 
 
 def query_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: bool) -> tuple[Fingerprint, Any]:
@@ -75,7 +75,7 @@ def video_seconds(content: bytes, limits: DecodeLimits) -> float:
     return duration
 
 
-def analyse(
+def analyse_and_draw(
     kind: str,
     media: Any,
     query: Fingerprint,
@@ -91,10 +91,12 @@ def analyse(
     Without pictures the analysis may stop once a match settles it; pictures show every match there is.
     """
     media_kind = KINDS[kind]
-    source = _Originals({reference.reference_id: reference for reference in references}, limits)
+    source = _Originals({reference.registration_id: reference for reference in references}, limits)
     with media_errors():
         found = media_kind.analyse(media, query, candidates, source, strong=strong, limit=limit, exhaustive=pictures)
-        drawn = {match.reference_id: media_kind.render(match, label=match.reference_id) for match in found if pictures}
+        drawn = {
+            match.registration_id: media_kind.render(match, label=match.registration_id) for match in found if pictures
+        }
     return Analysed([dataclasses.replace(match, localisation=None) for match in found], drawn)
 
 
@@ -105,15 +107,15 @@ class _Originals:
         self.references = references
         self.limits = limits
 
-    def features(self, reference_id: str) -> LocalFeatures | None:
-        blob = self.references[reference_id].features
+    def features(self, registration_id: str) -> LocalFeatures | None:
+        blob = self.references[registration_id].features
         return None if blob is None else LocalFeatures.from_bytes(blob)
 
-    def original(self, reference_id: str) -> Any:
-        return _decoded_original(self.references[reference_id].original, self.limits)
+    def original(self, registration_id: str) -> Any:
+        return _decoded_original(self.references[registration_id].original, self.limits)
 
-    def sound(self, reference_id: str) -> AudioFingerprint | None:
-        blob = self.references[reference_id].sound
+    def sound(self, registration_id: str) -> AudioFingerprint | None:
+        blob = self.references[registration_id].sound
         return None if blob is None else AudioFingerprint.from_bytes(blob)
 
 

@@ -303,9 +303,7 @@ def check(
                 if visualize is None:
                     mode = "fast" if fast else "full"
                     return view_json(matching.check(session=session, registry=registry, content=content, mode=mode))
-                outcome = matching.run_check(
-                    session=session, registry=registry, content=content, mode="full", pictures=True
-                )
+                outcome = matching.run_check(session=session, registry=registry, content=content, pictures="draw")
             visualize.mkdir(parents=True, exist_ok=True)
             written = []
             drawn = list(outcome.pictures.items())

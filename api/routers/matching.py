@@ -47,7 +47,7 @@ async def check(
         registry=registry,
         content=await read_media(registry, file),
         mode=mode,
-        keep_pictures=pictures,
+        pictures="keep" if pictures else "none",
     )
     metrics.record_verdict(view.verdict, mode)
     return with_picture_urls(view)
@@ -90,24 +90,26 @@ async def check_picture(
     registration_id: Annotated[str | None, Form(description="which match to draw; default: the best")] = None,
 ) -> Response:
     """The comparison picture of a check, as PNG: the original, the query aligned to it, the altered regions."""
-    view, pictures = await run_cancellable(
+    outcome = await run_cancellable(
         request,
-        matching.check_pictures,
+        matching.run_check,
         session=session,
         registry=registry,
         content=await read_media(registry, file),
-        registration_id=registration_id,
+        pictures="draw",
     )
-    if not pictures:
+    drawn = outcome.pictures
+    if registration_id is not None and registration_id not in drawn:
+        raise NotFound(f"the query does not match registration {registration_id!r}")
+    if not drawn:
         raise NotFound("the query matches no registered original, so there is nothing to draw")
-    drawn = dict(pictures)
     chosen = registration_id or next(
-        (m.registration_id for m in view.matches if m.registration_id in drawn), pictures[0][0]
+        (m.registration_id for m in outcome.view.matches if m.registration_id in drawn), next(iter(drawn))
     )
     return Response(
         content=drawn[chosen],
         media_type="image/png",
-        headers={"X-Provreg-Registration": chosen, "X-Provreg-Verdict": view.verdict},
+        headers={"X-Provreg-Registration": chosen, "X-Provreg-Verdict": outcome.view.verdict},
     )
 
 

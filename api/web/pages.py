@@ -111,7 +111,7 @@ async def check(
             raise InvalidRequest("choose a picture to check first")
         content = await read_media(registry, file)
         view = await run_cancellable(
-            request, matching.check, session=session, registry=registry, content=content, keep_pictures=True
+            request, matching.check, session=session, registry=registry, content=content, pictures="keep"
         )
         checked = await run_in_threadpool(
             _gather, session=session, registry=registry, view=view, query=content, file_name=file.filename

@@ -22,7 +22,7 @@ class SoundSource(Protocol):
     """A `ReferenceSource` that also has the originals' stored sound fingerprints (the registry's); without one, or
     without a stored fingerprint, the analysis decodes the original's sound track."""
 
-    def sound(self, reference_id: str) -> AudioFingerprint | None: ...
+    def sound(self, registration_id: str) -> AudioFingerprint | None: ...
 
 
 class Stretch(Protocol):

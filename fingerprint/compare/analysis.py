@@ -1,17 +1,21 @@
 """Run the whole analysis over the candidates a registry found: rank them, verify, describe, localise.
 
-The registry passes candidates keyed by its own opaque reference ids (registration ids) and a `ReferenceSource` to
-fetch each original's stored keypoints and decoded pixels by that id.
+The registry passes its index's candidates (`MatchCandidate`, keyed by registration ids: opaque keys here) and a
+`ReferenceSource` to fetch each original's stored keypoints and decoded pixels by that id. A candidate's PDQ evidence
+is its best `pdq` hit: its distance, the query variant that hit (which flip or rotation aligns it) and the reference
+variant (which centred crop of the original it covers).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from fingerprint.algorithms import PDQ_VARIANTS
+from fingerprint.algorithms.pdq import crop_share
+from fingerprint.candidates import MatchCandidate
 from fingerprint.compare.footprint import find_surroundings
 from fingerprint.compare.localisation import localise
 from fingerprint.compare.scene import different_viewpoint
@@ -23,7 +27,10 @@ from fingerprint.media import CanonicalImage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Candidate", "DerivativeMatch", "ReferenceSource", "analyse"]
+__all__ = ["PDQ", "DerivativeMatch", "ReferenceSource", "analyse_image"]
+
+# The global hash whose evidence ranks candidates and aligns one without keypoints.
+PDQ = "pdq"
 
 # Candidates found only by descriptor votes are verified if they have at least this share of the best votes.
 _RELATIVE_VOTES = 0.2
@@ -36,44 +43,17 @@ _PER_INSET = 3
 _SETTLED_INLIERS = 100
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A reference worth verifying, as found by the global PDQ search or by descriptor votes.
-
-    `reference_id` is the caller's opaque key for the original (the registry uses registration ids).
-    """
-
-    reference_id: str
-    pdq_distance: int | None = None
-    pdq_variant: int = 0  # index into PDQ_VARIANTS of the query hash that hit
-    pdq_crop: float = (
-        1.0  # share of each side of the original the hit hash covers (fingerprint.algorithms.pdq.CROP_VARIANTS)
-    )
-    votes: int = 0
-    # The caller's order of preference, lower first, before distance or votes within each kind of evidence: a caller
-    # that knows some candidates repeat others (the registry: later registrations of one content) ranks those
-    # behind, so a budget is spent on distinct originals first.
-    rank: int = 0
-
-    def strong(self, *, strong_distance: int) -> bool:
-        """A global hit close enough to accept without keypoints (aligned from its PDQ variant if need be).
-
-        The distance is the caller's match policy, so it is always passed, never assumed here.
-        """
-        return self.pdq_distance is not None and self.pdq_distance <= strong_distance
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class DerivativeMatch:
     """A query verified against one original, with what was done to it and where it differs."""
 
-    reference_id: str  # the candidate's key
+    registration_id: str  # the candidate's key
     verdict: Verdict
     transform: Transform
     regions: tuple[AlteredRegion, ...]
     altered_fraction: float
     alignment: Alignment
-    candidate: Candidate
+    candidate: MatchCandidate
     localisation: Localisation | None = field(default=None, repr=False)
 
 
@@ -81,22 +61,22 @@ Original_co = TypeVar("Original_co", covariant=True)  # what the kind decodes an
 
 
 class ReferenceSource(Protocol[Original_co]):
-    """What a kind's analysis needs from the registry about a candidate original, by the candidate's `reference_id`
-    (`ReferenceSource[CanonicalImage]` for photos: `analyse` below)."""
+    """What a kind's analysis needs from the registry about a candidate original, by the candidate's `registration_id`
+    (`ReferenceSource[CanonicalImage]` for photos: `analyse_image` below)."""
 
-    def features(self, reference_id: str) -> LocalFeatures | None:
+    def features(self, registration_id: str) -> LocalFeatures | None:
         """The original's stored keypoints, or None when it has none."""
         ...
 
-    def original(self, reference_id: str) -> Original_co:
+    def original(self, registration_id: str) -> Original_co:
         """The original decoded as its kind decodes it (a photo: `load_image(..., max_side=WORKING_SIDE)`)."""
         ...
 
 
-def analyse(
+def analyse_image(
     query: CanonicalImage,
     features: Sequence[LocalFeatures],
-    candidates: Sequence[Candidate],
+    candidates: Sequence[MatchCandidate],
     references: ReferenceSource[CanonicalImage],
     *,
     strong_distance: int,
@@ -120,7 +100,7 @@ def analyse(
     strong_examined = 0
     budget = max_verified + _PER_INSET * max(0, len(features) - 2)
     for position, candidate in enumerate(_ranked(candidates, strong_distance)):
-        strong = candidate.strong(strong_distance=strong_distance)
+        strong = _strong(candidate, strong_distance)
         if strong:
             if max_strong is not None and strong_examined >= max_strong:
                 continue
@@ -131,7 +111,8 @@ def analyse(
         if match is not None:
             matches.append(match)
     return sorted(
-        matches, key=lambda m: (-m.alignment.inliers, m.candidate.pdq_distance or 0, m.candidate.rank, m.reference_id)
+        matches,
+        key=lambda m: (-m.alignment.inliers, _distance(m.candidate), m.candidate.rank, m.registration_id),
     )
 
 
@@ -141,50 +122,67 @@ def _settles(match: DerivativeMatch) -> bool:
     return match.alignment.inliers >= _SETTLED_INLIERS and not match.transform.framed and match.verdict != "related"
 
 
-def _ranked(candidates: Sequence[Candidate], strong_distance: int) -> list[Candidate]:
-    """One candidate per reference (best PDQ distance, most votes), in the order worth verifying."""
-    merged: dict[str, Candidate] = {}
+def _ranked(candidates: Sequence[MatchCandidate], strong_distance: int) -> list[MatchCandidate]:
+    """One candidate per reference (all its evidence, most votes, best rank), in the order worth verifying."""
+    merged: dict[str, MatchCandidate] = {}
     for candidate in candidates:
-        known = merged.get(candidate.reference_id)
-        if known is None:
-            merged[candidate.reference_id] = candidate
-            continue
-        pdq = min((c for c in (known, candidate) if c.pdq_distance is not None), key=_pdq_key, default=known)
-        merged[candidate.reference_id] = Candidate(
-            candidate.reference_id,
-            pdq.pdq_distance,
-            pdq.pdq_variant,
-            pdq.pdq_crop,
-            max(known.votes, candidate.votes),
-            min(known.rank, candidate.rank),
+        known = merged.get(candidate.registration_id)
+        merged[candidate.registration_id] = (
+            candidate
+            if known is None
+            else MatchCandidate(
+                candidate.registration_id,
+                known.hashes + candidate.hashes,
+                max(known.votes, candidate.votes),
+                min(known.rank, candidate.rank),
+            )
         )
 
-    def priority(candidate: Candidate) -> tuple[int, int, int, int]:
-        distance = candidate.pdq_distance
-        if distance is not None and distance <= strong_distance:
-            return (0, candidate.rank, distance, -candidate.votes)
-        if distance is not None:
-            return (1, candidate.rank, distance, -candidate.votes)
+    def priority(candidate: MatchCandidate) -> tuple[int, int, int, int]:
+        hit = candidate.best(PDQ)
+        if hit is not None and hit.distance <= strong_distance:
+            return (0, candidate.rank, hit.distance, -candidate.votes)
+        if hit is not None:
+            return (1, candidate.rank, hit.distance, -candidate.votes)
         return (2, candidate.rank, -candidate.votes, 0)
 
     # Vote-only candidates far behind the best vote count are random resemblances: not worth a verification.
     floor = _RELATIVE_VOTES * max((c.votes for c in merged.values()), default=0)
-    kept = [c for c in merged.values() if c.pdq_distance is not None or c.votes >= floor]
-    return sorted(kept, key=lambda c: (*priority(c), c.reference_id))
+    kept = [c for c in merged.values() if c.best(PDQ) is not None or c.votes >= floor]
+    return sorted(kept, key=lambda c: (*priority(c), c.registration_id))
 
 
-def _pdq_key(candidate: Candidate) -> float:
-    return candidate.pdq_distance if candidate.pdq_distance is not None else math.inf
+def _strong(candidate: MatchCandidate, strong_distance: int) -> bool:
+    """A PDQ hit close enough to accept without keypoints (aligned from its PDQ variant if need be).
+
+    The distance is the caller's match policy, so it is always passed, never assumed here.
+    """
+    hit = candidate.best(PDQ)
+    return hit is not None and hit.distance <= strong_distance
+
+
+def _distance(candidate: MatchCandidate) -> int:
+    hit = candidate.best(PDQ)
+    return 0 if hit is None else hit.distance
+
+
+def _aligned_by_pdq(query: CanonicalImage, original: CanonicalImage, candidate: MatchCandidate) -> Alignment:
+    """The alignment the best PDQ hit implies: its query variant's flip or rotation, onto its reference variant's
+    crop of the original."""
+    hit = candidate.best(PDQ)
+    if hit is None:
+        raise ValueError(f"candidate {candidate.registration_id!r} has no PDQ hit to align by")
+    return pdq_alignment(query, original, PDQ_VARIANTS.index(hit.query_variant), crop_share(hit.variant))
 
 
 def _analyse_one(
     query: CanonicalImage,
     features: Sequence[LocalFeatures],
-    candidate: Candidate,
+    candidate: MatchCandidate,
     references: ReferenceSource[CanonicalImage],
     strong: bool,
 ) -> DerivativeMatch | None:
-    reference_features = references.features(candidate.reference_id)
+    reference_features = references.features(candidate.registration_id)
     alignment, aligned = None, None
     if reference_features is not None:
         for orientation in features:
@@ -195,9 +193,9 @@ def _analyse_one(
                 break
     if alignment is None and not strong:
         return None
-    original = references.original(candidate.reference_id)
+    original = references.original(candidate.registration_id)
     if alignment is None:
-        alignment = pdq_alignment(query, original, candidate.pdq_variant, candidate.pdq_crop)
+        alignment = _aligned_by_pdq(query, original, candidate)
     surroundings = find_surroundings(query, original, alignment)
     localisation = localise(query, original, alignment)
     # parallax first: a second photograph of the scene also shows content the original has not, at its edges
@@ -229,11 +227,11 @@ def _analyse_one(
 
 
 def _match(
-    candidate: Candidate, verdict: Verdict, alignment: Alignment, localisation: Localisation, transform: Transform
+    candidate: MatchCandidate, verdict: Verdict, alignment: Alignment, localisation: Localisation, transform: Transform
 ) -> DerivativeMatch:
-    log.debug("reference %s: %s, %d inliers", candidate.reference_id, verdict, alignment.inliers)
+    log.debug("reference %s: %s, %d inliers", candidate.registration_id, verdict, alignment.inliers)
     return DerivativeMatch(
-        reference_id=candidate.reference_id,
+        registration_id=candidate.registration_id,
         verdict=verdict,
         transform=transform,
         regions=localisation.regions,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fingerprint.kinds.base import DecodeLimits, Fingerprint, HashEvidence, MatchCandidate, MediaKind
+from fingerprint.candidates import HashEvidence, MatchCandidate
+from fingerprint.kinds.base import DecodeLimits, Fingerprint, MediaKind
 from fingerprint.kinds.image import ImageKind
 from fingerprint.kinds.sound import SoundKind
 from fingerprint.kinds.video import VideoKind

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from fingerprint.algorithms import HashRecord
 from fingerprint.audio import AudioFingerprint
+from fingerprint.candidates import MatchCandidate
 from fingerprint.compare import ReferenceSource
 from fingerprint.features import LocalFeatures
 from fingerprint.media import MAX_BITS_PER_SAMPLE, MAX_DECODED_BYTES, MAX_JPEG_SCANS
@@ -65,35 +66,9 @@ class Fingerprint:
         return first
 
 
-@dataclass(frozen=True, slots=True)
-class HashEvidence:
-    """Why the index proposed a candidate: one of its hashes near one of the query's."""
-
-    alg: str
-    variant: str  # the reference's hash variant that hit ("canonical", "crop80", ...)
-    query_variant: str  # the query's hash variant that hit ("identity", "rotate_90_cw", ...)
-    distance: int
-    at: float | None = None  # a video frame hash: the original's time of the frame that hit (seconds)
-    query_at: float | None = None  # and the query's time of the frame it hit with
-
-
-@dataclass(frozen=True, slots=True)
-class MatchCandidate:
-    """A registered original worth analysing, with all the evidence the index found for it."""
-
-    reference_id: str
-    hashes: tuple[HashEvidence, ...] = ()
-    votes: int = 0  # local-descriptor votes
-    # the caller's order among candidates with the same kind of evidence, lower first (see `compare.Candidate`)
-    rank: int = 0
-
-    def best(self, alg: str) -> HashEvidence | None:
-        return min((e for e in self.hashes if e.alg == alg), key=lambda e: (e.distance, e.query_variant), default=None)
-
-
 Decoded = TypeVar("Decoded")  # what a kind decodes a file into (an image's `CanonicalImage`, a `VideoMedia`)
 Match = TypeVar("Match")  # what its analysis finds (a `DerivativeMatch`, a `VideoMatch`): a dataclass with
-# `reference_id` and `localisation` (what only its picture needs, dropped before the match leaves the worker)
+# `registration_id` and `localisation` (what only its picture needs, dropped before the match leaves the worker)
 
 
 class MediaKind(Protocol[Decoded, Match]):

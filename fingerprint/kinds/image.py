@@ -8,18 +8,16 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from fingerprint.algorithms import PDQ_VARIANTS, HashRecord, for_kind
-from fingerprint.algorithms.pdq import crop_share
-from fingerprint.compare import Candidate, DerivativeMatch, ReferenceSource, analyse
+from fingerprint.algorithms import HashRecord, for_kind
+from fingerprint.candidates import MatchCandidate
+from fingerprint.compare import DerivativeMatch, ReferenceSource, analyse_image
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
-from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
+from fingerprint.kinds.base import DecodeLimits, Fingerprint
 from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image, sniff_media_type
 from fingerprint.visualize import render_comparison
 
 # Hashes are computed on a copy no larger than this: PDQ reduces to 64x64 anyway, pHash to 32x32.
 HASH_SIDE = 512
-# The global hash that candidates' PDQ evidence refers to, and that aligns a candidate without keypoints.
-_PDQ = "pdq"
 
 
 def hash_pixels(image: CanonicalImage) -> np.ndarray:
@@ -70,10 +68,10 @@ class ImageKind:
         limit: int,
         exhaustive: bool = True,
     ) -> list[DerivativeMatch]:
-        return analyse(
+        return analyse_image(
             media,
             query.features,
-            [_candidate(candidate) for candidate in candidates],
+            candidates,
             references,
             strong_distance=strong,
             max_strong=limit,
@@ -100,21 +98,6 @@ class ImageKind:
             features=features,
             facts={"width": media.width, "height": media.height, "trim_box": media.trim_box.corners()},
         )
-
-
-def _candidate(candidate: MatchCandidate) -> Candidate:
-    """The index's evidence as the image analysis reads it: the best PDQ hit (which flip, which crop) and votes."""
-    best = candidate.best(_PDQ)
-    if best is None:
-        return Candidate(candidate.reference_id, votes=candidate.votes, rank=candidate.rank)
-    return Candidate(
-        candidate.reference_id,
-        best.distance,
-        PDQ_VARIANTS.index(best.query_variant),
-        crop_share(best.variant),
-        candidate.votes,
-        candidate.rank,
-    )
 
 
 def fingerprint_image(data: bytes, *, max_pixels: int, query: bool = False) -> Fingerprint:

@@ -18,8 +18,9 @@ import numpy as np
 
 from fingerprint.algorithms import CANONICAL, HashRecord
 from fingerprint.audio import Audio, AudioFingerprint, AudioSpan, SoundSource, fingerprint_audio
+from fingerprint.candidates import MatchCandidate
 from fingerprint.compare import ReferenceSource
-from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
+from fingerprint.kinds.base import DecodeLimits, Fingerprint
 from fingerprint.sound import (
     SOUNDHASH,
     SOUNDHASH_BITS,
@@ -78,17 +79,19 @@ class SoundKind:
         clip = query.audio
         if clip is None:
             return []
-        originals = {c.reference_id: _original_sound(references, c.reference_id) for c in candidates}
-        ranked = sorted(originals, key=lambda reference_id: (-shared(originals[reference_id], clip), reference_id))
+        originals = {c.registration_id: _original_sound(references, c.registration_id) for c in candidates}
+        ranked = sorted(
+            originals, key=lambda registration_id: (-shared(originals[registration_id], clip), registration_id)
+        )
         matches: list[SoundMatch] = []
-        for reference_id in ranked:
-            found = match_sound(originals[reference_id], clip, reference_id=reference_id)
+        for registration_id in ranked:
+            found = match_sound(originals[registration_id], clip, registration_id=registration_id)
             if found is None:
                 continue
             matches.append(found)
             if len(matches) >= limit or (not exhaustive and found.verdict == "copy" and found.matched_share >= 0.9):
                 break
-        return sorted(matches, key=lambda m: (-m.matched_share, -(m.similarity or 0.0), m.reference_id))
+        return sorted(matches, key=lambda m: (-m.matched_share, -(m.similarity or 0.0), m.registration_id))
 
     def render(self, match: SoundMatch, *, label: str) -> bytes:
         """The video's timeline picture with no frame profile: the clip's segments, its spans in the sound band."""
@@ -140,9 +143,9 @@ def shared(reference: AudioFingerprint, clip: AudioFingerprint) -> float:
     return float(np.isin(wanted, reference.hashes()[0]).mean()) if len(wanted) else 0.0
 
 
-def _original_sound(references: ReferenceSource[SoundMedia], reference_id: str) -> AudioFingerprint:
+def _original_sound(references: ReferenceSource[SoundMedia], registration_id: str) -> AudioFingerprint:
     """The original's stored landmarks, else those of its decoded sound."""
-    stored = references.sound(reference_id) if isinstance(references, SoundSource) else None
+    stored = references.sound(registration_id) if isinstance(references, SoundSource) else None
     if stored is not None:
         return stored
-    return fingerprint_audio(samples(references.original(reference_id)))
+    return fingerprint_audio(samples(references.original(registration_id)))

@@ -20,14 +20,14 @@ from functools import partial
 
 import numpy as np
 
-from fingerprint.algorithms import CANONICAL, PDQ_VARIANTS, HashRecord, for_kind
+from fingerprint.algorithms import CANONICAL, HashRecord, for_kind
 from fingerprint.audio import AudioFindings, AudioFingerprint, SoundSource, heard_alone, heard_over
 from fingerprint.audio.findings import sound_of as sound_of_file
-from fingerprint.compare import Candidate, DerivativeMatch, Localisation, ReferenceSource, Verdict, verify
-from fingerprint.compare import analyse as analyse_images
+from fingerprint.candidates import HashEvidence, MatchCandidate
+from fingerprint.compare import PDQ, DerivativeMatch, Localisation, ReferenceSource, Verdict, analyse_image, verify
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.geometry import Rect
-from fingerprint.kinds.base import DecodeLimits, Fingerprint, MatchCandidate
+from fingerprint.kinds.base import DecodeLimits, Fingerprint
 from fingerprint.kinds.image import hash_pixels
 from fingerprint.media import WORKING_SIDE, CanonicalImage
 from fingerprint.video.align import FrameHit, Segment, Span, Timeline
@@ -60,7 +60,7 @@ class VideoMatch:
     stands for (`span_frames`, in span order; None for inserted footage, which has no original frame); `audio` the
     sound compared over the alignment (None when the original has no sound track)."""
 
-    reference_id: str
+    registration_id: str
     verdict: Verdict
     timeline: Timeline
     frame: DerivativeMatch | None
@@ -113,11 +113,11 @@ class VideoKind:
             return []
         framed = [c for c in candidates if any(e.at is not None for e in c.hashes)]
         ranked = sorted(
-            framed, key=lambda c: (c.rank, -len({e.query_at for e in c.hashes if e.at is not None}), c.reference_id)
+            framed, key=lambda c: (c.rank, -len({e.query_at for e in c.hashes if e.at is not None}), c.registration_id)
         )
         matches = []
         for candidate in ranked[:limit]:
-            original: VideoMedia = references.original(candidate.reference_id)
+            original: VideoMedia = references.original(candidate.registration_id)
             hits = [
                 FrameHit(e.query_at, e.at, e.distance, e.query_variant, e.variant)
                 for e in candidate.hashes
@@ -126,18 +126,18 @@ class VideoKind:
             shows = partial(_shows_original, media, original)
             found = locate(query.frames, original, hits, clip=media, shows=shows)
             if found is not None:
-                sound = _original_sound(references, candidate.reference_id, original)
-                analysed = self._analysed(candidate.reference_id, media, original, found, strong, query.audio, sound)
-                matches.append(analysed)
+                sound = _original_sound(references, candidate.registration_id, original)
+                match = self._video_match(candidate.registration_id, media, original, found, strong, query.audio, sound)
+                matches.append(match)
         if not matches and query.audio is not None:
-            framed_ids = {c.reference_id for c in framed}
-            unframed = sorted(c.reference_id for c in candidates if c.reference_id not in framed_ids)[:limit]
+            framed_ids = {c.registration_id for c in framed}
+            unframed = sorted(c.registration_id for c in candidates if c.registration_id not in framed_ids)[:limit]
             heard = (
-                _by_sound(reference_id, _original_sound(references, reference_id, None), query.audio)
-                for reference_id in unframed
+                _by_sound(registration_id, _original_sound(references, registration_id, None), query.audio)
+                for registration_id in unframed
             )
             matches = [match for match in heard if match is not None]
-        return sorted(matches, key=lambda m: (-m.timeline.matched_share, m.reference_id))
+        return sorted(matches, key=lambda m: (-m.timeline.matched_share, m.registration_id))
 
     def render(self, match: VideoMatch, *, label: str) -> bytes:
         pictures = match.localisation or ()
@@ -148,9 +148,9 @@ class VideoKind:
 
     # --- helpers --------------------------------------------------------------------------------------------------
 
-    def _analysed(
+    def _video_match(
         self,
-        reference_id: str,
+        registration_id: str,
         media: VideoMedia,
         original: VideoMedia,
         found: Timeline,
@@ -179,7 +179,7 @@ class VideoKind:
         swapped = audio is not None and any(span.kind == "audio_altered" for span in audio.spans)
         verdict: Verdict = "altered" if found.spans or swapped else "copy"
         return VideoMatch(
-            reference_id,
+            registration_id,
             verdict,
             found,
             None if frame is None else dataclasses.replace(frame, localisation=None),
@@ -251,16 +251,16 @@ def sound_of(media: VideoMedia) -> AudioFingerprint | None:
 
 
 def _original_sound(
-    references: ReferenceSource[VideoMedia], reference_id: str, original: VideoMedia | None
+    references: ReferenceSource[VideoMedia], registration_id: str, original: VideoMedia | None
 ) -> AudioFingerprint | None:
     """The original's stored sound fingerprint, else its decoded track's (registered before sound was stored)."""
-    stored = references.sound(reference_id) if isinstance(references, SoundSource) else None
+    stored = references.sound(registration_id) if isinstance(references, SoundSource) else None
     if stored is not None:
         return stored
-    return sound_of(original if original is not None else references.original(reference_id))
+    return sound_of(original if original is not None else references.original(registration_id))
 
 
-def _by_sound(reference_id: str, reference: AudioFingerprint | None, query: AudioFingerprint) -> VideoMatch | None:
+def _by_sound(registration_id: str, reference: AudioFingerprint | None, query: AudioFingerprint) -> VideoMatch | None:
     """A clip no frame of which matches, placed in the original by its sound alone: the picture was replaced, so the
     verdict is `altered`; the timeline has the one segment the sound spans and no frame profile."""
     placed = None if reference is None else heard_alone(reference, query)
@@ -279,7 +279,7 @@ def _by_sound(reference_id: str, reference: AudioFingerprint | None, query: Audi
     )
     empty = np.zeros(0)
     timeline = Timeline((segment,), (), empty, empty, np.zeros(0, np.int32), 0.0)
-    return VideoMatch(reference_id, "altered", timeline, None, (), (), audio)
+    return VideoMatch(registration_id, "altered", timeline, None, (), (), audio)
 
 
 class _FramePair:
@@ -288,10 +288,10 @@ class _FramePair:
     def __init__(self, image: CanonicalImage) -> None:
         self.image = image
 
-    def features(self, reference_id: str) -> LocalFeatures | None:
+    def features(self, registration_id: str) -> LocalFeatures | None:
         return extract_features(self.image)
 
-    def original(self, reference_id: str) -> CanonicalImage:
+    def original(self, registration_id: str) -> CanonicalImage:
         return self.image
 
 
@@ -301,8 +301,9 @@ def _compare_frames(
     """The clip's frame at `t` against the original's at `original_t` (both exact frame times), as images."""
     query_image = _as_image(frame_at(media, t, max_side=_ANALYSIS_SIDE).pixels, media)
     original_image = _as_image(frame_at(original, original_t, max_side=_ANALYSIS_SIDE).pixels, original)
-    candidate = Candidate("frame", distance, PDQ_VARIANTS.index(variant))
-    matches = analyse_images(
+    # the frame pair's PDQ distance as the image analysis reads a hit: the clip's variant onto the whole frame
+    candidate = MatchCandidate("frame", (HashEvidence(PDQ, CANONICAL, variant, distance),))
+    matches = analyse_image(
         query_image,
         extract_query_features(query_image),
         [candidate],

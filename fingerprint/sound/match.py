@@ -19,7 +19,7 @@ not (sound spliced in), `deleted` where the original's time jumps forward betwee
 >>> original = fingerprint_audio(Audio(samples=tone.astype("f4"), rate=8000, start=0.0, truncated=False))
 >>> clip = fingerprint_audio(Audio(samples=tone[8000 * 6 : 8000 * 18].astype("f4"), rate=8000, start=0.0,
 ...     truncated=False))
->>> found = match_sound(original, clip, reference_id="r1")
+>>> found = match_sound(original, clip, registration_id="r1")
 >>> found.verdict, round(found.offset, 1), round(found.speed, 2), found.spans
 ('copy', 6.0, 1.0, ())
 """
@@ -91,7 +91,7 @@ class SoundMatch:
     repeats itself, as songs do): the offset is then one of several, and says so. `localisation` is always None (a
     sound has no picture regions; kept so callers may clear it alike)."""
 
-    reference_id: str
+    registration_id: str
     verdict: Verdict
     offset: float
     speed: float
@@ -104,7 +104,7 @@ class SoundMatch:
     localisation: None = field(default=None, repr=False)
 
 
-def match_sound(reference: AudioFingerprint, query: AudioFingerprint, *, reference_id: str) -> SoundMatch | None:
+def match_sound(reference: AudioFingerprint, query: AudioFingerprint, *, registration_id: str) -> SoundMatch | None:
     """The clip's sound placed in the original's and compared segment by segment; None when it is not the original's
     (no placement, or one whose peaks do not agree once the sound aligns itself)."""
     first = _placement(reference, query, match_audio(reference, query))
@@ -127,7 +127,7 @@ def match_sound(reference: AudioFingerprint, query: AudioFingerprint, *, referen
     strongest = max(segments, key=lambda s: s.end - s.start)
     head = segments[0]
     return SoundMatch(
-        reference_id=reference_id,
+        registration_id=registration_id,
         verdict="altered" if spans else "copy",
         offset=_seconds(head.original_start + head.speed * (query.start - head.start) - reference.start),
         speed=strongest.speed,

@@ -79,7 +79,7 @@ class DescriptorVotes:
         """Most votes first; registrations numbered in `removed` are left out."""
         candidates = []
         for vote in self._index.search(features):
-            position = self._owners.find(vote.reference_id)
+            position = self._owners.find(vote.key)
             if position is None:
                 continue
             registration = self._owners.registrations[position]

@@ -8,8 +8,8 @@ from typing import Any
 
 from detector import Assessment, assess
 from detector.visualize import heatmap_png
-from fingerprint.algorithms import PDQ_VARIANTS, HashRecord
-from fingerprint.compare import DerivativeMatch, Transform
+from fingerprint.algorithms import HashRecord
+from fingerprint.compare import PDQ, DerivativeMatch, Transform
 from fingerprint.kinds import Fingerprint
 from fingerprint.media import CanonicalImage
 from registry import views
@@ -51,12 +51,12 @@ class ImageAdapter(PictureAdapter[DerivativeMatch]):
         stored: list[HashRecord],
         now: datetime,
     ) -> views.MatchView:
-        via_pdq = match.candidate.pdq_distance is not None
+        hit = match.candidate.best(PDQ)
         return views.MatchView(
             **common(status, now),
             distance=pdq_distance(fp, stored).distance,
             score=match_score(match.verdict, unchanged_share(match)),
-            variant=PDQ_VARIANTS[match.candidate.pdq_variant] if via_pdq else dihedral_name(match.transform),
+            variant=dihedral_name(match.transform) if hit is None else hit.query_variant,
             exact=False,
             verdict=match.verdict,
             # nothing was done to the original to make a `related` photo: its geometry is no transform to claim

@@ -84,7 +84,7 @@ class PictureAdapter(KindAdapter[Match], Generic[Match]):
         if canonical is None or not policy.trusted(canonical.quality):
             return set()
         hits = index.search(PDQ, [canonical], policy.strong, min_quality=policy.min_quality)
-        return {candidate.reference_id for candidate in hits}
+        return {candidate.registration_id for candidate in hits}
 
 
 def pdq_distance(query: Fingerprint, stored: list[HashRecord]) -> HashDistance:

@@ -11,12 +11,14 @@ import pytest
 from conftest import encode, photo, photo_bytes
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
+from fingerprint.algorithms import CANONICAL, PDQ_VARIANTS
+from fingerprint.candidates import HashEvidence, MatchCandidate
 from fingerprint.compare import (
     MIN_INLIERS,
+    PDQ,
     Alignment,
-    Candidate,
     DerivativeMatch,
-    analyse,
+    analyse_image,
     describe_transform,
     localise,
     pdq_alignment,
@@ -33,22 +35,27 @@ COFFEE = "reg_coffee"
 STRONG = 31  # the registry's default match threshold
 
 
+def pdq_hit(registration_id: str, distance: int, variant: int, *, rank: int = 0) -> MatchCandidate:
+    """A candidate the global search found: the query's PDQ variant `variant` within `distance` of the original's."""
+    return MatchCandidate(registration_id, (HashEvidence(PDQ, CANONICAL, PDQ_VARIANTS[variant], distance),), rank=rank)
+
+
 def decode(data: bytes) -> CanonicalImage:
     return load_image(data, max_pixels=CAP, max_side=WORKING_SIDE)
 
 
 @dataclass
 class References:
-    """The registry's side of `analyse`: stored features and decoded originals by id."""
+    """The registry's side of `analyse_image`: stored features and decoded originals by id."""
 
     images: dict[str, CanonicalImage]
     stored: dict[str, LocalFeatures | None]
 
-    def features(self, reference_id: str) -> LocalFeatures | None:
-        return self.stored[reference_id]
+    def features(self, registration_id: str) -> LocalFeatures | None:
+        return self.stored[registration_id]
 
-    def original(self, reference_id: str) -> CanonicalImage:
-        return self.images[reference_id]
+    def original(self, registration_id: str) -> CanonicalImage:
+        return self.images[registration_id]
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +65,15 @@ def references() -> References:
 
 
 def check(query: Image.Image, references: References, quality: int = 90) -> list[DerivativeMatch]:
-    """Every reference as a vote candidate, the way a registry with no PDQ hit would call `analyse`."""
+    """Every reference as a vote candidate, the way a registry with no PDQ hit would call `analyse_image`."""
     image = decode(encode(query, "JPEG", quality=quality))
-    candidates = [Candidate(reference_id, votes=50) for reference_id in references.images]
-    return analyse(image, extract_query_features(image), candidates, references, strong_distance=STRONG)
+    candidates = [MatchCandidate(registration_id, votes=50) for registration_id in references.images]
+    return analyse_image(image, extract_query_features(image), candidates, references, strong_distance=STRONG)
 
 
 def only_match(query: Image.Image, references: References, quality: int = 90) -> DerivativeMatch:
     matches = check(query, references, quality)
-    assert [m.reference_id for m in matches] == [ASTRONAUT]
+    assert [m.registration_id for m in matches] == [ASTRONAUT]
     return matches[0]
 
 
@@ -221,14 +228,15 @@ def test_strong_pdq_hit_without_keypoints_is_aligned_by_its_variant(references: 
     query = decode(encode(photo("coffee").transpose(Image.Transpose.ROTATE_270), "JPEG", quality=90))
     no_features = References(references.images, {COFFEE: None, ASTRONAUT: None})
     features = extract_query_features(query)
-    matches = analyse(query, features, [Candidate(COFFEE, 6, 1)], no_features, strong_distance=STRONG)
-    assert [m.reference_id for m in matches] == [COFFEE]
+    matches = analyse_image(query, features, [pdq_hit(COFFEE, 6, 1)], no_features, strong_distance=STRONG)
+    assert [m.registration_id for m in matches] == [COFFEE]
     assert matches[0].alignment.method == "pdq" and matches[0].verdict == "copy"
     assert matches[0].transform.rotation == pytest.approx(-90)
-    weak = [Candidate(COFFEE, 40, 1)]
-    assert analyse(query, features, weak, no_features, strong_distance=STRONG) == []
+    weak = [pdq_hit(COFFEE, 40, 1)]
+    assert analyse_image(query, features, weak, no_features, strong_distance=STRONG) == []
     # the caller's policy decides what is strong: a looser one accepts the same hit
-    assert [m.reference_id for m in analyse(query, features, weak, no_features, strong_distance=40)] == [COFFEE]
+    looser = analyse_image(query, features, weak, no_features, strong_distance=40)
+    assert [m.registration_id for m in looser] == [COFFEE]
 
 
 def test_describe_transform_reads_a_known_similarity() -> None:
@@ -275,11 +283,11 @@ def test_strong_hits_examined_are_capped_nearest_first(references: References) -
     image = decode(encode(photo("astronaut"), "JPEG", quality=85))
     duplicates = {f"reg_dup{i:02d}": references.images[ASTRONAUT] for i in range(12)}
     source = References(duplicates, dict.fromkeys(duplicates))  # no stored features: aligned from PDQ alone
-    candidates = [Candidate(reference_id, 10 + i, 0) for i, reference_id in enumerate(duplicates)]
+    candidates = [pdq_hit(registration_id, 10 + i, 0) for i, registration_id in enumerate(duplicates)]
     features = extract_query_features(image)
-    capped = analyse(image, features, candidates, source, strong_distance=STRONG, max_strong=3)
-    assert sorted(m.reference_id for m in capped) == ["reg_dup00", "reg_dup01", "reg_dup02"]
-    every = analyse(image, features, candidates, source, strong_distance=STRONG)
+    capped = analyse_image(image, features, candidates, source, strong_distance=STRONG, max_strong=3)
+    assert sorted(m.registration_id for m in capped) == ["reg_dup00", "reg_dup01", "reg_dup02"]
+    every = analyse_image(image, features, candidates, source, strong_distance=STRONG)
     assert len(every) == 12
 
 
@@ -290,12 +298,12 @@ def test_the_callers_rank_comes_before_distance_and_votes(references: References
     copies = {f"reg_{i:02d}": references.images[ASTRONAUT] for i in range(8)}
     source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
     features = extract_query_features(image)
-    strong = [Candidate(r, 2 + i, 0, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
-    capped = analyse(image, features, strong, source, strong_distance=STRONG, max_strong=2)
-    assert sorted(m.reference_id for m in capped) == ["reg_00", "reg_07"]
-    voted = [Candidate(r, votes=50 - i, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
-    budgeted = analyse(image, features, voted, source, strong_distance=STRONG, max_verified=1)
-    assert [m.reference_id for m in budgeted] == ["reg_07"]
+    strong = [pdq_hit(r, 2 + i, 0, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
+    capped = analyse_image(image, features, strong, source, strong_distance=STRONG, max_strong=2)
+    assert sorted(m.registration_id for m in capped) == ["reg_00", "reg_07"]
+    voted = [MatchCandidate(r, votes=50 - i, rank=0 if r == "reg_07" else 1) for i, r in enumerate(copies)]
+    budgeted = analyse_image(image, features, voted, source, strong_distance=STRONG, max_verified=1)
+    assert [m.registration_id for m in budgeted] == ["reg_07"]
 
 
 def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) -> None:
@@ -304,13 +312,13 @@ def test_a_settled_match_ends_a_non_exhaustive_analysis(references: References) 
     image = decode(encode(photo("astronaut"), "JPEG", quality=85))
     copies = {f"reg_copy{i}": references.images[ASTRONAUT] for i in range(3)}
     source = References(copies, {i: references.stored[ASTRONAUT] for i in copies})
-    votes = [Candidate(reference_id, votes=50 - i) for i, reference_id in enumerate(copies)]
+    votes = [MatchCandidate(registration_id, votes=50 - i) for i, registration_id in enumerate(copies)]
     features = extract_query_features(image)
-    settled = analyse(image, features, votes, source, strong_distance=STRONG, exhaustive=False)
-    assert [m.reference_id for m in settled] == ["reg_copy0"] and settled[0].alignment.inliers >= 100
-    assert len(analyse(image, features, votes, source, strong_distance=STRONG)) == 3
-    strong = [Candidate(reference_id, 10 + i, 0) for i, reference_id in enumerate(copies)]
-    assert len(analyse(image, features, strong, source, strong_distance=STRONG, exhaustive=False)) == 3
+    settled = analyse_image(image, features, votes, source, strong_distance=STRONG, exhaustive=False)
+    assert [m.registration_id for m in settled] == ["reg_copy0"] and settled[0].alignment.inliers >= 100
+    assert len(analyse_image(image, features, votes, source, strong_distance=STRONG)) == 3
+    strong = [pdq_hit(registration_id, 10 + i, 0) for i, registration_id in enumerate(copies)]
+    assert len(analyse_image(image, features, strong, source, strong_distance=STRONG, exhaustive=False)) == 3
 
 
 def test_a_frame_within_rounding_of_the_query_is_neither_cropped_nor_framed() -> None:
@@ -334,7 +342,9 @@ def test_a_plain_crop_is_aligned_by_a_similarity(references: References) -> None
     original = photo("coffee")
     w, h = original.size
     query = decode(encode(original.crop((int(w * 0.2), int(h * 0.1), int(w * 0.9), int(h * 0.85))), "JPEG"))
-    match = analyse(query, extract_query_features(query), [Candidate(COFFEE, votes=50)], references, strong_distance=31)
+    match = analyse_image(
+        query, extract_query_features(query), [MatchCandidate(COFFEE, votes=50)], references, strong_distance=31
+    )
     transform = match[0].transform
     assert transform.cropped and not transform.framed and not transform.perspective
     assert (transform.scale, transform.aspect_change, transform.rotation) == (1.0, 1.0, 0.0)

@@ -38,7 +38,7 @@ def test_votes_find_the_reference_a_query_came_from() -> None:
     index = filled(20)
     assert not index.trained and index.references == 20
     votes = index.search([noisy_copy(reference(7), flips=24, seed=1)])
-    assert votes[0].reference_id == 1007
+    assert votes[0].key == 1007
     assert votes[0].votes > 100
     assert all(v.votes < 20 for v in votes[1:])
 
@@ -59,7 +59,7 @@ def test_every_feature_sets_best_are_kept_however_many_votes_another_set_gives()
         np.concatenate([noisy_copy(reference(i), 24, i, keep=40).descriptors for i in range(12)]),
     )
     inset = noisy_copy(reference(15), flips=24, seed=3, keep=20)
-    votes = {v.reference_id: v.votes for v in index.search([page, inset], limit=5)}
+    votes = {v.key: v.votes for v in index.search([page, inset], limit=5)}
     assert 1015 in votes and votes[1015] >= 15  # fewer than the page's dozen, yet kept
     assert sum(v >= 30 for v in votes.values()) == 5  # the page's own 5 best
     assert len(votes) == 6
@@ -81,7 +81,7 @@ def test_index_switches_to_an_inverted_file_and_keeps_finding() -> None:
     assert len(index) == 40 * 256
     for target in (3, 25, 39):  # before, around and after the switch
         votes = index.search([noisy_copy(reference(target), flips=20, seed=target)])
-        assert votes and votes[0].reference_id == 1000 + target
+        assert votes and votes[0].key == 1000 + target
 
 
 def test_training_is_deterministic() -> None:
@@ -96,7 +96,7 @@ def test_blob_round_trip_keeps_results_and_accepts_new_references() -> None:
         query = [noisy_copy(reference(5), flips=20, seed=3)]
         assert loaded.search(query) == index.search(query)
         loaded.add(5000, reference(5000))
-        assert loaded.search([noisy_copy(reference(5000), flips=20, seed=4)])[0].reference_id == 5000
+        assert loaded.search([noisy_copy(reference(5000), flips=20, seed=4)])[0].key == 5000
 
 
 @pytest.mark.parametrize(
@@ -145,7 +145,7 @@ def test_concurrent_searches_and_adds() -> None:
     queries = {i: [noisy_copy(reference(i), flips=20, seed=i)] for i in range(10)}
 
     def search(i: int) -> int:
-        return index.search(queries[i % 10])[0].reference_id
+        return index.search(queries[i % 10])[0].key
 
     def add(i: int) -> None:
         index.add(2000 + i, reference(2000 + i))
@@ -164,4 +164,4 @@ def test_a_loaded_flat_index_trains_when_it_grows() -> None:
     assert not loaded.trained
     loaded.add_many([(1000 + i, reference(i)) for i in range(10, 15)])
     assert loaded.trained and loaded.references == 15
-    assert loaded.search([noisy_copy(reference(2), flips=20, seed=5)])[0].reference_id == 1002
+    assert loaded.search([noisy_copy(reference(2), flips=20, seed=5)])[0].key == 1002

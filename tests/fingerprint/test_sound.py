@@ -50,14 +50,14 @@ class Stored:
     def __init__(self, originals: dict[str, bytes]) -> None:
         self.sounds = {rid: fingerprinted(data, reference=True).audio for rid, data in originals.items()}
 
-    def features(self, reference_id: str) -> None:
+    def features(self, registration_id: str) -> None:
         return None
 
-    def original(self, reference_id: str) -> SoundMedia:
+    def original(self, registration_id: str) -> SoundMedia:
         raise AssertionError("the stored landmarks are enough")
 
-    def sound(self, reference_id: str):  # type: ignore[no-untyped-def]
-        return self.sounds[reference_id]
+    def sound(self, registration_id: str):  # type: ignore[no-untyped-def]
+        return self.sounds[registration_id]
 
 
 @cache
@@ -204,7 +204,7 @@ def test_damaged_files_raise_only_media_errors(container: str) -> None:
 @pytest.mark.parametrize("container", ["mp3", "opus"])
 def test_a_clip_is_found_at_its_offset(container: str) -> None:
     matches = check(seconds(4.0, 12.0), container)
-    assert [m.reference_id for m in matches] == ["speech"]
+    assert [m.registration_id for m in matches] == ["speech"]
     assert matches[0].verdict == "copy" and matches[0].spans == ()
     assert abs(matches[0].offset - 4.0) <= 0.1 and abs(matches[0].speed - 1.0) < 0.01
 

@@ -36,10 +36,10 @@ class _Original:
     def __init__(self, media: VideoMedia) -> None:
         self.media = media
 
-    def features(self, reference_id: str) -> None:
+    def features(self, registration_id: str) -> None:
         return None
 
-    def original(self, reference_id: str) -> VideoMedia:
+    def original(self, registration_id: str) -> VideoMedia:
         return self.media
 
 

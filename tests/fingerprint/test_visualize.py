@@ -8,7 +8,8 @@ import pytest
 from conftest import encode, photo, photo_bytes
 from PIL import Image
 
-from fingerprint.compare import Candidate, DerivativeMatch, analyse
+from fingerprint.candidates import MatchCandidate
+from fingerprint.compare import DerivativeMatch, analyse_image
 from fingerprint.features import LocalFeatures, extract_features, extract_query_features
 from fingerprint.media import WORKING_SIDE, CanonicalImage, load_image
 from fingerprint.visualize import MAX_PANEL, render_comparison
@@ -20,18 +21,18 @@ class OneOriginal:
     def __init__(self, data: bytes) -> None:
         self.image = load_image(data, max_pixels=CAP, max_side=WORKING_SIDE)
 
-    def features(self, reference_id: str) -> LocalFeatures | None:
+    def features(self, registration_id: str) -> LocalFeatures | None:
         return extract_features(self.image)
 
-    def original(self, reference_id: str) -> CanonicalImage:
+    def original(self, registration_id: str) -> CanonicalImage:
         return self.image
 
 
 def analysed(query: Image.Image) -> DerivativeMatch:
     image = load_image(encode(query, "JPEG", quality=90), max_pixels=CAP, max_side=WORKING_SIDE)
-    candidates = [Candidate("reg_rocket", votes=40)]
+    candidates = [MatchCandidate("reg_rocket", votes=40)]
     references = OneOriginal(photo_bytes("rocket"))
-    matches = analyse(image, extract_query_features(image), candidates, references, strong_distance=31)
+    matches = analyse_image(image, extract_query_features(image), candidates, references, strong_distance=31)
     assert len(matches) == 1
     return matches[0]
 
@@ -79,7 +80,7 @@ def test_title_names_the_label_it_is_given() -> None:
 def test_match_without_localisation_is_refused() -> None:
     match = analysed(photo("rocket"))
     bare = DerivativeMatch(
-        match.reference_id, match.verdict, match.transform, (), 0.0, match.alignment, match.candidate, None
+        match.registration_id, match.verdict, match.transform, (), 0.0, match.alignment, match.candidate, None
     )
     with pytest.raises(ValueError, match="localisation"):
         render_comparison(bare, label="reg_rocket")

@@ -34,7 +34,7 @@ def _check(registry: Registry, content: bytes, **kwargs: object) -> views.CheckV
 
 
 def test_an_unregistered_splice_gets_signals_and_a_kept_heat_map(registry: Registry) -> None:
-    view = _check(registry, spliced_astronaut(), keep_pictures=True)
+    view = _check(registry, spliced_astronaut(), pictures="keep")
     assert view.verdict == "unregistered" and view.assessment is not None
     assessment = view.assessment
     # the committed model scores it below its operating threshold: a fired signal alone is never "manipulated"
@@ -90,11 +90,11 @@ def test_the_assessment_runs_in_the_media_pool(registry: Registry) -> None:
         wall_seconds=settings.media_wall_seconds,
     )
     try:
-        pooled = _check(registry, spliced_astronaut(), keep_pictures=True)
+        pooled = _check(registry, spliced_astronaut(), pictures="keep")
     finally:
         registry.pool.close()
         registry.pool = None
-    here = _check(registry, spliced_astronaut(), keep_pictures=True)
+    here = _check(registry, spliced_astronaut(), pictures="keep")
     assert pooled.assessment is not None and here.assessment is not None
     assert pooled.assessment.model_dump(exclude={"heatmap"}) == here.assessment.model_dump(exclude={"heatmap"})
     assert pooled.assessment.heatmap is not None
@@ -102,7 +102,7 @@ def test_the_assessment_runs_in_the_media_pool(registry: Registry) -> None:
 
 @pytest.mark.slow
 def test_an_unregistered_video_is_assessed_from_a_bounded_number_of_frames(registry: Registry) -> None:
-    view = _check(registry, encode_clip(Clip(duration=6.0)), keep_pictures=True)
+    view = _check(registry, encode_clip(Clip(duration=6.0)), pictures="keep")
     assert view.verdict == "unregistered" and view.assessment is not None
     assessment = view.assessment
     assert assessment.frames == registry.settings.detector_video_frames == 16

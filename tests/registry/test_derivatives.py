@@ -162,16 +162,18 @@ def test_comparison_pictures(registry: Registry, catalogue: dict[str, str]) -> N
     doctored = photo("chelsea")
     doctored.paste((255, 0, 0), (100, 100, 180, 160))
     with registry.session() as session:
-        view, pictures = matching.check_pictures(session=session, registry=registry, content=encode(doctored, "PNG"))
-        assert [registration_id for registration_id, _ in pictures] == [catalogue["chelsea"]]
-        picture = Image.open(io.BytesIO(pictures[0][1]))
+        outcome = matching.run_check(
+            session=session, registry=registry, content=encode(doctored, "PNG"), pictures="draw"
+        )
+        assert list(outcome.pictures) == [catalogue["chelsea"]]
+        picture = Image.open(io.BytesIO(outcome.pictures[catalogue["chelsea"]]))
         assert picture.format == "PNG" and picture.width > 2 * doctored.width // 2
         assert np.asarray(picture.convert("RGB")).std() > 10
-        _, identical = matching.check_pictures(
-            session=session, registry=registry, content=photo_bytes("coffee"), registration_id=catalogue["coffee"]
+        identical = matching.run_check(
+            session=session, registry=registry, content=photo_bytes("coffee"), pictures="draw"
         )
-        assert len(identical) == 1  # byte-identical copies are drawn too when asked for
-    assert view.verdict == "altered"
+        assert catalogue["coffee"] in identical.pictures  # byte-identical copies are drawn too when asked for
+    assert outcome.view.verdict == "altered"
 
 
 @pytest.mark.slow

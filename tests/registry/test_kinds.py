@@ -142,7 +142,7 @@ def test_exact_transform_is_the_identity_for_pictures() -> None:
 
 @dataclass(frozen=True, slots=True)
 class _ToneMatch:
-    reference_id: str
+    registration_id: str
     verdict: str = "copy"
     localisation: None = None
 
@@ -176,7 +176,7 @@ class _ToneKind:
         limit: int,
         exhaustive: bool = True,
     ) -> list[_ToneMatch]:
-        return [_ToneMatch(candidate.reference_id) for candidate in candidates]
+        return [_ToneMatch(candidate.registration_id) for candidate in candidates]
 
     def render(self, match: _ToneMatch, *, label: str) -> bytes:
         return b""

@@ -94,7 +94,7 @@ def test_kept_pictures_expire(registry: Registry, register: Callable[[bytes], st
     register(photo_bytes("astronaut"))
     doctored = photo("astronaut")
     doctored.paste((250, 30, 30), (200, 80, 300, 160))
-    view = _check(registry, encode(doctored, "PNG"), keep_pictures=True)
+    view = _check(registry, encode(doctored, "PNG"), pictures="keep")
     assert view.verdict == "altered"
     (picture,) = view.comparisons
     assert picture.registration_id == view.matches[0].registration_id

@@ -65,7 +65,7 @@ def test_a_re_encoded_excerpt_is_a_copy_at_its_offset(
 def test_a_spliced_clip_is_altered_with_the_inserted_span(registry: Registry, register: Callable[[bytes], str]) -> None:
     register(sound_file(_original(), "flac"))
     spliced = np.concatenate([_excerpt(4.0, 10.0), speech(3.0, seed=5, voice=VOICES[1]), _excerpt(10.0, 16.0)])
-    view = _check(registry, sound_file(spliced, "mp3"), keep_pictures=True)
+    view = _check(registry, sound_file(spliced, "mp3"), pictures="keep")
     assert view.verdict == "altered"
     (match,) = view.matches
     assert match.score < 1.0

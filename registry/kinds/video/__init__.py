@@ -117,7 +117,7 @@ class VideoAdapter(PictureAdapter[VideoMatch]):
         for candidate in _frames(index).search(upright, policy.strong, min_quality=policy.min_quality):
             placed = hypotheses(_frame_hits(candidate), limit=1)
             if placed and placed[0].votes >= needed:
-                found.add(candidate.reference_id)
+                found.add(candidate.registration_id)
         return found
 
     # --- views ----------------------------------------------------------------------------------------------------

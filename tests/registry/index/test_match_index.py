@@ -50,7 +50,7 @@ def test_index_answers_in_registration_ids_with_evidence(registry: Registry, reg
     rocket = register(photo_bytes("rocket"))
     query = fingerprint_image(encode(photo("rocket"), "JPEG", quality=60), max_pixels=CAP, query=True)
     (candidate,) = registry.index.search("pdq", query.of("pdq"), 31)
-    assert candidate.reference_id == rocket
+    assert candidate.registration_id == rocket
     best = candidate.best("pdq")
     assert best is not None and best.variant == "canonical" and best.query_variant == "identity"
     assert best.distance <= 31
@@ -67,7 +67,7 @@ def test_radius_is_inclusive_and_exact(
     value, _ = _stored(registry, coffee, alg)
     at_radius = HashRecord(alg, "identity", _flipped(value, radius))
     found = registry.index.search(alg, [at_radius], radius)
-    assert [c.reference_id for c in found] == [coffee]
+    assert [c.registration_id for c in found] == [coffee]
     assert min(e.distance for e in found[0].hashes if e.variant == "canonical") == radius
     assert all(e.distance <= radius for e in found[0].hashes)
     just_outside = HashRecord(alg, "identity", _flipped(value, radius + 1))
@@ -79,7 +79,7 @@ def test_quality_below_the_minimum_is_not_searched(registry: Registry, register:
     value, quality = _stored(registry, chelsea)
     assert quality is not None
     query = [HashRecord("pdq", "identity", HashValue(value))]
-    assert [c.reference_id for c in registry.index.search("pdq", query, 0, min_quality=quality)] == [chelsea]
+    assert [c.registration_id for c in registry.index.search("pdq", query, 0, min_quality=quality)] == [chelsea]
     assert registry.index.search("pdq", query, 0, min_quality=quality + 1) == []
 
 
@@ -101,9 +101,9 @@ def test_descriptor_votes_find_the_original_and_respect_removal(
     content = encode(cropped, "JPEG", quality=80)
     query, _ = work.query_fingerprint(content, media_limits(registry.settings), "0" * 64, True)
     votes = registry.index.vote(query.features)
-    assert votes and votes[0].reference_id == rocket and votes[0].votes > 0
+    assert votes and votes[0].registration_id == rocket and votes[0].votes > 0
     registry.index.remove([rocket])
-    assert all(c.reference_id != rocket for c in registry.index.vote(query.features))
+    assert all(c.registration_id != rocket for c in registry.index.vote(query.features))
 
 
 def test_check_and_lookup_through_the_index(registry: Registry, register: Callable[[bytes], str]) -> None:
@@ -219,7 +219,7 @@ def test_a_smaller_retrieval_subset_still_finds_a_crop_and_rebuilds_the_saved_in
         assert small.index.stats()["descriptors"] == 2 * 48
         cropped = encode(photo("rocket").crop((40, 30, 400, 330)), "JPEG", quality=80)
         query, _ = work.query_fingerprint(cropped, media_limits(small.settings), "0" * 64, True)
-        assert small.index.vote(query.features)[0].reference_id == rocket
+        assert small.index.vote(query.features)[0].registration_id == rocket
         view = _check(small, cropped)
         assert view.matches and view.matches[0].registration_id == rocket
     finally:
