@@ -104,9 +104,13 @@ def test_a_long_registration_runs_as_a_job_that_the_desk_follows(client: TestCli
     assert "<dd>3.0 s</dd>" in followed.text and "long.wav" in followed.text
     assert "Registered reg_" in client.get(poll.group(1)).text, "the page without the script says the same"
 
-    stranger = TestClient(client.app)
-    make_newsroom(stranger, "Other Desk")
-    assert "sign in" in stranger.get(poll.group(1)).text.lower(), "a job answers its own publisher only"
+    stranger = TestClient(client.app)  # the same app, another browser
+    assert 'id="api-key"' in stranger.get(poll.group(1)).text, "signed out: the sign-in form"
+    other = make_newsroom(stranger, "Other Desk")
+    token = csrf_of(stranger.get("/publish").text)
+    stranger.post("/publish/sign-in", data={"csrf": token, "api_key": other.api_key})
+    refused = stranger.get(poll.group(1))
+    assert refused.status_code == 404 and 'role="alert"' in refused.text, "a job answers its own publisher only"
 
 
 @pytest.mark.parametrize(
