@@ -238,7 +238,9 @@ def _publish_page(
     **context: Any,
 ) -> HTMLResponse:
     """The publisher's desk when signed in, else the sign-in form; `partial` (as the page's script asks): only what
-    an action changes, the desk's status and, when signed in, the list of registrations."""
+    an action changes, the desk's status and, when signed in, the list of registrations (not while a job runs: the
+    page polls it, and the list changes only once it ends)."""
+    listed = not (partial and context.get("job"))
     found = _signed_in(request, session)
     if found is None:
         name = "_desk.html" if partial else "sign_in.html"
@@ -250,7 +252,7 @@ def _publish_page(
         status=status,
         signed_in=True,
         publisher=publishers.get_publisher(session=session, publisher_id=found.id),
-        registrations=directory.publisher_registrations(session=session, publisher_id=found.id),
+        registrations=directory.publisher_registrations(session=session, publisher_id=found.id) if listed else None,
         **context,
     )
 

@@ -94,14 +94,14 @@ def test_a_long_registration_runs_as_a_job_that_the_desk_follows(client: TestCli
     started = register(client, newsroom, token, SOUND, "long.wav")
     assert started.status_code == 202, started.text
     poll = re.search(r'data-poll="(/publish/jobs/job_[\w-]+)\?partial=true"', started.text)
-    assert poll is not None and 'role="status"' in started.text
+    assert poll is not None and 'role="status"' in started.text and 'id="own"' not in started.text, "no list polled"
     for _ in range(600):
         followed = client.get(poll.group(1), params={"partial": "true"})
         if "data-poll" not in followed.text:
             break
         time.sleep(0.1)
     assert followed.status_code == 200 and "Registered reg_" in followed.text, followed.text
-    assert "<dd>3.0 s</dd>" in followed.text and "long.wav" in followed.text
+    assert "<dd>3.0 s</dd>" in followed.text and 'id="own"' in followed.text, "the list, once it ends"
     assert "Registered reg_" in client.get(poll.group(1)).text, "the page without the script says the same"
 
     stranger = TestClient(client.app)  # the same app, another browser

@@ -90,6 +90,7 @@
     429: "The registry is busy with other uploads: try again in a moment.",
   };
   let following = null; // the timer that polls a registration running in the background
+  let wait = 800; // between polls: a second at first, growing to five (an hour of footage takes minutes)
 
   const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1) + (/[.?!]$/.test(text) ? "" : ".");
 
@@ -126,7 +127,7 @@
     const job = document.querySelector("#job[data-poll]");
     progress.hidden = true;
     submit.disabled = false;
-    if (job) following = setTimeout(() => follow(job.dataset.poll), 1000);
+    if (job) following = setTimeout(() => follow(job.dataset.poll), (wait = Math.min(5000, wait * 1.25)));
     const target = document.querySelector("#desk-status > [tabindex]");
     if (target && (first || !job)) target.focus(); // not at every poll: the status region announces progress
   }
@@ -142,6 +143,7 @@
 
   function send(data, name) {
     clearTimeout(following); // a new registration replaces the one being followed (the list still shows it)
+    wait = 800;
     const request = new XMLHttpRequest();
     request.open("POST", "/publish/register?partial=true");
     progress.hidden = false;
