@@ -9,7 +9,8 @@ window.provregMediaType = (function () {
   const MP4 = ["isom", "iso2", "iso4", "iso5", "iso6", "mp41", "mp42", "avc1", "M4V ", "dash", "qt  "];
   const SOUND_BRANDS = ["M4A ", "M4B ", "M4P ", "F4A ", "F4B "]; // fingerprint/isobmff.py
   const OGG_SOUND = ["OpusHead", "\x01vorbis", "\x7fFLAC"];
-  const MAX_BOXES = 4096;
+  const MAX_BOXES = 4096; // box headers read per file, as isobmff._MAX_BOXES
+  const MAX_ELEMENTS = 4096; // element headers, as matroska._MAX_ELEMENTS
   const MAX_TRACKS = 64;
 
   const ascii = (bytes, from, to) => String.fromCharCode(...bytes.subarray(from, Math.min(to, bytes.length)));
@@ -60,6 +61,78 @@ window.provregMediaType = (function () {
     return handlers.includes("soun") && !handlers.includes("vide");
   }
 
+  // A WebM/Matroska file's track types from its EBML element headers, as fingerprint/matroska.py reads them: the
+  // first Tracks element of the Segment, unless a Cluster comes first. Lazy, as there: a budget bounds the walk.
+  const SEGMENT = 0x18538067;
+  const TRACKS = 0x1654ae6b;
+  const TRACK_ENTRY = 0xae;
+  const TRACK_TYPE = 0x83;
+  const CLUSTER = 0x1f43b675;
+  const UNKNOWN = -1; // an element of "unknown" size: it runs to the end of its parent
+
+  function vint(bytes, at, end, keepMarker) {
+    if (at >= end || bytes[at] === 0) return null;
+    const length = 8 - Math.floor(Math.log2(bytes[at]));
+    if (at + length > end || (keepMarker && length > 4)) return null;
+    const marker = 2 ** (8 - length);
+    let value = keepMarker ? bytes[at] : bytes[at] & (marker - 1);
+    let ones = keepMarker || value === marker - 1;
+    for (let i = at + 1; i < at + length; i++) {
+      value = value * 256 + bytes[i];
+      ones = ones && bytes[i] === 0xff;
+    }
+    return [keepMarker || !ones ? value : UNKNOWN, at + length];
+  }
+
+  function* elements(bytes, start, end, budget) {
+    let at = start;
+    while (at < end && budget.elements < MAX_ELEMENTS) {
+      budget.elements += 1;
+      const id = vint(bytes, at, end, true);
+      const size = id && vint(bytes, id[1], end, false);
+      if (!size) return;
+      at = size[1];
+      const payloadEnd = size[0] === UNKNOWN ? end : Math.min(end, at + size[0]);
+      yield [id[0], at, payloadEnd];
+      if (size[0] === UNKNOWN) return;
+      at = payloadEnd;
+    }
+  }
+
+  function trackTypes(bytes) {
+    if (ascii(bytes, 0, 4) !== "\x1a\x45\xdf\xa3") return null;
+    const budget = { elements: 0 };
+    for (const [id, start, end] of elements(bytes, 0, bytes.length, budget)) {
+      if (id !== SEGMENT) continue;
+      for (const [child, childStart, childEnd] of elements(bytes, start, end, budget)) {
+        if (child === TRACKS) return tracks(bytes, childStart, childEnd, budget);
+        if (child === CLUSTER) return null;
+      }
+      return null;
+    }
+    return null;
+  }
+
+  function tracks(bytes, start, end, budget) {
+    const types = [];
+    for (const [id, entryStart, entryEnd] of elements(bytes, start, end, budget)) {
+      if (id !== TRACK_ENTRY) continue;
+      for (const [field, from, to] of elements(bytes, entryStart, entryEnd, budget)) {
+        if (field === TRACK_TYPE && to - from > 0 && to - from <= 8) {
+          types.push(bytes.subarray(from, to).reduce((value, byte) => value * 256 + byte, 0));
+          break;
+        }
+      }
+      if (types.length >= MAX_TRACKS) break;
+    }
+    return types;
+  }
+
+  function matroskaSound(bytes) {
+    const types = trackTypes(bytes);
+    return types !== null && types.includes(2) && !types.includes(1); // 2: sound, 1: video
+  }
+
   function brands(bytes) {
     const box = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0);
     const found = [ascii(bytes, 8, 12)];
@@ -80,7 +153,10 @@ window.provregMediaType = (function () {
   }
 
   function video(bytes) {
-    if (ascii(bytes, 0, 4) === "\x1a\x45\xdf\xa3") return ascii(bytes, 0, 64).includes("webm") ? "video/webm" : "video/x-matroska";
+    if (ascii(bytes, 0, 4) === "\x1a\x45\xdf\xa3") {
+      if (matroskaSound(bytes)) return null;
+      return ascii(bytes, 0, 64).includes("webm") ? "video/webm" : "video/x-matroska";
+    }
     if (bytes.length >= 12 && ascii(bytes, 4, 8) === "ftyp" && !soundOnly(bytes)) {
       if (ascii(bytes, 8, 12) === "qt  ") return "video/quicktime";
       if (brands(bytes).some((b) => MP4.includes(b))) return "video/mp4";
@@ -104,6 +180,7 @@ window.provregMediaType = (function () {
     if (ascii(bytes, 0, 4) === "fLaC") return "audio/flac";
     if (ascii(bytes, 0, 4) === "OggS") return OGG_SOUND.some((c) => ascii(bytes, 28, 64).includes(c)) ? "audio/ogg" : null;
     if (soundOnly(bytes)) return "audio/mp4";
+    if (matroskaSound(bytes)) return ascii(bytes, 0, 64).includes("webm") ? "audio/webm" : "audio/x-matroska";
     return mpegAudio(bytes);
   }
 
