@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -21,9 +22,9 @@ from api.web import result, words
 from api.web.kept import KeptChecks
 from api.web.pictures import MAX_PICTURES_PER_MATCH, KindPictures, plans_of
 from api.web.security import PAGE_HEADERS, SESSION_SECONDS, Guard, load_secret
-from registry import directory, matching, publishers, service, transparency, websessions
+from registry import directory, jobs, matching, publishers, service, transparency, views, websessions
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
-from registry.kinds import page_media
+from registry.kinds import file_suffixes, page_media
 from registry.log.receipts import unwrap_receipt, verify_receipt
 from registry.models import Publisher
 from registry.runtime import Registry
@@ -42,6 +43,7 @@ templates.env.globals.update(
     displayable=result.DISPLAYABLE,
     max_pairs=MAX_PICTURES_PER_MATCH,
     page_media=page_media(),
+    media_accept=",".join([page_media()[0], *sorted(file_suffixes())]),  # by type, and by name where types are unknown
 )
 STYLE = (Path(__file__).parent / "static" / "style.css").read_text()
 # The evidence file is opened from disk later: its own styles are inline, its pictures data: URIs.
@@ -81,8 +83,8 @@ def page(request: Request, registry: Registry, name: str, *, status: int = 200, 
     return response
 
 
-def _sentence(exc: RegistryError) -> str:
-    message = exc.message.strip()
+def _sentence(said: RegistryError | str) -> str:
+    message = (said.message if isinstance(said, RegistryError) else said).strip()
     return message[:1].upper() + message[1:] + ("" if message.endswith((".", "?", "!")) else ".")
 
 
@@ -227,20 +229,30 @@ def _caller(request: Request, session: Session) -> Publisher:
 
 
 def _publish_page(
-    request: Request, registry: Registry, session: Session, *, status: int = 200, **context: Any
+    request: Request,
+    registry: Registry,
+    session: Session,
+    *,
+    status: int = 200,
+    partial: bool = False,
+    **context: Any,
 ) -> HTMLResponse:
-    """The publisher's desk when signed in, else the sign-in form."""
+    """The publisher's desk when signed in, else the sign-in form; `partial` (as the page's script asks): only what
+    an action changes, the desk's status and, when signed in, the list of registrations (not while a job runs: the
+    page polls it, and the list changes only once it ends)."""
+    listed = not (partial and context.get("job"))
     found = _signed_in(request, session)
     if found is None:
-        return page(request, registry, "sign_in.html", status=status, signed_in=False, **context)
+        name = "_desk.html" if partial else "sign_in.html"
+        return page(request, registry, name, status=status, signed_in=False, **context)
     return page(
         request,
         registry,
-        "publish.html",
+        "_desk.html" if partial else "publish.html",
         status=status,
         signed_in=True,
         publisher=publishers.get_publisher(session=session, publisher_id=found.id),
-        registrations=directory.publisher_registrations(session=session, publisher_id=found.id),
+        registrations=directory.publisher_registrations(session=session, publisher_id=found.id) if listed else None,
         **context,
     )
 
@@ -295,8 +307,11 @@ async def register(
     statement: Annotated[str, Form()] = "",
     signature: Annotated[str, Form()] = "",
     title: Annotated[str, Form()] = "",
+    partial: bool = False,
 ) -> HTMLResponse:
-    """Register an original whose statement was signed in the browser (or elsewhere and pasted)."""
+    """Register an original whose statement was signed in the browser (or elsewhere and pasted). What the JSON API
+    runs as a job (long footage or sound) runs as one here too: `202` and the job's progress, followed on
+    `/publish/jobs/{id}`."""
     entered = {"statement": statement, "signature": signature, "title": title}
     try:
         _guard(request).check_csrf(request, csrf)
@@ -305,19 +320,47 @@ async def register(
             raise InvalidRequest("choose the original's file")
         if not statement.strip() or not signature.strip():
             raise InvalidRequest("sign the statement with your key file, or paste a statement and its signature")
-        registration = await run_cancellable(
-            request,
-            service.register,
+        content = await read_media(registry, file)
+        arguments: dict[str, Any] = dict(
             session=session,
             registry=registry,
             statement=statement,
             signature=signature.strip(),
-            content=await read_media(registry, file),
+            content=content,
             caller=caller,
         )
+        if await run_cancellable(request, service.runs_long, registry=registry, content=content):
+            runner = request.app.state.jobs
+            job = await anyio.to_thread.run_sync(lambda: service.register_in_background(jobs=runner, **arguments))
+            return _publish_page(request, registry, session, status=202, partial=partial, job=job)
+        registration = await run_cancellable(request, service.register, **arguments)
     except RegistryError as exc:
-        return _publish_page(request, registry, session, status=status_for(exc), error=_sentence(exc), entered=entered)
-    return _publish_page(request, registry, session, status=201, registered=registration)
+        return _publish_page(
+            request, registry, session, status=status_for(exc), partial=partial, error=_sentence(exc), entered=entered
+        )
+    return _publish_page(request, registry, session, status=201, partial=partial, registered=registration)
+
+
+@router.get("/publish/jobs/{job_id}")
+def registration_job(
+    request: Request, registry: RegistryDep, session: SessionDep, job_id: str, partial: bool = False
+) -> HTMLResponse:
+    """A registration running in the background, as the desk shows it: its progress, then what was registered or
+    why it failed (the job answers only the publisher who submitted it)."""
+    try:
+        job = jobs.get_job(session=session, job_id=job_id, caller=_caller(request, session))
+    except RegistryError as exc:
+        return _publish_page(request, registry, session, status=status_for(exc), partial=partial, error=_sentence(exc))
+    return _publish_page(request, registry, session, partial=partial, **_job_outcome(job))
+
+
+def _job_outcome(job: views.JobView) -> dict[str, Any]:
+    if job.state == "done" and job.result is not None:
+        return {"registered": views.RegistrationReceiptView.model_validate(job.result)}
+    if job.state == "failed":
+        message = (job.error or {}).get("message", "the registration failed")
+        return {"error": _sentence(message)}
+    return {"job": job}
 
 
 @router.post("/publish/revoke")

@@ -8,7 +8,9 @@ result card is saved there as check-card.png (the README's screenshot).
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import json
 import os
 import re
@@ -18,8 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx2 as httpx
+import numpy as np
 import pytest
+from audioclips import CONTAINERS, RATE, add_sound, mux, sound_file, speech, write_sound
 from conftest import (
     PROVREG,
     PublisherHandle,
@@ -29,14 +34,17 @@ from conftest import (
     photo_bytes,
     running_server,
 )
-from videoclips import DOCTORED, ORIGINAL
+from videoclips import DOCTORED, ORIGINAL, Clip
 from videoclips import encode as encode_clip
 
 from api.client import HttpTransport
+from fingerprint.kinds import sniff
 from registry.keys import generate_private_key, save_private_key
+from registry.kinds import ADAPTERS
 
 CHROMIUM = os.environ.get("PROVREG_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 TOKEN = "browser-test-admin-token-" + "b" * 32
+LONG_SECONDS = 8  # a timed file longer than this registers as a job (PROVREG_SYNC_VIDEO_SECONDS)
 # Collected by a script the browser runs before each page's own, outside the page's CSP.
 COUNT_VIOLATIONS = (
     "window.cspViolations = [];"
@@ -56,7 +64,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("browser") / "data"
-    with running_server(data_dir, {"PROVREG_ADMIN_TOKEN": TOKEN}) as (base, _process):
+    env = {"PROVREG_ADMIN_TOKEN": TOKEN, "PROVREG_SYNC_VIDEO_SECONDS": str(LONG_SECONDS)}
+    with running_server(data_dir, env) as (base, _process):
         yield base
 
 
@@ -184,25 +193,34 @@ def test_the_check_page_works_from_the_keyboard_alone(page: Any, server: str, or
     assert page.evaluate("document.activeElement.id") == "evidence-link"
 
 
-def test_register_with_a_signature_made_in_the_browser_then_withdraw_it(
-    page: Any, server: str, newsroom: PublisherHandle, tmp_path: Path
-) -> None:
-    key_file = tmp_path / "planet.pem"
+def at_the_desk(page: Any, server: str, newsroom: PublisherHandle, key_file: Path) -> None:
+    """Signed in on /publish with the key file chosen."""
     save_private_key(key_file, newsroom.private_key)
     page.goto(server + "/publish")
     page.get_by_label("API key").fill(newsroom.api_key)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_label("Key file").set_input_files(str(key_file))
-    page.get_by_text("Ready to sign with planet.pem").wait_for()
+    page.get_by_text(f"Ready to sign with {key_file.name}").wait_for()
 
-    original = tmp_path / "rocket.jpg"
-    original.write_bytes(photo_bytes("rocket"))
-    page.get_by_label("The original's file").set_input_files(str(original))
-    page.get_by_label("Title (signed with it)").fill("Launch «day» ünïcode")
+
+def register_on_the_page(page: Any, path: Path, title: str) -> str:
+    """Register `path` from the desk; the id the desk says it registered under."""
+    page.get_by_label("The original's file").set_input_files(str(path))
+    page.get_by_label("Title (signed with it)").fill(title)
     page.get_by_role("button", name="Sign and register").click()
     done = page.locator("#registered")
-    done.wait_for(timeout=60_000)
-    registration_id = re.search(r"reg_\w+", done.inner_text()).group(0)  # type: ignore[union-attr]
+    done.wait_for(timeout=120_000)
+    return re.search(r"reg_\w+", done.inner_text()).group(0)  # type: ignore[union-attr]
+
+
+def test_register_with_a_signature_made_in_the_browser_then_withdraw_it(
+    page: Any, server: str, newsroom: PublisherHandle, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "planet.pem"
+    at_the_desk(page, server, newsroom, key_file)
+    original = tmp_path / "rocket.jpg"
+    original.write_bytes(photo_bytes("rocket"))
+    registration_id = register_on_the_page(page, original, "Launch «day» ünïcode")
     registration = httpx.get(f"{server}/v1/registrations/{registration_id}").json()
     assert (
         registration["publisher"]["id"] == newsroom.id and registration["metadata"]["title"] == "Launch «day» ünïcode"
@@ -210,19 +228,108 @@ def test_register_with_a_signature_made_in_the_browser_then_withdraw_it(
 
     row = page.locator("tr", has=page.locator(f"text={registration_id}"))
     row.get_by_label("Reason").fill("wrong picture")
-    row.get_by_role("button", name="Withdraw").click()  # a new page: the key is not kept, so it asks again
-    assert "Choose your key file first" in page.locator("#key-status").inner_text()
-    assert page.evaluate("document.activeElement.id") == "key-file"
-    page.get_by_label("Key file").set_input_files(str(key_file))
-    page.get_by_text("Ready to sign with planet.pem").wait_for()
+    asked: list[str] = []
+
+    def answer(dialog: Any, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    row.get_by_role("button", name="Withdraw").click()
+    sync_api.expect(page.locator("#registered")).to_be_visible()  # still the same page: nothing was sent
+    assert asked and registration_id in asked[0] and "Launch «day» ünïcode" in asked[0], asked
+    assert httpx.get(f"{server}/v1/registrations/{registration_id}").json()["revoked"] is False
+
+    page.once("dialog", lambda dialog: answer(dialog, True))
     row.get_by_role("button", name="Withdraw").click()
     page.locator("#revoked").wait_for(timeout=30_000)
-    assert httpx.get(f"{server}/v1/registrations/{registration_id}").json()["revoked"] is True
+    assert len(asked) == 2 and httpx.get(f"{server}/v1/registrations/{registration_id}").json()["revoked"] is True
+    row = page.locator("tr", has=page.locator(f"text={registration_id}"))
+    assert "withdrawn" in row.inner_text()
 
+    page.get_by_label("The original's file").set_input_files(str(original))  # a new page: the key is not kept
+    page.get_by_role("button", name="Sign and register").click()
+    assert "Choose your key file first" in page.locator("#key-status").inner_text()
+    assert page.evaluate("document.activeElement.id") == "key-file"
     other = tmp_path / "other.pem"
     save_private_key(other, generate_private_key())
     page.get_by_label("Key file").set_input_files(str(other))
     page.get_by_text("other.pem is not your current key").wait_for()
+
+
+def test_register_footage_and_sound_from_the_desk_and_follow_a_long_one(
+    page: Any, server: str, newsroom: PublisherHandle, tmp_path: Path
+) -> None:
+    at_the_desk(page, server, newsroom, tmp_path / "planet.pem")
+    offered = set((page.locator("#original").get_attribute("accept") or "").split(","))
+    assert all(kind.accepts in offered and set(kind.file_suffixes) <= offered for kind in ADAPTERS.values())
+
+    footage = tmp_path / "launch.mp4"
+    footage.write_bytes(encode_clip(Clip(duration=2.0, width=160, height=90)))
+    register_on_the_page(page, footage, "Launch footage")
+    shown = page.locator("#registered").inner_text()
+    assert "video (video/mp4" in shown and "160 \u00d7 90 pixels" in shown and "Frame rate" in shown, shown
+    assert page.locator("#registered img, #registered video").count() == 0
+
+    interview = tmp_path / "interview.opus"  # longer than LONG_SECONDS: a job, which the desk follows
+    interview.write_bytes(sound_file(speech(LONG_SECONDS + 2.0, seed=8), "opus"))
+    page.get_by_label("The original's file").set_input_files(str(interview))
+    page.get_by_label("Title (signed with it)").fill("Interview")
+    page.get_by_role("button", name="Sign and register").click()
+    page.locator("#job").wait_for(timeout=120_000)  # shown at least until the first poll, a second later
+    assert "Registering in the background" in page.locator("#job").inner_text()
+    page.locator("#registered").wait_for(timeout=120_000)
+    shown = page.locator("#registered").inner_text()
+    assert "sound (audio/ogg" in shown and f"{LONG_SECONDS + 2.0:.1f} s" in shown and "opus" in shown, shown
+    assert page.evaluate("document.activeElement.id") == "registered"
+    assert page.locator("#own tr", has_text="Interview").count() == 1, "the list shows it without a reload"
+
+
+def tiny_video(container: str) -> bytes:
+    """Five 64x48 H.264 frames in `container`."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container) as out:
+        stream = out.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 * index, np.uint8), format="rgb24")
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def sound_only_mp4(samples: np.ndarray) -> bytes:
+    """AAC in a plain `isom` MP4 with its movie box at the end, as ffmpeg writes one: sound, by its tracks alone."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as out:
+        write_sound(out, add_sound(out, codec="aac", rate=RATE), samples, rate=RATE)
+    return buffer.getvalue()
+
+
+def test_the_desk_signs_the_media_type_the_registry_sniffs(page: Any, server: str) -> None:
+    voice = speech(1.0, seed=3)
+    samples = {
+        "jpeg": photo_bytes("rocket"),
+        "png": encode(photo("rocket").resize((64, 48)), "PNG"),
+        "webp": encode(photo("rocket"), "WEBP"),
+        "mp4": encode_clip(Clip(duration=1.0, width=64, height=48)),
+        "webm": encode_clip(Clip(duration=1.0, width=64, height=48, container="webm")),
+        "mov": tiny_video("mov"),
+        "matroska": tiny_video("matroska"),
+        "mp4 with sound": mux(voice, container="mp4"),
+        "mp4 of sound alone": sound_only_mp4(voice),
+        **{container: sound_file(voice, container) for container in CONTAINERS},
+        "text": b"not media at all",
+    }
+    page.goto(server + "/")
+    page.add_script_tag(url="/static/sniff.js")
+    told = page.evaluate(
+        "samples => Object.fromEntries(Object.entries(samples).map(([name, text]) => [name,"
+        " window.provregMediaType(Uint8Array.from(atob(text), (c) => c.charCodeAt(0)), 'from/the-browser')]))",
+        {name: base64.b64encode(data).decode() for name, data in samples.items()},
+    )
+    assert told == {name: sniff(data) or "from/the-browser" for name, data in samples.items()}
 
 
 def test_directory_and_log_pages(page: Any, server: str, original: str) -> None:

@@ -49,25 +49,6 @@
     return { text, signature: base64(await crypto.subtle.sign("Ed25519", privateKey, message)) };
   }
 
-  const AVIF = ["avif", "avis"];
-  const HEIF = ["heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs", "mif1", "msf1"];
-
-  // What fingerprint/media.py's sniff_media_type says for the same leading bytes.
-  function mediaType(head, fallback) {
-    const ascii = (from, to) => String.fromCharCode(...head.slice(from, to));
-    if (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return "image/jpeg";
-    if (ascii(0, 8) === "\x89PNG\r\n\x1a\n") return "image/png";
-    if (ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP") return "image/webp";
-    if (ascii(4, 8) === "ftyp") {
-      const box = (head[0] << 24) | (head[1] << 16) | (head[2] << 8) | head[3];
-      const brands = [ascii(8, 12)];
-      for (let i = 16; i + 4 <= Math.min(box, head.length, 64); i += 4) brands.push(ascii(i, i + 4));
-      if (brands.some((b) => AVIF.includes(b))) return "image/avif";
-      if (brands.some((b) => HEIF.includes(b))) return "image/heic";
-    }
-    return fallback || "application/octet-stream";
-  }
-
   keyInput.addEventListener("change", async () => {
     privateKey = null;
     const file = keyInput.files[0];
@@ -97,43 +78,136 @@
   }
 
   const register = document.getElementById("register-form");
-  register.addEventListener("submit", async (event) => {
-    const pasted = register.elements.statement.value.trim() && register.elements.signature.value.trim();
-    if (pasted) return; // signed elsewhere: the server checks it
-    event.preventDefault();
-    if (!privateKey) return needKey();
-    const file = register.elements.file.files[0];
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    const title = register.elements.title.value.trim();
-    const statement = {
-      ...freshFields(),
-      type: "registration",
-      content: {
-        sha256: hex(await crypto.subtle.digest("SHA-256", bytes)),
-        media_type: mediaType(bytes.slice(0, 64), file.type),
-        size: bytes.length,
-      },
-      metadata: title ? { title } : {},
-    };
-    const signed = await sign(statement);
-    register.elements.statement.value = signed.text;
-    register.elements.signature.value = signed.signature;
-    register.submit();
-  });
+  const submit = register.querySelector("button[type=submit]");
+  const progress = document.getElementById("register-progress");
+  const bar = document.getElementById("register-bar");
+  const label = document.getElementById("register-label");
+  const REFUSED = {
+    408: "The upload took too long and the server stopped waiting.",
+    413: "The file is larger than this registry takes.",
+    415: "The registry does not take this kind of file.",
+    422: "The registry could not register this file.",
+    429: "The registry is busy with other uploads: try again in a moment.",
+  };
+  let following = null; // the timer that polls a registration running in the background
+  let wait = 800; // between polls: a second at first, growing to five (an hour of footage takes minutes)
 
-  for (const form of document.querySelectorAll("form.revoke")) {
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
+  const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1) + (/[.?!]$/.test(text) ? "" : ".");
+
+  function failed(said) {
+    progress.hidden = true;
+    submit.disabled = false;
+    const box = document.createElement("div");
+    box.className = "error";
+    box.id = "error";
+    box.tabIndex = -1;
+    box.setAttribute("role", "alert");
+    box.append(Object.assign(document.createElement("p"), { textContent: said }));
+    document.getElementById("desk-status").replaceChildren(box);
+    box.focus();
+  }
+
+  // The server's answer: the desk's status and list (HTML), swapped in; a job's status is followed until it ends.
+  // Anything else (a limit answered before the page's route, in JSON) is said in a sentence from its status.
+  function answered(status, type, text, first) {
+    if (!(type || "").startsWith("text/html")) {
+      let said = "";
+      try {
+        said = sentence(JSON.parse(text).error.message);
+      } catch (_) {
+        said = "Try again in a moment.";
+      }
+      return failed((REFUSED[status] || "The server answered unexpectedly (status " + status + ").") + " " + said);
+    }
+    const answer = new DOMParser().parseFromString(text, "text/html");
+    for (const id of ["desk-status", "own"]) {
+      const fresh = answer.getElementById(id);
+      if (fresh) document.getElementById(id).replaceWith(document.adoptNode(fresh));
+    }
+    const job = document.querySelector("#job[data-poll]");
+    progress.hidden = true;
+    submit.disabled = false;
+    if (job) following = setTimeout(() => follow(job.dataset.poll), (wait = Math.min(5000, wait * 1.25)));
+    const target = document.querySelector("#desk-status > [tabindex]");
+    if (target && (first || !job)) target.focus(); // not at every poll: the status region announces progress
+  }
+
+  async function follow(url) {
+    try {
+      const response = await fetch(url, { headers: { Accept: "text/html" } });
+      answered(response.status, response.headers.get("content-type"), await response.text(), false);
+    } catch (_) {
+      following = setTimeout(() => follow(url), 3000); // the connection dropped a moment: keep following
+    }
+  }
+
+  function send(data, name) {
+    clearTimeout(following); // a new registration replaces the one being followed (the list still shows it)
+    wait = 800;
+    const request = new XMLHttpRequest();
+    request.open("POST", "/publish/register?partial=true");
+    progress.hidden = false;
+    submit.disabled = true;
+    bar.value = 0;
+    label.textContent = "Uploading " + name;
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
+    });
+    request.upload.addEventListener("load", () => {
+      label.textContent = "Fingerprinting and logging " + name;
+      bar.removeAttribute("value"); // indeterminate while the server works
+    });
+    request.addEventListener("load", () => {
+      answered(request.status, request.getResponseHeader("content-type"), request.responseText, true);
+    });
+    request.addEventListener("error", () =>
+      failed("The upload failed: the server could not be reached. Check the connection and try again."));
+    request.send(data);
+  }
+
+  register.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(register);
+    const file = register.elements.file.files[0];
+    const pasted = data.get("statement").trim() && data.get("signature").trim();
+    if (!pasted) { // signed elsewhere: the server checks it; else sign here
       if (!privateKey) return needKey();
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const title = register.elements.title.value.trim();
       const signed = await sign({
         ...freshFields(),
-        type: "content_revocation",
-        registration_id: form.dataset.registration,
-        reason: form.elements.reason.value.trim(),
+        type: "registration",
+        content: {
+          sha256: hex(await crypto.subtle.digest("SHA-256", bytes)),
+          media_type: window.provregMediaType(bytes, file.type),
+          size: bytes.length,
+        },
+        metadata: title ? { title } : {},
       });
-      form.elements.statement.value = signed.text;
-      form.elements.signature.value = signed.signature;
-      form.submit();
+      data.set("statement", signed.text);
+      data.set("signature", signed.signature);
+    }
+    send(data, file.name);
+  });
+
+  // Withdrawing is logged for good: the row's id and title are asked about first. Rows are swapped in after a
+  // registration, so the forms are found when submitted.
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form.revoke");
+    if (!form) return;
+    event.preventDefault();
+    if (!privateKey) return needKey();
+    const title = form.dataset.title;
+    const what = form.dataset.registration + (title ? " (" + title + ")" : "");
+    if (!window.confirm("Withdraw " + what + "? Anyone who checks it will be told you withdrew it, and the log keeps that for good.")) return;
+    const signed = await sign({
+      ...freshFields(),
+      type: "content_revocation",
+      registration_id: form.dataset.registration,
+      reason: form.elements.reason.value.trim(),
     });
-  }
+    form.elements.statement.value = signed.text;
+    form.elements.signature.value = signed.signature;
+    form.submit();
+  });
 })();
