@@ -301,8 +301,11 @@ def check(
             content = path.read_bytes()
             with registry.session() as session:
                 if visualize is None:
-                    mode = "fast" if fast else "full"
-                    return view_json(matching.check(session=session, registry=registry, content=content, mode=mode))
+                    return view_json(
+                        matching.check(
+                            session=session, registry=registry, content=content, mode="fast" if fast else "full"
+                        )
+                    )
                 outcome = matching.run_check(
                     session=session, registry=registry, content=content, mode="full", pictures=True
                 )

@@ -21,7 +21,7 @@ from api.web import result, words
 from api.web.kept import KeptChecks
 from api.web.pictures import MAX_PICTURES_PER_MATCH, KindPictures, plans_of
 from api.web.security import PAGE_HEADERS, SESSION_SECONDS, Guard, load_secret
-from registry import directory, matching, publishers, service, transparency, websessions
+from registry import directory, matching, publishers, service, transparency, views, websessions
 from registry.errors import InvalidRequest, NotFound, RegistryError, Unauthenticated
 from registry.kinds import page_media
 from registry.log.receipts import unwrap_receipt, verify_receipt
@@ -121,11 +121,19 @@ async def check(
     return page(request, registry, template, checked=checked)
 
 
-def _gather(*, session: Session, registry: Registry, **found: Any) -> result.CheckResult:
+def _gather(
+    *, session: Session, registry: Registry, view: views.CheckView, query: bytes, file_name: str
+) -> result.CheckResult:
     """Everything the card shows, and what drawing its evidence package and frame pairs later needs, kept."""
-    view = with_picture_urls(found.pop("view"))
+    view = with_picture_urls(view)
     checked = result.gather(
-        session=session, registry=registry, view=view, checked_at=datetime.now(UTC), package=False, **found
+        session=session,
+        registry=registry,
+        view=view,
+        query=query,
+        file_name=file_name,
+        checked_at=datetime.now(UTC),
+        package=False,
     )
     plans = plans_of(view, checked.registrations)
     checked.evidence_id = KeptChecks(registry).keep(checked, plans)
