@@ -36,7 +36,7 @@ test: $(INSTALLED)
 test-fast: $(INSTALLED)
 	$(BIN)/python -m pytest -m "not slow and not postgresql" tests/fingerprint tests/detector tests/registry
 
-# ruff, then mypy on the paths [tool.mypy] in pyproject.toml names (strict on fingerprint/ and detector/).
+# ruff, then mypy, strict on the paths [tool.mypy] in pyproject.toml names: fingerprint/, detector/, registry/, api/.
 lint: $(INSTALLED)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 

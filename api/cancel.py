@@ -29,11 +29,12 @@ async def run_cancellable(request: Request, fn: Callable[..., T], *args: Any, **
         async with anyio.create_task_group() as group:
             group.start_soon(_watch, request, cancelled)
             try:
-                return await anyio.to_thread.run_sync(call)
+                result = await anyio.to_thread.run_sync(call)
             finally:
                 group.cancel_scope.cancel()
     except ExceptionGroup as failed:  # anyio wraps the body's own exception; the watcher raises none
         raise failed.exceptions[0] from None
+    return result
 
 
 async def _watch(request: Request, cancelled: threading.Event) -> None:

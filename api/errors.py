@@ -3,7 +3,8 @@ validation) become `{"error": {"code", "message", "request_id", ...}}` with a do
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,8 +34,17 @@ HTTP_STATUS: dict[type[errors.RegistryError], int] = {
     errors.ConfigurationError: 500,
 }
 
+
+class FormLimits(TypedDict, total=False):
+    """FastAPI's `form_limits` (its own TypedDict is private): what a multipart body may hold."""
+
+    max_files: int
+    max_fields: int
+    max_part_size: int
+
+
 # Upload endpoints take one file and a few short fields; anything beyond is refused while parsing (413).
-FORM_LIMITS = {"max_files": 1, "max_fields": 8, "max_part_size": 1024 * 1024}
+FORM_LIMITS: FormLimits = {"max_files": 1, "max_fields": 8, "max_part_size": 1024 * 1024}
 
 
 def status_for(exc: errors.RegistryError) -> int:
@@ -52,7 +62,7 @@ def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, **details: Any
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None, **details: Any
 ) -> JSONResponse:
     return JSONResponse(error_body(code, message, **details), status_code=status, headers=headers)
 

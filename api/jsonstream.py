@@ -85,6 +85,7 @@ class ArrayItems:
                 self._escaped, position = False, position + 1
                 continue
             if self._in_string:
+                # the pattern also matches the empty string, so `match` never returns None here
                 position = _STRING_REST.match(chunk, position, end).end()  # type: ignore[union-attr]
                 if position == end:
                     return end

@@ -128,7 +128,8 @@ class Metrics:
         self.verdicts.labels(verdict, mode).inc()
 
     def render(self, registry: Registry) -> bytes:
-        self.media_pool.pool = registry.pool
+        # the server's runner is its MediaPool; another runner (none the server makes) has no stats to report
+        self.media_pool.pool = registry.pool if isinstance(registry.pool, MediaPool) else None
         self.kept.store = registry.pictures
         for name, size in index_sizes(registry).items():
             self.index_entries.labels(name).set(size)

@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import Any
 
 from detector import Assessment, Scorer
 from detector.assess import MAX_VIDEO_FRAMES
-from fingerprint.kinds import Fingerprint
+from fingerprint.kinds import DecodedMedia, Fingerprint
 from registry.settings import Settings
 
 ScorerLoader = Callable[[], Scorer | None]
@@ -48,7 +47,7 @@ class DetectorAssessor:
     load_scorer: ScorerLoader = no_model
     video_frames: int = MAX_VIDEO_FRAMES
 
-    def __call__(self, media: Any, fp: Fingerprint) -> Assessment | None:
+    def __call__(self, media: DecodedMedia, fp: Fingerprint) -> Assessment | None:
         from registry.kinds import adapter  # the kinds reach the runtime, which holds this assessor
 
         return adapter(fp.kind).assess(media, partial(_loaded, self.load_scorer), self.video_frames)
@@ -58,7 +57,7 @@ def assessor_for(settings: Settings, load_scorer: ScorerLoader = committed_model
     return None if settings.detector == "off" else DetectorAssessor(load_scorer, settings.detector_video_frames)
 
 
-def draw_heatmap(kind: str, media: Any, assessment: Assessment) -> bytes | None:
+def draw_heatmap(kind: str, media: DecodedMedia, assessment: Assessment) -> bytes | None:
     """The heat-map picture of an assessment, where its kind draws one (a media-pool task: top-level, picklable)."""
     from registry.kinds import adapter  # as in DetectorAssessor
 

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlmodel import Session, col, select, update
 
 from registry import views
@@ -146,10 +146,21 @@ class JobRunner:
             error=None if error is None else json.dumps(error),
         )
 
-    def _update(self, job_id: str, **values: Any) -> None:
-        values = {name: value for name, value in values.items() if value is not None}
+    def _update(
+        self,
+        job_id: str,
+        *,
+        state: views.JobState | None = None,
+        progress: float | None = None,
+        finished_at: datetime | None = None,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Set the columns given (not None), leaving the others as they are."""
+        given = {"state": state, "progress": progress, "finished_at": finished_at, "result": result, "error": error}
+        values = {name: value for name, value in given.items() if value is not None}
         with self.registry.session() as session:
-            session.exec(update(Job).where(col(Job.id) == job_id).values(**values))  # type: ignore[call-overload]
+            session.exec(update(Job).where(col(Job.id) == job_id).values(**values))
             session.commit()
 
     def _beat(self) -> None:
@@ -162,7 +173,7 @@ class JobRunner:
             try:
                 with self.registry.session() as session:
                     statement = update(Job).where(col(Job.id).in_(pending)).values(heartbeat_at=now_utc())
-                    session.exec(statement)  # type: ignore[call-overload]
+                    session.exec(statement)
                     session.commit()
             except Exception:  # a busy database delays one beat; the next one catches up
                 log.exception("renewing the jobs' heartbeat failed")
@@ -196,15 +207,20 @@ def _fail(session: Session, job_ids: list[str], error: dict[str, Any], now: date
         .where(col(Job.id).in_(job_ids), col(Job.state).in_(PENDING))
         .values(state="failed", finished_at=now, error=json.dumps(error))
     )
-    session.exec(statement)  # type: ignore[call-overload]
+    session.exec(statement)
     session.commit()
+
+
+# The stored kind and state as the view's literals: a value no job is given fails here, as it would in the view.
+_JOB_KIND: TypeAdapter[views.JobKind] = TypeAdapter(views.JobKind)
+_JOB_STATE: TypeAdapter[views.JobState] = TypeAdapter(views.JobState)
 
 
 def job_view(job: Job) -> views.JobView:
     return views.JobView(
         id=job.id,
-        kind=job.kind,  # type: ignore[arg-type]
-        state=job.state,  # type: ignore[arg-type]
+        kind=_JOB_KIND.validate_python(job.kind),
+        state=_JOB_STATE.validate_python(job.state),
         progress=job.progress,
         created_at=job.created_at,
         finished_at=job.finished_at,

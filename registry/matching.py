@@ -38,14 +38,14 @@ from sqlmodel import Session, col, select
 from detector import Assessment
 from fingerprint.algorithms import ALGORITHMS, HashRecord
 from fingerprint.hashes import HashValue
-from fingerprint.kinds import Fingerprint, HashEvidence, MatchCandidate
+from fingerprint.kinds import DecodedMedia, Fingerprint, HashEvidence, MatchCandidate
 from registry import views, work
 from registry.assessment import draw_heatmap
 from registry.clock import now_utc
 from registry.db import id_chunks
 from registry.errors import ClientGone, InvalidRequest, NotReady, RegistryError
 from registry.kinds import KindAdapter, adapter, hash_check_kind, whole_file_hashes
-from registry.kinds.base import CheckMode
+from registry.kinds.base import CheckMode as CheckMode  # re-exported: the API names a check's mode by it
 from registry.media import limits as media_limits
 from registry.models import (
     ContentRevocation,
@@ -288,7 +288,7 @@ def _fast_view(
 
 
 def _exact_matches(
-    kind: KindAdapter[Any], found: _Found, references: _References, now: datetime
+    kind: KindAdapter[Any, Any], found: _Found, references: _References, now: datetime
 ) -> list[views.MatchView]:
     """Registrations of these very bytes: the identity, with nothing to analyse."""
     return [
@@ -425,7 +425,7 @@ class _References:
     sounds: dict[str, bytes]  # stored sound fingerprints, as blobs (the query's kind's `stored_sounds`)
 
     @classmethod
-    def read(cls, session: Session, registration_ids: set[str], kind: KindAdapter[Any]) -> _References:
+    def read(cls, session: Session, registration_ids: set[str], kind: KindAdapter[Any, Any]) -> _References:
         hashes = _stored_hashes(session, registration_ids)
         features: dict[str, bytes] = {}
         for ids in id_chunks(registration_ids):
@@ -464,7 +464,7 @@ def _stored_hashes(session: Session, registration_ids: Iterable[str]) -> dict[st
 
 def _run_analysis(
     registry: Registry,
-    media: Any,
+    media: DecodedMedia,
     fp: Fingerprint,
     found: _Found,
     references: _References,

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from fingerprint.kinds import DecodeLimits, MediaKind, detect
+from fingerprint.kinds import DecodedMedia, DecodeLimits, MediaKind, detect
 from fingerprint.media import CorruptMediaError, MediaError, MediaTooLargeError, UnsupportedMediaError
 from fingerprint.video.decode import VideoLimits
 from registry.errors import CorruptMedia, InvalidRequest, MediaTooLarge, RegistryError, UnsupportedMedia
 from registry.heap import return_large_buffers
 from registry.settings import Settings
+
+Media = TypeVar("Media")
 
 _MEDIA_ERRORS: dict[type[MediaError], type[RegistryError]] = {
     UnsupportedMediaError: UnsupportedMedia,
@@ -23,8 +25,8 @@ _MEDIA_ERRORS: dict[type[MediaError], type[RegistryError]] = {
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    kind: MediaKind
-    media: Any  # the kind's decoded form (an image: `fingerprint.media.CanonicalImage`)
+    kind: MediaKind[Any, Any]  # picked by the magic bytes at run time (`fingerprint.kinds.detect`)
+    media: DecodedMedia  # what `kind` decodes a file into (an image: `fingerprint.media.CanonicalImage`)
 
 
 def decode_with(content: bytes, limits: DecodeLimits) -> Decoded:
@@ -34,6 +36,15 @@ def decode_with(content: bytes, limits: DecodeLimits) -> Decoded:
     with media_errors():
         kind, _ = detect(content)
         return Decoded(kind, kind.decode(content, limits))
+
+
+def decode_as(content: bytes, limits: DecodeLimits, decoded: type[Media]) -> Media:
+    """The decode of a file whose kind the caller already knows (a stored original of a kind, a query its kind's
+    match came from), typed as that kind decodes it; bytes of another kind are not what was stored (422)."""
+    media = decode_with(content, limits).media
+    if not isinstance(media, decoded):
+        raise CorruptMedia(f"the file is not of the kind it was stored as ({type(media).__name__})")
+    return media
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -10,8 +11,14 @@ from sqlmodel import Field, SQLModel
 from registry.db import UTCDateTime
 
 
-def _utc(**kwargs: object) -> object:
-    return Field(sa_type=UTCDateTime, **kwargs)  # type: ignore[arg-type]
+def _utc(*, optional: bool = False, index: bool = False) -> Any:
+    """A timezone-aware timestamp column; an `optional` one is nullable and defaults to None.
+
+    Returns Any as sqlmodel.Field does: the FieldInfo stands in for the annotated type of the column.
+    """
+    if optional:
+        return Field(default=None, nullable=True, sa_type=UTCDateTime, index=index)
+    return Field(sa_type=UTCDateTime, index=index)
 
 
 class WriteLock(SQLModel, table=True):
@@ -31,7 +38,7 @@ class Publisher(SQLModel, table=True):
     verification_evidence: str = Field(max_length=2000)
     verified_by: str = Field(max_length=200)
     verified_at: datetime = _utc()
-    verification_expires_at: datetime | None = _utc(default=None, nullable=True)
+    verification_expires_at: datetime | None = _utc(optional=True)
 
 
 def is_verified(publisher: Publisher, now: datetime) -> bool:
@@ -47,7 +54,7 @@ class PublisherKey(SQLModel, table=True):
     publisher_id: str = Field(foreign_key="publisher.id", index=True, max_length=40)
     public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _utc()
-    retired_at: datetime | None = _utc(default=None, nullable=True)
+    retired_at: datetime | None = _utc(optional=True)
 
 
 class KeyRevocation(SQLModel, table=True):
@@ -67,7 +74,7 @@ class ApiKey(SQLModel, table=True):
     publisher_id: str = Field(foreign_key="publisher.id", index=True, max_length=40)
     secret_sha256: str = Field(index=True, unique=True, max_length=64)
     created_at: datetime = _utc()
-    revoked_at: datetime | None = _utc(default=None, nullable=True)
+    revoked_at: datetime | None = _utc(optional=True)
 
 
 class UsedNonce(SQLModel, table=True):
@@ -104,6 +111,13 @@ class PriorRegistration(SQLModel, table=True):
     registration_id: str = Field(foreign_key="registration.id", primary_key=True, max_length=40)
     prior_id: str = Field(foreign_key="registration.id", primary_key=True, max_length=40)
     exact: bool  # the same bytes
+
+
+def stored_id(row_id: int | None) -> int:
+    """The id of a row read from the database: only a row not yet flushed has none, so None here is a bug."""
+    if row_id is None:
+        raise RuntimeError("a row read from the database has no id")
+    return row_id
 
 
 class LocalFeatureSet(SQLModel, table=True):
@@ -210,7 +224,7 @@ class Job(SQLModel, table=True):
     progress: float = 0.0
     owner_publisher_id: str | None = Field(default=None, foreign_key="publisher.id", index=True, max_length=40)
     created_at: datetime = _utc()
-    finished_at: datetime | None = _utc(default=None, nullable=True)
+    finished_at: datetime | None = _utc(optional=True)
     # Renewed while a live process holds the job; a stale one belongs to a process that is gone (registry.jobs).
     heartbeat_at: datetime = _utc()
     result: str | None = None  # JSON: the body the synchronous call answers

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import numpy as np
 from sqlmodel import col, select
 
+from fingerprint.media import CanonicalImage
 from registry.clock import now_utc
-from registry.media import decode_with
+from registry.media import decode_as
 from registry.media import limits as media_limits
 from registry.models import ContentRevocation, Publisher, Registration, is_verified
 from registry.runtime import Registry
@@ -34,5 +35,5 @@ def registered_photos(registry: Registry) -> Iterator[tuple[str, np.ndarray]]:
         if registration.content_sha256 in seen or not is_verified(publisher, now):
             continue
         seen.add(registration.content_sha256)
-        media = decode_with(registry.store.get(registration.content_sha256), limits).media
+        media = decode_as(registry.store.get(registration.content_sha256), limits, CanonicalImage)
         yield registration.id, media.pixels

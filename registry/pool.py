@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from fingerprint.video.decode import pixel_budget
 from registry.errors import (
@@ -65,6 +65,7 @@ from registry.settings import Settings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")  # a task's arguments, as its function takes them
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 MEDIA_WORKER_NAME = "provreg-media"
@@ -282,7 +283,7 @@ class MediaPool:
         self._idle = [_Worker(self) for _ in range(workers)]
         self._busy: set[_Worker] = set()
 
-    def run(self, fn: Callable[..., T], *args: Any, cancelled: threading.Event | None = None) -> T:
+    def run(self, fn: Callable[[*Ts], T], *args: *Ts, cancelled: threading.Event | None = None) -> T:
         """`fn(*args)` in a worker, on the open request budget; blocks until it is done, over a limit, cancelled, or
         the pool closes."""
         budget = _BUDGET.get() or RequestBudget(_CLIENT.get())

@@ -60,7 +60,7 @@ def find_priors(*, session: Session, registry: Registry, fp: Fingerprint, publis
     exact = set(session.exec(select(Registration.id).where(Registration.content_sha256 == fp.sha256)).all())
     registry.index.sync(session)
     similar = adapter(fp.kind).similar(index=registry.index, fp=fp, policy=policy)
-    found = []
+    found: list[tuple[str, int]] = []
     for ids in id_chunks(exact | similar):
         found += session.exec(
             select(Registration.id, Registration.log_index).where(

@@ -46,7 +46,7 @@ def reindex(
         lacking = session.exec(
             select(Registration.id).where(
                 col(Registration.kind).in_(ALGORITHMS[alg].media_kinds),
-                ~exists().where(MediaHash.registration_id == Registration.id, MediaHash.alg == alg),
+                ~exists().where(col(MediaHash.registration_id) == col(Registration.id), col(MediaHash.alg) == alg),
             )
         ).all()
         for registration_id in lacking:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
-from fingerprint.compare import AlteredRegion, Transform
+from fingerprint.compare import AlteredRegion, CheckVerdict, Transform
 from fingerprint.geometry import Rect
 from fingerprint.kinds import Fingerprint
 from registry import views
@@ -54,7 +54,22 @@ class KindFields:
     pdq_quality: int | None = None
 
 
-def common(status: RegistrationStatus, now: datetime) -> dict[str, object]:
+class CommonFields(TypedDict):
+    """A match view's fields about the registration matched, whatever its kind (`common`)."""
+
+    registration_id: str
+    publisher: str
+    publisher_id: str
+    verified: bool
+    revoked: bool
+    revocation_log_index: int | None
+    key_compromised: bool
+    log_index: int | None
+    prior_registrations: list[views.PriorRegistrationView]
+
+
+def common(status: RegistrationStatus, now: datetime) -> CommonFields:
+    """The fields every kind's match view spreads into `views.MatchView` (`**common(status, now)`)."""
     return {
         "registration_id": status.registration.id,
         "publisher": status.publisher.name,
@@ -109,8 +124,11 @@ def check_view(
     leaders = leaders or {}
     ordered = listed_together(strongest, lambda m: (leaders.get(m.registration_id, m.registration_id), m.verdict))
     best = next((m for m in ordered if m.verdict != "related"), None)
+    verdict: CheckVerdict = "unregistered"
+    if best is not None and best.verdict != "related":  # always, by the choice of `best`; narrows the type
+        verdict = best.verdict
     return views.CheckView(
-        verdict="unregistered" if best is None else best.verdict,
+        verdict=verdict,
         sha256=fp.sha256,
         media_type=fp.media_type,
         pdq=fields.pdq,

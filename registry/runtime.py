@@ -7,12 +7,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar, TypeVarTuple
 
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from detector import Assessment
+from fingerprint.kinds import DecodedMedia, Fingerprint
 from registry.assessment import assessor_for
 from registry.db import make_engine
 from registry.errors import ConfigurationError, LogTampered, NotReady
@@ -27,10 +28,11 @@ from registry.store import ContentStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")  # a media task's arguments, as its function takes them
 
 
 class TaskRunner(Protocol):
-    def run(self, fn: Callable[..., T], *args: Any, cancelled: threading.Event | None = None) -> T: ...
+    def run(self, fn: Callable[[*Ts], T], *args: *Ts, cancelled: threading.Event | None = None) -> T: ...
 
     def admit(self) -> None:
         """Raise `Overloaded` if a task would be refused right now."""
@@ -47,7 +49,7 @@ class Registry:
     pictures: PictureStore
     # The fallback-assessment stage of `check` (registry.assessment, unless PROVREG_DETECTOR=off); it runs in the
     # media pool, so it must pickle. See matching.run_check.
-    assessor: Callable[[Any, Any], Assessment | None] | None = None
+    assessor: Callable[[DecodedMedia, Fingerprint], Assessment | None] | None = None
     # Where CPU-bound media work runs: the server's bounded worker pool, or (None) the calling thread.
     pool: TaskRunner | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -136,7 +138,7 @@ class Registry:
         if self.pool is not None:
             self.pool.admit()
 
-    def run_media(self, fn: Callable[..., T], *args: Any, cancelled: threading.Event | None = None) -> T:
+    def run_media(self, fn: Callable[[*Ts], T], *args: *Ts, cancelled: threading.Event | None = None) -> T:
         """Run a `registry.work` task in the worker pool when there is one, else here."""
         if self.pool is None:
             return fn(*args)

@@ -246,8 +246,10 @@ def parse_strict_json(
         obj = dict(pairs)
         if len(obj) != len(pairs):
             seen: set[str] = set()
-            duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
-            raise InvalidStatement(f"duplicate key {duplicate[:100]!r} in {what}")
+            for key, _ in pairs:
+                if key in seen:
+                    raise InvalidStatement(f"duplicate key {key[:100]!r} in {what}")
+                seen.add(key)
         return obj
 
     def no_float(token: str) -> Any:

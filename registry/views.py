@@ -121,6 +121,7 @@ class RegistrationReceiptView(RegistrationView):
 
 
 JobState = Literal["queued", "running", "done", "failed"]
+JobKind = Literal["registration"]
 
 
 class JobView(_View):
@@ -128,7 +129,7 @@ class JobView(_View):
     call answers; when failed, `error` is its error body's `error` object (`code`, `message`, details)."""
 
     id: str
-    kind: Literal["registration"]
+    kind: JobKind
     state: JobState
     progress: float  # 0-1: a stage, not a promise of time left
     created_at: datetime

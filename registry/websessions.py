@@ -83,7 +83,7 @@ def resolve(*, session: Session, token: str, now: datetime | None = None) -> Pub
 
 def end(*, session: Session, token: str) -> None:
     """Sign out: the session's row goes, so its cookie opens nothing on any process, whoever holds a copy."""
-    session.execute(delete(WebSession).where(WebSession.token_sha256 == api_key_hash(token)))
+    session.exec(delete(WebSession).where(col(WebSession.token_sha256) == api_key_hash(token)))
     session.commit()
 
 
@@ -93,4 +93,4 @@ def end_for_publisher(session: Session, publisher_id: str, *, api_key_ids: list[
     ending = delete(WebSession).where(col(WebSession.publisher_id) == publisher_id)
     if api_key_ids is not None:
         ending = ending.where(col(WebSession.api_key_id).in_(api_key_ids))
-    return session.execute(ending).rowcount
+    return session.exec(ending).rowcount

@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from fingerprint.audio import AudioFingerprint
 from fingerprint.compare import DerivativeMatch
 from fingerprint.features import LocalFeatures
-from fingerprint.kinds import KINDS, DecodeLimits, Fingerprint, MatchCandidate
+from fingerprint.kinds import KINDS, DecodedMedia, DecodeLimits, Fingerprint, MatchCandidate, TimedMedia
 from fingerprint.video.decode import VideoMedia, within_budget
 from registry.media import Decoded, decode_with, media_errors
 
@@ -45,7 +44,9 @@ class Analysed:
     pictures: dict[str, bytes]  # PNG by registration id, when asked for
 
 
-def query_fingerprint(content: bytes, limits: DecodeLimits, sha256: str, local: bool) -> tuple[Fingerprint, Any]:
+def query_fingerprint(
+    content: bytes, limits: DecodeLimits, sha256: str, local: bool
+) -> tuple[Fingerprint, DecodedMedia]:
     """Decode a query and fingerprint it; the decoded media comes back for the analysis stage."""
     decoded = _affordable(decode_with(content, limits))
     with media_errors():
@@ -71,13 +72,15 @@ def _affordable(decoded: Decoded) -> Decoded:
 
 def video_seconds(content: bytes, limits: DecodeLimits) -> float:
     """A video's declared duration, from its container: nothing is decoded, the caps are checked."""
-    duration: float = decode_with(content, limits).media.duration
-    return duration
+    media = decode_with(content, limits).media
+    if not isinstance(media, TimedMedia):  # only a timed kind's adapter asks (`KindAdapter.timed`)
+        raise TypeError(f"{type(media).__name__} has no duration")
+    return media.duration
 
 
 def analyse_and_draw(
     kind: str,
-    media: Any,
+    media: DecodedMedia,
     query: Fingerprint,
     candidates: Sequence[MatchCandidate],
     references: Sequence[ReferenceData],
@@ -111,7 +114,7 @@ class _Originals:
         blob = self.references[registration_id].features
         return None if blob is None else LocalFeatures.from_bytes(blob)
 
-    def original(self, registration_id: str) -> Any:
+    def original(self, registration_id: str) -> DecodedMedia:
         return _decoded_original(self.references[registration_id].original, self.limits)
 
     def sound(self, registration_id: str) -> AudioFingerprint | None:
@@ -120,6 +123,6 @@ class _Originals:
 
 
 @lru_cache(maxsize=_DECODED_ORIGINALS)
-def _decoded_original(path: Path, limits: DecodeLimits) -> Any:
+def _decoded_original(path: Path, limits: DecodeLimits) -> DecodedMedia:
     """An original's decoded media; shared between checks, so nothing downstream may write to it."""
     return decode_with(path.read_bytes(), limits).media

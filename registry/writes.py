@@ -100,8 +100,9 @@ def authorise_statement(
     verify(key.public_key, DOMAINS[signed["type"]], signed, signature)
     if key.retired_at is not None:
         raise Forbidden("statement is signed with a retired key; sign with the publisher's current key")
-    if not lapsed_may and not is_verified(publisher, now):
-        raise Forbidden(f"publisher verification expired at {format_timestamp(publisher.verification_expires_at)}")
+    expires = publisher.verification_expires_at  # None: verified until withdrawn
+    if not lapsed_may and expires is not None and not is_verified(publisher, now):
+        raise Forbidden(f"publisher verification expired at {format_timestamp(expires)}")
     _check_fresh(claim.created, now, registry)
     return SignedRequest(claim, signed, signature, publisher, key)
 

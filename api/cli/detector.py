@@ -194,7 +194,8 @@ def evaluate(
         raise typer.BadParameter(str(exc), param_hint="--photos-dir") from None
     document = results_json(results, recipe, degradation)
     default = load_default()
-    document["committed_model"] = None if default is None else {"version": default.version, **latency_ms(default)}
+    latency = {} if default is None else latency_ms(default)
+    document["committed_model"] = None if default is None else {"version": default.version, **latency}
     document["command"] = shlex.join(["provreg", *sys.argv[1:]])
     if out is not None:
         out.write_text(json.dumps(document, indent=2) + "\n")
@@ -203,7 +204,6 @@ def evaluate(
         return
     stdout.print(markdown_table(summarise(results)), highlight=False)
     if default is not None:
-        latency = document["committed_model"]
         stdout.print(
             f"\n{default.version}: score() p50 {latency['p50']:.1f} ms, p90 {latency['p90']:.1f} ms at 224 px, "
             f"{torch.get_num_threads()} thread",

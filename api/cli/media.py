@@ -301,7 +301,7 @@ def check(
             content = path.read_bytes()
             with registry.session() as session:
                 if visualize is None:
-                    mode = "fast" if fast else "full"
+                    mode: matching.CheckMode = "fast" if fast else "full"
                     return view_json(matching.check(session=session, registry=registry, content=content, mode=mode))
                 outcome = matching.run_check(session=session, registry=registry, content=content, pictures="draw")
             visualize.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -271,7 +272,11 @@ async def _hash_items(request: Request, registry: Registry, limits: _Limits) -> 
             texts += scanner.feed(chunk)
         scanner.close()
     except ArrayRefused as exc:
-        setting = {"max_items": limits.items_setting, "max_item_bytes": "PROVREG_BATCH_ITEM_MAX_BYTES"}.get(exc.limit)
+        named: dict[str | None, str] = {
+            "max_items": limits.items_setting,
+            "max_item_bytes": "PROVREG_BATCH_ITEM_MAX_BYTES",
+        }
+        setting = named.get(exc.limit)
         raise InvalidRequest(f"{exc} ({setting})" if setting else str(exc)) from None
     if not texts:
         raise InvalidRequest('a JSON batch is a non-empty list of hash objects, e.g. [{"pdq": "…"}]')

@@ -123,11 +123,19 @@ async def check(
     return page(request, registry, template, checked=checked)
 
 
-def _gather(*, session: Session, registry: Registry, **found: Any) -> result.CheckResult:
+def _gather(
+    *, session: Session, registry: Registry, view: views.CheckView, query: bytes, file_name: str
+) -> result.CheckResult:
     """Everything the card shows, and what drawing its evidence package and frame pairs later needs, kept."""
-    view = with_picture_urls(found.pop("view"))
+    view = with_picture_urls(view)
     checked = result.gather(
-        session=session, registry=registry, view=view, checked_at=datetime.now(UTC), package=False, **found
+        session=session,
+        registry=registry,
+        view=view,
+        query=query,
+        file_name=file_name,
+        checked_at=datetime.now(UTC),
+        package=False,
     )
     plans = plans_of(view, checked.registrations)
     checked.evidence_id = KeptChecks(registry).keep(checked, plans)

@@ -86,8 +86,9 @@ def transform_words(match: views.MatchView, original: views.RegistrationView | N
     transform = match.transform
     words = [] if match.variant == "identity" else [_VARIANTS.get(match.variant, match.variant.replace("_", " "))]
     if transform is not None:
-        if transform.cropped and original is not None:
-            words.append(_crop_words(transform.crop, original.fingerprints.width, original.fingerprints.height))
+        shown = None if original is None else original.fingerprints
+        if transform.cropped and shown is not None and shown.width is not None and shown.height is not None:
+            words.append(_crop_words(transform.crop, shown.width, shown.height))
         if abs(transform.scale - 1) > 0.02:
             words.append(f"resized to {_share(transform.scale)}")
         if abs(transform.aspect_change - 1) > 0.02:

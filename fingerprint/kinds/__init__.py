@@ -9,10 +9,17 @@ from fingerprint.kinds.base import DecodeLimits, Fingerprint, MediaKind
 from fingerprint.kinds.image import ImageKind
 from fingerprint.kinds.sound import SoundKind
 from fingerprint.kinds.video import VideoKind
-from fingerprint.media import UnsupportedMediaError
+from fingerprint.media import CanonicalImage, UnsupportedMediaError
+from fingerprint.sound.decode import SoundMedia
+from fingerprint.video.decode import VideoMedia
 
 # Each kind typed by what it decodes and finds; callers that hold any kind see those as Any.
 KINDS: dict[str, MediaKind[Any, Any]] = {kind.name: kind for kind in (ImageKind(), VideoKind(), SoundKind())}
+# What a timed kind decodes a file into (each has its declared `duration`), and what any kind does: the type of a
+# decoded file where the kind is known only at run time (`detect`), so no `MediaKind` type parameter reaches it.
+# A new kind adds its decoded type here, beside its line in KINDS.
+TimedMedia = VideoMedia | SoundMedia
+DecodedMedia = CanonicalImage | TimedMedia
 
 
 def sniff(data: bytes) -> str | None:
@@ -32,4 +39,15 @@ def detect(data: bytes) -> tuple[MediaKind[Any, Any], str]:
     )
 
 
-__all__ = ["KINDS", "DecodeLimits", "Fingerprint", "HashEvidence", "MatchCandidate", "MediaKind", "detect", "sniff"]
+__all__ = [
+    "KINDS",
+    "DecodeLimits",
+    "DecodedMedia",
+    "Fingerprint",
+    "HashEvidence",
+    "MatchCandidate",
+    "MediaKind",
+    "TimedMedia",
+    "detect",
+    "sniff",
+]

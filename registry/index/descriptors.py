@@ -18,7 +18,7 @@ from fingerprint.descriptor_index import INDEXED_PER_REFERENCE, DescriptorIndex
 from fingerprint.features import LocalFeatures
 from fingerprint.kinds import MatchCandidate
 from registry.index.common import Interned, Owners, SavedFiles
-from registry.models import LocalFeatureSet
+from registry.models import LocalFeatureSet, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +97,12 @@ class DescriptorVotes:
         return {"originals": len(self._owners.row_ids), "descriptors": len(self._index)}
 
     def _rows_up_to(self, session: Session, max_id: int) -> list[tuple[int, str]]:
-        return list(
-            session.exec(
-                select(LocalFeatureSet.id, LocalFeatureSet.registration_id)
-                .where(col(LocalFeatureSet.id) <= max_id)
-                .order_by(col(LocalFeatureSet.id))
-            ).all()
-        )
+        rows = session.exec(
+            select(LocalFeatureSet.id, LocalFeatureSet.registration_id)
+            .where(col(LocalFeatureSet.id) <= max_id)
+            .order_by(col(LocalFeatureSet.id))
+        ).all()
+        return [(stored_id(row_id), registration_id) for row_id, registration_id in rows]
 
     def _add_after(self, session: Session) -> int:
         added = 0
@@ -117,6 +116,6 @@ class DescriptorVotes:
             if not rows:
                 return added
             for row_id, registration_id, _ in rows:
-                self._owners.append(row_id, self._registrations.number(registration_id), 0, None)
-            self._index.add_many([(row_id, LocalFeatures.from_bytes(data)) for row_id, _, data in rows])
+                self._owners.append(stored_id(row_id), self._registrations.number(registration_id), 0, None)
+            self._index.add_many([(stored_id(row_id), LocalFeatures.from_bytes(data)) for row_id, _, data in rows])
             added += len(rows)

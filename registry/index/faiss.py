@@ -30,7 +30,7 @@ from fingerprint.kinds import HashEvidence, MatchCandidate
 from registry.index.common import NO_QUALITY, Interned, Owners, SavedFiles, Shared, SideIndex
 from registry.index.descriptors import DescriptorVotes
 from registry.kinds import side_indexes
-from registry.models import MediaHash
+from registry.models import MediaHash, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -178,9 +178,12 @@ class FaissMatchIndex:
                 return
             for row_id, registration_id, variant, quality in rows:
                 owners.append(
-                    row_id, self._registrations.number(registration_id), self._variants.number(variant), quality
+                    stored_id(row_id),
+                    self._registrations.number(registration_id),
+                    self._variants.number(variant),
+                    quality,
                 )
-            last = rows[-1][0]
+            last = stored_id(rows[-1][0])
 
     def _add_hashes_after(self, session: Session, after: int, *, only: str | None = None) -> int:
         """Add every hash row after `after` (of one algorithm, or of all); new algorithms get a new index."""
@@ -199,17 +202,17 @@ class FaissMatchIndex:
                 if alg not in self._hashes:
                     self._hashes[alg], self._hash_owners[alg] = BinaryIndex(len(alg_rows[0].value) * 8), Owners()
                 owners = self._hash_owners[alg]
-                fresh = [row for row in alg_rows if row.id > owners.max_id]
+                fresh = [(row_id, row) for row in alg_rows if (row_id := stored_id(row.id)) > owners.max_id]
                 # owners first: a search that sees a new code must find its owner
-                for row in fresh:
+                for row_id, row in fresh:
                     owners.append(
-                        row.id,
+                        row_id,
                         self._registrations.number(row.registration_id),
                         self._variants.number(row.variant),
                         row.quality,
                     )
-                ids = np.fromiter((row.id for row in fresh), dtype=np.int64, count=len(fresh))
-                codes = np.frombuffer(b"".join(row.value for row in fresh), dtype=np.uint8).reshape(len(fresh), -1)
+                ids = np.fromiter((row_id for row_id, _ in fresh), dtype=np.int64, count=len(fresh))
+                codes = np.frombuffer(b"".join(row.value for _, row in fresh), dtype=np.uint8).reshape(len(fresh), -1)
                 self._hashes[alg].add(ids, codes)
                 added += len(fresh)
-            after = rows[-1].id
+            after = stored_id(rows[-1].id)

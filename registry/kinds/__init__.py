@@ -13,12 +13,13 @@ from registry.kinds.image import ImageAdapter
 from registry.kinds.sound import SoundAdapter
 from registry.kinds.video import VideoAdapter
 
-ADAPTERS: dict[str, KindAdapter[Any]] = {
+# Each adapter typed by its kind's decoded file and match; callers pick one by name at run time, so see them as Any.
+ADAPTERS: dict[str, KindAdapter[Any, Any]] = {
     adapter.name: adapter for adapter in (ImageAdapter(), VideoAdapter(), SoundAdapter())
 }
 
 
-def adapter(kind: str) -> KindAdapter[Any]:
+def adapter(kind: str) -> KindAdapter[Any, Any]:
     """The adapter of a kind `fingerprint.kinds` named (a fingerprint's or a registration's `kind`)."""
     return ADAPTERS[kind]
 
@@ -44,7 +45,7 @@ def page_media() -> tuple[str, str]:
     return ",".join(kind.accepts for kind in kinds), "; ".join(kind.described for kind in kinds)
 
 
-def hash_check_kind() -> KindAdapter[Any]:
+def hash_check_kind() -> KindAdapter[Any, Any]:
     """The kind a check of hashes alone (`check_hashes`) stands for."""
     return next(kind for kind in ADAPTERS.values() if kind.checks_hashes)
 

@@ -44,11 +44,13 @@ if TYPE_CHECKING:
 CheckMode = Literal["full", "fast"]
 # Pictures of one match a page may draw (the card lists the rest without one); bounds what a check keeps.
 MAX_PICTURES_PER_MATCH = 12
+Decoded = TypeVar("Decoded")
 Match = TypeVar("Match")
 
 
-class KindAdapter(Generic[Match]):
-    """One media kind on the registry side; `Match` is what its `fingerprint.kinds` analysis returns."""
+class KindAdapter(Generic[Decoded, Match]):
+    """One media kind on the registry side; `Decoded` is what its `fingerprint.kinds` kind decodes a file into, and
+    `Match` what its analysis returns (`fingerprint.kinds.MediaKind[Decoded, Match]`)."""
 
     name: str
     # hashes of a whole file by algorithm (bits): looked up by value (`lookup --alg`), never searched by a check
@@ -138,11 +140,11 @@ class KindAdapter(Generic[Match]):
 
     # --- assessment ---------------------------------------------------------------------------------------------
 
-    def assess(self, media: Any, load_scorer: ScorerLoader, frames: int) -> Assessment | None:
+    def assess(self, media: Decoded, load_scorer: ScorerLoader, frames: int) -> Assessment | None:
         """The detector's assessment of decoded media, when the kind is assessed; `frames` for timed media."""
         return None
 
-    def heatmap(self, media: Any, assessment: Assessment) -> bytes | None:
+    def heatmap(self, media: Decoded, assessment: Assessment) -> bytes | None:
         return None
 
     def assessment_view(self, assessment: Assessment, fp: Fingerprint) -> views.AssessmentView:

@@ -13,8 +13,8 @@ from fingerprint.compare import PDQ, DerivativeMatch, Transform
 from fingerprint.kinds import Fingerprint
 from fingerprint.media import CanonicalImage
 from registry import views
+from registry.assessment import ScorerLoader
 from registry.index import MatchIndex
-from registry.kinds.base import ScorerLoader
 from registry.kinds.picture import PictureAdapter, PictureFacts, pdq_distance
 from registry.policy import MatchPolicy
 from registry.render import RegistrationStatus, common, match_score, region_view, transform_view
@@ -29,7 +29,7 @@ class ImageFactsView(views.KindFactsView):
     trim_box: list[int]
 
 
-class ImageAdapter(PictureAdapter[DerivativeMatch]):
+class ImageAdapter(PictureAdapter[CanonicalImage, DerivativeMatch]):
     name = "image"
     accepts = "image/*"
     described = "JPEG, PNG, WebP, AVIF or HEIC pictures"

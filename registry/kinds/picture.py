@@ -16,10 +16,10 @@ from detector import Assessment
 from fingerprint.algorithms import CANONICAL, PDQ_VARIANTS, HashRecord
 from fingerprint.compare import Transform
 from fingerprint.geometry import Rect
-from fingerprint.kinds import Fingerprint
+from fingerprint.kinds import Fingerprint, MatchCandidate
 from registry import views
 from registry.index import MatchIndex
-from registry.kinds.base import KindAdapter, Match
+from registry.kinds.base import Decoded, KindAdapter, Match
 from registry.policy import MatchPolicy
 from registry.render import HashDistance, KindFields, transform_view
 
@@ -39,7 +39,7 @@ class PictureFacts:
         return cls(int(facts["width"]), int(facts["height"]), list(facts["trim_box"]))
 
 
-class PictureAdapter(KindAdapter[Match], Generic[Match]):
+class PictureAdapter(KindAdapter[Decoded, Match], Generic[Decoded, Match]):
     primary_alg = PDQ
 
     def check_fields(self, fp: Fingerprint) -> KindFields:
@@ -68,7 +68,7 @@ class PictureAdapter(KindAdapter[Match], Generic[Match]):
         whole = Rect(0, 0, shown.width, shown.height)
         return transform_view(Transform(whole, False, whole, False, 1.0, 1.0, 0.0, False, False, False, False))
 
-    def fast_distance(self, fp: Fingerprint, candidate: Any, stored: list[HashRecord]) -> HashDistance:
+    def fast_distance(self, fp: Fingerprint, candidate: MatchCandidate, stored: list[HashRecord]) -> HashDistance:
         return pdq_distance(fp, stored)
 
     def assessment_view(self, assessment: Assessment, fp: Fingerprint) -> views.AssessmentView:

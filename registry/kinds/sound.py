@@ -27,6 +27,7 @@ from fingerprint.audio import AudioFingerprint
 from fingerprint.kinds import Fingerprint, MatchCandidate
 from fingerprint.kinds.sound import WHOLE_FILE_HASHES
 from fingerprint.sound import SOUNDHASH, SoundMatch
+from fingerprint.sound.decode import SoundMedia
 from fingerprint.sound.rank import ClipHashes, offset_votes
 from fingerprint.video.track import FrameTrack
 from registry import views
@@ -94,7 +95,7 @@ class SoundMatchFactsView(views.KindFactsView):
     spans: list[SoundSpanView]
 
 
-class SoundAdapter(KindAdapter[SoundMatch]):
+class SoundAdapter(KindAdapter[SoundMedia, SoundMatch]):
     name = "sound"
     accepts = "audio/*"
     described = "MP3, AAC/M4A, Ogg (Opus), WebM, WAV or FLAC sound"

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func
+from sqlalchemy import CursorResult, Select, delete, func, inspect
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from registry.db import read_snapshot
@@ -208,7 +208,7 @@ def audit(session: Session, keyring: LogKeyring, since: AuditMark | None = None)
     return report
 
 
-def _stream(session: Session, query: Select) -> Iterator[Row]:
+def _stream(session: Session, query: Select[*tuple[Any, ...]]) -> CursorResult[*tuple[Any, ...]]:
     """Rows as plain tuples, fetched in chunks: the audit reads every row once and keeps none of them."""
     return session.connection().execution_options(yield_per=_CHUNK).execute(query)
 
@@ -246,7 +246,14 @@ def _check_leaves(session: Session, tree: merkle.MemoryNodeStore, report: AuditR
     leaves = _Leaves()
     batch: list[bytes] = []
     query = (
-        select(LogEntry.log_index, LogEntry.kind, LogEntry.subject, LogEntry.leaf_hash, LogEntry.entry)
+        # SQLAlchemy's own select: sqlmodel's overloads stop at four columns.
+        select_columns(
+            col(LogEntry.log_index),
+            col(LogEntry.kind),
+            col(LogEntry.subject),
+            col(LogEntry.leaf_hash),
+            col(LogEntry.entry),
+        )
         .where(col(LogEntry.log_index) >= tree.size)
         .order_by(col(LogEntry.log_index))
     )
@@ -357,7 +364,7 @@ def _check_mirrors(session: Session, mirrored: dict[str, set[int]], report: Audi
         table = mirror.table
         expected = mirrored[kind]
         query = (
-            select(*table.__table__.columns, LogEntry.entry.label("_entry"))
+            select_columns(*table.__table__.columns, col(LogEntry.entry).label("_entry"))
             .outerjoin(LogEntry, col(LogEntry.log_index) == col(table.log_index))
             .where(col(table.log_index) >= report.start)
         )
@@ -416,7 +423,7 @@ def _check_publishers(session: Session, entries: list[dict[str, Any]], report: A
             report.add(f"log entry {entry.get('log_index')} lacks fields a {entry.get('kind')} entry has")
     for table, derived, what in ((Publisher, state.publishers, "publisher"), (PublisherKey, state.keys, "key")):
         seen = set()
-        for row in _stream(session, select(*table.__table__.columns)):
+        for row in _stream(session, select_columns(*inspect(table).local_table.columns)):
             values = dict(row._mapping)
             name = values["id" if table is Publisher else "key_id"]
             if table is PublisherKey:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import RowMapping
+
 from registry.models import ContentRevocation, KeyRevocation, Registration
 from registry.statements import parse_timestamp
 
@@ -49,7 +51,7 @@ def kind_and_subject(entry: Mapping[str, Any]) -> tuple[str, str]:
     return kind, subject
 
 
-def differing(expected: Mapping[str, Any], row: Mapping[str, Any], leaf: str = "") -> list[str]:
+def differing(expected: Mapping[str, Any], row: Mapping[str, Any] | RowMapping, leaf: str = "") -> list[str]:
     """Columns whose stored value is not the one the entry implies (`leaf`: the entry's hashed text)."""
     return [name for name, value in expected.items() if not _agrees(row[name], value, name, leaf)]
 

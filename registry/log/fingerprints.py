@@ -24,9 +24,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, Select
+from sqlalchemy import ColumnElement, CursorResult, Select
 from sqlmodel import Session, SQLModel, col, select
 
 from registry.db import take_write_lock
@@ -81,7 +81,15 @@ Editing a table's `content` changes every digest already logged: that needs a ne
 _TABLE_OF = {spec.model: name for name, spec in ROW_TABLES.items()}
 
 
-def _feed(hasher: Any, values: Iterable[object]) -> None:
+class _Hasher(Protocol):
+    """What digests and pins use of a hashlib object."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _feed(hasher: _Hasher, values: Iterable[object]) -> None:
     """Each value typed and length-prefixed, so no two different rows feed the same bytes (what entries commit to).
 
     A value of a type no column holds (SQLite stores whatever it is given) is fed by its repr under its own tag:
@@ -114,7 +122,7 @@ def _plain(value: object) -> list[str]:
 _PIN_JSON = json.JSONEncoder(separators=(",", ":"), default=_plain)
 
 
-def _pin(hasher: Any, rows: list[tuple[Any, ...]], blobs: bool) -> None:
+def _pin(hasher: _Hasher, rows: list[tuple[Any, ...]], blobs: bool) -> None:
     """Feed rows as pins encode them. Every audit pins every row, so small rows go as JSON arrays, each followed by
     a comma (unambiguous: an array ends where it ends), one call into json's C encoder per chunk, many times cheaper
     than `_feed`; rows of large blobs go through `_feed`, which hashes the blob itself rather than its hex."""
@@ -125,11 +133,11 @@ def _pin(hasher: Any, rows: list[tuple[Any, ...]], blobs: bool) -> None:
         hasher.update((_PIN_JSON.encode(rows)[1:-1] + ",").encode())
 
 
-def _digest_hasher(table: str) -> Any:
+def _digest_hasher(table: str) -> _Hasher:
     return hashlib.sha256(b"provreg/fingerprint-rows/v1\n" + table.encode() + b"\n")
 
 
-def _pin_hasher(table: str) -> Any:
+def _pin_hasher(table: str) -> _Hasher:
     return hashlib.sha256(b"provreg/fingerprint-pin/v1\n" + table.encode() + b"\n")
 
 
@@ -160,7 +168,7 @@ def read_commitments(session: Session, registration_ids: Iterable[str]) -> dict[
     return {registration_id: dict(sorted(rows.items())) for registration_id, rows in result.items()}
 
 
-def _stream(session: Session, query: Select) -> Iterator[Row]:
+def _stream(session: Session, query: Select[*tuple[Any, ...]]) -> CursorResult[*tuple[Any, ...]]:
     return session.connection().execution_options(yield_per=_CHUNK).execute(query)
 
 
@@ -173,7 +181,7 @@ def _digests(
     query = select(*spec.columns()).order_by(col(owned_by), col(key))
     if where is not None:
         query = query.where(where)
-    owner, hasher, count = None, None, 0
+    owner, hasher, count = None, _digest_hasher(table), 0
     for row_key, registration_id, *values in _stream(session, query):
         if registration_id != owner:
             if owner is not None:
@@ -271,8 +279,8 @@ def _pin_table(session: Session, table: str, marked: TablePin | None) -> tuple[T
     spec = ROW_TABLES[table]
     limit = -1 if marked is None else marked.max_id
     hasher = _pin_hasher(table)
-    below = None
-    count, max_id, owners = 0, -1, set()
+    below: TablePin | None = None
+    count, max_id, owners = 0, -1, set[str]()
     query = select(*spec.columns()).order_by(col(spec.columns()[0]))
     for chunk in _stream(session, query).partitions():
         rows = list(map(tuple, chunk))
@@ -393,7 +401,7 @@ def _compare(
 
 def _used_nonces(session: Session) -> set[tuple[str, str]]:
     query = select(UsedNonce.publisher_id, UsedNonce.nonce)
-    return {tuple(row) for chunk in _stream(session, query).partitions() for row in chunk}  # type: ignore[misc]
+    return {(publisher_id, nonce) for chunk in _stream(session, query).partitions() for publisher_id, nonce in chunk}
 
 
 def _nonce_gone(publisher_id: str, index: int, report: AuditReport) -> None:

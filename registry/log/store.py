@@ -27,7 +27,7 @@ MAX_ENTRIES_PAGE = 1000
 
 
 @lru_cache(maxsize=128)
-def _nodes_query(count: int) -> Select:
+def _nodes_query(count: int) -> Select[int, int, bytes]:
     """`(level = ? AND position = ?) OR ...`: both SQLite and PostgreSQL answer it with primary-key lookups.
 
     A row-value `IN` reads the same, but SQLite plans it as a scan of the whole table (200 ms at 1M entries).

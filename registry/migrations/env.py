@@ -25,6 +25,8 @@ config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
     url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic needs sqlalchemy.url or a connection (config.attributes['connection'])")
     # Batch mode: SQLite cannot alter most of a table in place, so batch steps copy it (a no-op on PostgreSQL).
     context.configure(
         url=url,

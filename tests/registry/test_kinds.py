@@ -187,7 +187,7 @@ class _ToneFacts(views.KindFactsView):
     seconds: float
 
 
-class _ToneAdapter(KindAdapter[_ToneMatch]):
+class _ToneAdapter(KindAdapter[bytes, _ToneMatch]):
     name = "tone"
     primary_alg = "phash"
 

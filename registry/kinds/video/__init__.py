@@ -23,9 +23,10 @@ from fingerprint.video.align import MIN_MATCHED_FRAMES, FrameHit, hypotheses
 from fingerprint.video.decode import VideoMedia, sample
 from fingerprint.video.track import FrameTrack
 from registry import views
+from registry.assessment import ScorerLoader
 from registry.audioscan import audio_candidates, stored_sounds
 from registry.index.common import Shared
-from registry.kinds.base import CheckMode, ScorerLoader
+from registry.kinds.base import CheckMode
 from registry.kinds.picture import PictureAdapter, PictureFacts, pdq_distance
 from registry.kinds.video import pictures
 from registry.kinds.video.frames import VideoFrames
@@ -55,7 +56,7 @@ class VideoFactsView(views.KindFactsView):
     frames: int
 
 
-class VideoAdapter(PictureAdapter[VideoMatch]):
+class VideoAdapter(PictureAdapter[VideoMedia, VideoMatch]):
     name = "video"
     accepts = "video/*"
     described = "MP4, MOV or WebM videos"

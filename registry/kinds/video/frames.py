@@ -21,7 +21,7 @@ from fingerprint.kinds import HashEvidence, MatchCandidate
 from fingerprint.kinds.video import FRAME_ALG
 from fingerprint.video.track import FrameTrack
 from registry.index.common import Owners, Shared
-from registry.models import VideoTrack
+from registry.models import VideoTrack, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,9 @@ class VideoFrames:
             if not rows:
                 return added
             for row_id, registration_id, data in rows:
-                added += self._add_track(row_id, registration_id, FrameTrack.from_bytes(data))
-                self._last_track = row_id
+                track_id = stored_id(row_id)
+                added += self._add_track(track_id, registration_id, FrameTrack.from_bytes(data))
+                self._last_track = track_id
 
     def _add_track(self, row_id: int, registration_id: str, track: FrameTrack) -> int:
         variants = len(track.variants)

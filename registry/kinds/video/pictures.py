@@ -17,12 +17,13 @@ import cv2
 import numpy as np
 
 from fingerprint.kinds import DecodeLimits
+from fingerprint.video.decode import VideoMedia
 from fingerprint.video.match import frame_at
 from fingerprint.visualize import draw_text
 from registry import views
 from registry.errors import CorruptMedia, NotFound
 from registry.kinds.base import MAX_PICTURES_PER_MATCH
-from registry.media import decode_with, media_errors
+from registry.media import decode_as, media_errors
 
 PANEL_SIDE = 360
 _GAP, _HEADER, _FOOTER = 8, 36, 28
@@ -83,14 +84,14 @@ def render_pair(query: bytes, original: Path, limits: DecodeLimits, pair: Pair) 
     """Three panels, original frame | query frame | query frame with the changed regions outlined, as PNG.
 
     A top-level function of picklable arguments: it runs in a media worker."""
-    media = decode_with(query, limits).media
+    media = decode_as(query, limits, VideoMedia)
     try:
         with media_errors():
             shown = frame_at(media, pair.query_t, max_side=PANEL_SIDE).pixels
-            source_media = None if pair.original_t is None else decode_with(original.read_bytes(), limits).media
-            source = (
-                None if source_media is None else frame_at(source_media, pair.original_t, max_side=PANEL_SIDE).pixels
-            )
+            source: np.ndarray | None = None
+            if pair.original_t is not None:
+                source_media = decode_as(original.read_bytes(), limits, VideoMedia)
+                source = frame_at(source_media, pair.original_t, max_side=PANEL_SIDE).pixels
     except CorruptMedia as exc:  # no frame at that time: the file is not what the check saw
         raise NotFound(f"the frame pair cannot be drawn: {exc}") from None
     except FileNotFoundError:  # the original left the store (never a path in the answer)
@@ -100,7 +101,9 @@ def render_pair(query: bytes, original: Path, limits: DecodeLimits, pair: Pair) 
         source = np.full_like(shown, _ABSENT)
         draw_text(source, "not in the original", (_GAP, height // 2), 0.5, 1)
     else:
-        source = cv2.resize(source, (width, round(source.shape[0] * width / source.shape[1])), cv2.INTER_AREA)
+        source = cv2.resize(
+            source, (width, round(source.shape[0] * width / source.shape[1])), interpolation=cv2.INTER_AREA
+        )
     outlined = shown.copy()
     factor = width / media.width
     for x, y, w, h in pair.regions:
