@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from audioclips import RATE, VOICES, sound_file, speech
+from audioclips import RATE, VOICES, mux, sound_file, speech
 
 from registry import matching, service, views
 from registry.errors import CorruptMedia, InvalidRequest
 from registry.runtime import Registry
+from registry.settings import Settings
 
 ORIGINAL_SECONDS = 24.0
 
@@ -91,3 +92,28 @@ def test_a_damaged_sound_file_is_refused_clearly(registry: Registry) -> None:
     assert "sound" in refused.value.message
     with registry.session() as session, pytest.raises(InvalidRequest):
         matching.lookup(session=session, registry=registry, alg="soundhash", value="abc")
+
+
+def test_every_stored_sound_is_in_the_landmark_index_and_a_reopened_registry_finds_the_first(
+    registry: Registry, register: Callable[[bytes], str], settings: Settings
+) -> None:
+    """Sounds are ranked through the kind's inverted landmark index, never a scan of the newest few: it holds every
+    sound original (and no video's sound), is rebuilt from the database at start-up, and finds the first of them."""
+    first = register(sound_file(_original(), "flac"))
+    for n in range(3):
+        register(sound_file(speech(8.0, seed=70 + n, voice=VOICES[n % len(VOICES)]), "mp3"))
+    with registry.session() as session:
+        registry.index.sync(session)
+    indexed = registry.index.stats()["landmarks_sound"]
+    register(mux(speech(4.0, seed=80)))  # a video with sound: found by its frames, not in the sound index
+    with registry.session() as session:
+        registry.index.sync(session)
+    assert registry.index.stats()["landmarks_sound"] == indexed > 0
+    reopened = Registry.open(settings)
+    reopened.load()
+    try:
+        assert reopened.index.stats()["landmarks_sound"] == indexed
+        view = _check(reopened, sound_file(_excerpt(2.0, 12.0), "opus"))
+        assert view.verdict == "copy" and view.matches[0].registration_id == first
+    finally:
+        reopened.close()
