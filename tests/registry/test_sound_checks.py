@@ -117,3 +117,22 @@ def test_every_stored_sound_is_in_the_landmark_index_and_a_reopened_registry_fin
         assert view.verdict == "copy" and view.matches[0].registration_id == first
     finally:
         reopened.close()
+
+
+def test_a_silent_or_tiny_sound_has_an_untrusted_soundhash_that_looks_up_nothing(
+    registry: Registry, register: Callable[[bytes], str]
+) -> None:
+    """Silence and a sound too short for 17 stretches all hash to the same bits: stored with quality 0, never a
+    lookup answer (it would name every silent file as one sound); a real sound's hash stays unrated and found."""
+    silent = register(sound_file(np.zeros(6 * RATE, np.float32), "wav"))
+    tiny = register(sound_file(_excerpt(3.0, 3.05), "wav"))
+    voiced = register(sound_file(_original(), "flac"))
+    with registry.session() as session:
+        shown = {
+            rid: service.get_registration(session=session, registration_id=rid).fingerprints.primary_hash
+            for rid in (silent, tiny, voiced)
+        }
+        assert [shown[rid].quality for rid in (silent, tiny, voiced)] == [0, 0, None]  # type: ignore[union-attr]
+        for rid in (silent, tiny, voiced):
+            found = matching.lookup(session=session, registry=registry, alg="soundhash", value=shown[rid].value)  # type: ignore[union-attr]
+            assert [m.registration_id for m in found.matches] == ([] if rid != voiced else [voiced])
