@@ -3,12 +3,12 @@
     python bench/sound_index.py [--distractors N] [--cache DIR] [--out FILE]
 
 Stored sounds are bench/sound_only.py's 10 real originals (espeak-ng speech and fluidsynth songs, 37 min) and N
-distractors made from them: each is one original's landmarks with every peak moved up the spectrum by a different
-number of bins, so it has the landmark density and structure of real sound but hashes of its own (N = 1,000 is about
-60 h of sound). Queries are that benchmark's faithful clips (MP3 64 kb/s or Opus 24 kb/s, 0.9-1.1x), fingerprinted by
-`SoundKind.query`. For each query: the rank of its original and the time of `LandmarkIndex.rank` over everything,
-and (on the first few queries, it is slow) the time of the scan it replaced, `offset_votes` on every stored blob read
-back. One thread.
+distractors made from them: each is one original's landmarks at a speed far outside the ones a clip is ranked under
+(0.35-0.75x or 1.35-2.8x, each distractor its own), so it has the landmark density and structure of real sound but
+hashes of its own (N = 1,000 is about 60 h of sound). Queries are that benchmark's faithful clips (MP3 64 kb/s or
+Opus 24 kb/s, 0.9-1.1x), fingerprinted by `SoundKind.query`. For each query: the rank of its original and the time
+of `LandmarkIndex.rank` over everything, and (on the first few queries, it is slow) the time of the scan it
+replaced, `offset_votes` on every stored blob read back. One thread.
 """
 
 from __future__ import annotations
@@ -36,11 +36,16 @@ RESULTS = Path(__file__).parent / "results" / "sound_index.json"
 SCANNED_QUERIES = 5
 
 
-def distractor(original: AudioFingerprint, shift: int) -> AudioFingerprint:
-    """`original`'s landmarks with every peak `shift` bins higher (wrapped): its structure, other hashes."""
-    bins = ((original.bins.astype(np.int64) + shift) % 256).astype(np.uint8)
+def distractor(original: AudioFingerprint, number: int, count: int) -> AudioFingerprint:
+    """`original`'s landmarks played at a speed far outside the hypotheses a clip is ranked under (0.35-0.75x or
+    1.35-2.8x, a different one for each `number` of `count`, its pitch moved by the square root of it): the density
+    and structure of real sound, with hashes of its own."""
+    step = (number + 0.5) / count
+    speed = 1.35 * (2.8 / 1.35) ** step if number % 2 else 0.75 * (0.35 / 0.75) ** step
+    frames = np.round(original.frames.astype(np.float64) * speed).astype(np.uint32)
+    bins = np.clip(np.round(original.bins.astype(np.float64) * speed**0.5), 0, 255).astype(np.uint8)
     return AudioFingerprint(
-        original.rate, original.hop, original.n_fft, original.start, original.frames, bins, original.loudness
+        original.rate, original.hop, original.n_fft, original.start, frames, bins, original.loudness
     )
 
 
@@ -59,8 +64,9 @@ def main() -> None:
         assert fp.audio is not None
         stored[name] = fp.audio
     names = sorted(stored)
+    per_original = -(-args.distractors // len(names))
     for n in range(args.distractors):
-        stored[f"distractor-{n:05d}"] = distractor(stored[names[n % len(names)]], 7 + 11 * (n // len(names)) % 240)
+        stored[f"distractor-{n:05d}"] = distractor(stored[names[n % len(names)]], n // len(names), per_original)
     blobs = {name: fp.to_bytes() for name, fp in stored.items()}
     started = time.perf_counter()
     index = LandmarkIndex()

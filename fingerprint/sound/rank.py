@@ -111,12 +111,14 @@ class LandmarkIndex:
             self._flush()
             runs = list(self._runs)
         owners, hypotheses, offsets = [], [], []
+        order = np.argsort(clip.hashes, kind="stable")  # sorted needles: the lookups walk each run once
+        needles = clip.hashes[order]
         for hashes, frames, run_owners in runs:
-            lo = np.searchsorted(hashes, clip.hashes, side="left")
-            counts = np.minimum(np.searchsorted(hashes, clip.hashes, side="right") - lo, MAX_HITS_PER_HASH)
+            lo = np.searchsorted(hashes, needles, side="left")
+            counts = np.minimum(np.searchsorted(hashes, needles, side="right") - lo, MAX_HITS_PER_HASH)
             if counts.sum() == 0:
                 continue
-            index = np.repeat(np.arange(len(clip.hashes)), counts)
+            index = np.repeat(order, counts)
             at = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
             owners.append(run_owners[at].astype(np.int64))
             hypotheses.append(clip.hypothesis[index])
@@ -126,12 +128,12 @@ class LandmarkIndex:
         owner, hypothesis, offset = np.concatenate(owners), np.concatenate(hypotheses), np.concatenate(offsets)
         keep = ~np.isin(owner, np.fromiter(excluded, np.int64, len(excluded))) & (np.abs(offset) < _OFFSET_BIAS - 1)
         keys = ((owner[keep] * _MAX_HYPOTHESES + hypothesis[keep]) << _OFFSET_BITS) + offset[keep] + _OFFSET_BIAS
-        present, votes = np.unique(keys, return_counts=True)
+        present, votes = _counted(keys)
         if len(present) == 0:
             return []
         # a peak moves by a frame on re-encoding: each offset's vote counts its two neighbours', at every offset
         # next to a present one (the best may be between two)
-        centres = np.unique(np.concatenate([present - 1, present, present + 1]))
+        centres = _counted(np.concatenate([present - 1, present, present + 1]))[0]
         smoothed = sum(_votes_at(present, votes, centres + step) for step in (-1, 0, 1))
         group = centres >> _OFFSET_BITS
         share = smoothed / np.maximum(clip.counts[group % _MAX_HYPOTHESES], 1)
@@ -168,6 +170,14 @@ def _sorted(hashes: np.ndarray, frames: np.ndarray, owners: np.ndarray) -> _Run:
 
 def _merge(a: _Run, b: _Run) -> _Run:
     return _sorted(*(np.concatenate([a[k], b[k]]) for k in range(3)))
+
+
+def _counted(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, sorted, and how often each occurs: `np.unique(keys, return_counts=True)` by one sort
+    (numpy's hash-based unique is ten times slower on millions of int64 keys)."""
+    keys = np.sort(keys)
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.diff(np.append(starts, len(keys)))
 
 
 def _votes_at(present: np.ndarray, votes: np.ndarray, keys: np.ndarray) -> np.ndarray:
