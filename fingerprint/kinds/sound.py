@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fingerprint.algorithms import CANONICAL, HashRecord
+from fingerprint.algorithms import CANONICAL
 from fingerprint.audio import Audio, AudioFingerprint, AudioSpan, SoundSource, fingerprint_audio
 from fingerprint.candidates import MatchCandidate
 from fingerprint.compare import ReferenceSource
@@ -31,7 +31,7 @@ from fingerprint.sound import (
     probe,
     samples,
     sniff_sound,
-    soundhash,
+    soundhash_record,
 )
 from fingerprint.video.align import Segment, Timeline
 from fingerprint.video.timeline import render_timeline
@@ -119,7 +119,7 @@ class SoundKind:
             sha256=sha256,
             media_type=media.media_type,
             size=size,
-            hashes=(HashRecord(SOUNDHASH, CANONICAL, soundhash(audio)),),
+            hashes=(soundhash_record(audio),),
             audio=landmarks,
             facts=asdict(SoundFacts(round(audio.duration, 3), media.sample_rate, media.channels, media.codec)),
         )

@@ -1,14 +1,13 @@
 """Sound files on the registry side: their landmarks stored as a video's sound is (`video_track.audio`, beside an
-empty frame track), found by a bounded scan of the stored landmarks, and a match viewed as its placement in the
+empty frame track), found through the kind's inverted landmark index, and a match viewed as its placement in the
 original and the spans whose sound is not the original's.
 
 Stored where a video's sound is, so that `stored_sounds` reads both alike and no migration is needed: the row's
-frame track is empty (the frame index adds no frames for it). The candidate scan ranks the newest `MAX_SCAN` sound
-originals by the landmark votes that agree on one offset at one speed (`fingerprint.sound.rank`) and hands the best
-`CANDIDATES` to the analysis, which places the clip in each (`fingerprint.sound.match_sound`). It ranks, never
-excludes; a shared-hash share would not rank (a resampled clip shares 1-16% of its hashes with its original, an
-unrelated song up to half with another original). About 20 ms per stored original on one core: linear, as the
-sound-alone search of videos is (README, known limitations).
+frame track is empty (the frame index adds no frames for it). The side index (`registry.kinds.soundindex`) ranks
+every stored sound original by the landmark votes that agree on one offset at one speed (`fingerprint.sound.rank`)
+and hands the best `CANDIDATES` to the analysis, which places the clip in each (`fingerprint.sound.match_sound`). It
+ranks, never excludes; a shared-hash share would not rank (a resampled clip shares 1-16% of its hashes with its
+original, an unrelated song up to half with another original).
 
 The detector assesses pictures, so a sound is never assessed: `assessment` stays null, as for any kind without one.
 """
@@ -20,28 +19,28 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel
 
 from fingerprint.algorithms import CANONICAL, HashRecord
-from fingerprint.audio import AudioFingerprint
 from fingerprint.kinds import Fingerprint, MatchCandidate
 from fingerprint.kinds.sound import WHOLE_FILE_HASHES
 from fingerprint.sound import SOUNDHASH, SoundMatch
 from fingerprint.sound.decode import SoundMedia
-from fingerprint.sound.rank import ClipHashes, offset_votes
+from fingerprint.sound.rank import ClipHashes
 from fingerprint.video.track import FrameTrack
 from registry import views
 from registry.audioscan import stored_sounds
+from registry.index.common import Shared
 from registry.kinds.base import CheckMode, KindAdapter
-from registry.models import Registration, VideoTrack
+from registry.kinds.soundindex import SoundLandmarks
+from registry.models import VideoTrack
 from registry.policy import MatchPolicy
 from registry.render import RegistrationStatus, common, match_score
 
 if TYPE_CHECKING:
     from registry.index import MatchIndex
 
-MAX_SCAN = 200  # stored sound originals one check ranks (newest first): about 4 s on one core
-CANDIDATES = 6  # of those, the ones with the most offset-consistent votes are placed by the analysis
+CANDIDATES = 6  # the stored sounds with the most offset-consistent votes, placed by the analysis
 _NO_FRAMES = FrameTrack(np.zeros(0), np.zeros((0, 1, 32), np.uint8), np.zeros(0, np.uint8), (CANONICAL,)).to_bytes()
 
 
@@ -112,6 +111,9 @@ class SoundAdapter(KindAdapter[SoundMedia, SoundMatch]):
     def stored_sounds(self, session: Session, registration_ids: set[str]) -> dict[str, bytes]:
         return stored_sounds(session, registration_ids)
 
+    def side_index(self, shared: Shared) -> SoundLandmarks:
+        return SoundLandmarks(shared, self.name)
+
     def candidates(
         self,
         *,
@@ -126,25 +128,7 @@ class SoundAdapter(KindAdapter[SoundMedia, SoundMatch]):
         analyse: a sound has no hash a check searches, so only its byte-identical copies are found there."""
         if fp.audio is None or mode == "fast":
             return []
-        rows = session.exec(
-            select(VideoTrack.registration_id, VideoTrack.audio)
-            .join(Registration, col(Registration.id) == col(VideoTrack.registration_id))
-            .where(col(VideoTrack.audio).is_not(None), col(Registration.kind) == self.name)
-            .order_by(col(VideoTrack.id).desc())
-            .limit(MAX_SCAN)
-        ).all()
-        clip = ClipHashes.of(fp.audio)
-        ranked = sorted(
-            (
-                (offset_votes(AudioFingerprint.from_bytes(blob), clip), registration_id)
-                for registration_id, blob in rows
-                if blob
-            ),
-            key=lambda item: (-item[0], item[1]),
-        )
-        return [
-            MatchCandidate(registration_id, rank=rank) for rank, (_, registration_id) in enumerate(ranked[:CANDIDATES])
-        ]
+        return _landmarks(index, self.name).search(ClipHashes.of(fp.audio), limit=CANDIDATES)
 
     def facts_view(self, facts: Mapping[str, Any]) -> SoundFactsView:
         return SoundFactsView(
@@ -197,3 +181,10 @@ class SoundAdapter(KindAdapter[SoundMedia, SoundMatch]):
                 ],
             ),
         )
+
+
+def _landmarks(index: MatchIndex, kind: str) -> SoundLandmarks:
+    landmarks = index.side(kind)
+    if not isinstance(landmarks, SoundLandmarks):
+        raise RuntimeError("the match index holds no sound landmarks: it was opened without the sound kind")
+    return landmarks

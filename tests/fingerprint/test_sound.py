@@ -272,3 +272,29 @@ def test_the_offset_vote_ranks_a_resampled_clip_under_its_own_original() -> None
     clip = ClipHashes.of(landmarks(resampled))
     right, wrong = offset_votes(landmarks(original), clip), offset_votes(landmarks(other), clip)
     assert right > 3 * wrong and right > 0.03
+
+
+def test_the_landmark_index_ranks_every_original_as_the_per_original_vote_does() -> None:
+    """One inverted index over every original gives each the same share as `offset_votes` on it alone, whatever the
+    order of adds and searches (runs merged or not), and leaves out excluded owners."""
+    from fingerprint.audio import Audio, fingerprint_audio
+    from fingerprint.sound.rank import ClipHashes, LandmarkIndex, offset_votes
+
+    def landmarks(samples_: np.ndarray):  # type: ignore[no-untyped-def]
+        return fingerprint_audio(Audio(samples=samples_.astype("f4"), rate=RATE, start=0.0, truncated=False))
+
+    stored = [landmarks(speech(12, seed=60 + n, voice=VOICES[n % len(VOICES)])) for n in range(6)]
+    excerpt = speech(12, seed=63, voice=VOICES[3])[3 * RATE : 9 * RATE]
+    clip = ClipHashes.of(landmarks(np.interp(np.arange(0, len(excerpt), 0.95), np.arange(len(excerpt)), excerpt)))
+    expected = sorted(((offset_votes(fp, clip), n) for n, fp in enumerate(stored)), key=lambda v: (-v[0], v[1]))
+    index = LandmarkIndex()
+    for n, fp in enumerate(stored):
+        index.add(n, fp)
+        if n in (0, 3):  # a search between adds makes a main run and a small one
+            index.rank(clip, limit=1)
+    ranked = index.rank(clip, limit=len(stored))
+    assert [owner for owner, _ in ranked] == [n for _, n in expected] and ranked[0][0] == 3
+    assert [share for _, share in ranked] == pytest.approx([share for share, _ in expected])
+    assert len(index) == sum(len(fp.hashes()[0]) for fp in stored) and index.originals == len(stored)
+    assert [owner for owner, _ in index.rank(clip, limit=2, excluded={3})] == [n for _, n in expected[1:3]]
+    assert LandmarkIndex().rank(clip, limit=3) == []

@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from audioclips import RATE, VOICES, sound_file, speech
+from audioclips import RATE, VOICES, mux, sound_file, speech
 
 from registry import matching, service, views
 from registry.errors import CorruptMedia, InvalidRequest
 from registry.runtime import Registry
+from registry.settings import Settings
 
 ORIGINAL_SECONDS = 24.0
 
@@ -91,3 +92,47 @@ def test_a_damaged_sound_file_is_refused_clearly(registry: Registry) -> None:
     assert "sound" in refused.value.message
     with registry.session() as session, pytest.raises(InvalidRequest):
         matching.lookup(session=session, registry=registry, alg="soundhash", value="abc")
+
+
+def test_every_stored_sound_is_in_the_landmark_index_and_a_reopened_registry_finds_the_first(
+    registry: Registry, register: Callable[[bytes], str], settings: Settings
+) -> None:
+    """Sounds are ranked through the kind's inverted landmark index, never a scan of the newest few: it holds every
+    sound original (and no video's sound), is rebuilt from the database at start-up, and finds the first of them."""
+    first = register(sound_file(_original(), "flac"))
+    for n in range(3):
+        register(sound_file(speech(8.0, seed=70 + n, voice=VOICES[n % len(VOICES)]), "mp3"))
+    with registry.session() as session:
+        registry.index.sync(session)
+    indexed = registry.index.stats()["landmarks_sound"]
+    register(mux(speech(4.0, seed=80)))  # a video with sound: found by its frames, not in the sound index
+    with registry.session() as session:
+        registry.index.sync(session)
+    assert registry.index.stats()["landmarks_sound"] == indexed > 0
+    reopened = Registry.open(settings)
+    reopened.load()
+    try:
+        assert reopened.index.stats()["landmarks_sound"] == indexed
+        view = _check(reopened, sound_file(_excerpt(2.0, 12.0), "opus"))
+        assert view.verdict == "copy" and view.matches[0].registration_id == first
+    finally:
+        reopened.close()
+
+
+def test_a_silent_or_tiny_sound_has_an_untrusted_soundhash_that_looks_up_nothing(
+    registry: Registry, register: Callable[[bytes], str]
+) -> None:
+    """Silence and a sound too short for 17 stretches all hash to the same bits: stored with quality 0, never a
+    lookup answer (it would name every silent file as one sound); a real sound's hash stays unrated and found."""
+    silent = register(sound_file(np.zeros(6 * RATE, np.float32), "wav"))
+    tiny = register(sound_file(_excerpt(3.0, 3.05), "wav"))
+    voiced = register(sound_file(_original(), "flac"))
+    with registry.session() as session:
+        shown = {
+            rid: service.get_registration(session=session, registration_id=rid).fingerprints.primary_hash
+            for rid in (silent, tiny, voiced)
+        }
+        assert [shown[rid].quality for rid in (silent, tiny, voiced)] == [0, 0, None]  # type: ignore[union-attr]
+        for rid in (silent, tiny, voiced):
+            found = matching.lookup(session=session, registry=registry, alg="soundhash", value=shown[rid].value)  # type: ignore[union-attr]
+            assert [m.registration_id for m in found.matches] == ([] if rid != voiced else [voiced])
