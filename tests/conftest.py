@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -38,7 +39,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from api.client import LocalTransport, PublisherClient, Transport, registration_statement, sign_statement
 from fingerprint.kinds import sniff
-from registry import publishers
+from registry import migrations, publishers
+from registry.db import make_engine
 from registry.keys import raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -212,9 +214,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
 
 
+@pytest.fixture(scope="session")
+def sqlite_schema_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite registry database the session migrated to the head once (its engine closed, so no WAL file)."""
+    path = tmp_path_factory.mktemp("schema") / "registry.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        migrations.migrate(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str | None) -> Settings:
-    return Settings(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, database_url=database_url)
+def settings(tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest) -> Settings:
+    """The test's registry settings. On SQLite the data directory starts with a copy of a database already at the
+    migration head, as `Registry.open` leaves an empty one (running every migration for each test cost about a
+    tenth of a second of CPU, hundreds of times), unless the test is marked `empty_database`."""
+    data_dir = tmp_path / "data"
+    if database_url is None and request.node.get_closest_marker("empty_database") is None:
+        data_dir.mkdir()
+        shutil.copyfile(request.getfixturevalue("sqlite_schema_template"), data_dir / "registry.sqlite3")
+    return Settings(data_dir=data_dir, admin_token=ADMIN_TOKEN, database_url=database_url)
 
 
 @pytest.fixture
