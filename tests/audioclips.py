@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import av
@@ -53,7 +53,13 @@ VOICES = (Voice(115.0, 25.0, 4.0), Voice(210.0, 40.0, 4.6), Voice(150.0, 30.0, 3
 
 
 def speech(seconds: float, *, seed: int, voice: Voice = VOICES[0], rate: int = RATE) -> np.ndarray:
-    """`seconds` of float32 speech-like audio at `rate`, peak about 0.5; the same arguments give the same samples."""
+    """`seconds` of float32 speech-like audio at `rate`, peak about 0.5; the same arguments give the same samples
+    (synthesised once per test session: 24 s cost nearly a second each time; the caller gets its own copy)."""
+    return _speech(seconds, seed, voice, rate).copy()
+
+
+@lru_cache(maxsize=64)
+def _speech(seconds: float, seed: int, voice: Voice, rate: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = round(seconds * rate)
     t = np.arange(n) / rate

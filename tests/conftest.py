@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -33,12 +34,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from pg import postgres_server, postgres_url  # noqa: F401 - fixtures, shared with every test module
+from pg import postgres_schema_template, postgres_schema_url, postgres_server, postgres_url  # noqa: F401 - fixtures, shared with every test module
 from PIL import Image, ImageDraw, ImageFont
 
 from api.client import LocalTransport, PublisherClient, Transport, registration_statement, sign_statement
 from fingerprint.kinds import sniff
-from registry import publishers
+from registry import migrations, publishers
+from registry.db import make_engine
 from registry.keys import raw_public_key
 from registry.runtime import Registry
 from registry.settings import Settings
@@ -162,6 +164,12 @@ def wait_ready(client: httpx.Client) -> None:
 BACKENDS = ("sqlite", "postgresql")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "empty_database: the test's PostgreSQL database starts empty, not at the migration head"
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("backends"):
         marks = {"postgresql": [pytest.mark.postgresql]}
@@ -172,20 +180,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that needs the PostgreSQL server `postgresql`, so `make test-fast` can leave them out."""
     for item in items:
-        if {"postgres_url", "postgres_server"} & set(getattr(item, "fixturenames", ())):
+        if {"postgres_url", "postgres_schema_url", "postgres_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgresql)
 
 
 @pytest.fixture(autouse=True)
 def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
-    """This test's database: None for SQLite in the data directory, else a fresh PostgreSQL database's URL."""
+    """This test's database: None for SQLite in the data directory, else a fresh PostgreSQL database's URL (already
+    at the migration head, unless the test is marked `empty_database`)."""
     backend = getattr(request, "param", os.environ.get("PROVREG_TEST_BACKEND", "sqlite"))
     if backend not in BACKENDS:
         raise pytest.UsageError(f"PROVREG_TEST_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend == "sqlite":
         monkeypatch.delenv("PROVREG_DATABASE_URL", raising=False)
         return None
-    url: str = request.getfixturevalue("postgres_url")
+    # A test of migrations themselves starts from an empty database, as `Registry.open` does on SQLite.
+    empty = request.node.get_closest_marker("empty_database") is not None
+    url: str = request.getfixturevalue("postgres_url" if empty else "postgres_schema_url")
     monkeypatch.setenv("PROVREG_DATABASE_URL", url)
     return url
 
@@ -203,9 +214,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
 
 
+@pytest.fixture(scope="session")
+def sqlite_schema_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite registry database the session migrated to the head once (its engine closed, so no WAL file)."""
+    path = tmp_path_factory.mktemp("schema") / "registry.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        migrations.migrate(engine)
+    finally:
+        engine.dispose()
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str | None) -> Settings:
-    return Settings(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, database_url=database_url)
+def settings(tmp_path: Path, database_url: str | None, request: pytest.FixtureRequest) -> Settings:
+    """The test's registry settings. On SQLite the data directory starts with a copy of a database already at the
+    migration head, as `Registry.open` leaves an empty one (running every migration for each test cost about a
+    tenth of a second of CPU, hundreds of times), unless the test is marked `empty_database`."""
+    data_dir = tmp_path / "data"
+    if database_url is None and request.node.get_closest_marker("empty_database") is None:
+        data_dir.mkdir()
+        shutil.copyfile(request.getfixturevalue("sqlite_schema_template"), data_dir / "registry.sqlite3")
+    return Settings(data_dir=data_dir, admin_token=ADMIN_TOKEN, database_url=database_url)
 
 
 @pytest.fixture

@@ -193,7 +193,23 @@ def _unrelated_frame(t: float) -> np.ndarray:
 
 def encode(clip: Clip, sound: np.ndarray | None = None) -> bytes:
     """The clip as MP4/H.264 or WebM/VP9 bytes, the same bytes on every run; `sound` (mono samples at
-    `audioclips.RATE` from clip time 0) adds an AAC or Opus track."""
+    `audioclips.RATE` from clip time 0) adds an AAC or Opus track.
+
+    Encoded once per test session and clip (the 20 s original costs about a second each time, and a dozen modules
+    use it); a clip whose footage cannot be hashed is encoded every time."""
+    samples = None if sound is None else np.ascontiguousarray(sound, dtype=np.float32).tobytes()
+    try:
+        return _encoded(clip, samples)
+    except TypeError:  # unhashable footage
+        return _encode(clip, sound)
+
+
+@lru_cache(maxsize=32)
+def _encoded(clip: Clip, samples: bytes | None) -> bytes:
+    return _encode(clip, None if samples is None else np.frombuffer(samples, dtype=np.float32))
+
+
+def _encode(clip: Clip, sound: np.ndarray | None) -> bytes:
     out = io.BytesIO()
     with av.open(out, mode="w", format=clip.container, options={"fflags": "+bitexact"}) as container:
         codec = "libx264" if clip.container == "mp4" else "libvpx-vp9"
@@ -239,7 +255,7 @@ def _rotated(mp4: bytes, degrees: int) -> bytes:
     return mp4[:start] + matrix + mp4[start + 36 :]
 
 
-# The clips most tests use, built once per test session by the `video_clips` fixture.
+# The clips most tests use (each encoded once per test session by `encode`).
 ORIGINAL = Clip()
 EXCERPT = Clip(duration=6.0, offset=5.0, width=256, height=144, crf=30)
 DOCTORED = Clip(duration=6.0, offset=9.0, width=256, height=144, crf=28, repaints=(Repaint(2.0, 4.0),))

@@ -57,6 +57,7 @@ def test_a_stream_that_switches_resolution_is_stopped_by_the_pixel_budget(budget
     assert budget.pixels > 2_000_000
 
 
+@pytest.mark.slow  # its worker burns about 6 s of CPU by design
 def test_the_stages_of_one_request_share_one_cpu_budget() -> None:
     pool = make_pool(cpu_seconds=2)
     try:

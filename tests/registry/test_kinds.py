@@ -98,6 +98,7 @@ def test_an_image_check_names_its_primary_hash_and_facts(registry: Registry, reg
     assert hashed.primary_hash is not None and hashed.primary_hash.value == view.pdq and hashed.facts is None
 
 
+@pytest.mark.slow  # registers and checks the 20 s test footage: about 4 s of CPU
 def test_a_video_check_has_its_own_facts_block(registry: Registry, register: Callable[[bytes], str]) -> None:
     register(encode_clip(ORIGINAL))
     view = _check(registry, encode_clip(EXCERPT))
@@ -122,6 +123,7 @@ def test_a_kind_without_pdq_gives_null_pdq_fields() -> None:
     assert shown["facts"] == {"kind": "sound", "duration": 12.5}
 
 
+@pytest.mark.slow  # registers the 20 s test footage
 def test_the_match_index_keeps_the_kinds_side_indexes(registry: Registry, register: Callable[[bytes], str]) -> None:
     register(encode_clip(ORIGINAL))
     frames = registry.index.side("video")

@@ -24,7 +24,7 @@ from registry.log.audit import audit
 from registry.runtime import Registry
 from registry.settings import Settings
 
-pytestmark = pytest.mark.backends
+pytestmark = [pytest.mark.backends, pytest.mark.empty_database]  # migrations start from an empty database
 RELEASE = DATA / "release-0.1.0"
 
 
