@@ -8,45 +8,31 @@ of the newest few hundred. Videos' sound tracks are not in it: a video is found 
 
 from __future__ import annotations
 
-import logging
-import threading
+from collections.abc import Sequence
+from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from fingerprint.audio import AudioFingerprint
 from fingerprint.kinds import MatchCandidate
 from fingerprint.sound.rank import ClipHashes, LandmarkIndex
 from registry.index.common import Shared
-from registry.models import Registration, VideoTrack, stored_id
-
-log = logging.getLogger(__name__)
-
-_CHUNK = 100
+from registry.kinds.tracks import CHUNK, TrackFollower
+from registry.models import Registration, VideoTrack
 
 
-class SoundLandmarks:
+class SoundLandmarks(TrackFollower):
     """Landmark pair hashes by (registration, anchor frame) for the originals of one kind (`kind`)."""
 
+    unit = "landmark pair hashes"
+
     def __init__(self, shared: Shared, kind: str) -> None:
+        super().__init__()
+        self.name = f"{kind} landmarks"
         self._registrations = shared.registrations
         self._removed = shared.removed
         self._kind = kind
         self._index = LandmarkIndex()
-        self._last_track = -1  # the newest video_track row looked at (another kind's rows are passed over)
-        self._adding = threading.Lock()  # "newer than the last track" then add: the pair must not interleave
-
-    def load(self, session: Session) -> None:
-        with self._adding:
-            added = self._add_after(session)
-        log.info("index %s landmarks: built from the database, %d pair hashes", self._kind, added)
-
-    def sync(self, session: Session) -> int:
-        """Add the tracks committed since the last look; one primary-key lookup when nothing is new."""
-        newest = session.exec(select(func.max(VideoTrack.id))).one() or -1
-        if newest <= self._last_track:
-            return 0
-        with self._adding:
-            return self._add_after(session)
 
     def search(self, clip: ClipHashes, *, limit: int) -> list[MatchCandidate]:
         """The `limit` originals with the most landmark votes agreeing on one placement, best first (`rank` their
@@ -57,21 +43,18 @@ class SoundLandmarks:
     def stats(self) -> dict[str, int]:
         return {f"landmarks_{self._kind}": len(self._index)}
 
-    def _add_after(self, session: Session) -> int:
-        """Add the landmarks of every track of this kind stored after the last one looked at."""
-        added = 0
-        while True:
-            rows = session.exec(
-                select(VideoTrack.id, VideoTrack.registration_id, VideoTrack.audio, Registration.kind)
-                .join(Registration, col(Registration.id) == col(VideoTrack.registration_id))
-                .where(col(VideoTrack.id) > self._last_track)
-                .order_by(col(VideoTrack.id))
-                .limit(_CHUNK)
-            ).all()
-            if not rows:
-                return added
-            for row_id, registration_id, blob, kind in rows:
-                if kind == self._kind and blob:
-                    owner = self._registrations.number(registration_id)
-                    added += self._index.add(owner, AudioFingerprint.from_bytes(blob))
-                self._last_track = stored_id(row_id)
+    def _rows_after(self, session: Session, last: int) -> Sequence[Any]:
+        return session.exec(
+            select(VideoTrack.id, VideoTrack.registration_id, VideoTrack.audio, Registration.kind)
+            .join(Registration, col(Registration.id) == col(VideoTrack.registration_id))
+            .where(col(VideoTrack.id) > last)
+            .order_by(col(VideoTrack.id))
+            .limit(CHUNK)
+        ).all()
+
+    def _add(self, row: Any) -> int:
+        """Another kind's track (a video's sound) adds nothing: a video is found by its frames."""
+        _, registration_id, blob, kind = row
+        if kind != self._kind or not blob:
+            return 0
+        return self._index.add(self._registrations.number(registration_id), AudioFingerprint.from_bytes(blob))

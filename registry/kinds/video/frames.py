@@ -9,53 +9,40 @@ one row, and a 10 s query's 40-odd frames would be as many index scans there.
 
 from __future__ import annotations
 
-import logging
-import threading
 from array import array
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from fingerprint.index import BinaryIndex
 from fingerprint.kinds import HashEvidence, MatchCandidate
 from fingerprint.kinds.video import FRAME_ALG
 from fingerprint.video.track import FrameTrack
 from registry.index.common import Owners, Shared
+from registry.kinds.tracks import CHUNK, TrackFollower
 from registry.models import VideoTrack, stored_id
-
-log = logging.getLogger(__name__)
 
 # A video frame hash's faiss id is its track's row id times this, plus its entry (frame x variant) in the track.
 FRAMES_PER_TRACK = 1 << 24
 _FRAME_BITS = 256
-_CHUNK = 100
 
 
-class VideoFrames:
+class VideoFrames(TrackFollower):
     """Frame hashes by (registration, time); `registrations` and `variants` are shared with the owning index."""
 
+    name = FRAME_ALG
+    unit = "frame hashes"
+
     def __init__(self, shared: Shared) -> None:
+        super().__init__()
         self._registrations = shared.registrations
         self._variants = shared.variants
         self._removed = shared.removed
         self._index = BinaryIndex(_FRAME_BITS)
         self._owners = Owners()
         self._times = array("d")  # beside `_owners`: the original's time of each frame hash
-        self._last_track = -1  # the newest video_track row indexed (an empty track adds no frames)
-        self._adding = threading.Lock()  # "newer than the last track" then add: the pair must not interleave
-
-    def load(self, session: Session) -> None:
-        with self._adding:
-            added = self._add_after(session)
-        log.info("index %s: built from the database, %d frame hashes", FRAME_ALG, added)
-
-    def sync(self, session: Session) -> int:
-        """Add the tracks committed since the last look; one primary-key lookup when nothing is new."""
-        newest = session.exec(select(func.max(VideoTrack.id))).one() or -1
-        if newest <= self._last_track:
-            return 0
-        with self._adding:
-            return self._add_after(session)
 
     def search(self, track: FrameTrack, radius: int, *, min_quality: int = 0) -> list[MatchCandidate]:
         """Video originals with frames within `radius` of the query track's frames, each hit with both times
@@ -93,22 +80,17 @@ class VideoFrames:
     def stats(self) -> dict[str, int]:
         return {f"hashes_{FRAME_ALG}": len(self._index)}
 
-    def _add_after(self, session: Session) -> int:
-        """Add the frame hashes of every video track stored after the last one indexed."""
-        added = 0
-        while True:
-            rows = session.exec(
-                select(VideoTrack.id, VideoTrack.registration_id, VideoTrack.data)
-                .where(col(VideoTrack.id) > self._last_track)
-                .order_by(col(VideoTrack.id))
-                .limit(_CHUNK)
-            ).all()
-            if not rows:
-                return added
-            for row_id, registration_id, data in rows:
-                track_id = stored_id(row_id)
-                added += self._add_track(track_id, registration_id, FrameTrack.from_bytes(data))
-                self._last_track = track_id
+    def _rows_after(self, session: Session, last: int) -> Sequence[Any]:
+        return session.exec(
+            select(VideoTrack.id, VideoTrack.registration_id, VideoTrack.data)
+            .where(col(VideoTrack.id) > last)
+            .order_by(col(VideoTrack.id))
+            .limit(CHUNK)
+        ).all()
+
+    def _add(self, row: Any) -> int:
+        row_id, registration_id, data = row
+        return self._add_track(stored_id(row_id), registration_id, FrameTrack.from_bytes(data))
 
     def _add_track(self, row_id: int, registration_id: str, track: FrameTrack) -> int:
         variants = len(track.variants)
