@@ -1,56 +1,36 @@
-"""Stored sound fingerprints (`video_track.audio`): read for the analysis, and scanned for audio-only candidates,
-registered originals whose sound contains a clip's sound, for a clip no frame of which matched.
+"""Stored sound fingerprints (`video_track.audio`): read for the analysis, and the check of a clip no frame of which
+matched: the originals whose sound contains the clip's sound.
 
-A bounded scan over the newest `MAX_AUDIO_SCAN` stored sound fingerprints: each is ranked by the share of the clip's
-landmark hashes it holds anywhere (a set lookup, about a millisecond), and only the best `VERIFIED` are aligned with
-`fingerprint.audio.match_audio` (tens of milliseconds each, and every speed hypothesis when nothing matches). Fine at
-this registry's scale and linear in it; scaling further means an inverted index over `AudioFingerprint.hashes()`
-(hash -> registration, time) voting for offsets, as the frame index does for frames (README, known limitations).
+The video kind's side index ranks every video's sound by the landmark votes that agree on one placement
+(`registry.kinds.soundindex`, `fingerprint.sound.rank`); the best `SOUND_RANKED` are aligned here with
+`fingerprint.audio.match_audio` (tens of milliseconds each, and every speed hypothesis when nothing matches), and
+only those it aligns are candidates.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
+
 from sqlmodel import Session, col, select
 
 from fingerprint.audio import AudioFingerprint, match_audio
 from fingerprint.kinds import MatchCandidate
 from registry.db import id_chunks
-from registry.models import Registration, VideoTrack
+from registry.models import VideoTrack
 
-MAX_AUDIO_SCAN = 500  # stored sound fingerprints one check looks at (newest first)
-VERIFIED = 3  # of those, the ones holding most of the clip's hashes are aligned
-# Share of the clip's hashes an original must hold to be aligned at all. Measured on the test voices: excerpts
-# 0.99 (same speed), 0.12-0.17 (0.8x-1.2x tempo); other voices 0.01-0.06.
-MIN_SHARED = 0.03
+SOUND_RANKED = 3  # originals a sound-only search aligns, from the landmark index's ranking
 
 
-def audio_candidates(session: Session, query: AudioFingerprint, *, kind: str) -> list[MatchCandidate]:
-    """Registrations of `kind` whose stored sound the clip's sound aligns with; the analysis verifies and places
-    each. (Only the query's kind can be analysed: another kind's sounds would take the few places for nothing.)"""
-    wanted = np.unique(query.hashes()[0])
-    if len(wanted) == 0:
-        return []
-    rows = session.exec(
-        select(VideoTrack.registration_id, VideoTrack.audio)
-        .join(Registration, col(Registration.id) == col(VideoTrack.registration_id))
-        .where(col(VideoTrack.audio).is_not(None), col(Registration.kind) == kind)
-        .order_by(col(VideoTrack.id).desc())
-        .limit(MAX_AUDIO_SCAN)
-    ).all()
-    ranked: list[tuple[float, str, AudioFingerprint]] = []
-    for registration_id, blob in rows:
-        if blob is None:
-            continue
-        reference = AudioFingerprint.from_bytes(blob)
-        shared = float(np.isin(wanted, reference.hashes()[0]).mean())
-        if shared >= MIN_SHARED:
-            ranked.append((shared, registration_id, reference))
-    ranked.sort(key=lambda item: (-item[0], item[1]))
+def verified_by_sound(
+    session: Session, query: AudioFingerprint, ranked: Sequence[MatchCandidate]
+) -> list[MatchCandidate]:
+    """The ranked originals whose stored sound the clip's sound aligns with; the analysis verifies and places each."""
+    sounds = stored_sounds(session, {candidate.registration_id for candidate in ranked})
     return [
-        MatchCandidate(registration_id)
-        for _, registration_id, reference in ranked[:VERIFIED]
-        if match_audio(reference, query) is not None
+        MatchCandidate(candidate.registration_id)
+        for candidate in ranked
+        if candidate.registration_id in sounds
+        and match_audio(AudioFingerprint.from_bytes(sounds[candidate.registration_id]), query) is not None
     ]
 
 

@@ -105,10 +105,11 @@ def test_every_stored_sound_is_in_the_landmark_index_and_a_reopened_registry_fin
     with registry.session() as session:
         registry.index.sync(session)
     indexed = registry.index.stats()["landmarks_sound"]
-    register(mux(speech(4.0, seed=80)))  # a video with sound: found by its frames, not in the sound index
+    register(mux(speech(4.0, seed=80)))  # a video with sound: in the video kind's landmarks, not the sound kind's
     with registry.session() as session:
         registry.index.sync(session)
     assert registry.index.stats()["landmarks_sound"] == indexed > 0
+    assert registry.index.stats()["landmarks_video"] > 0  # the video kind's own, for clips whose picture was replaced
     reopened = Registry.open(settings)
     reopened.load()
     try:

@@ -19,12 +19,13 @@ from detector.assess import MAX_SIDE
 from fingerprint.algorithms import CANONICAL, HashRecord
 from fingerprint.kinds import DecodeLimits, Fingerprint, MatchCandidate
 from fingerprint.kinds.video import WHOLE_FILE_HASHES, VideoMatch
+from fingerprint.sound.rank import ClipHashes
 from fingerprint.video.align import MIN_MATCHED_FRAMES, FrameHit, hypotheses
 from fingerprint.video.decode import VideoMedia, sample
 from fingerprint.video.track import FrameTrack
 from registry import views
 from registry.assessment import ScorerLoader
-from registry.audioscan import audio_candidates, stored_sounds
+from registry.audioscan import SOUND_RANKED, stored_sounds, verified_by_sound
 from registry.index.common import Shared
 from registry.kinds.base import CheckMode
 from registry.kinds.picture import PictureAdapter, PictureFacts, pdq_distance
@@ -78,7 +79,7 @@ class VideoAdapter(PictureAdapter[VideoMedia, VideoMatch]):
     # --- searches -------------------------------------------------------------------------------------------------
 
     def side_index(self, shared: Shared) -> VideoFrames:
-        return VideoFrames(shared)
+        return VideoFrames(shared, self.name)
 
     def candidates(
         self,
@@ -96,7 +97,8 @@ class VideoAdapter(PictureAdapter[VideoMedia, VideoMatch]):
             return []
         framed = _frames(index).search(fp.frames, policy.strong, min_quality=policy.min_quality)
         if mode == "full" and fp.audio is not None and not any(_frame_evidence(c) for c in [*found, *framed]):
-            return framed + audio_candidates(session, fp.audio, kind=self.name)
+            ranked = _frames(index).sounds.search(ClipHashes.of(fp.audio), limit=SOUND_RANKED)
+            return framed + verified_by_sound(session, fp.audio, ranked)
         return framed
 
     def similar(self, *, index: MatchIndex, fp: Fingerprint, policy: MatchPolicy) -> set[str]:

@@ -21,6 +21,7 @@ from fingerprint.kinds import HashEvidence, MatchCandidate
 from fingerprint.kinds.video import FRAME_ALG
 from fingerprint.video.track import FrameTrack
 from registry.index.common import Owners, Shared
+from registry.kinds.soundindex import SoundLandmarks
 from registry.kinds.tracks import CHUNK, TrackFollower
 from registry.models import VideoTrack, stored_id
 
@@ -35,8 +36,10 @@ class VideoFrames(TrackFollower):
     name = FRAME_ALG
     unit = "frame hashes"
 
-    def __init__(self, shared: Shared) -> None:
+    def __init__(self, shared: Shared, kind: str) -> None:
         super().__init__()
+        # the videos' sound, for a clip whose picture matches no frame (its picture replaced)
+        self.sounds = SoundLandmarks(shared, kind)
         self._registrations = shared.registrations
         self._variants = shared.variants
         self._removed = shared.removed
@@ -77,8 +80,15 @@ class VideoFrames(TrackFollower):
             for registration, found in evidence.items()
         ]
 
+    def load(self, session: Session) -> None:
+        super().load(session)
+        self.sounds.load(session)
+
+    def sync(self, session: Session) -> int:
+        return super().sync(session) + self.sounds.sync(session)
+
     def stats(self) -> dict[str, int]:
-        return {f"hashes_{FRAME_ALG}": len(self._index)}
+        return {f"hashes_{FRAME_ALG}": len(self._index), **self.sounds.stats()}
 
     def _rows_after(self, session: Session, last: int) -> Sequence[Any]:
         return session.exec(
