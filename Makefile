@@ -26,8 +26,12 @@ $(BENCH_INSTALLED): $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $@
 
+# `make serve PORT=9000` (or HOST=0.0.0.0 to listen beyond this machine)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 serve: $(INSTALLED)
-	$(BIN)/provreg serve
+	$(BIN)/provreg serve --host $(HOST) --port $(PORT)
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

@@ -91,7 +91,7 @@ def _sentence(said: RegistryError | str) -> str:
 # --- check ------------------------------------------------------------------------------------------------------
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])  # HEAD: what uptime monitors and link checkers send
 def check_page(request: Request, registry: RegistryDep) -> HTMLResponse:
     return page(request, registry, "check.html")
 

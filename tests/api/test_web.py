@@ -92,6 +92,8 @@ def test_pages_render_with_a_strict_policy_and_a_csrf_cookie(client: TestClient)
     fresh = TestClient(client.app).get("/").headers["set-cookie"].lower()
     assert "httponly" in fresh and "samesite=strict" in fresh and "provreg_csrf=" in fresh
     assert client.get("/static/check.js").status_code == 200
+    head = client.head("/")
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-type"].startswith("text/html")
 
 
 def test_pages_stay_out_of_the_api_schema(client: TestClient) -> None:
