@@ -3,7 +3,7 @@ clip placed in an original and compared segment by segment (`match`), over `fing
 
 from fingerprint.sound.decode import MEDIA_TYPES, SoundLimits, SoundMedia, probe, samples, sniff_sound
 from fingerprint.sound.match import SoundMatch, SoundSegment, SoundSpan, SpanKind, match_sound
-from fingerprint.sound.wholehash import SOUNDHASH, SOUNDHASH_BITS, soundhash, soundhash_record
+from fingerprint.sound.wholehash import SOUNDHASH, SOUNDHASH_BITS, soundhash_record
 
 __all__ = [
     "MEDIA_TYPES",
@@ -19,6 +19,5 @@ __all__ = [
     "probe",
     "samples",
     "sniff_sound",
-    "soundhash",
     "soundhash_record",
 ]

@@ -38,13 +38,9 @@ def soundhash_record(audio: Audio) -> HashRecord:
     return HashRecord(SOUNDHASH, CANONICAL, value, None if telling else UNTRUSTED)
 
 
-def soundhash(audio: Audio) -> HashValue:
-    """The `soundhash` of a decoded track (all zero bits for a track too short to have 17 stretches)."""
-    return _soundhash(audio)[0]
-
-
 def _soundhash(audio: Audio) -> tuple[HashValue, bool]:
-    """The hash, and whether most of its bits were decided by a real change in the sound."""
+    """The hash (all zero bits for a track too short to have 17 stretches), and whether most of its bits were
+    decided by a real change in the sound."""
     level = spectrogram_db(audio.samples)
     if len(level) < _STRETCHES:
         return HashValue(bytes(SOUNDHASH_BITS // 8)), False
